@@ -1,0 +1,79 @@
+"""Users, activities and activity types: the Severa side of the calendar sync."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import attrs
+
+from severa_ext.domain._validators import aware, non_blank
+from severa_ext.errors import ValidationError
+
+__all__ = ["Activity", "ActivityCategory", "ActivityType", "User"]
+
+
+@attrs.frozen
+class User:
+    """A Severa user: the only person who may turn on their own sync (S2).
+
+    Attributes:
+        email: the user's own address; the calendar account must match it (S10).
+    """
+
+    id: str = attrs.field(validator=non_blank)
+    email: str = attrs.field(validator=non_blank)
+    name: str = ""
+    is_admin: bool = False
+
+
+class ActivityCategory(enum.Enum):
+    """What an activity type is for. Project tasks are never sent to a calendar (S8)."""
+
+    CALENDAR_ENTRY = "calendar-entry"
+    PROJECT_TASK = "project-task"
+
+
+@attrs.frozen
+class ActivityType:
+    """A Severa ``ActivityType`` (e.g. *Meeting*, *Personal*, *Customer visit*)."""
+
+    id: str = attrs.field(validator=non_blank)
+    name: str = attrs.field(validator=non_blank)
+    category: ActivityCategory = ActivityCategory.CALENDAR_ENTRY
+
+    @property
+    def is_project_task(self) -> bool:
+        """True for project tasks, which never go to the calendar (S8)."""
+        return self.category is ActivityCategory.PROJECT_TASK
+
+
+@attrs.frozen
+class Activity:
+    """A user's activity in Severa: a calendar entry or a project task.
+
+    ``start``/``end`` are both aware datetimes, or both dates for an all-day activity
+    (``end`` exclusive).
+    """
+
+    id: str = attrs.field(validator=non_blank)
+    user_id: str = attrs.field(validator=non_blank)
+    activity_type_id: str = attrs.field(validator=non_blank)
+    title: str = attrs.field(validator=attrs.validators.instance_of(str))
+    start: datetime | date = attrs.field(validator=aware)
+    end: datetime | date = attrs.field(validator=aware)
+    location: str = ""
+    description: str = ""
+    is_private: bool = False
+    categories: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    last_modified: datetime | None = attrs.field(default=None, validator=aware)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.start, datetime) != isinstance(self.end, datetime):
+            raise ValidationError(
+                f"Activity {self.id!r}: start and end must both be datetimes or both dates"
+            )
+        if self.end < self.start:
+            raise ValidationError(
+                f"Activity {self.id!r}: end {self.end} is before start {self.start}"
+            )

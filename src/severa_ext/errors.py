@@ -1,0 +1,333 @@
+"""The one exception hierarchy of ``severa_ext``.
+
+Every error the package raises derives from :class:`SeveraExtError`; no third-party
+exception (requests, msal, sqlite3, icalendar, XML parsers) escapes a public call.
+Errors that describe bad input also derive from :class:`ValueError`, lookups that find
+nothing from :class:`LookupError`, refusals from :class:`PermissionError`, so callers
+that already catch the builtins keep working.
+
+Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
+``missing``...) so that hosts never parse messages::
+
+    SeveraExtError
+    ├── ValidationError (ValueError)           bad values handed to the SDK
+    │   ├── RightsError                        unknown right / missing dependent right
+    │   └── EmailAddressError                  an address that is not valid (X3)
+    ├── ConfigError (ValueError)               bad configuration (files, settings)
+    ├── ExtranetError
+    │   ├── ShareRefused (PermissionError)     X3: not the customer's contact / no valid email
+    │   ├── ShareNotFound (LookupError)
+    │   ├── ShareExists
+    │   ├── ConfirmationRequired               X8: stop() without confirm=True
+    │   └── AccessDenied (PermissionError)     carries the Decision that refused
+    ├── InviteError                            one base, so hosts can show one message
+    │   ├── InviteExpired
+    │   ├── InviteUsed
+    │   ├── InviteLocked
+    │   ├── InviteRevoked                      superseded, share stopped, email changed
+    │   └── WrongPassword
+    ├── SyncError
+    │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
+    │   ├── LeaseHeld                          another run holds this pair
+    │   ├── MassDeletionRefused                the mass-deletion guard stopped a run
+    │   └── StateError                         the state store is unusable or corrupt
+    └── BackendError                           anything a calendar / activity backend says
+        ├── Throttled                          retry_after seconds
+        ├── VersionConflict                    stale etag / ChangeKey (412)
+        ├── NotFound (LookupError)
+        ├── AuthError (PermissionError)        bad credentials, missing consent or role
+        ├── BackendUnavailable                 network, 5xx, timeouts, EWS switched off
+        ├── BadItem (ValueError)               one item the backend cannot take or parse
+        ├── ReadOnlyBackend                    a write to a read-only source
+        └── MalformedResponse                  a server answered something unparseable
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AccessDenied",
+    "ActivationError",
+    "AuthError",
+    "BackendError",
+    "BackendUnavailable",
+    "BadItem",
+    "ConfigError",
+    "ConfirmationRequired",
+    "EmailAddressError",
+    "ExtranetError",
+    "InviteError",
+    "InviteExpired",
+    "InviteLocked",
+    "InviteRevoked",
+    "InviteUsed",
+    "LeaseHeld",
+    "MalformedResponse",
+    "MassDeletionRefused",
+    "NotFound",
+    "ReadOnlyBackend",
+    "RightsError",
+    "SeveraExtError",
+    "ShareExists",
+    "ShareNotFound",
+    "ShareRefused",
+    "StateError",
+    "SyncError",
+    "Throttled",
+    "ValidationError",
+    "VersionConflict",
+    "WrongPassword",
+]
+
+
+class SeveraExtError(Exception):
+    """Root of every error raised by ``severa_ext``."""
+
+
+# --- input and configuration -------------------------------------------------
+
+
+class ValidationError(SeveraExtError, ValueError):
+    """A value handed to the SDK is not acceptable."""
+
+
+class RightsError(ValidationError):
+    """A set of Extranet rights is inconsistent or names an unknown right.
+
+    Attributes:
+        missing: names of rights that another granted right needs (empty if none).
+        unknown: names that are not rights at all (empty if none).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: tuple[str, ...] = (),
+        unknown: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.unknown = unknown
+
+
+class EmailAddressError(ValidationError):
+    """An email address is missing or not syntactically valid."""
+
+    def __init__(self, address: str | None, reason: str) -> None:
+        super().__init__(f"invalid email address {address!r}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+class ConfigError(SeveraExtError, ValueError):
+    """Configuration (a file, a setting, a backend address) is wrong."""
+
+
+# --- Extranet ------------------------------------------------------------------
+
+
+class ExtranetError(SeveraExtError):
+    """Base of errors of the Extranet (shares, access, actions)."""
+
+
+class ShareRefused(ExtranetError, PermissionError):
+    """A share cannot be made (X3).
+
+    Attributes:
+        reason: a stable code, e.g. ``"not-customer-contact"``, ``"missing-email"``,
+            ``"invalid-email"``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ShareNotFound(ExtranetError, LookupError):
+    """No share exists for the (project, contact) pair."""
+
+    def __init__(self, project_id: str, contact_id: str) -> None:
+        super().__init__(f"no share of project {project_id!r} with contact {contact_id!r}")
+        self.project_id = project_id
+        self.contact_id = contact_id
+
+
+class ShareExists(ExtranetError):
+    """A share already exists for the (project, contact) pair; use ``update``."""
+
+    def __init__(self, project_id: str, contact_id: str) -> None:
+        super().__init__(
+            f"project {project_id!r} is already shared with contact {contact_id!r}; "
+            "use update() to change its rights"
+        )
+        self.project_id = project_id
+        self.contact_id = contact_id
+
+
+class ConfirmationRequired(ExtranetError):
+    """A destructive call (stopping a share, X8) was made without ``confirm=True``."""
+
+
+class AccessDenied(ExtranetError, PermissionError):
+    """A contact tried something its current share does not grant.
+
+    Attributes:
+        decision: the refusing ``Decision`` (its ``reason`` explains why).
+    """
+
+    def __init__(self, message: str, *, decision: Any = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+# --- invites -------------------------------------------------------------------
+
+
+class InviteError(SeveraExtError):
+    """A one-time password was refused. Hosts show users one generic message for all."""
+
+
+class InviteExpired(InviteError):
+    """The invite's one-time password is past its expiry."""
+
+
+class InviteUsed(InviteError):
+    """The one-time password was already used; it never verifies again."""
+
+
+class InviteLocked(InviteError):
+    """Too many wrong attempts: the invite is locked."""
+
+
+class InviteRevoked(InviteError):
+    """The invite was superseded, its share stopped, or the contact's email changed."""
+
+
+class WrongPassword(InviteError):
+    """The candidate password does not match."""
+
+    def __init__(self, message: str, *, attempts_left: int) -> None:
+        super().__init__(message)
+        self.attempts_left = attempts_left
+
+
+# --- sync ----------------------------------------------------------------------
+
+
+class SyncError(SeveraExtError):
+    """Base of errors of the calendar sync (activation, state, guard rails)."""
+
+
+class ActivationError(SyncError, PermissionError):
+    """Sync cannot be turned on (S1, S2, S4, S5, S10).
+
+    Attributes:
+        reason: a stable code such as ``"addon-inactive"``, ``"settings-missing"``,
+            ``"not-self"``, ``"email-mismatch"``, ``"no-mailbox"``, ``"bookings"``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class LeaseHeld(SyncError):
+    """Another run holds the lease of this sync pair; two runs never interleave."""
+
+    def __init__(self, pair_id: str, holder: str | None = None) -> None:
+        who = f" by {holder}" if holder else ""
+        super().__init__(f"sync pair {pair_id!r} is being synced{who}; try again later")
+        self.pair_id = pair_id
+        self.holder = holder
+
+
+class MassDeletionRefused(SyncError):
+    """A run would delete too much of one side and stopped before deleting anything."""
+
+    def __init__(self, side: str, deletes: int, total: int, limit: float) -> None:
+        super().__init__(
+            f"refusing to delete {deletes} of {total} items on side {side!r} "
+            f"(more than {limit:.0%}); re-run with the mass-deletion override if intended"
+        )
+        self.side = side
+        self.deletes = deletes
+        self.total = total
+        self.limit = limit
+
+
+class StateError(SyncError):
+    """The sync state store cannot be used (corrupt, newer schema, unreadable)."""
+
+
+# --- backends ------------------------------------------------------------------
+
+
+class BackendError(SeveraExtError):
+    """Anything a calendar or activity backend reports.
+
+    Attributes:
+        backend: short backend name (``"graph"``, ``"ews"``, ``"ics"`` ...), if known.
+        code: the server's own error code (e.g. ``"ErrorAccessDenied"``), if any.
+    """
+
+    def __init__(
+        self, message: str, *, backend: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.code = code
+
+
+class Throttled(BackendError):
+    """The server asked us to slow down; retry after ``retry_after`` seconds."""
+
+    def __init__(
+        self,
+        message: str = "throttled by the server",
+        *,
+        retry_after: float = 1.0,
+        backend: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(f"{message} (retry after {retry_after:g} s)", backend=backend, code=code)
+        self.retry_after = retry_after
+
+
+class VersionConflict(BackendError):
+    """The item changed on the server since we read it (stale etag / ChangeKey)."""
+
+
+class NotFound(BackendError, LookupError):
+    """The item (or mailbox, or file) does not exist."""
+
+
+class AuthError(BackendError, PermissionError):
+    """Credentials are wrong, expired, or lack a right the operation needs."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot be reached or failed transiently (network, 5xx, timeout)."""
+
+
+class BadItem(BackendError, ValueError):
+    """One item cannot be read or written; the rest of the sync goes on.
+
+    Attributes:
+        item_ref: the backend's id, UID or line that names the item.
+        reason: why, in words.
+    """
+
+    def __init__(self, item_ref: str, reason: str, *, backend: str | None = None) -> None:
+        super().__init__(f"item {item_ref!r}: {reason}", backend=backend)
+        self.item_ref = item_ref
+        self.reason = reason
+
+
+class ReadOnlyBackend(BackendError):
+    """A write was attempted on a read-only backend (e.g. an ICS subscription)."""
+
+
+class MalformedResponse(BackendError):
+    """The server answered with something that cannot be parsed safely."""

@@ -1,0 +1,291 @@
+"""The neutral calendar item model every backend speaks.
+
+A :class:`CalendarItem` is a frozen, hashable event: the Severa side (activities) and
+every calendar backend map to and from it, so the engine syncs "side A" with "side B"
+without knowing which is which. Pure values: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import attrs
+
+from severa_ext.errors import ValidationError
+
+__all__ = [
+    "CONTENT_FIELDS",
+    "CalendarItem",
+    "Capabilities",
+    "ChangeSet",
+    "ShowAs",
+    "Side",
+    "Window",
+    "content_equal",
+    "fingerprint",
+    "item_label",
+    "new_sync_key",
+    "normalize_text",
+]
+
+# Which side of a sync pair: "a" (by convention the Severa side) or "b".
+Side = Literal["a", "b"]
+
+
+class ShowAs(enum.Enum):
+    """Free/busy state of an item (Graph ``showAs``, EWS ``LegacyFreeBusyStatus``,
+    ICS ``TRANSP``)."""
+
+    FREE = "free"
+    TENTATIVE = "tentative"
+    BUSY = "busy"
+    OOF = "oof"
+    WORKING_ELSEWHERE = "workingElsewhere"
+    UNKNOWN = "unknown"
+
+
+def _when(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValidationError(
+                f"CalendarItem.{attribute.name} must be timezone-aware, got naive "
+                f"{value.isoformat()} (floating times are resolved by the backend)"
+            )
+    elif not isinstance(value, date):
+        raise ValidationError(
+            f"CalendarItem.{attribute.name} must be a date or an aware datetime, got {value!r}"
+        )
+
+
+def _optional_when(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _when(instance, attribute, value)
+
+
+def _categories(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ValidationError("CalendarItem.categories must be a sequence of strings")
+    return tuple(value)
+
+
+@attrs.frozen(cache_hash=True)
+class CalendarItem:
+    """One calendar entry (or one occurrence of a recurring series).
+
+    Timed items have aware ``start``/``end`` datetimes; all-day items have ``date``
+    values with an exclusive ``end`` (a one-day event on 1 May ends on 2 May).
+
+    Attributes:
+        title: the subject.
+        start, end: when; see above. ``end >= start``.
+        location, body: plain text (backends convert HTML bodies to text and back).
+        private: the calendar's private / personal / confidential flag (S9).
+        show_as: free/busy state.
+        categories: the item's categories, in the order the backend keeps them.
+        last_modified: when the item last changed on its side (conflict rule input).
+        id: the backend's identifier; ``None`` for an item not stored yet.
+        etag: the backend's version tag (Graph ``@odata.etag``, EWS ChangeKey, ICS hash).
+        sync_key: the stable key the engine stamped on this item, if any.
+        series_id, original_start: for occurrences of a recurring series, the series'
+            id and the occurrence's original start; together a stable identity.
+        activity_type: on the Severa side, the activity type id; ``None`` elsewhere.
+        project_task: on the Severa side, whether the activity is a project task (S8).
+    """
+
+    title: str = attrs.field(validator=attrs.validators.instance_of(str))
+    start: datetime | date = attrs.field(validator=_when)
+    end: datetime | date = attrs.field(validator=_when)
+    location: str = ""
+    body: str = ""
+    private: bool = False
+    show_as: ShowAs = ShowAs.BUSY
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_categories)
+    last_modified: datetime | None = attrs.field(default=None, validator=_optional_when)
+    id: str | None = None
+    etag: str | None = None
+    sync_key: str | None = None
+    series_id: str | None = None
+    original_start: datetime | date | None = attrs.field(default=None, validator=_optional_when)
+    activity_type: str | None = None
+    project_task: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.start, datetime) != isinstance(self.end, datetime):
+            raise ValidationError(
+                f"CalendarItem {self.title!r}: start and end must both be datetimes "
+                "(timed) or both dates (all-day)"
+            )
+        if self.end < self.start:
+            raise ValidationError(
+                f"CalendarItem {self.title!r}: end {self.end} is before start {self.start}"
+            )
+
+    @property
+    def all_day(self) -> bool:
+        """True when the item spans whole days (``start``/``end`` are dates)."""
+        return not isinstance(self.start, datetime)
+
+    def evolve(self, **changes: Any) -> CalendarItem:
+        """Return a copy with ``changes`` applied (validated like a new item)."""
+        return attrs.evolve(self, **changes)
+
+    def without_identity(self) -> CalendarItem:
+        """Return the content alone: no id, etag or sync key (a base copy, a new item)."""
+        return attrs.evolve(self, id=None, etag=None, sync_key=None)
+
+
+CONTENT_FIELDS: tuple[str, ...] = (
+    "title",
+    "start",
+    "end",
+    "location",
+    "body",
+    "private",
+    "show_as",
+    "categories",
+)
+"""The fields both sides keep; convergence and three-way merges compare these."""
+
+
+def normalize_text(text: str) -> str:
+    """Normalise text the way backends rewrite it.
+
+    Line endings become ``\\n``, trailing white space of each line and of the whole
+    text goes, so ``"a \\r\\nb\\n"`` and ``"a\\nb"`` compare equal.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def _instant(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        # The same instant spelt in different zones is the same value.
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return value.isoformat()
+
+
+def _content_key(item: CalendarItem) -> tuple[Any, ...]:
+    return (
+        normalize_text(item.title),
+        _instant(item.start),
+        _instant(item.end),
+        normalize_text(item.location),
+        normalize_text(item.body),
+        item.private,
+        item.show_as.value,
+        tuple(sorted(normalize_text(c) for c in item.categories if normalize_text(c))),
+    )
+
+
+def content_equal(left: CalendarItem, right: CalendarItem) -> bool:
+    """True when two items hold the same content (after normalisation).
+
+    Ignores identity (id, etag, sync key), ``last_modified`` and the Severa-only
+    fields; time-zone spelling of the same instant and trailing white space.
+    """
+    return _content_key(left) == _content_key(right)
+
+
+def fingerprint(item: CalendarItem, *, fields: tuple[str, ...] = CONTENT_FIELDS) -> str:
+    """A stable hex digest of an item's content, used to link existing copies (S3).
+
+    Args:
+        item: the item.
+        fields: which content fields count; the default is all of
+            :data:`CONTENT_FIELDS`. Linking on first sync uses a looser set
+            (title, start, end) because other tools rewrite bodies and categories.
+    """
+    unknown = set(fields) - set(CONTENT_FIELDS)
+    if unknown:
+        raise ValidationError(f"fingerprint: unknown fields {sorted(unknown)}")
+    key = _content_key(item)
+    parts = [repr(key[CONTENT_FIELDS.index(name)]) for name in fields]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def new_sync_key() -> str:
+    """A fresh, globally unique sync key (the engine stamps it on what it creates)."""
+    return uuid.uuid4().hex
+
+
+@attrs.frozen
+class Window:
+    """The span of time a sync looks at: ``start`` inclusive, ``end`` exclusive.
+
+    An item that leaves the window is *not* deleted (invariant 5).
+    """
+
+    start: datetime = attrs.field(validator=_when)
+    end: datetime = attrs.field(validator=_when)
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValidationError(f"Window end {self.end} is not after start {self.start}")
+
+    @classmethod
+    def around(cls, now: datetime, *, past_days: int = 30, future_days: int = 365) -> Window:
+        """The window from ``past_days`` before ``now`` to ``future_days`` after it."""
+        if past_days < 0 or future_days < 0:
+            raise ValidationError("Window.around: day counts must not be negative")
+        return cls(now - timedelta(days=past_days), now + timedelta(days=future_days))
+
+    def contains(self, item: CalendarItem) -> bool:
+        """True when ``item`` overlaps the window (all-day dates count from midnight UTC)."""
+        start = _as_datetime(item.start)
+        end = _as_datetime(item.end)
+        if end == start:  # zero-length items count at their instant
+            return self.start <= start < self.end
+        return start < self.end and end > self.start
+
+
+def _as_datetime(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+@attrs.frozen
+class ChangeSet:
+    """What ``Backend.changes`` returns.
+
+    Attributes:
+        items: items added or changed since the cursor (all items when ``full``).
+        removed: ids the backend reports as gone *from the window* since the cursor.
+            Whether that is a user delete or a move out of the window is the engine's
+            to decide (it asks ``Backend.get``).
+        cursor: the cursor to pass next time; ``None`` if the backend has none.
+        full: True when ``items`` is a complete listing of the window (no delta).
+    """
+
+    items: tuple[CalendarItem, ...] = attrs.field(default=(), converter=tuple)
+    removed: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    cursor: str | None = None
+    full: bool = False
+
+
+@attrs.frozen
+class Capabilities:
+    """What a backend can do; the engine adapts to it.
+
+    Attributes:
+        delta: ``changes`` can return deltas from a cursor (else always full listings).
+        batch_size: the most operations one ``apply_batch`` call takes (1: no batching).
+        read_only: writes raise :class:`~severa_ext.errors.ReadOnlyBackend`.
+        sync_key_lookup: ``find(sync_key)`` asks the server (else it scans a listing).
+        max_in_flight: how many requests may run at once against one mailbox.
+    """
+
+    delta: bool = False
+    batch_size: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    read_only: bool = False
+    sync_key_lookup: bool = True
+    max_in_flight: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+
+
+def item_label(item: CalendarItem) -> str:
+    """A short human label for logs and the journal (never the body)."""
+    return f"{item.title!r} at {_instant(item.start)}"

@@ -1,0 +1,95 @@
+"""Package-level contracts: curated exports, import purity, the error hierarchy."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import severa_ext
+from severa_ext import errors
+
+PUBLIC_MODULES = sorted(
+    name
+    for _, name, _ in pkgutil.walk_packages(severa_ext.__path__, "severa_ext.")
+    if not any(part.startswith("_") for part in name.split("."))
+)
+
+
+@pytest.mark.parametrize("module_name", ["severa_ext", *PUBLIC_MODULES])
+def test_all_is_sorted_and_resolvable(module_name):
+    module = importlib.import_module(module_name)
+    names = module.__all__
+    assert list(names) == sorted(names), f"{module_name}.__all__ is not sorted"
+    assert len(set(names)) == len(names), f"{module_name}.__all__ has duplicates"
+    for name in names:
+        assert hasattr(module, name), f"{module_name}.__all__ names missing {name!r}"
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_public_classes_and_functions_are_exported(module_name):
+    module = importlib.import_module(module_name)
+    defined_here = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == module_name
+        and (isinstance(value, type) or callable(value))
+    }
+    assert defined_here <= set(module.__all__), (
+        f"{module_name} defines public names missing from __all__: "
+        f"{sorted(defined_here - set(module.__all__))}"
+    )
+
+
+FORBIDDEN_IN_CORE = {
+    "requests",
+    "msal",
+    "sqlite3",
+    "socket",
+    "http.client",
+    "urllib3",
+    "icalendar",
+    "defusedxml",
+    "xml.etree.ElementTree",
+    "time_machine",
+}
+
+CORE_MODULES = ["severa_ext", "severa_ext.domain", "severa_ext.errors", "severa_ext.sync.items"]
+
+
+@pytest.mark.parametrize("module_name", CORE_MODULES)
+def test_core_imports_no_io_modules(module_name):
+    """The sans-I/O core pulls in no networking, database or parser module (STYLE 1)."""
+    code = (
+        f"import json, sys, importlib; importlib.import_module({module_name!r}); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out))
+    assert not (loaded & FORBIDDEN_IN_CORE), sorted(loaded & FORBIDDEN_IN_CORE)
+
+
+def test_every_error_derives_from_the_root():
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.SeveraExtError), name
+
+
+def test_errors_carry_structured_facts():
+    throttled = errors.Throttled(retry_after=2.5, backend="graph", code="TooManyRequests")
+    assert throttled.retry_after == 2.5
+    assert "2.5" in str(throttled)
+    bad = errors.BadItem("uid-1", "DTEND before DTSTART", backend="ics")
+    assert (bad.item_ref, bad.reason, bad.backend) == ("uid-1", "DTEND before DTSTART", "ics")
+    assert isinstance(bad, ValueError)
+    assert isinstance(errors.NotFound("x"), LookupError)
+    assert isinstance(errors.AuthError("x"), PermissionError)
+    refused = errors.MassDeletionRefused("b", 60, 100, 0.5)
+    assert "60 of 100" in str(refused)
