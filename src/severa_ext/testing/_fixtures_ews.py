@@ -1,0 +1,5 @@
+"""pytest fixtures of the ews fakes (loaded by ``severa_ext.testing.plugin``)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
