@@ -1,0 +1,495 @@
+"""Index one parsed calendar: components to ``CalendarItem``\\ s, series, problems.
+
+Private helper of :mod:`severa_ext.backends.ics`. Pure over an already parsed
+calendar (no file or network access); the only clock read is the monotonic time
+budget of a recurrence expansion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import attrs
+import recurring_ical_events
+from icalendar import Calendar, Component, Event
+
+from severa_ext.backends._ics_zones import (
+    UnknownZone,
+    ZoneResolver,
+    format_token,
+    resolve_value,
+)
+from severa_ext.errors import BadItem, ValidationError
+from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
+
+__all__ = [
+    "MAX_OCCURRENCES",
+    "SYNC_KEY_PROPERTY",
+    "CalendarIndex",
+    "Series",
+    "build_index",
+    "item_etag",
+    "split_id",
+]
+
+logger = logging.getLogger(__name__)
+
+SYNC_KEY_PROPERTY = "X-SEVERA-EXT-SYNC-KEY"
+"""The ``X-`` property that carries the engine's sync key on an ICS event."""
+
+MAX_OCCURRENCES = 5000
+"""A series yielding more occurrences than this inside one window is refused."""
+
+MAX_COUNT = 100_000
+"""A COUNT rule above this is refused (it cannot be expanded in bounded time)."""
+
+EXPANSION_BUDGET_S = 5.0
+"""Wall-time budget of one series' expansion."""
+
+_OCCURRENCE_SEP = "#"
+_KEPT = {
+    None,
+    "UID",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "SUMMARY",
+    "LOCATION",
+    "DESCRIPTION",
+    "CLASS",
+    "TRANSP",
+    "STATUS",
+    "CATEGORIES",
+    "RRULE",
+    "RDATE",
+    "EXDATE",
+    "RECURRENCE-ID",
+    SYNC_KEY_PROPERTY,
+}
+_UNESCAPE = re.compile(r"\\([\\;,nN])")
+_CDO = {
+    "FREE": ShowAs.FREE,
+    "TENTATIVE": ShowAs.TENTATIVE,
+    "BUSY": ShowAs.BUSY,
+    "OOF": ShowAs.OOF,
+    "WORKINGELSEWHERE": ShowAs.WORKING_ELSEWHERE,
+    "UNKNOWN": ShowAs.UNKNOWN,
+}
+_STEP_FREQ = {
+    "SECONDLY": timedelta(seconds=1),
+    "MINUTELY": timedelta(minutes=1),
+    "HOURLY": timedelta(hours=1),
+    "DAILY": timedelta(days=1),
+    "WEEKLY": timedelta(days=7),
+}
+
+
+def _unescape(text: str) -> str:
+    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), text)
+
+
+def split_id(item_id: str) -> tuple[str, str | None]:
+    """``(uid, occurrence token or None)`` of an ICS item id."""
+    uid, sep, token = item_id.rpartition(_OCCURRENCE_SEP)
+    if sep and re.fullmatch(r"\d{8}(T\d{6}Z)?", token):
+        return uid, token
+    return item_id, None
+
+
+def item_etag(item: CalendarItem) -> str:
+    """The version tag of an item: its content, sync key and LAST-MODIFIED."""
+    extra = f"{fingerprint(item)}|{item.sync_key}|{item.last_modified}|{item.original_start}"
+    return hashlib.blake2b(extra.encode(), digest_size=12).hexdigest()
+
+
+class _Skip(Exception):
+    """A component that cannot become an item; the reason is journaled."""
+
+
+def _text(component: Component, name: str) -> str:
+    value: Any = component.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = value[0]
+    return str(value)
+
+
+def _dt(component: Component, name: str, resolver: ZoneResolver) -> datetime | date | None:
+    prop: Any = component.get(name)
+    if prop is None:
+        return None
+    if isinstance(prop, list):
+        raise _Skip(f"{name} appears more than once")
+    try:
+        return resolve_value(prop.dt, prop.params.get("TZID"), resolver)
+    except UnknownZone as exc:
+        raise _Skip(f"{name}: {exc}") from exc
+    except (TypeError, AttributeError, ValueError) as exc:
+        raise _Skip(f"{name} is not a date or date-time: {exc}") from exc
+
+
+def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[datetime | date]:
+    props: Any = component.get(name)
+    if props is None:
+        return []
+    if not isinstance(props, list):
+        props = [props]
+    values: list[datetime | date] = []
+    for prop in props:
+        tzid = prop.params.get("TZID")
+        for entry in getattr(prop, "dts", []):
+            raw = entry.dt
+            if isinstance(raw, tuple):  # RDATE;VALUE=PERIOD
+                raw = raw[0]
+            try:
+                values.append(resolve_value(raw, tzid, resolver))
+            except UnknownZone as exc:
+                raise _Skip(f"{name}: {exc}") from exc
+            except TypeError as exc:
+                raise _Skip(f"{name}: {exc}") from exc
+    return values
+
+
+def _times(component: Component, resolver: ZoneResolver) -> tuple[datetime | date, datetime | date]:
+    start = _dt(component, "DTSTART", resolver)
+    if start is None:
+        raise _Skip("no DTSTART")
+    end = _dt(component, "DTEND", resolver)
+    if end is None and "DURATION" in component:
+        duration_prop: Any = component["DURATION"]
+        duration = duration_prop.dt
+        if not isinstance(duration, timedelta):
+            raise _Skip("DURATION is not a duration")
+        end = start + duration
+    if end is None:
+        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+    if isinstance(start, datetime) != isinstance(end, datetime):
+        raise _Skip("DTSTART and DTEND mix a date and a date-time")
+    if end < start:
+        raise _Skip(f"DTEND {end} is before DTSTART {start}")
+    return start, end
+
+
+def _show_as(component: Component) -> ShowAs:
+    cdo = _text(component, "X-MICROSOFT-CDO-BUSYSTATUS").strip().upper()
+    if cdo in _CDO:
+        return _CDO[cdo]
+    if _text(component, "TRANSP").strip().upper() == "TRANSPARENT":
+        return ShowAs.FREE
+    return ShowAs.BUSY
+
+
+def _categories(component: Component) -> tuple[str, ...]:
+    value: Any = component.get("CATEGORIES")
+    if value is None:
+        return ()
+    props = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for prop in props:
+        for cat in getattr(prop, "cats", []):
+            text = _unescape(str(cat)).strip()
+            if text:
+                out.append(text)
+    return tuple(out)
+
+
+def _last_modified(component: Component) -> datetime | None:
+    prop: Any = component.get("LAST-MODIFIED")
+    if prop is None or isinstance(prop, list):
+        return None
+    value = getattr(prop, "dt", None)
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None
+
+
+def convert(
+    component: Component,
+    resolver: ZoneResolver,
+    *,
+    item_id: str,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+    series_id: str | None = None,
+    original_start: datetime | date | None = None,
+) -> CalendarItem:
+    """One VEVENT (or one occurrence with its own start/end) as a ``CalendarItem``."""
+    if start is None or end is None:
+        start, end = _times(component, resolver)
+    klass = _text(component, "CLASS").strip().upper()
+    sync_key = _text(component, SYNC_KEY_PROPERTY).strip() or None
+    try:
+        item = CalendarItem(
+            title=_text(component, "SUMMARY"),
+            start=start,
+            end=end,
+            location=_text(component, "LOCATION"),
+            body=_text(component, "DESCRIPTION"),
+            # RFC 5545 3.8.1.3: unknown classes are treated as PRIVATE (S9).
+            private=klass not in ("", "PUBLIC"),
+            show_as=_show_as(component),
+            categories=_categories(component),
+            last_modified=_last_modified(component),
+            id=item_id,
+            sync_key=sync_key,
+            series_id=series_id,
+            original_start=original_start,
+        )
+    except ValidationError as exc:
+        raise _Skip(str(exc)) from exc
+    return attrs.evolve(item, etag=item_etag(item))
+
+
+@attrs.define
+class Series:
+    """A recurring series: its master (if any) and its RECURRENCE-ID overrides."""
+
+    uid: str
+    master: Component | None = None
+    master_line: int | None = None
+    overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
+
+
+@attrs.define
+class CalendarIndex:
+    """Everything one read of a calendar yields.
+
+    Attributes:
+        singles: non-recurring items by id (all of them, in or out of any window).
+        series: recurring series by UID.
+        components: the live component behind each single id and series UID.
+        stored: every stored VEVENT by UID (what writes change).
+        problems: components skipped, each a ``BadItem`` naming its line / UID.
+    """
+
+    resolver: ZoneResolver
+    singles: dict[str, CalendarItem] = attrs.field(factory=dict)
+    series: dict[str, Series] = attrs.field(factory=dict)
+    components: dict[str, Component] = attrs.field(factory=dict)
+    problems: list[BadItem] = attrs.field(factory=list)
+    series_problems: dict[str, BadItem] = attrs.field(factory=dict)
+    stored: dict[str, list[Component]] = attrs.field(factory=dict)
+    bad_ids: set[str] = attrs.field(factory=set)
+
+    def expand(self, window: Window) -> Iterator[CalendarItem]:
+        """Occurrences of every series inside ``window`` (problems recorded)."""
+        for uid, series in self.series.items():
+            try:
+                # All or nothing: a series that fails half-way yields no occurrence.
+                occurrences = list(expand_series(series, self.resolver, window))
+            except _Skip as exc:
+                line = series.master_line
+                ref = f"{uid} (line {line})" if line else uid
+                problem = BadItem(ref, str(exc), backend="ics")
+                if uid not in self.series_problems:
+                    self.problems.append(problem)
+                self.series_problems[uid] = problem
+                continue
+            yield from occurrences
+
+
+def _rebase(
+    start: datetime | date, rule: Any, window: Window, duration: timedelta
+) -> datetime | date:
+    """Move a rule's DTSTART forward by whole intervals to just before the window.
+
+    Keeps the rule's phase, so the same occurrences fall inside the window; bounds the
+    expansion of a series that started decades ago (a minutely rule from 1970).
+    """
+    freq = str((rule.get("FREQ") or [""])[0]).upper()
+    step_unit = _STEP_FREQ.get(freq)
+    if step_unit is None or rule.get("COUNT"):
+        return start
+    interval = int((rule.get("INTERVAL") or [1])[0] or 1)
+    step = step_unit * max(interval, 1)
+    if isinstance(start, datetime):
+        target = window.start - duration - step
+        current = start.astimezone(UTC)
+        if current >= target:
+            return start
+        k = int((target - current) / step)
+        return start + step * k
+    target_date = (window.start - duration - step).date() - timedelta(days=1)
+    if start >= target_date:
+        return start
+    k = (target_date - start).days // step.days
+    return start + timedelta(days=step.days * k)
+
+
+def expand_series(series: Series, resolver: ZoneResolver, window: Window) -> Iterator[CalendarItem]:
+    """The occurrences of one series inside ``window``, bounded in count and time."""
+    mini = Calendar()
+    sources: list[Component] = []
+
+    def add(component: Component, *, master: bool) -> None:
+        start, end = _times(component, resolver)
+        event = Event()
+        event.add("UID", series.uid)
+        event.add("X-SRC", str(len(sources)))
+        sources.append(component)
+        if master:
+            rules = component.get("RRULE")
+            rule_list = rules if isinstance(rules, list) else ([rules] if rules else [])
+            for rule in rule_list:
+                count = rule.get("COUNT")
+                if count and int(count[0]) > MAX_COUNT:
+                    raise _Skip(f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}")
+            if len(rule_list) == 1:
+                start_rebased = _rebase(start, rule_list[0], window, end - start)  # type: ignore[operator]
+                end = start_rebased + (end - start)  # type: ignore[operator]
+                start = start_rebased
+            for rule in rule_list:
+                event.add("RRULE", rule)
+            for rdate in _dt_list(component, "RDATE", resolver):
+                event.add("RDATE", rdate)
+            for exdate in _dt_list(component, "EXDATE", resolver):
+                event.add("EXDATE", exdate)
+        else:
+            recurrence_id = _dt(component, "RECURRENCE-ID", resolver)
+            event.add("RECURRENCE-ID", recurrence_id)
+        event.add("DTSTART", start)
+        event.add("DTEND", end)
+        mini.add_component(event)
+
+    if series.master is not None:
+        add(series.master, master=True)
+    for component, _line in series.overrides.values():
+        add(component, master=False)
+
+    deadline = time.monotonic() + EXPANSION_BUDGET_S
+    produced = 0
+    try:
+        occurrences = recurring_ical_events.of(mini).after(window.start)
+        for occurrence in occurrences:
+            start = occurrence["DTSTART"].dt
+            if _as_utc(start) >= window.end:
+                break
+            produced += 1
+            if produced > MAX_OCCURRENCES:
+                raise _Skip(f"more than {MAX_OCCURRENCES} occurrences inside the sync window")
+            if time.monotonic() > deadline:
+                raise _Skip(f"expanding the series took more than {EXPANSION_BUDGET_S:g} s")
+            source = sources[int(occurrence["X-SRC"])]
+            if _text(source, "STATUS").strip().upper() == "CANCELLED":
+                continue  # a cancelled occurrence (or series) is not a live entry
+            end = occurrence["DTEND"].dt if "DTEND" in occurrence else start
+            original = occurrence["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occurrence else start
+            if isinstance(original, datetime) and original.tzinfo is None:
+                original = original.replace(tzinfo=resolver.floating)
+            item_id = f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}"
+            item = convert(
+                source,
+                resolver,
+                item_id=item_id,
+                start=start,
+                end=end,
+                series_id=series.uid,
+                original_start=original,
+            )
+            if window.contains(item):
+                yield item
+    except _Skip:
+        raise
+    except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
+        raise _Skip(f"the recurrence cannot be expanded: {exc}") from exc
+
+
+def _as_utc(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _uid_of(component: Component) -> str:
+    return _text(component, "UID").strip()
+
+
+def build_index(
+    calendar: Calendar,
+    event_lines: tuple[int, ...],
+    floating: tzinfo,
+    source: str,
+    originals: list[Component] | None = None,
+) -> CalendarIndex:
+    """Index the VEVENTs of ``calendar``; broken ones become problems, never errors.
+
+    Args:
+        calendar: the parsed calendar (already normalised for X-WR-TIMEZONE).
+        event_lines: line numbers of top-level VEVENTs in file order.
+        floating: the zone floating times are read in.
+        source: the file name or URL, for messages.
+        originals: the VEVENTs of the calendar as stored (when ``calendar`` is a
+            normalised copy), in the same order; writes go to these.
+    """
+    resolver = ZoneResolver(calendar, floating)
+    index = CalendarIndex(resolver)
+    seen_lines: dict[str, int | None] = {}
+    events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
+    stored = originals if originals is not None else events
+    for position, component in enumerate(events):
+        index.stored.setdefault(_uid_of(component), []).append(stored[position])
+        line = event_lines[position] if position < len(event_lines) else None
+        uid = _uid_of(component)
+        ref = f"{uid or '(no UID)'} ({source}, line {line})" if line else (uid or "(no UID)")
+        broken = [(name, msg) for name, msg in component.errors if name in _KEPT]
+        try:
+            if not uid:
+                raise _Skip("no UID")
+            if broken:
+                reasons = "; ".join(f"{name or 'content line'}: {msg}" for name, msg in broken)
+                raise _Skip(f"broken properties: {reasons}")
+            is_override = "RECURRENCE-ID" in component
+            recurring = is_override or "RRULE" in component or "RDATE" in component
+            if not recurring:
+                if uid in seen_lines or uid in index.series:
+                    index.bad_ids.add(uid)
+                    raise _Skip(
+                        f"duplicate UID (first seen on line {seen_lines.get(uid)}); "
+                        "this copy is quarantined, the first one is kept"
+                    )
+                seen_lines[uid] = line
+                if _text(component, "STATUS").strip().upper() == "CANCELLED":
+                    index.components[uid] = component
+                    continue
+                index.singles[uid] = convert(component, resolver, item_id=uid)
+                index.components[uid] = component
+                continue
+            if uid in index.singles:
+                index.bad_ids.add(uid)
+                raise _Skip("a recurring component reuses the UID of a single event")
+            series = index.series.setdefault(uid, Series(uid))
+            if is_override:
+                recurrence_id = _dt(component, "RECURRENCE-ID", resolver)
+                if recurrence_id is None:
+                    raise _Skip("empty RECURRENCE-ID")
+                token = format_token(recurrence_id)
+                if token in series.overrides:
+                    raise _Skip(f"duplicate override for RECURRENCE-ID {token}; quarantined")
+                _times(component, resolver)
+                series.overrides[token] = (component, line)
+            else:
+                if series.master is not None:
+                    raise _Skip(
+                        f"duplicate UID (series first seen on line {series.master_line}); "
+                        "this copy is quarantined, the first one is kept"
+                    )
+                _times(component, resolver)
+                series.master = component
+                series.master_line = line
+            index.components[uid] = series.master or component
+            seen_lines.setdefault(uid, line)
+        except _Skip as exc:
+            index.problems.append(BadItem(ref, str(exc), backend="ics"))
+            if uid:
+                index.bad_ids.add(uid)
+    for uid in list(index.bad_ids):
+        if uid in index.singles or uid in index.series:
+            index.bad_ids.discard(uid)
+    return index

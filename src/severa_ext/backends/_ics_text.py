@@ -1,0 +1,173 @@
+"""Bytes to an ``icalendar.Calendar``, safely: size limit, encoding, structure, lines.
+
+Private helper of :mod:`severa_ext.backends.ics`. The parser is always handed bytes we
+read ourselves (``Calendar.from_ical`` treats a one-line *string* as a file path), and
+every failure becomes a :class:`~severa_ext.errors.BackendError` that names the source
+and, where it can be known, the line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+import attrs
+from icalendar import Calendar
+
+from severa_ext.errors import BackendError
+
+__all__ = ["DEFAULT_MAX_BYTES", "ParsedText", "parse_calendar_bytes"]
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+"""Files and downloads above this size are refused (a huge-file guard)."""
+
+_BEGIN_END = re.compile(rb"^(BEGIN|END)[ \t]*:[ \t]*([A-Za-z0-9-]+)[ \t]*\r?$", re.IGNORECASE)
+_LINE_SPLIT = re.compile(rb"\r\n|\n|\r")
+
+
+@attrs.frozen
+class ParsedText:
+    """A parsed calendar plus what the pre-scan learnt about the text.
+
+    Attributes:
+        calendar: the parsed ``VCALENDAR``.
+        event_lines: the line number of each top-level ``BEGIN:VEVENT``, in file order.
+        encoding: the encoding the bytes were decoded with (``"utf-8"`` normally).
+        notes: non-fatal findings about the text (a BOM, a non-UTF-8 encoding).
+    """
+
+    calendar: Calendar
+    event_lines: tuple[int, ...]
+    encoding: str
+    notes: tuple[str, ...]
+
+
+def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, list[str]]:
+    notes: list[str] = []
+    if encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            return data.decode(encoding), encoding, [f"read as {encoding} (configured)"]
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise BackendError(
+                f"{source}: cannot be read as {encoding}: {exc}", backend="ics"
+            ) from exc
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+        notes.append("a UTF-8 byte order mark was removed")
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16", ["the file is UTF-16, not UTF-8"]
+        except UnicodeDecodeError as exc:
+            raise BackendError(f"{source}: broken UTF-16 text: {exc}", backend="ics") from exc
+    try:
+        return data.decode("utf-8"), "utf-8", notes
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise BackendError(
+            f"{source}, line {line}, column {column}: not UTF-8 (byte "
+            f"0x{data[exc.start]:02X}); the text is never guessed at: if the file is in a "
+            "legacy encoding such as windows-1252, configure that encoding",
+            backend="ics",
+        ) from exc
+
+
+def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
+    """Check BEGIN/END nesting; return the lines of top-level VEVENTs."""
+    stack: list[tuple[str, int]] = []
+    events: list[int] = []
+    seen_calendar = False
+    for number, line in enumerate(_LINE_SPLIT.split(text_bytes), start=1):
+        if not line or line[:1] in b" \t":
+            continue
+        match = _BEGIN_END.match(line)
+        if match is None:
+            if not stack and line.strip():
+                raise BackendError(
+                    f"{source}, line {number}: content outside BEGIN:VCALENDAR "
+                    f"({line[:40].decode('utf-8', 'replace')!r}); not an iCalendar file",
+                    backend="ics",
+                )
+            continue
+        kind, name = match.group(1).upper(), match.group(2).decode("ascii").upper()
+        if kind == b"BEGIN":
+            if not stack:
+                if name != "VCALENDAR" or seen_calendar:
+                    raise BackendError(
+                        f"{source}, line {number}: expected one BEGIN:VCALENDAR, "
+                        f"found BEGIN:{name}",
+                        backend="ics",
+                    )
+                seen_calendar = True
+            elif len(stack) == 1 and name == "VEVENT":
+                events.append(number)
+            stack.append((name, number))
+        else:
+            if not stack or stack[-1][0] != name:
+                opened = f"BEGIN:{stack[-1][0]} of line {stack[-1][1]}" if stack else "nothing"
+                raise BackendError(
+                    f"{source}, line {number}: END:{name} does not close {opened}",
+                    backend="ics",
+                )
+            stack.pop()
+    if stack:
+        name, number = stack[-1]
+        raise BackendError(
+            f"{source}: BEGIN:{name} on line {number} is never closed "
+            "(a truncated file or download?)",
+            backend="ics",
+        )
+    if not seen_calendar:
+        raise BackendError(
+            f"{source}: no BEGIN:VCALENDAR found (an empty body is never an empty calendar)",
+            backend="ics",
+        )
+    return tuple(events)
+
+
+def parse_calendar_bytes(
+    data: bytes, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None
+) -> ParsedText:
+    """Parse ``data`` (the whole file or download) into a calendar.
+
+    Args:
+        data: the raw bytes.
+        source: the file name or URL, for messages.
+        max_bytes: the size limit.
+        encoding: a legacy encoding to read the text in; ``None`` means UTF-8 (a BOM
+            is dropped, UTF-16 with a BOM is accepted) and anything else is an error.
+
+    Returns:
+        The parsed calendar with line numbers of its events.
+
+    Raises:
+        BackendError: too big, empty, not text in a known encoding, not one well-nested
+            ``VCALENDAR`` (naming the line), or refused by the parser.
+    """
+    if len(data) > max_bytes:
+        raise BackendError(
+            f"{source}: {len(data)} bytes is more than the limit of {max_bytes} bytes",
+            backend="ics",
+        )
+    if not data.strip():
+        raise BackendError(
+            f"{source}: empty content (never read as an empty calendar)", backend="ics"
+        )
+    text, used, notes = _decode(data, source, encoding)
+    utf8 = text.encode("utf-8")
+    stripped = utf8.lstrip()
+    if stripped[:1] == b"<":
+        raise BackendError(
+            f"{source}: the content is HTML or XML, not iCalendar (an error page?)",
+            backend="ics",
+        )
+    events = _scan(utf8, source)
+    try:
+        calendar = Calendar.from_ical(utf8)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise BackendError(
+            f"{source}: not a readable iCalendar file: {exc}", backend="ics"
+        ) from exc
+    if not isinstance(calendar, Calendar):
+        raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
+    return ParsedText(calendar, events, used, tuple(notes))

@@ -1,0 +1,743 @@
+"""iCalendar (ICS) backends: a local ``.ics`` file (read-write) and a subscription.
+
+:class:`IcsBackend` syncs one local file through ``icalendar``: identity by UID (plus
+the original start of an occurrence of a recurring series), the engine's sync key in
+the ``X-SEVERA-EXT-SYNC-KEY`` property, every unknown property and component kept on
+rewrite, atomic writes (temporary file in the same folder, ``fsync``, ``os.replace``),
+and a refusal to overwrite a file that changed on disk since it was read.
+
+:class:`IcsSubscription` reads an ``http(s)://`` or ``webcal://`` feed: conditional
+GETs (ETag / If-Modified-Since) through one ``requests.Session`` with a timeout, size
+and time limits; an empty, truncated or HTML answer is an error, never an empty
+calendar (which would delete everything on the other side); writes raise
+:class:`~severa_ext.errors.ReadOnlyBackend`.
+
+Both expand recurring series inside the sync window with ``recurring-ical-events``
+(bounded in count and time), resolve each file's time zones on their own (IANA,
+Windows names, the file's VTIMEZONEs, ``X-WR-TIMEZONE``; an unknown TZID is an error,
+never a floating time), map ``CLASS`` other than PUBLIC to private (S9, RFC 5545
+3.8.1.3) and skip cancelled entries. A broken component is skipped and listed in
+:attr:`IcsBackend.problems` as a :class:`~severa_ext.errors.BadItem`; the rest syncs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import requests
+import x_wr_timezone
+from icalendar import Calendar, Component
+
+from severa_ext.backends._ics_index import (
+    SYNC_KEY_PROPERTY,
+    CalendarIndex,
+    build_index,
+    expand_series,
+    split_id,
+)
+from severa_ext.backends._ics_text import DEFAULT_MAX_BYTES, parse_calendar_bytes
+from severa_ext.backends._ics_write import apply_item, new_event, new_override
+from severa_ext.backends._timezones import resolve_zone
+from severa_ext.backends.base import (
+    CreateOp,
+    DeleteOp,
+    UpdateOp,
+    WriteOp,
+    WriteResult,
+)
+from severa_ext.clock import Clock, SystemClock
+from severa_ext.errors import (
+    AuthError,
+    BackendError,
+    BackendUnavailable,
+    BadItem,
+    ConfigError,
+    MalformedResponse,
+    NotFound,
+    ReadOnlyBackend,
+    SeveraExtError,
+    Throttled,
+    VersionConflict,
+)
+from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SYNC_KEY_PROPERTY",
+    "IcsBackend",
+    "IcsSubscription",
+    "parse_zone",
+]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_PRODID = "-//severa_ext//ICS backend//EN"
+
+
+def parse_zone(zone: str | tzinfo) -> tzinfo:
+    """A zone from an IANA id, a Windows name or a ``tzinfo`` (floating times use it).
+
+    Raises:
+        ConfigError: the name is not a known zone.
+    """
+    if isinstance(zone, tzinfo):
+        return zone
+    if zone.upper() in ("UTC", "Z"):
+        return UTC
+    resolved = resolve_zone(zone)
+    if resolved is None:
+        raise ConfigError(f"unknown time zone {zone!r} (use an IANA id like 'Europe/Helsinki')")
+    return resolved
+
+
+@attrs.define
+class _Loaded:
+    """One read of the calendar."""
+
+    calendar: Calendar
+    index: CalendarIndex
+    digest: str
+    signature: tuple[int, int, int] | None
+    notes: tuple[str, ...]
+
+
+def _index_calendar(
+    data: bytes, source: str, *, floating: tzinfo, max_bytes: int, encoding: str | None
+) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
+    parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
+    calendar = parsed.calendar
+    read = calendar
+    originals = [c for c in calendar.subcomponents if c.name == "VEVENT"]
+    if "X-WR-TIMEZONE" in calendar:
+        try:
+            read = x_wr_timezone.to_standard(calendar)
+        except (ValueError, KeyError, TypeError, LookupError) as exc:
+            raise BackendError(
+                f"{source}: X-WR-TIMEZONE {str(calendar['X-WR-TIMEZONE'])!r} is not usable: {exc}",
+                backend="ics",
+            ) from exc
+        wr_zone = resolve_zone(str(calendar["X-WR-TIMEZONE"]))
+        if wr_zone is not None:
+            floating = wr_zone
+    index = build_index(read, parsed.event_lines, floating, source, originals)
+    for note in parsed.notes:
+        logger.warning("%s: %s", source, note)
+    return calendar, index, parsed.notes
+
+
+class _IcsReader:
+    """What the file and the subscription backends share: listing and lookups."""
+
+    _loaded: _Loaded | None
+    _backend_name: str
+    _last_window: Window | None
+
+    def _current(self) -> _Loaded:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        """``ics:PATH`` or the subscription URL."""
+        return self._backend_name
+
+    @property
+    def problems(self) -> tuple[BadItem, ...]:
+        """Components skipped by the last read (line / UID and reason), for the journal."""
+        loaded = self._loaded
+        return tuple(loaded.index.problems) if loaded is not None else ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Non-fatal findings about the text of the last read (BOM, encoding)."""
+        loaded = self._loaded
+        return loaded.notes if loaded is not None else ()
+
+    def _items(self, loaded: _Loaded, window: Window) -> Iterator[CalendarItem]:
+        for item in loaded.index.singles.values():
+            if window.contains(item):
+                yield item
+        yield from loaded.index.expand(window)
+
+    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
+        """A full listing of the window (ICS has no deltas); the cursor is the file's etag.
+
+        Raises:
+            BackendError: the calendar cannot be read at all (naming file and line).
+        """
+        loaded = self._current()
+        self._last_window = window
+        # ChangeSet's converter=tuple is opaque to mypy: hand it an Any.
+        items: Any = tuple(self._items(loaded, window))
+        return ChangeSet(items=items, cursor=loaded.digest, full=True)
+
+    def get(self, item_id: str) -> CalendarItem | None:
+        """The item with ``item_id`` (an occurrence is found wherever it is).
+
+        Raises:
+            BadItem: the item exists but is broken (it is skipped, not deleted).
+        """
+        loaded = self._current()
+        index = loaded.index
+        uid, token = split_id(item_id)
+        if token is None:
+            found = index.singles.get(uid)
+            if found is None and uid in index.bad_ids:
+                raise BadItem(item_id, "the event is broken in the file", backend="ics")
+            return found
+        series = index.series.get(uid)
+        if series is None:
+            if uid in index.bad_ids:
+                raise BadItem(item_id, "the series is broken in the file", backend="ics")
+            return None
+        original = _token_time(token)
+        window = Window(original - _DAY * 2, original + _DAY * 2)
+        try:
+            for item in expand_series(series, index.resolver, window):
+                if item.id == item_id:
+                    return item
+        except SeveraExtError:
+            raise
+        except Exception as exc:  # the expansion's own _Skip
+            raise BadItem(item_id, str(exc), backend="ics") from exc
+        return None
+
+    def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
+        """Every item stamped with ``sync_key``."""
+        loaded = self._current()
+        found = [i for i in loaded.index.singles.values() if i.sync_key == sync_key]
+        window = self._last_window
+        if window is not None:
+            found.extend(i for i in loaded.index.expand(window) if i.sync_key == sync_key)
+        return tuple(found)
+
+
+_DAY = timedelta(days=1)
+
+
+def _token_time(token: str) -> datetime:
+    if "T" in token:
+        return datetime.strptime(token, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return datetime.strptime(token, "%Y%m%d").replace(tzinfo=UTC)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class IcsBackend(_IcsReader):
+    """A local ``.ics`` file as a read-write calendar.
+
+    Args:
+        path: the file.
+        zone: the zone floating times are read in (IANA id, Windows name or tzinfo).
+        max_bytes: files above this size are refused.
+        clock: stamps LAST-MODIFIED / DTSTAMP of what is written.
+        encoding: a legacy encoding the file is in (it is rewritten as UTF-8);
+            ``None`` reads UTF-8 and refuses anything else, never guessing.
+        create_missing: create an empty calendar when the file does not exist (else a
+            missing file is :class:`~severa_ext.errors.NotFound`, never an empty
+            calendar).
+
+    Raises:
+        ConfigError: the zone is unknown.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        zone: str | tzinfo = "UTC",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Clock | None = None,
+        create_missing: bool = False,
+        encoding: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._encoding = encoding
+        self._zone = parse_zone(zone)
+        self._max_bytes = max_bytes
+        self._clock: Clock = clock or SystemClock()
+        self._loaded = None
+        self._last_window = None
+        self._backend_name = f"ics:{self.path}"
+        if create_missing and not self.path.exists():
+            empty = Calendar()
+            empty.add("PRODID", _PRODID)
+            empty.add("VERSION", "2.0")
+            self._atomic_write(empty.to_ical())
+
+    def __repr__(self) -> str:
+        return f"IcsBackend({str(self.path)!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Full listings only; batches are written as one file rewrite."""
+        return Capabilities(delta=False, batch_size=500, read_only=False, sync_key_lookup=False)
+
+    # --- reading -------------------------------------------------------------
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BackendError(f"{self.path}: cannot be read: {exc}", backend="ics") from exc
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _read(self) -> _Loaded:
+        signature = self._stat()
+        if signature is None:
+            raise NotFound(f"{self.path}: no such calendar file", backend="ics")
+        if signature[1] > self._max_bytes:
+            raise BackendError(
+                f"{self.path}: {signature[1]} bytes is more than the limit of "
+                f"{self._max_bytes} bytes",
+                backend="ics",
+            )
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise BackendError(f"{self.path}: cannot be read: {exc}", backend="ics") from exc
+        calendar, index, notes = _index_calendar(
+            data,
+            str(self.path),
+            floating=self._zone,
+            max_bytes=self._max_bytes,
+            encoding=self._encoding,
+        )
+        loaded = _Loaded(calendar, index, _digest(data), signature, notes)
+        for problem in index.problems:
+            logger.info("%s: skipped %s", self.path, problem)
+        return loaded
+
+    def _current(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is None or self._stat() != loaded.signature:
+            self._loaded = loaded = self._read()
+        return loaded
+
+    # --- writing -------------------------------------------------------------
+
+    def _atomic_write(self, data: bytes) -> None:
+        folder = self.path.parent
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp_path = Path(tmp_name)
+            if self.path.exists():
+                tmp_path.chmod(self.path.stat().st_mode & 0o777)
+            tmp_path.replace(self.path)
+        except OSError as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise BackendError(f"{self.path}: cannot be written: {exc}", backend="ics") from exc
+        try:  # make the rename itself durable
+            dir_fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+    def _commit(self, loaded: _Loaded, needs_zones: bool) -> None:
+        """Write the mutated calendar if the file is still what we read."""
+        signature = self._stat()
+        if signature != loaded.signature:
+            try:
+                on_disk = self.path.read_bytes() if signature is not None else b""
+            except OSError:
+                on_disk = b""
+            if _digest(on_disk) != loaded.digest:
+                self._loaded = None  # our in-memory changes are dropped
+                raise VersionConflict(
+                    f"{self.path} changed on disk since it was read; not overwriting it",
+                    backend="ics",
+                )
+        if needs_zones:
+            loaded.calendar.add_missing_timezones()
+        data = loaded.calendar.to_ical()
+        self._atomic_write(data)
+        self._loaded = None
+        try:
+            self._loaded = self._read()
+        except BackendError:
+            self._loaded = None
+            raise
+
+    def _mutate(self, work: Callable[[_Loaded], _T]) -> tuple[_T, bool]:
+        loaded = self._current()
+        self._needs_zones = False
+        try:
+            result = work(loaded)
+        except BaseException:
+            self._loaded = None  # the in-memory calendar may be half-changed
+            raise
+        return result, self._needs_zones
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    def _stored(self, loaded: _Loaded, uid: str) -> list[Component]:
+        return loaded.index.stored.get(uid, [])
+
+    def _check(self, loaded: _Loaded, item_id: str, if_match: str | None) -> CalendarItem:
+        current = self.get(item_id)
+        if current is None:
+            raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
+        if if_match is not None and current.etag != if_match:
+            raise VersionConflict(
+                f"{self.path}: item {item_id!r} changed since it was read", backend="ics"
+            )
+        return current
+
+    def _do_create(self, loaded: _Loaded, item: CalendarItem, sync_key: str) -> str:
+        for existing in loaded.index.singles.values():
+            if existing.sync_key == sync_key:
+                return existing.id or ""
+        uid = f"{sync_key}@severa-ext"
+        event = new_event(uid)
+        self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
+        loaded.calendar.add_component(event)
+        return uid
+
+    def _do_update(
+        self, loaded: _Loaded, item_id: str, item: CalendarItem, if_match: str | None
+    ) -> str:
+        current = self._check(loaded, item_id, if_match)
+        uid, token = split_id(item_id)
+        components = self._stored(loaded, uid)
+        sync_key = current.sync_key
+        if token is None:
+            target = next((c for c in components if "RECURRENCE-ID" not in c), None)
+            if target is None:
+                raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
+        else:
+            target = self._override(loaded, uid, token, components)
+            if target is None:
+                master = next((c for c in components if "RECURRENCE-ID" not in c), None)
+                if master is None or current.original_start is None:
+                    raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
+                target = new_override(master, current.original_start)
+                loaded.calendar.add_component(target)
+        self._needs_zones |= apply_item(target, item, now=self._now(), sync_key=sync_key)
+        return item_id
+
+    def _override(
+        self, loaded: _Loaded, uid: str, token: str, components: list[Component]
+    ) -> Component | None:
+        series = loaded.index.series.get(uid)
+        if series is None:
+            return None
+        found = series.overrides.get(token)
+        if found is None:
+            return None
+        read_copy = found[0]
+        # The stored twin has the same position among the UID's overrides.
+        reads = [c for c in (s for s in components) if "RECURRENCE-ID" in c]
+        position = list(series.overrides.values()).index(found)
+        del read_copy
+        return reads[position] if position < len(reads) else None
+
+    def _do_delete(self, loaded: _Loaded, item_id: str, if_match: str | None) -> None:
+        current = self._check(loaded, item_id, if_match)
+        uid, token = split_id(item_id)
+        components = self._stored(loaded, uid)
+        if token is None:
+            for component in components:
+                if "RECURRENCE-ID" not in component:
+                    loaded.calendar.subcomponents.remove(component)
+                    break
+            return
+        override = self._override(loaded, uid, token, components)
+        if override is not None:
+            loaded.calendar.subcomponents.remove(override)
+        master = next((c for c in components if "RECURRENCE-ID" not in c), None)
+        if master is not None and current.original_start is not None:
+            original = current.original_start
+            value = original.astimezone(UTC) if isinstance(original, datetime) else original
+            master.add("EXDATE", value)
+        elif override is None:
+            raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
+
+    def _run(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        loaded = self._current()
+        self._needs_zones = False
+        outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
+        try:
+            for op in ops:
+                try:
+                    if isinstance(op, CreateOp):
+                        outcomes.append((op, self._do_create(loaded, op.item, op.sync_key), None))
+                    elif isinstance(op, UpdateOp):
+                        outcomes.append(
+                            (op, self._do_update(loaded, op.item_id, op.item, op.if_match), None)
+                        )
+                    else:
+                        self._do_delete(loaded, op.item_id, op.if_match)
+                        outcomes.append((op, None, None))
+                except SeveraExtError as exc:
+                    outcomes.append((op, None, exc))
+            if any(error is None for _op, _id, error in outcomes):
+                self._commit(loaded, self._needs_zones)
+        except BaseException:
+            self._loaded = None
+            raise
+        results: list[WriteResult] = []
+        for op, item_id, error in outcomes:
+            if error is not None:
+                results.append(WriteResult(op, error=error))
+            elif item_id is None:
+                results.append(WriteResult(op, None))
+            else:
+                stored = self.get(item_id)
+                if stored is None:
+                    results.append(
+                        WriteResult(
+                            op, error=BadItem(item_id, "not readable after writing", backend="ics")
+                        )
+                    )
+                else:
+                    results.append(WriteResult(op, stored))
+        return results
+
+    def _one(self, op: WriteOp) -> CalendarItem | None:
+        (result,) = self._run([op])
+        if result.error is not None:
+            raise result.error
+        return result.item
+
+    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
+        """Append a VEVENT stamped with ``sync_key`` (idempotent per sync key).
+
+        Raises:
+            VersionConflict: the file changed on disk since it was read.
+        """
+        created = self._one(CreateOp(item, sync_key))
+        assert created is not None
+        return created
+
+    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
+        """Rewrite the kept fields of ``item_id`` (an occurrence gets an override).
+
+        Raises:
+            VersionConflict: the item or the file changed since it was read.
+            NotFound: no such item.
+        """
+        updated = self._one(UpdateOp(item_id, item, if_match))
+        assert updated is not None
+        return updated
+
+    def delete(self, item_id: str, if_match: str | None) -> None:
+        """Remove ``item_id`` (an occurrence becomes an EXDATE of its series).
+
+        Raises:
+            VersionConflict: the item or the file changed since it was read.
+            NotFound: no such item.
+        """
+        self._one(DeleteOp(item_id, if_match))
+
+    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply ``ops`` in order and rewrite the file once (one result per op)."""
+        if not ops:
+            return []
+        return self._run(ops)
+
+    def close(self) -> None:
+        """Forget the cached read."""
+        self._loaded = None
+
+
+class IcsSubscription(_IcsReader):
+    """A read-only ICS feed over ``http(s)://`` or ``webcal://``.
+
+    Args:
+        url: the feed; ``webcal://`` means ``https://``.
+        session: the ``requests.Session`` to use (one per backend; injected in tests).
+        zone: the zone floating times are read in.
+        timeout: seconds for connecting and for each read.
+        max_seconds: the whole download must finish within this many seconds.
+        max_bytes: larger bodies are refused.
+
+    Raises:
+        ConfigError: the URL is not http(s) or webcal, or the zone is unknown.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session: requests.Session | None = None,
+        zone: str | tzinfo = "UTC",
+        timeout: float = 30.0,
+        max_seconds: float = 120.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        lowered = url.lower()
+        if lowered.startswith("webcal://"):
+            url = "https://" + url[len("webcal://") :]
+        elif not lowered.startswith(("http://", "https://")):
+            raise ConfigError(f"not an http(s) or webcal URL: {url!r}")
+        self.url = url
+        self._session = session or requests.Session()
+        self._zone = parse_zone(zone)
+        self._timeout = timeout
+        self._max_seconds = max_seconds
+        self._max_bytes = max_bytes
+        self._loaded = None
+        self._last_window = None
+        self._backend_name = url
+        self._validators: dict[str, str] = {}
+        self._body: bytes | None = None
+        self._charset: str | None = None
+        self._pending_validators: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"IcsSubscription({self.url!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Read-only, full listings."""
+        return Capabilities(delta=False, batch_size=1, read_only=True, sync_key_lookup=False)
+
+    def _download(self) -> bytes | None:
+        """The new body, or ``None`` when the server says 304 Not Modified."""
+        headers = {"Accept": "text/calendar, */*;q=0.1"}
+        if self._body is not None:
+            if "etag" in self._validators:
+                headers["If-None-Match"] = self._validators["etag"]
+            if "last-modified" in self._validators:
+                headers["If-Modified-Since"] = self._validators["last-modified"]
+        started = time.monotonic()
+        try:
+            with self._session.get(
+                self.url, headers=headers, timeout=self._timeout, stream=True
+            ) as response:
+                status = response.status_code
+                if status == 304:
+                    if self._body is None:
+                        raise MalformedResponse(
+                            f"{self.url}: 304 Not Modified to an unconditional request",
+                            backend="ics",
+                        )
+                    return None
+                _raise_for_status(self.url, response)
+                content_type = response.headers.get("Content-Type", "").lower()
+                if "html" in content_type:
+                    raise MalformedResponse(
+                        f"{self.url}: the server sent an HTML page ({content_type}), "
+                        "not a calendar",
+                        backend="ics",
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        raise BackendError(
+                            f"{self.url}: the download exceeds the limit of "
+                            f"{self._max_bytes} bytes",
+                            backend="ics",
+                        )
+                    if time.monotonic() - started > self._max_seconds:
+                        raise BackendUnavailable(
+                            f"{self.url}: the download took more than {self._max_seconds:g} s",
+                            backend="ics",
+                        )
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+                expected = response.headers.get("Content-Length")
+                if expected is not None and expected.isdigit() and int(expected) != len(body):
+                    raise BackendUnavailable(
+                        f"{self.url}: truncated download ({len(body)} of {expected} bytes)",
+                        backend="ics",
+                    )
+                validators = {}
+                if response.headers.get("ETag"):
+                    validators["etag"] = response.headers["ETag"]
+                if response.headers.get("Last-Modified"):
+                    validators["last-modified"] = response.headers["Last-Modified"]
+                self._pending_validators = validators
+                self._charset = response.encoding if "charset=" in content_type else None
+                return body
+        except requests.Timeout as exc:
+            raise BackendUnavailable(f"{self.url}: timed out: {exc}", backend="ics") from exc
+        except requests.RequestException as exc:
+            raise BackendUnavailable(
+                f"{self.url}: download failed ({type(exc).__name__}): {exc}", backend="ics"
+            ) from exc
+
+    def _current(self) -> _Loaded:
+        body = self._download()
+        if body is None:
+            assert self._loaded is not None
+            return self._loaded
+        calendar, index, notes = _index_calendar(
+            body,
+            self.url,
+            floating=self._zone,
+            max_bytes=self._max_bytes,
+            encoding=self._charset,
+        )
+        self._loaded = _Loaded(calendar, index, _digest(body), None, notes)
+        self._body = body
+        self._validators = self._pending_validators
+        return self._loaded
+
+    def _refuse(self, *_args: Any) -> Any:
+        raise ReadOnlyBackend(f"{self.url} is a read-only ICS subscription", backend="ics")
+
+    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
+        """Raises :class:`~severa_ext.errors.ReadOnlyBackend`."""
+        return self._refuse(item, sync_key)  # type: ignore[no-any-return]
+
+    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
+        """Raises :class:`~severa_ext.errors.ReadOnlyBackend`."""
+        return self._refuse(item_id, item, if_match)  # type: ignore[no-any-return]
+
+    def delete(self, item_id: str, if_match: str | None) -> None:
+        """Raises :class:`~severa_ext.errors.ReadOnlyBackend`."""
+        self._refuse(item_id, if_match)
+
+    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Every op fails with :class:`~severa_ext.errors.ReadOnlyBackend`."""
+        error = ReadOnlyBackend(f"{self.url} is a read-only ICS subscription", backend="ics")
+        return [WriteResult(op, error=error) for op in ops]
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+
+def _raise_for_status(url: str, response: requests.Response) -> None:
+    status = response.status_code
+    if status < 300 and status != 204:
+        return
+    reason = f"{url}: HTTP {status} {response.reason or ''}".strip()
+    if status in (401, 403):
+        raise AuthError(reason, backend="ics")
+    if status in (404, 410):
+        raise NotFound(reason, backend="ics")
+    if status == 429:
+        retry = response.headers.get("Retry-After", "")
+        raise Throttled(
+            reason, retry_after=float(retry) if retry.isdigit() else 60.0, backend="ics"
+        )
+    if status >= 500:
+        raise BackendUnavailable(reason, backend="ics")
+    raise MalformedResponse(f"{reason} (expected 200 with a calendar)", backend="ics")
