@@ -25,7 +25,8 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── InviteUsed
     │   ├── InviteLocked
     │   ├── InviteRevoked                      superseded, share stopped, email changed
-    │   └── WrongPassword
+    │   ├── InviteNotFound (LookupError)       no invite with that id
+    │   └── WrongPassword                      attempts_left; record (failed count + 1)
     ├── SyncError
     │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
     │   ├── LeaseHeld                          another run holds this pair
@@ -60,6 +61,7 @@ __all__ = [
     "InviteError",
     "InviteExpired",
     "InviteLocked",
+    "InviteNotFound",
     "InviteRevoked",
     "InviteUsed",
     "LeaseHeld",
@@ -186,7 +188,16 @@ class AccessDenied(ExtranetError, PermissionError):
 
 
 class InviteError(SeveraExtError):
-    """A one-time password was refused. Hosts show users one generic message for all."""
+    """A one-time password was refused. Hosts show users one generic message for all.
+
+    Attributes:
+        record: the invite's record as it must now be stored (an ``InviteRecord``; a
+            wrong attempt counts one failure), or ``None`` when there is no record.
+    """
+
+    def __init__(self, message: str, *, record: Any = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 class InviteExpired(InviteError):
@@ -205,11 +216,19 @@ class InviteRevoked(InviteError):
     """The invite was superseded, its share stopped, or the contact's email changed."""
 
 
-class WrongPassword(InviteError):
-    """The candidate password does not match."""
+class InviteNotFound(InviteError, LookupError):
+    """No invite is stored under the given id."""
 
-    def __init__(self, message: str, *, attempts_left: int) -> None:
-        super().__init__(message)
+    def __init__(self, invite_id: str) -> None:
+        super().__init__(f"no invite with id {invite_id!r}")
+        self.invite_id = invite_id
+
+
+class WrongPassword(InviteError):
+    """The candidate password does not match; ``record`` counts the failure."""
+
+    def __init__(self, message: str, *, attempts_left: int, record: Any = None) -> None:
+        super().__init__(message, record=record)
         self.attempts_left = attempts_left
 
 
