@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -62,7 +63,10 @@ class WorkHour:
     """An hour entry (Severa ``WorkHour``).
 
     ``start_time``/``end_time`` are optional clock times; an Extranet contact sees them
-    only with the VIEW_HOUR_TIMES right (X5).
+    only with the VIEW_HOUR_TIMES right (X5). ``customer_approval_id`` names the
+    customer's ``Approval`` record that covers the entry (``None``: not approved by the
+    customer); it is separate from ``billable_status`` because customer approval never
+    affects invoicing (X4).
     """
 
     id: str = attrs.field(validator=non_blank)
@@ -75,6 +79,7 @@ class WorkHour:
     end_time: time | None = None
     billable_status: BillableStatus = BillableStatus.BILLABLE
     billable_amount: Decimal | None = None
+    customer_approval_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.quantity < 0:
@@ -137,6 +142,30 @@ class Comment:
     created_at: datetime = attrs.field(validator=aware)
 
 
+def _phases(value: Iterable[Phase]) -> tuple[Phase, ...]:
+    return tuple(value)
+
+
+def _work_hours(value: Iterable[WorkHour]) -> tuple[WorkHour, ...]:
+    return tuple(value)
+
+
+def _invoices(value: Iterable[Invoice]) -> tuple[Invoice, ...]:
+    return tuple(value)
+
+
+def _files(value: Iterable[ProjectFile]) -> tuple[ProjectFile, ...]:
+    return tuple(value)
+
+
+def _links(value: Iterable[ProjectLink]) -> tuple[ProjectLink, ...]:
+    return tuple(value)
+
+
+def _comments(value: Iterable[Comment]) -> tuple[Comment, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Project:
     """A project (the seeds' "work") with everything an Extranet share can reveal."""
@@ -146,11 +175,11 @@ class Project:
     customer_id: str = attrs.field(validator=non_blank)
     summary: str = ""
     status: ProjectStatus | None = None
-    phases: tuple[Phase, ...] = attrs.field(default=(), converter=tuple)
-    work_hours: tuple[WorkHour, ...] = attrs.field(default=(), converter=tuple)
-    invoices: tuple[Invoice, ...] = attrs.field(default=(), converter=tuple)
+    phases: tuple[Phase, ...] = attrs.field(default=(), converter=_phases)
+    work_hours: tuple[WorkHour, ...] = attrs.field(default=(), converter=_work_hours)
+    invoices: tuple[Invoice, ...] = attrs.field(default=(), converter=_invoices)
     billable_amount: Decimal | None = None
     currency: str = "EUR"
-    files: tuple[ProjectFile, ...] = attrs.field(default=(), converter=tuple)
-    links: tuple[ProjectLink, ...] = attrs.field(default=(), converter=tuple)
-    comments: tuple[Comment, ...] = attrs.field(default=(), converter=tuple)
+    files: tuple[ProjectFile, ...] = attrs.field(default=(), converter=_files)
+    links: tuple[ProjectLink, ...] = attrs.field(default=(), converter=_links)
+    comments: tuple[Comment, ...] = attrs.field(default=(), converter=_comments)
