@@ -2,4 +2,26 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from severa_ext.testing.ews_server import FakeEwsServer
+
+__all__ = ["ews_server"]
+
+
+@pytest.fixture
+def ews_server() -> Iterator[FakeEwsServer]:
+    """A started ``FakeEwsServer`` with the mailbox ``alice@contoso.com``; stopped after.
+
+    The service account is ``ews_server.username`` with ``ews_server.auth()`` as its
+    credentials; add more mailboxes with ``ews_server.add_mailbox``.
+    """
+    from severa_ext.testing.ews_server import FakeEwsServer
+
+    with FakeEwsServer() as server:
+        server.add_mailbox("alice@contoso.com", aliases=("alice@contoso.fi",))
+        yield server

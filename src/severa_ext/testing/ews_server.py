@@ -1,0 +1,267 @@
+"""``FakeEwsServer``: a real Exchange Web Services endpoint on 127.0.0.1, in memory.
+
+It speaks the documented EWS SOAP schema (``GetFolder``, ``SyncFolderItems``,
+``GetItem``, ``FindItem`` with ``CalendarView`` or an extended-property
+``Restriction``, ``CreateItem``, ``UpdateItem``, ``DeleteItem``) with ChangeKeys and
+SyncStates, checks Basic credentials (or bearer tokens) and ``ExchangeImpersonation``
+(unknown mailbox, missing right), and can inject ``ErrorServerBusy`` with
+``BackOffMilliseconds``, HTTP 503, ``ErrorExceededConnectionCount``, an invalid sync
+state and malformed or hostile XML. User-side helpers edit calendars directly, as a
+person in Outlook would, so tests (and a state machine's side driver) can change the
+"remote" calendar between syncs.
+
+Example::
+
+    with FakeEwsServer() as server:
+        server.add_mailbox("alice@contoso.com")
+        backend = EwsBackend(server.url, "alice@contoso.com", auth=server.auth())
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+from http.server import ThreadingHTTPServer
+from types import TracebackType
+
+import requests
+
+from severa_ext.errors import ConfigError, NotFound
+from severa_ext.sync.items import CalendarItem, Window
+from severa_ext.testing._ews_handler import (
+    FAULT_KINDS,
+    EwsRequestHandler,
+    Fault,
+    RecordedRequest,
+    ServerState,
+)
+from severa_ext.testing._ews_store import FakeMailbox, StoredItem, stored_from_calendar_item
+
+__all__ = ["FAULT_KINDS", "FakeEwsServer", "RecordedRequest"]
+
+_SYNC_KEY_SET = "8f2c6a0e-5b1d-4e8a-9c37-2d4f6b8e1a53"
+
+
+class FakeEwsServer:
+    """An in-memory EWS server over real HTTP on ``127.0.0.1`` and a random port.
+
+    Args:
+        username: the service (delegate) account allowed to log in (S7).
+        password: its password (Basic auth).
+        tokens: bearer tokens accepted as well (OAuth tests).
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str = "svc-sync@contoso.com",
+        password: str = "Fake-Passw0rd",
+        tokens: Iterable[str] = (),
+    ) -> None:
+        self._state = ServerState(username=username, password=password, tokens=set(tokens))
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._httpd is not None else "stopped"
+        return f"FakeEwsServer({where}, mailboxes={sorted(self._primary())})"
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def start(self) -> FakeEwsServer:
+        """Start serving on 127.0.0.1 (a random free port) in a daemon thread."""
+        if self._httpd is not None:
+            return self
+        handler = type("BoundEwsHandler", (EwsRequestHandler,), {"state": self._state})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="fake-ews", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FakeEwsServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The EWS endpoint, ``http://127.0.0.1:<port>/EWS/Exchange.asmx``."""
+        if self._httpd is None:
+            raise ConfigError("FakeEwsServer is not started")
+        port = self._httpd.server_address[1]
+        return f"http://127.0.0.1:{port}/EWS/Exchange.asmx"
+
+    @property
+    def username(self) -> str:
+        """The service account's user name."""
+        return self._state.username
+
+    def auth(self, password: str | None = None) -> requests.auth.AuthBase:
+        """Basic credentials for the service account (``password`` overrides, to test 401)."""
+        return requests.auth.HTTPBasicAuth(
+            self._state.username, self._state.password if password is None else password
+        )
+
+    # --- accounts and switches -------------------------------------------------
+
+    def add_mailbox(
+        self, address: str, *, aliases: Iterable[str] = (), impersonation: bool = True
+    ) -> None:
+        """Create a mailbox; ``aliases`` are proxy addresses that resolve to it.
+
+        ``impersonation=False`` denies the service account the right to impersonate it.
+        """
+        with self._state.lock:
+            mailbox = FakeMailbox(
+                address=address, aliases=tuple(aliases), impersonation_allowed=impersonation
+            )
+            for name in (address, *mailbox.aliases):
+                self._state.mailboxes[name.lower()] = mailbox
+
+    def set_impersonation(self, address: str, *, allowed: bool) -> None:
+        """Grant or revoke the right to impersonate ``address``."""
+        with self._state.lock:
+            self._mailbox(address).impersonation_allowed = allowed
+
+    def set_ews_disabled(self, disabled: bool = True) -> None:
+        """Answer every request with HTTP 403, like a server with EWS switched off."""
+        with self._state.lock:
+            self._state.ews_disabled = disabled
+
+    def fail_next(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        operation: str | None = None,
+        back_off_ms: int = 250,
+    ) -> None:
+        """Inject a fault into the next ``times`` requests (of ``operation``, if given).
+
+        Args:
+            kind: one of :data:`FAULT_KINDS`: ``"ErrorServerBusy"`` (a SOAP fault with
+                ``BackOffMilliseconds``), ``"ErrorExceededConnectionCount"``,
+                ``"ErrorMailboxStoreUnavailable"``, ``"http503"`` (``Retry-After`` in
+                whole seconds of ``back_off_ms``), ``"ErrorInvalidSyncStateData"``
+                (the next ``SyncFolderItems`` refuses its state) or
+                ``"malformed:<entity-bomb|external-entity|truncated|wrong-namespace|html-login>"``.
+            times: how many requests fail.
+            operation: only requests of this EWS operation (``"GetItem"``...).
+            back_off_ms: the delay the server asks for.
+        """
+        if kind not in FAULT_KINDS:
+            raise ConfigError(f"unknown fault {kind!r}; choose from {sorted(FAULT_KINDS)}")
+        with self._state.lock:
+            self._state.faults.append(Fault(kind, operation, times, back_off_ms))
+
+    def invalidate_sync_states(self, address: str) -> None:
+        """Make every SyncState issued for ``address`` invalid (as after a mailbox move)."""
+        with self._state.lock:
+            self._mailbox(address).generation += 1
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """What the server received, oldest first (operation, headers; no credentials)."""
+        with self._state.lock:
+            return list(self._state.log)
+
+    # --- the user's side -------------------------------------------------------
+
+    def create_item(
+        self, address: str, item: CalendarItem, *, sync_key: str | None = None
+    ) -> CalendarItem:
+        """Create ``item`` as the mailbox's user would; return it as stored (id, etag)."""
+        with self._state.lock:
+            stored = stored_from_calendar_item(item)
+            if sync_key is not None:
+                stored.extended[(_SYNC_KEY_SET, "SeveraExtSyncKey")] = sync_key
+            return self._mailbox(address).add(stored).to_calendar_item()
+
+    def create_series(
+        self,
+        address: str,
+        first: CalendarItem,
+        *,
+        count: int,
+        interval: timedelta = timedelta(days=1),
+    ) -> str:
+        """Create a recurring series of ``count`` occurrences; return the master's id."""
+        if count < 1 or interval <= timedelta(0):
+            raise ConfigError("a series needs count >= 1 and a positive interval")
+        with self._state.lock:
+            stored = stored_from_calendar_item(first)
+            stored.item_type = "RecurringMaster"
+            stored.interval = interval
+            stored.count = count
+            return self._mailbox(address).add(stored).id
+
+    def update_item(self, address: str, item_id: str, item: CalendarItem) -> CalendarItem:
+        """Give ``item_id`` (an item, occurrence or exception) the content of ``item``."""
+        with self._state.lock:
+            mailbox = self._mailbox(address)
+            target = self._live(mailbox, item_id)
+            updated = mailbox.replace_content(target, stored_from_calendar_item(item))
+            return updated.to_calendar_item()
+
+    def delete_item(self, address: str, item_id: str) -> None:
+        """Delete ``item_id`` (to Deleted Items; an occurrence leaves its series)."""
+        with self._state.lock:
+            mailbox = self._mailbox(address)
+            mailbox.remove(self._live(mailbox, item_id))
+
+    def calendar_items(self, address: str, window: Window | None = None) -> list[CalendarItem]:
+        """What the user sees: singles, occurrences and exceptions (in ``window``)."""
+        with self._state.lock:
+            items = [stored.to_calendar_item() for stored in self._mailbox(address).expanded()]
+        if window is not None:
+            items = [item for item in items if window.contains(item)]
+        return sorted(items, key=lambda item: (str(item.start), item.id or ""))
+
+    def get_item(self, address: str, item_id: str) -> CalendarItem | None:
+        """The item with ``item_id`` if it is in the calendar, else ``None``."""
+        with self._state.lock:
+            stored = self._mailbox(address).lookup(item_id)
+            if stored is None or stored.folder != "calendar":
+                return None
+            return stored.to_calendar_item()
+
+    # --- internals -------------------------------------------------------------
+
+    def _primary(self) -> set[str]:
+        return {mailbox.address for mailbox in self._state.mailboxes.values()}
+
+    def _mailbox(self, address: str) -> FakeMailbox:
+        mailbox = self._state.mailbox(address)
+        if mailbox is None:
+            raise NotFound(f"FakeEwsServer has no mailbox {address!r}", backend="ews")
+        return mailbox
+
+    @staticmethod
+    def _live(mailbox: FakeMailbox, item_id: str) -> StoredItem:
+        stored = mailbox.lookup(item_id)
+        if stored is None or stored.folder != "calendar":
+            raise NotFound(f"no item {item_id!r} in {mailbox.address}", backend="ews")
+        return stored
