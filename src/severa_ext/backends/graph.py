@@ -1,0 +1,598 @@
+"""The Microsoft Graph calendar backend (Exchange Online, S7).
+
+:class:`GraphBackend` syncs one mailbox's default calendar through Microsoft Graph:
+
+* **Changes** come from ``calendarView/delta`` over the sync window. Pages are
+  followed through ``@odata.nextLink`` to the ``@odata.deltaLink``, which becomes the
+  cursor only once the whole round has been read. ``@removed`` entries are reported
+  as removed ids (the engine turns them into deletes only for items it knows, and asks
+  :meth:`GraphBackend.get` to tell a delete from a move out of the window); replays
+  and duplicates within a round are folded. A lost delta token (410,
+  ``syncStateNotFound``, ``resyncRequired``) starts a full round, which cannot
+  duplicate anything because the engine links by sync key and fingerprint (S3).
+* **Writes** stamp the sync key twice: as ``transactionId`` (Graph refuses a second
+  create with the same one) and as a single-value extended property that
+  :meth:`GraphBackend.find` filters on. Updates and deletes send ``If-Match``; a stale
+  etag becomes :class:`~severa_ext.errors.VersionConflict`. :meth:`GraphBackend.apply_batch`
+  sends up to 20 writes per JSON ``$batch``, matches the answers by id, and retries
+  the ones throttled inside the batch after their own ``Retry-After``.
+* **Auth** comes from a ``TokenProvider`` (msal app-only or delegated, or the host's
+  own); tokens never appear in reprs, logs or the journal.
+* At most four requests are in flight per mailbox, every call has a timeout, and
+  every error is one of :mod:`severa_ext.errors`, carrying Graph's error ``code``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import cattrs
+import requests
+
+from severa_ext.backends._graph_auth import (
+    GRAPH_DEFAULT_SCOPE,
+    ClientCredentialsTokenProvider,
+    DelegatedTokenProvider,
+    StaticTokenProvider,
+    TokenProvider,
+)
+from severa_ext.backends._graph_http import (
+    GraphResponse,
+    GraphTransport,
+    SyncStateLost,
+    error_for,
+)
+from severa_ext.backends._graph_mapping import (
+    SYNC_KEY_PROPERTY_ID,
+    event_to_item,
+    item_to_event,
+    sync_key_filter,
+)
+from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
+from severa_ext.errors import (
+    AuthError,
+    BackendError,
+    BadItem,
+    ConfigError,
+    MalformedResponse,
+    NotFound,
+    Throttled,
+    ValidationError,
+)
+from severa_ext.sync.activation import MailboxProbe, ProbeStatus
+from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+
+__all__ = [
+    "GRAPH_BASE_URL",
+    "GRAPH_DEFAULT_SCOPE",
+    "ClientCredentialsTokenProvider",
+    "DelegatedTokenProvider",
+    "GraphBackend",
+    "GraphCursor",
+    "StaticTokenProvider",
+    "TokenProvider",
+]
+
+logger = logging.getLogger(__name__)
+
+GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+"""The global Graph endpoint; national clouds and fakes pass their own ``base_url``."""
+
+MAX_BATCH = 20  # Graph's JSON batch limit
+_EXPAND_SYNC_KEY = f"singleValueExtendedProperties($filter=id eq '{SYNC_KEY_PROPERTY_ID}')"
+_NOT_USER_PURPOSES = {"shared", "room", "equipment"}
+
+
+@attrs.frozen
+class GraphCursor:
+    """The stored cursor: the window the delta round was made for, and its deltaLink.
+
+    A delta token belongs to one window; a cursor for another window starts a full
+    round.
+    """
+
+    start: datetime
+    end: datetime
+    delta_link: str
+
+    def encode(self) -> str:
+        """The cursor as the string the state store keeps."""
+        return json.dumps(_cursor_converter.unstructure(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str) -> GraphCursor:
+        """Parse a stored cursor.
+
+        Raises:
+            ValidationError: the text is not a Graph cursor.
+        """
+        try:
+            return _cursor_converter.structure(json.loads(text), cls)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+            raise ValidationError(f"not a Graph cursor: {text[:60]!r}") from exc
+
+
+_cursor_converter = cattrs.Converter()
+_cursor_converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+_cursor_converter.register_structure_hook(
+    datetime, lambda value, _type: datetime.fromisoformat(value)
+)
+
+
+def _graph_instant(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _etag_header(etag: str | None) -> dict[str, str]:
+    return {"If-Match": etag} if etag else {}
+
+
+class GraphBackend:
+    """One mailbox's calendar through Microsoft Graph.
+
+    Args:
+        mailbox: the user's address or id (``alice@contoso.com``).
+        tokens: where bearer tokens come from (a ``TokenProvider``).
+        session: the ``requests.Session`` to use; a new one by default (closed by
+            :meth:`close` only if the backend made it).
+        base_url: the Graph endpoint with its version (national clouds, a fake server).
+        timeout: seconds for connecting and for reading, on every call.
+        max_in_flight: the most concurrent requests against the mailbox (Exchange
+            Online allows 4).
+        page_size: ``Prefer: odata.maxpagesize`` for delta rounds and lookups.
+        batch_size: writes per ``$batch`` call (at most 20).
+        batch_retries: how often writes throttled inside a batch are retried.
+        sleep: waits between batch retries (injectable for tests).
+
+    Raises:
+        ConfigError: an empty mailbox or a batch size outside 1..20.
+    """
+
+    def __init__(
+        self,
+        mailbox: str,
+        tokens: TokenProvider,
+        *,
+        session: requests.Session | None = None,
+        base_url: str = GRAPH_BASE_URL,
+        timeout: float = 30.0,
+        max_in_flight: int = 4,
+        page_size: int = 100,
+        batch_size: int = MAX_BATCH,
+        batch_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not mailbox.strip():
+            raise ConfigError("GraphBackend needs a mailbox address")
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch_size must be 1..{MAX_BATCH}, got {batch_size}")
+        if max_in_flight < 1 or page_size < 1 or timeout <= 0:
+            raise ConfigError("max_in_flight, page_size and timeout must be positive")
+        self.mailbox = mailbox.strip()
+        self._own_session = session is None
+        self._transport = GraphTransport(
+            tokens,
+            session if session is not None else requests.Session(),
+            base_url,
+            timeout=timeout,
+            max_in_flight=max_in_flight,
+        )
+        self._page_size = page_size
+        self._batch_size = batch_size
+        self._batch_retries = batch_retries
+        self._sleep = sleep
+        self._capabilities = Capabilities(
+            delta=True,
+            batch_size=batch_size,
+            read_only=False,
+            sync_key_lookup=True,
+            max_in_flight=max_in_flight,
+        )
+
+    def __repr__(self) -> str:
+        return f"GraphBackend(mailbox={self.mailbox!r}, base_url={self._transport.base_url!r})"
+
+    # --- protocol properties -------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``graph:<mailbox>``."""
+        return f"graph:{self.mailbox}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Delta, batches of up to 20, sync-key lookup on the server."""
+        return self._capabilities
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (batches count once)."""
+        return self._transport.requests_sent
+
+    @property
+    def bytes_sent(self) -> int:
+        """Request body bytes sent so far."""
+        return self._transport.bytes_sent
+
+    def _user_path(self, mailbox: str | None = None) -> str:
+        return f"users/{quote(mailbox or self.mailbox, safe='@')}"
+
+    # --- reading -------------------------------------------------------------
+
+    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
+        """Items changed in ``window`` since ``cursor`` (a full round without one).
+
+        Raises:
+            Throttled, BackendUnavailable, AuthError, NotFound, MalformedResponse.
+        """
+        link: str | None = None
+        if cursor is not None:
+            try:
+                stored = GraphCursor.decode(cursor)
+            except ValidationError:
+                logger.warning("graph %s: unreadable cursor; full round", self.mailbox)
+            else:
+                if stored.start == window.start and stored.end == window.end:
+                    link = stored.delta_link
+                else:
+                    logger.info("graph %s: window moved; full round", self.mailbox)
+        if link is not None:
+            try:
+                return self._delta_round(link, window, full=False)
+            except SyncStateLost as exc:
+                logger.warning(
+                    "graph %s: delta token lost (%s); full resync", self.mailbox, exc.code
+                )
+        start = (
+            f"{self._user_path()}/calendarView/delta?startDateTime={_graph_instant(window.start)}"
+            f"&endDateTime={_graph_instant(window.end)}"
+        )
+        return self._delta_round(start, window, full=True)
+
+    def _delta_round(self, url: str, window: Window, *, full: bool) -> ChangeSet:
+        headers = {"Prefer": f"odata.maxpagesize={self._page_size}"}
+        seen: dict[str, Any] = {}
+        removed: dict[str, None] = {}
+        pages = 0
+        while True:
+            response = self._transport.request("GET", url, ref="delta", headers=headers)
+            pages += 1
+            body = response.body
+            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+                raise MalformedResponse("graph delta: page without a 'value' list", backend="graph")
+            for entry in body["value"]:
+                if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                    raise MalformedResponse("graph delta: entry without an id", backend="graph")
+                event_id = entry["id"]
+                # Later entries of a round win: replays and duplicates fold.
+                if "@removed" in entry:
+                    seen.pop(event_id, None)
+                    removed[event_id] = None
+                else:
+                    removed.pop(event_id, None)
+                    seen[event_id] = entry
+            next_link = body.get("@odata.nextLink")
+            delta_link = body.get("@odata.deltaLink")
+            if isinstance(next_link, str):
+                url = next_link
+                continue
+            if isinstance(delta_link, str):
+                break
+            raise MalformedResponse(
+                "graph delta: page with neither nextLink nor deltaLink", backend="graph"
+            )
+        items = []
+        for event_id, raw in seen.items():
+            if raw.get("isCancelled") or raw.get("type") == "seriesMaster":
+                removed[event_id] = None
+                continue
+            try:
+                items.append(event_to_item(raw))
+            except BadItem as exc:
+                logger.warning("graph %s: skipping unreadable event: %s", self.mailbox, exc)
+        logger.info(
+            "graph %s: %s round, %d pages, %d items, %d removed",
+            self.mailbox,
+            "full" if full else "delta",
+            pages,
+            len(items),
+            len(removed),
+        )
+        cursor = GraphCursor(window.start, window.end, delta_link).encode()
+        # ChangeSet converts with ``tuple``, which attrs' mypy plugin cannot type.
+        fields: dict[str, Any] = {"items": tuple(items), "removed": () if full else tuple(removed)}
+        return ChangeSet(
+            **fields,
+            cursor=cursor,
+            full=full,
+        )
+
+    def get(self, item_id: str) -> CalendarItem | None:
+        """The event ``item_id``, or ``None`` when it no longer exists."""
+        try:
+            response = self._transport.request(
+                "GET",
+                f"{self._user_path()}/events/{quote(item_id, safe='')}",
+                ref=item_id,
+                params={"$expand": _EXPAND_SYNC_KEY},
+            )
+        except NotFound:
+            return None
+        return event_to_item(response.body)
+
+    def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
+        """Every event stamped with ``sync_key`` (filtered on the extended property)."""
+        url: str | None = f"{self._user_path()}/events"
+        params: dict[str, str] | None = {
+            "$filter": sync_key_filter(sync_key),
+            "$expand": _EXPAND_SYNC_KEY,
+        }
+        found: list[CalendarItem] = []
+        while url is not None:
+            response = self._transport.request(
+                "GET",
+                url,
+                ref=f"find {sync_key}",
+                params=params,
+                headers={"Prefer": f"odata.maxpagesize={self._page_size}"},
+            )
+            body = response.body if isinstance(response.body, dict) else {}
+            for raw in body.get("value", []):
+                found.append(event_to_item(raw))
+            next_link = body.get("@odata.nextLink")
+            url, params = (next_link, None) if isinstance(next_link, str) else (None, None)
+        return tuple(found)
+
+    # --- writing -------------------------------------------------------------
+
+    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
+        """Create ``item`` stamped with ``sync_key`` (idempotent through ``transactionId``)."""
+        response = self._transport.request(
+            "POST",
+            f"{self._user_path()}/events",
+            ref=f"create {sync_key}",
+            json_body=item_to_event(item, sync_key=sync_key),
+        )
+        return event_to_item(response.body)
+
+    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
+        """Replace the content of ``item_id`` if its etag is still ``if_match``."""
+        response = self._transport.request(
+            "PATCH",
+            f"{self._user_path()}/events/{quote(item_id, safe='')}",
+            ref=item_id,
+            json_body=item_to_event(item),
+            headers=_etag_header(if_match),
+        )
+        return event_to_item(response.body)
+
+    def delete(self, item_id: str, if_match: str | None) -> None:
+        """Delete ``item_id`` if its etag is still ``if_match``."""
+        self._transport.request(
+            "DELETE",
+            f"{self._user_path()}/events/{quote(item_id, safe='')}",
+            ref=item_id,
+            headers=_etag_header(if_match),
+        )
+
+    def _batch_request(self, request_id: str, op: WriteOp) -> dict[str, Any]:
+        events = f"/{self._user_path()}/events"
+        if isinstance(op, CreateOp):
+            return {
+                "id": request_id,
+                "method": "POST",
+                "url": events,
+                "headers": {"Content-Type": "application/json"},
+                "body": item_to_event(op.item, sync_key=op.sync_key),
+            }
+        path = f"{events}/{quote(op.item_id, safe='')}"
+        if isinstance(op, UpdateOp):
+            return {
+                "id": request_id,
+                "method": "PATCH",
+                "url": path,
+                "headers": {"Content-Type": "application/json", **_etag_header(op.if_match)},
+                "body": item_to_event(op.item),
+            }
+        return {
+            "id": request_id,
+            "method": "DELETE",
+            "url": path,
+            "headers": _etag_header(op.if_match),
+        }
+
+    @staticmethod
+    def _op_ref(op: WriteOp) -> str:
+        return f"create {op.sync_key}" if isinstance(op, CreateOp) else op.item_id
+
+    def _result(self, op: WriteOp, inner: GraphResponse) -> WriteResult:
+        if inner.status >= 400:
+            return WriteResult(op, error=error_for(inner, ref=self._op_ref(op)))
+        if isinstance(op, DeleteOp):
+            return WriteResult(op, None)
+        try:
+            return WriteResult(op, event_to_item(inner.body))
+        except BadItem as exc:
+            return WriteResult(op, error=exc)
+
+    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply writes through JSON ``$batch`` (20 per call); one result per op, in order.
+
+        The outer 200 hides inner failures: each inner answer is matched by its id and
+        mapped on its own. Inner 429/503/504 answers are retried after the longest
+        ``Retry-After`` among them, up to ``batch_retries`` times.
+        """
+        results: dict[int, WriteResult] = {}
+        for offset in range(0, len(ops), self._batch_size):
+            chunk = {offset + i: op for i, op in enumerate(ops[offset : offset + self._batch_size])}
+            try:
+                self._run_batch(chunk, results)
+            except BackendError as exc:
+                # The whole call failed (throttled, unreachable): every op of the chunk
+                # without an answer carries the error; earlier chunks keep theirs.
+                for index, op in chunk.items():
+                    if index not in results or isinstance(results[index].error, Throttled):
+                        results[index] = WriteResult(op, error=exc)
+        return [results[index] for index in range(len(ops))]
+
+    def _run_batch(self, chunk: dict[int, WriteOp], results: dict[int, WriteResult]) -> None:
+        pending = dict(chunk)
+        for attempt in range(self._batch_retries + 1):
+            payload = {
+                "requests": [self._batch_request(str(index), op) for index, op in pending.items()]
+            }
+            response = self._transport.request(
+                "POST", "$batch", ref=f"batch of {len(pending)}", json_body=payload
+            )
+            answers = self._batch_answers(response)
+            retry: dict[int, WriteOp] = {}
+            wait = 0.0
+            for index, op in pending.items():
+                inner = answers.get(str(index))
+                if inner is None:
+                    results[index] = WriteResult(
+                        op,
+                        error=MalformedResponse(
+                            f"graph batch: no answer for request {index}", backend="graph"
+                        ),
+                    )
+                    continue
+                result = self._result(op, inner)
+                if isinstance(result.error, Throttled) and attempt < self._batch_retries:
+                    retry[index] = op
+                    wait = max(wait, result.error.retry_after)
+                results[index] = result
+            if not retry:
+                return
+            logger.info(
+                "graph %s: %d batched writes throttled; retrying in %.1f s",
+                self.mailbox,
+                len(retry),
+                wait,
+            )
+            self._sleep(wait)
+            pending = retry
+
+    @staticmethod
+    def _batch_answers(response: GraphResponse) -> dict[str, GraphResponse]:
+        body = response.body
+        if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
+            raise MalformedResponse("graph batch: no 'responses' list", backend="graph")
+        answers: dict[str, GraphResponse] = {}
+        for raw in body["responses"]:
+            if not isinstance(raw, dict) or "id" not in raw or "status" not in raw:
+                raise MalformedResponse("graph batch: an answer without id/status", backend="graph")
+            headers = raw.get("headers") if isinstance(raw.get("headers"), dict) else {}
+            try:
+                status = int(raw["status"])
+            except (TypeError, ValueError) as exc:
+                raise MalformedResponse(
+                    "graph batch: a non-numeric status", backend="graph"
+                ) from exc
+            answers[str(raw["id"])] = GraphResponse(status, headers or {}, raw.get("body"))
+        return answers
+
+    # --- activation ------------------------------------------------------------
+
+    def probe(self, mailbox: str | None = None) -> MailboxProbe:
+        """Check that ``mailbox`` (default: this backend's) can be synced.
+
+        Looks the user up (addresses and proxy addresses, S5), reads the mailbox's
+        purpose (Bookings and other non-user mailboxes are refused, S4) and opens
+        its calendar (licence, on-premises, application access policy). Never raises
+        for what it finds: the answer is a ``MailboxProbe`` for
+        ``severa_ext.sync.activation``.
+        """
+        target = (mailbox or self.mailbox).strip()
+        user_path = self._user_path(target)
+        addresses: list[str] = [target]
+        try:
+            user = self._transport.request(
+                "GET",
+                user_path,
+                ref=f"probe {target}",
+                params={"$select": "id,mail,userPrincipalName,proxyAddresses"},
+            ).body
+            if isinstance(user, dict):
+                for key in ("mail", "userPrincipalName"):
+                    if isinstance(user.get(key), str):
+                        addresses.append(user[key])
+                addresses.extend(str(a) for a in user.get("proxyAddresses") or ())
+        except NotFound as exc:
+            return MailboxProbe(target, ProbeStatus.UNKNOWN_USER, detail=str(exc), code=exc.code)
+        except AuthError as exc:
+            if exc.code not in {"Authorization_RequestDenied", "ErrorAccessDenied"}:
+                return self._failed_probe(target, exc)
+            # No User.Read.All: the user's addresses stay unknown; go on to the calendar.
+        except BackendError as exc:
+            return self._failed_probe(target, exc)
+        try:
+            settings = self._transport.request(
+                "GET",
+                f"{user_path}/mailboxSettings",
+                ref=f"probe {target}",
+                params={"$select": "userPurpose"},
+            ).body
+            purpose = settings.get("userPurpose") if isinstance(settings, dict) else None
+            if purpose == "others":
+                return MailboxProbe(
+                    target,
+                    ProbeStatus.BOOKINGS,
+                    addresses,
+                    detail="the mailbox is a scheduling (Microsoft Bookings) mailbox",
+                )
+            if purpose in _NOT_USER_PURPOSES:
+                return MailboxProbe(
+                    target,
+                    ProbeStatus.NO_MAILBOX,
+                    addresses,
+                    detail=f"the mailbox is a {purpose} mailbox, not a user's",
+                )
+        except AuthError as exc:
+            if exc.code not in {"Authorization_RequestDenied", "ErrorAccessDenied"}:
+                return self._failed_probe(target, exc, addresses)
+        except BackendError as exc:
+            return self._failed_probe(target, exc, addresses)
+        try:
+            self._transport.request(
+                "GET", f"{user_path}/calendar", ref=f"probe {target}", params={"$select": "id"}
+            )
+        except BackendError as exc:
+            return self._failed_probe(target, exc, addresses)
+        return MailboxProbe(target, ProbeStatus.OK, addresses)
+
+    @staticmethod
+    def _failed_probe(
+        target: str, exc: BackendError, addresses: Sequence[str] = ()
+    ) -> MailboxProbe:
+        code = exc.code
+        if code == "MailboxNotEnabledForRESTAPI":
+            status = ProbeStatus.NO_MAILBOX
+        elif isinstance(exc, NotFound):
+            status = (
+                ProbeStatus.UNKNOWN_USER
+                if code
+                in {None, "Request_ResourceNotFound", "ErrorInvalidUser", "ResourceNotFound"}
+                else ProbeStatus.NO_MAILBOX
+            )
+        elif isinstance(exc, AuthError):
+            status = (
+                ProbeStatus.ACCESS_DENIED
+                if code in {"ErrorAccessDenied", "Authorization_RequestDenied"}
+                else ProbeStatus.BAD_CREDENTIALS
+            )
+        else:
+            status = ProbeStatus.UNAVAILABLE
+        return MailboxProbe(target, status, tuple(addresses), detail=str(exc), code=code)
+
+    def close(self) -> None:
+        """Close the HTTP session if the backend created it."""
+        if self._own_session:
+            self._transport.session.close()
