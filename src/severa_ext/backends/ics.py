@@ -109,6 +109,7 @@ class _Loaded:
     digest: str
     signature: tuple[int, int, int] | None
     notes: tuple[str, ...]
+    expansions: dict[Window, tuple[CalendarItem, ...]] = attrs.field(factory=dict)
 
 
 def _index_calendar(
@@ -166,7 +167,13 @@ class _IcsReader:
         for item in loaded.index.singles.values():
             if window.contains(item):
                 yield item
-        yield from loaded.index.expand(window)
+        yield from self._occurrences(loaded, window)
+
+    def _occurrences(self, loaded: _Loaded, window: Window) -> tuple[CalendarItem, ...]:
+        cached = loaded.expansions.get(window)
+        if cached is None:
+            cached = loaded.expansions[window] = tuple(loaded.index.expand(window))
+        return cached
 
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
         """A full listing of the window (ICS has no deltas); the cursor is the file's etag.
@@ -217,7 +224,7 @@ class _IcsReader:
         found = [i for i in loaded.index.singles.values() if i.sync_key == sync_key]
         window = self._last_window
         if window is not None:
-            found.extend(i for i in loaded.index.expand(window) if i.sync_key == sync_key)
+            found.extend(i for i in self._occurrences(loaded, window) if i.sync_key == sync_key)
         return tuple(found)
 
 
