@@ -9,6 +9,7 @@ into that zone before taking the date, so an all-day event made in Outlook in He
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
@@ -48,6 +49,21 @@ _SHOW_AS_TO_EWS = {
 }
 _SHOW_AS_FROM_EWS = {value: key for key, value in _SHOW_AS_TO_EWS.items()}
 _PRIVATE = frozenset({"Private", "Personal", "Confidential"})
+# Characters XML 1.0 cannot carry at all (C0 controls other than tab / newlines ...).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _check_text(item: CalendarItem) -> None:
+    texts = [("title", item.title), ("location", item.location), ("body", item.body)]
+    texts += [("categories", category) for category in item.categories]
+    for name, value in texts:
+        bad = _NOT_XML.search(value)
+        if bad is not None:
+            raise BadItem(
+                item.id or item.title[:40],
+                f"{name} holds the character {bad.group()!r}, which XML cannot carry",
+                backend="ews",
+            )
 
 
 def extended_field_uri(parent: ET.Element | None = None) -> ET.Element:
@@ -81,6 +97,7 @@ def _as_utc(value: datetime | date) -> str:
 
 def _field_values(item: CalendarItem) -> list[tuple[str, ET.Element | None]]:
     """(FieldURI, CalendarItem child or ``None`` to delete it), in schema order."""
+    _check_text(item)
     values: list[tuple[str, ET.Element | None]] = []
 
     def element(tag: str, text: str | None = None, **attributes: str) -> ET.Element:

@@ -373,6 +373,7 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
 
     state: ServerState  # set on a per-server subclass
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms stalls
     server_version = "Microsoft-IIS/10.0"
 
     def log_message(self, format: str, *args: Any) -> None:

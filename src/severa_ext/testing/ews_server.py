@@ -79,7 +79,7 @@ class FakeEwsServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-ews", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-ews", daemon=True
         )
         self._thread.start()
         return self
