@@ -229,7 +229,6 @@ def build_message(branding: Branding, facts: MessageFacts) -> EmailMessage:
     message["Date"] = format_datetime(facts.issued_at.astimezone(UTC))
     message["Message-ID"] = f"<invite-{facts.invite_id}@{sender_domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = language
     message.set_content(_TEXT.format(password=facts.password, **plain), cte="quoted-printable")
     message.add_alternative(
         _HTML.format(
@@ -241,4 +240,9 @@ def build_message(branding: Branding, facts: MessageFacts) -> EmailMessage:
         subtype="html",
         cte="quoted-printable",
     )
+    # set_content() drops Content-* headers, so the language goes on afterwards; the
+    # parts do not need the MIME-Version header that EmailMessage adds to each.
+    message["Content-Language"] = language
+    for part in message.iter_parts():
+        del part["MIME-Version"]
     return message
