@@ -1,0 +1,182 @@
+"""The sync policy: which items travel, which type incoming items get, who wins.
+
+Pure values, no I/O and no clock (``now`` is an argument). Side A is the Severa side
+by convention (its items carry ``activity_type`` and ``project_task``), side B is a
+calendar. The seed rules decided here:
+
+* **S8**: only activities of the selected types go out to the calendar, and never
+  project tasks.
+* **S9**: everything in the calendar comes in; a private entry gets the *Personal*
+  type when the settings name one, every other entry the *default* type; an entry
+  that is already linked keeps the type it has.
+* The policy decides what is sent *for the first time*: an item that later leaves
+  the policy (its type changed) or the window is **not** deleted on the other side,
+  and a linked pair stays linked.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+
+import attrs
+
+from severa_ext.errors import ValidationError
+from severa_ext.sync.items import CalendarItem, Side, Window
+
+__all__ = ["ConflictRule", "SyncPolicy"]
+
+
+class ConflictRule(enum.Enum):
+    """Who wins a field both sides changed since the last sync.
+
+    Attributes:
+        NEWEST_WINS: the side whose item has the newer ``last_modified`` wins; ties
+            (or unknown times) go to side A, the Severa side.
+        A_WINS: side A always wins.
+        B_WINS: side B always wins.
+    """
+
+    NEWEST_WINS = "newest-wins"
+    A_WINS = "a-wins"
+    B_WINS = "b-wins"
+
+
+def _type_set(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        raise ValidationError("SyncPolicy.outgoing_types must be a collection of type ids")
+    return frozenset(value)
+
+
+def _days(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or value < 0:
+        raise ValidationError(f"SyncPolicy.{attribute.name} must be an int >= 0, got {value!r}")
+
+
+@attrs.frozen
+class SyncPolicy:
+    """The rules of one sync pair (the organisation settings of S8/S9 plus the window).
+
+    Attributes:
+        outgoing_types: activity type ids sent from Severa to the calendar (S8).
+        default_type: the activity type incoming calendar entries get (S9); required
+            when ``activity_rules`` is on.
+        personal_type: the type private entries get, if the settings have one (S9).
+        conflict_rule: who wins a field both sides changed.
+        past_days, future_days: the sync window around ``now``.
+        activity_rules: apply S8/S9 (side A holds activities). Off for plain
+            calendar <-> calendar sync; see :meth:`calendars`.
+
+    Raises:
+        ValidationError: a missing default type, a negative day count.
+
+    Example:
+        >>> policy = SyncPolicy(outgoing_types={"meeting"}, default_type="other")
+        >>> policy.conflict_rule
+        <ConflictRule.NEWEST_WINS: 'newest-wins'>
+    """
+
+    outgoing_types: frozenset[str] = attrs.field(factory=frozenset, converter=_type_set)
+    default_type: str | None = None
+    personal_type: str | None = None
+    conflict_rule: ConflictRule = attrs.field(
+        default=ConflictRule.NEWEST_WINS, validator=attrs.validators.instance_of(ConflictRule)
+    )
+    past_days: int = attrs.field(default=30, validator=_days)
+    future_days: int = attrs.field(default=365, validator=_days)
+    activity_rules: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.activity_rules and not self.default_type:
+            raise ValidationError(
+                "SyncPolicy.default_type is required: incoming calendar entries need an "
+                "activity type (S9)"
+            )
+
+    @classmethod
+    def calendars(
+        cls,
+        *,
+        conflict_rule: ConflictRule = ConflictRule.NEWEST_WINS,
+        past_days: int = 30,
+        future_days: int = 365,
+    ) -> SyncPolicy:
+        """A policy for plain calendar <-> calendar sync: everything travels both ways."""
+        return cls(
+            conflict_rule=conflict_rule,
+            past_days=past_days,
+            future_days=future_days,
+            activity_rules=False,
+        )
+
+    def window(self, now: datetime) -> Window:
+        """The sync window around ``now`` (``past_days`` back, ``future_days`` ahead)."""
+        return Window.around(now, past_days=self.past_days, future_days=self.future_days)
+
+    def sends(self, item: CalendarItem) -> bool:
+        """True when a not yet linked side-A item goes out to side B (S8).
+
+        Project tasks never go; other activities only when their type is one of
+        ``outgoing_types``.
+        """
+        if not self.activity_rules:
+            return True
+        if item.project_task:
+            return False
+        return item.activity_type is not None and item.activity_type in self.outgoing_types
+
+    def incoming_type(self, item: CalendarItem, *, current: str | None = None) -> str | None:
+        """The activity type a side-B item gets on side A (S9).
+
+        Args:
+            item: the calendar entry.
+            current: the type of the linked activity, if there is one: it is kept.
+        """
+        if not self.activity_rules:
+            return current
+        if current is not None:
+            return current
+        if item.private and self.personal_type:
+            return self.personal_type
+        return self.default_type
+
+    def to_side(
+        self, side: Side, content: CalendarItem, existing: CalendarItem | None = None
+    ) -> CalendarItem:
+        """``content`` shaped for ``side``: what the engine writes there.
+
+        On side A the activity fields come from ``existing`` (a linked item keeps its
+        type and project flag) or from S9 for a new one; on side B they are cleared.
+        Identity (id, etag, sync key) and ``last_modified`` are dropped.
+        """
+        if side == "a":
+            current = existing.activity_type if existing is not None else None
+            return attrs.evolve(
+                content,
+                id=None,
+                etag=None,
+                sync_key=None,
+                last_modified=None,
+                activity_type=self.incoming_type(content, current=current),
+                project_task=existing.project_task if existing is not None else False,
+            )
+        return attrs.evolve(
+            content,
+            id=None,
+            etag=None,
+            sync_key=None,
+            last_modified=None,
+            activity_type=None,
+            project_task=False,
+        )
+
+    def winner(self, a: CalendarItem, b: CalendarItem) -> Side:
+        """The side that wins a field both changed, by ``conflict_rule``."""
+        if self.conflict_rule is ConflictRule.A_WINS:
+            return "a"
+        if self.conflict_rule is ConflictRule.B_WINS:
+            return "b"
+        if a.last_modified is not None and b.last_modified is not None:
+            return "b" if b.last_modified > a.last_modified else "a"
+        return "a"
