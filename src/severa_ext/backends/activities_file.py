@@ -21,6 +21,8 @@ Example file::
          "end": "2026-12-01T10:00:00+02:00"}
       ]
     }
+
+An activity the engine created or linked also holds its ``sync_key``.
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ import hashlib
 import json
 import os
 import tempfile
-import uuid
-from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
 
+from severa_ext.backends.activities import ActivityChanges
+from severa_ext.clock import Clock, SystemClock
 from severa_ext.domain import Activity, ActivityType, User
-from severa_ext.errors import BackendError, NotFound, ValidationError, VersionConflict
+from severa_ext.errors import BackendError, BadItem, NotFound, ValidationError, VersionConflict
 
 __all__ = ["ActivityFile", "ActivityFileData"]
 
@@ -51,15 +53,13 @@ class ActivityFileData:
     Attributes:
         user: whose activities these are.
         activity_types: the organisation's activity types.
-        activities: the activities.
-        sync_keys: the sync key stamped on each activity the engine created or linked,
-            by activity id.
+        activities: the activities (their ``sync_key`` is stored; their ``version`` is
+            derived from their content, so a hand edit is seen as a change).
     """
 
     user: User
     activity_types: tuple[ActivityType, ...] = ()
     activities: tuple[Activity, ...] = ()
-    sync_keys: dict[str, str] = attrs.field(factory=dict)
 
 
 def _make_converter() -> cattrs.Converter:
@@ -97,17 +97,48 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def _unstructure_activity(activity: Activity) -> dict[str, Any]:
+    raw: dict[str, Any] = _CONVERTER.unstructure(activity)
+    raw.pop("version", None)
+    if raw.get("sync_key") is None:
+        raw.pop("sync_key", None)
+    return raw
+
+
+def _versioned(activity: Activity) -> Activity:
+    """The activity with its version: a digest of everything else it holds."""
+    body = json.dumps(_unstructure_activity(activity), sort_keys=True).encode("utf-8")
+    return attrs.evolve(activity, version=_digest(body)[:16])
+
+
+def _overlaps(activity: Activity, start: datetime, end: datetime) -> bool:
+    def instant(value: datetime | date) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+    first, last = instant(activity.start), instant(activity.end)
+    if first == last:
+        return start <= first < end
+    return first < end and last > start
+
+
 class ActivityFile:
-    """Activities kept in a local JSON file (a stand-in for a Severa server).
+    """Activities kept in a local JSON file: an ``ActivityStore`` without a server.
+
+    Implements :class:`~severa_ext.backends.activities.ActivityStore`, so
+    :class:`~severa_ext.backends.activities.ActivityBackend` syncs it. Listings are
+    always full (the cursor is the file's digest); every read re-reads the file if it
+    changed, every write re-checks it first and is atomic.
 
     Args:
-        path: the JSON file; it must exist (see :meth:`create`).
-
-    Every read re-reads the file if it changed; every write re-checks it first.
+        path: the JSON file; it must exist (see :meth:`new`).
+        clock: stamps ``last_modified`` on what is written.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None) -> None:
         self.path = Path(path)
+        self._clock: Clock = clock or SystemClock()
         self._data: ActivityFileData | None = None
         self._digest: str | None = None
         self._stat: tuple[int, int] | None = None
@@ -116,9 +147,11 @@ class ActivityFile:
         return f"ActivityFile({str(self.path)!r})"
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], data: ActivityFileData) -> ActivityFile:
+    def new(
+        cls, path: str | os.PathLike[str], data: ActivityFileData, *, clock: Clock | None = None
+    ) -> ActivityFile:
         """Write ``data`` to a new file at ``path`` and open it."""
-        store = cls(path)
+        store = cls(path, clock=clock)
         store._write(data, check=False)
         return store
 
@@ -154,6 +187,7 @@ class ActivityFile:
                 f"{self.path}: invalid activities file: {detail}", backend="activities"
             ) from exc
         known = {t.id for t in data.activity_types}
+        seen: set[str] = set()
         for activity in data.activities:
             if activity.activity_type_id not in known:
                 raise BackendError(
@@ -161,6 +195,12 @@ class ActivityFile:
                     f"{activity.activity_type_id!r}",
                     backend="activities",
                 )
+            if activity.id in seen:
+                raise BackendError(
+                    f"{self.path}: activity id {activity.id!r} appears twice", backend="activities"
+                )
+            seen.add(activity.id)
+        data = attrs.evolve(data, activities=tuple(_versioned(a) for a in data.activities))
         self._data, self._digest, self._stat = data, _digest(raw), signature
         return data
 
@@ -174,27 +214,86 @@ class ActivityFile:
         """Whose activities the file holds."""
         return self._read().user
 
-    def activity_types(self) -> tuple[ActivityType, ...]:
-        """The activity types."""
-        return self._read().activity_types
+    def activity_types(self) -> dict[str, ActivityType]:
+        """The activity types by id."""
+        return {t.id: t for t in self._read().activity_types}
 
-    def activities(self) -> Iterator[Activity]:
-        """Every activity."""
-        return iter(self._read().activities)
+    # --- the ActivityStore protocol ---------------------------------------------
+
+    def changed(
+        self, user_id: str, cursor: str | None, *, start: datetime, end: datetime
+    ) -> ActivityChanges:
+        """Always a full listing of the user's activities overlapping the window."""
+        data = self._read()
+        listed = [a for a in data.activities if a.user_id == user_id and _overlaps(a, start, end)]
+        return ActivityChanges(listed, (), self._digest, full=True)
 
     def get(self, activity_id: str) -> Activity | None:
         """The activity with ``activity_id``, or ``None``."""
         return next((a for a in self._read().activities if a.id == activity_id), None)
 
-    def sync_key(self, activity_id: str) -> str | None:
-        """The sync key stamped on ``activity_id``, if any."""
-        return self._read().sync_keys.get(activity_id)
+    def find_by_sync_key(self, user_id: str, sync_key: str) -> tuple[Activity, ...]:
+        """The user's activities stamped with ``sync_key``."""
+        return tuple(
+            a for a in self._read().activities if a.user_id == user_id and a.sync_key == sync_key
+        )
 
-    def find(self, sync_key: str) -> tuple[Activity, ...]:
-        """Activities stamped with ``sync_key``."""
+    def _check(self, activity_id: str, if_version: str | None) -> Activity:
+        current = self.get(activity_id)
+        if current is None:
+            raise NotFound(f"{self.path}: no activity {activity_id!r}", backend="activities")
+        if if_version is not None and current.version != if_version:
+            raise VersionConflict(
+                f"{self.path}: activity {activity_id!r} changed since it was read",
+                backend="activities",
+            )
+        return current
+
+    def _store(self, activity: Activity, *, replace: bool) -> Activity:
         data = self._read()
-        ids = {aid for aid, key in data.sync_keys.items() if key == sync_key}
-        return tuple(a for a in data.activities if a.id in ids)
+        if activity.activity_type_id not in {t.id for t in data.activity_types}:
+            raise BadItem(
+                activity.id,
+                f"unknown activity type {activity.activity_type_id!r}",
+                backend="activities",
+            )
+        stamped = _versioned(attrs.evolve(activity, last_modified=self._clock.now(), version=None))
+        others = tuple(a for a in data.activities if a.id != activity.id)
+        if not replace and len(others) != len(data.activities):
+            raise BadItem(activity.id, "an activity with this id exists", backend="activities")
+        self._write(attrs.evolve(data, activities=(*others, stamped)))
+        return stamped
+
+    def create(self, activity: Activity) -> Activity:
+        """Add ``activity``; return it as stored (version, last_modified).
+
+        Raises:
+            VersionConflict: the file changed on disk since it was read.
+            BadItem: the id exists or the type is unknown.
+        """
+        return self._store(activity, replace=False)
+
+    def update(self, activity: Activity, *, if_version: str | None) -> Activity:
+        """Replace the activity with ``activity.id``.
+
+        Raises:
+            NotFound: no such activity.
+            VersionConflict: the activity or the file changed since it was read.
+        """
+        self._check(activity.id, if_version)
+        return self._store(activity, replace=True)
+
+    def delete(self, activity_id: str, *, if_version: str | None) -> None:
+        """Delete ``activity_id``.
+
+        Raises:
+            NotFound: no such activity.
+            VersionConflict: the activity or the file changed since it was read.
+        """
+        self._check(activity_id, if_version)
+        data = self._read()
+        remaining = tuple(a for a in data.activities if a.id != activity_id)
+        self._write(attrs.evolve(data, activities=remaining))
 
     # --- writing -----------------------------------------------------------------
 
@@ -210,8 +309,12 @@ class ActivityFile:
                     f"{self.path} changed on disk since it was read; not overwriting it",
                     backend="activities",
                 )
-        payload = json.dumps(_CONVERTER.unstructure(data), indent=2, ensure_ascii=False)
-        raw = (payload + "\n").encode("utf-8")
+        document = {
+            "user": _CONVERTER.unstructure(data.user),
+            "activity_types": _CONVERTER.unstructure(data.activity_types),
+            "activities": [_unstructure_activity(a) for a in data.activities],
+        }
+        raw = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
@@ -228,44 +331,6 @@ class ActivityFile:
                 f"{self.path}: cannot be written: {exc}", backend="activities"
             ) from exc
         stat = self.path.stat()
-        self._data, self._digest = data, _digest(raw)
+        self._data = attrs.evolve(data, activities=tuple(_versioned(a) for a in data.activities))
+        self._digest = _digest(raw)
         self._stat = (stat.st_mtime_ns, stat.st_size)
-
-    def put(self, activity: Activity, *, sync_key: str | None = None) -> Activity:
-        """Add or replace ``activity`` (by id), optionally stamping ``sync_key``.
-
-        Raises:
-            VersionConflict: the file changed on disk since it was read.
-            BackendError: the activity's type is unknown.
-        """
-        data = self._read()
-        if activity.activity_type_id not in {t.id for t in data.activity_types}:
-            raise BackendError(
-                f"{self.path}: unknown activity type {activity.activity_type_id!r}",
-                backend="activities",
-            )
-        others = tuple(a for a in data.activities if a.id != activity.id)
-        keys = dict(data.sync_keys)
-        if sync_key is not None:
-            keys[activity.id] = sync_key
-        self._write(attrs.evolve(data, activities=(*others, activity), sync_keys=keys))
-        return activity
-
-    def remove(self, activity_id: str) -> None:
-        """Delete ``activity_id``.
-
-        Raises:
-            NotFound: no such activity.
-            VersionConflict: the file changed on disk since it was read.
-        """
-        data = self._read()
-        if not any(a.id == activity_id for a in data.activities):
-            raise NotFound(f"{self.path}: no activity {activity_id!r}", backend="activities")
-        keys = {k: v for k, v in data.sync_keys.items() if k != activity_id}
-        remaining = tuple(a for a in data.activities if a.id != activity_id)
-        self._write(attrs.evolve(data, activities=remaining, sync_keys=keys))
-
-    @staticmethod
-    def new_id() -> str:
-        """A fresh activity id."""
-        return f"act-{uuid.uuid4().hex[:12]}"
