@@ -23,6 +23,7 @@ from severa_ext.errors import (
     Throttled,
     VersionConflict,
 )
+from severa_ext.sync.activation import ProbeStatus, addresses_match
 from severa_ext.sync.items import CalendarItem, ShowAs, Window, content_equal
 from severa_ext.testing.ews_server import FakeEwsServer
 
@@ -471,8 +472,34 @@ def test_msal_failure_is_an_auth_error_with_its_description():
     app = FakeMsalApp({"error": "invalid_client", "error_description": "AADSTS7000215 bad secret"})
     provider = msal_token_provider(app, ["s/.default"])
     with pytest.raises(AuthError, match="AADSTS7000215") as info:
-        provider()
+        provider.token()
     assert info.value.code == "invalid_client"
+
+
+class FakeCache:
+    def __init__(self):
+        self.entries = ["at-1"]
+        self.removed = []
+
+    def find(self, credential_type):
+        assert credential_type == "AccessToken"
+        return list(self.entries)
+
+    def remove_at(self, entry):
+        self.removed.append(entry)
+        self.entries.remove(entry)
+
+
+def test_msal_provider_drops_a_refused_token_from_the_cache():
+    app = FakeMsalApp({"access_token": "t"})
+    app.token_cache = FakeCache()
+    provider = msal_token_provider(app, ["s/.default"])
+    assert provider.token() == "t"
+    assert app.token_cache.removed == []
+    provider.invalidate()
+    assert provider.token() == "t"
+    assert app.token_cache.removed == ["at-1"]
+    assert "s/.default" in repr(provider)
 
 
 def test_session_is_injected_and_not_closed_by_the_backend(ews_server):
@@ -482,3 +509,84 @@ def test_session_is_injected_and_not_closed_by_the_backend(ews_server):
     assert session.adapters  # still usable
     assert session.get(ews_server.url, timeout=5).status_code == 405
     session.close()
+
+
+class RotatingTokens:
+    """A TokenProvider whose first token the server refuses."""
+
+    def __init__(self, *tokens):
+        self.tokens = list(tokens)
+        self.invalidated = 0
+
+    def token(self):
+        return self.tokens[0]
+
+    def invalidate(self):
+        self.invalidated += 1
+        if len(self.tokens) > 1:
+            self.tokens.pop(0)
+
+
+def test_refused_token_is_invalidated_and_retried_once():
+    provider = RotatingTokens("expired", "fresh")
+    with FakeEwsServer(tokens={"fresh"}) as server:
+        server.add_mailbox(ALICE)
+        with EwsBackend(server.url, ALICE, token_provider=provider) as ews:
+            assert ews.changes(None, WINDOW).full
+    assert provider.invalidated == 1
+
+
+def test_a_token_refused_twice_is_an_auth_error():
+    provider = RotatingTokens("expired")
+    with FakeEwsServer(tokens={"fresh"}) as server:
+        server.add_mailbox(ALICE)
+        ews = EwsBackend(server.url, ALICE, token_provider=provider)
+        with ews, pytest.raises(AuthError, match="401"):
+            ews.get("x")
+    assert provider.invalidated == 1
+
+
+# --- probing for activation (S5, S10) ------------------------------------------------
+
+
+def test_probe_finds_the_mailbox_and_its_proxy_addresses_s5(backend):
+    probe = backend.probe()
+    assert probe.status is ProbeStatus.OK
+    assert {"alice@contoso.com", "alice@contoso.fi"} <= set(probe.addresses)
+
+
+def test_probe_through_an_alias_reports_the_primary_address_s5(ews_server):
+    with EwsBackend(ews_server.url, "alice@contoso.fi", auth=ews_server.auth()) as ews:
+        probe = ews.probe()
+    assert probe.status is ProbeStatus.OK
+    assert "alice@contoso.com" in probe.addresses
+
+
+def test_probe_feeds_activation_where_an_alias_matches_the_users_email_s10(backend):
+    probe = backend.probe()
+    assert addresses_match("alice@contoso.fi", "alice@contoso.com", probe.addresses)
+
+
+@pytest.mark.parametrize(
+    ("setup", "status"),
+    [
+        (lambda s: None, ProbeStatus.UNKNOWN_USER),
+        (lambda s: s.set_impersonation(ALICE, allowed=False), ProbeStatus.ACCESS_DENIED),
+        (lambda s: s.set_ews_disabled(), ProbeStatus.NO_MAILBOX),
+    ],
+    ids=["unknown-user", "no-impersonation-right", "ews-disabled"],
+)
+def test_probe_reports_what_is_wrong_without_raising(ews_server, setup, status):
+    setup(ews_server)
+    target = "bob@contoso.com" if status is ProbeStatus.UNKNOWN_USER else ALICE
+    with EwsBackend(ews_server.url, ALICE, auth=ews_server.auth()) as ews:
+        probe = ews.probe(target)
+    assert probe.status is status
+    assert probe.detail
+
+
+def test_probe_with_a_wrong_password_is_bad_credentials(ews_server):
+    with EwsBackend(ews_server.url, ALICE, auth=ews_server.auth("nope")) as ews:
+        probe = ews.probe()
+    assert probe.status is ProbeStatus.BAD_CREDENTIALS
+    assert probe.code == "401"

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import requests
@@ -59,6 +59,7 @@ from severa_ext.errors import (
     Throttled,
     VersionConflict,
 )
+from severa_ext.sync.activation import MailboxProbe, ProbeStatus
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
@@ -72,8 +73,27 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TokenProvider = Callable[[], str]
-"""A callable returning a current OAuth access token (msal caches and refreshes it)."""
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """Where the EWS backend gets a bearer token (the same seam as the Graph backend's).
+
+    Any object with these two methods fits, e.g. Graph's
+    ``ClientCredentialsTokenProvider`` built with the EWS scope.
+    """
+
+    def token(self) -> str:
+        """A currently valid access token.
+
+        Raises:
+            AuthError: no token can be had.
+        """
+        ...
+
+    def invalidate(self) -> None:
+        """Forget the current token: the server refused it."""
+        ...
+
 
 EXCHANGE_ONLINE_HOSTS = frozenset(
     {"outlook.office365.com", "outlook.office.com", "outlook.office365.us", "partner.outlook.cn"}
@@ -133,20 +153,39 @@ def ntlm_auth(username: str, password: str) -> requests.auth.AuthBase:
 
 
 def msal_token_provider(app: Any, scopes: Sequence[str]) -> TokenProvider:
-    """A token provider over an msal ``ConfidentialClientApplication`` (app-only OAuth, S7).
+    """A :class:`TokenProvider` over an msal ``ConfidentialClientApplication`` (app-only, S7).
 
     Args:
         app: the msal application (its token cache keeps tokens until they expire).
         scopes: e.g. ``["https://mail.contoso.com/.default"]`` for hybrid modern auth.
 
     Returns:
-        A callable that returns an access token or raises
-        :class:`~severa_ext.errors.AuthError` with msal's error description.
+        A provider whose ``token()`` raises :class:`~severa_ext.errors.AuthError` with
+        msal's error description when no token can be had.
     """
-    scope_list = list(scopes)
+    return _MsalAppTokens(app, list(scopes))
 
-    def provide() -> str:
-        result = app.acquire_token_for_client(scopes=scope_list)
+
+class _MsalAppTokens:
+    def __init__(self, app: Any, scopes: list[str]) -> None:
+        self._app = app
+        self._scopes = scopes
+        self._stale = False
+
+    def __repr__(self) -> str:
+        return f"msal_token_provider(scopes={self._scopes!r})"
+
+    def token(self) -> str:
+        if self._stale:
+            # A refused token is dropped from msal's cache, so the next call asks anew.
+            cache = getattr(self._app, "token_cache", None)
+            remove = getattr(cache, "remove_at", None)
+            find = getattr(cache, "search", None) or getattr(cache, "find", None)
+            if callable(remove) and callable(find):
+                for entry in list(find("AccessToken")):
+                    remove(entry)
+            self._stale = False
+        result = self._app.acquire_token_for_client(scopes=self._scopes)
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
             error = result.get("error", "unknown") if isinstance(result, dict) else "unknown"
@@ -158,7 +197,8 @@ def msal_token_provider(app: Any, scopes: Sequence[str]) -> TokenProvider:
             )
         return str(token)
 
-    return provide
+    def invalidate(self) -> None:
+        self._stale = True
 
 
 class _Backoff(Exception):
@@ -175,10 +215,10 @@ class _InvalidSyncState(BackendError):
 
 class _BearerAuth(requests.auth.AuthBase):
     def __init__(self, provider: TokenProvider) -> None:
-        self._provider = provider
+        self.provider = provider
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._provider()}"
+        request.headers["Authorization"] = f"Bearer {self.provider.token()}"
         return request
 
     def __repr__(self) -> str:
@@ -193,8 +233,9 @@ class EwsBackend:
         mailbox: the primary SMTP address of the user's mailbox.
         auth: ``requests`` credentials: :func:`basic_auth`, :func:`ntlm_auth`, or any
             ``requests.auth.AuthBase``. Exclusive with ``token_provider``.
-        token_provider: a callable returning an OAuth bearer token
-            (:func:`msal_token_provider`), for servers with modern auth.
+        token_provider: a :class:`TokenProvider` for OAuth bearer tokens
+            (:func:`msal_token_provider`), for servers with modern auth. A refused
+            token is invalidated and the call retried once.
         impersonate: send the ``ExchangeImpersonation`` header, so the delegate
             account (with the ApplicationImpersonation role, S7) acts as the mailbox.
         session: the ``requests.Session`` to use (the backend makes one if ``None``,
@@ -425,6 +466,57 @@ class EwsBackend:
             raise self._item_error(message, "DeleteItem", item_id)
         logger.info("EWS deleted item in %s", self.name)
 
+    def probe(self, mailbox: str | None = None) -> MailboxProbe:
+        """Check that ``mailbox`` (default: this backend's) can be synced (S5, S7, S10).
+
+        Resolves the address with ``ResolveNames`` (its primary address and proxy
+        addresses, so an alias matches the user's email, S5), then opens the calendar
+        folder as that mailbox (impersonation right, EWS enabled). Never raises for
+        what it finds: the answer is a ``MailboxProbe`` for ``severa_ext.sync.activation``.
+        """
+        target = (mailbox or self._mailbox).strip()
+        addresses: list[str] = [target]
+        try:
+            addresses.extend(self._resolve(target))
+            request = ET.Element(m("GetFolder"))
+            sub(sub(request, m("FolderShape")), t("BaseShape"), "IdOnly")
+            self._distinguished(sub(request, m("FolderIds")), target)
+            message = self._single(self._request("GetFolder", request, mailbox=target), "GetFolder")
+            if not message.success:
+                raise self._request_error(message.code, message.message, "GetFolder", target)
+        except BackendError as exc:
+            return MailboxProbe(
+                target, _probe_status(exc), dict.fromkeys(addresses), detail=str(exc),
+                code=exc.code,
+            )  # fmt: skip
+        return MailboxProbe(target, _probe_status(None), dict.fromkeys(addresses))
+
+    def _resolve(self, address: str) -> list[str]:
+        request = ET.Element(
+            m("ResolveNames"), ReturnFullContactData="true", SearchScope="ActiveDirectory"
+        )
+        sub(request, m("UnresolvedEntry"), address)
+        messages = self._request("ResolveNames", request, mailbox=address)
+        message = self._single(messages, "ResolveNames")
+        if message.code == "ErrorNameResolutionNoResults":
+            raise NotFound(
+                f"EWS ResolveNames: no user with the address {address!r} (S5)",
+                backend=_BACKEND,
+                code=message.code,
+            )
+        if message.element.find(m("ResolutionSet")) is None:
+            raise self._request_error(message.code, message.message, "ResolveNames", address)
+        found: list[str] = []
+        for resolution in message.element.iter(t("Resolution")):
+            primary = resolution.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
+            if primary:
+                found.append(primary.strip())
+            for entry in resolution.iter(t("Entry")):
+                text = (entry.text or "").strip()
+                if text.lower().startswith("smtp:"):
+                    found.append(text[5:])
+        return found
+
     def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply ``ops`` one by one (``batch_size`` is 1); errors are per op."""
         return apply_one_by_one(self, ops)
@@ -604,9 +696,9 @@ class EwsBackend:
 
     # --- request building ------------------------------------------------------
 
-    def _distinguished(self, parent: ET.Element) -> None:
+    def _distinguished(self, parent: ET.Element, mailbox: str | None = None) -> None:
         folder = sub(parent, t("DistinguishedFolderId"), Id="calendar")
-        sub(sub(folder, t("Mailbox")), t("EmailAddress"), self._mailbox)
+        sub(sub(folder, t("Mailbox")), t("EmailAddress"), mailbox or self._mailbox)
 
     def _calendar_folder(self, parent: ET.Element) -> None:
         self._distinguished(parent)
@@ -629,18 +721,21 @@ class EwsBackend:
             )
         return messages[0]
 
-    def _request(self, operation: str, body: ET.Element) -> list[ResponseMessage]:
+    def _request(
+        self, operation: str, body: ET.Element, *, mailbox: str | None = None
+    ) -> list[ResponseMessage]:
         """Send one operation, backing off from throttling within ``max_wait``."""
+        target = mailbox or self._mailbox
         payload = build_envelope(
             body,
             server_version=self._server_version,
-            impersonate=self._mailbox if self._impersonate else None,
+            impersonate=target if self._impersonate else None,
         )
         waited = 0.0
         attempt = 0
         while True:
             try:
-                return self._send(operation, payload)
+                return self._send(operation, payload, target)
             except _Backoff as signal:
                 delay = signal.delay if signal.delay is not None else float(min(2**attempt, 30))
                 attempt += 1
@@ -657,12 +752,14 @@ class EwsBackend:
                 self._sleep(delay)
                 waited += delay
 
-    def _send(self, operation: str, payload: bytes) -> list[ResponseMessage]:
+    def _send(
+        self, operation: str, payload: bytes, target: str, *, retry_auth: bool = True
+    ) -> list[ResponseMessage]:
         headers = {
             "Content-Type": "text/xml; charset=utf-8",
             "Accept": "text/xml",
             "SOAPAction": f'"http://schemas.microsoft.com/exchange/services/2006/messages/{operation}"',
-            "X-AnchorMailbox": self._mailbox,
+            "X-AnchorMailbox": target,
         }
         try:
             response = self._session.post(
@@ -679,6 +776,10 @@ class EwsBackend:
                 backend=_BACKEND,
             ) from exc
         status = response.status_code
+        if status == 401 and retry_auth and isinstance(self._auth, _BearerAuth):
+            logger.info("EWS %s: token refused; getting a new one", operation)
+            self._auth.provider.invalidate()
+            return self._send(operation, payload, target, retry_auth=False)
         if status == 401:
             raise AuthError(
                 f"EWS {operation}: {self._url} refused the credentials (HTTP 401); check "
@@ -708,7 +809,7 @@ class EwsBackend:
             if fault.code in _THROTTLE_CODES:
                 delay = fault.back_off_ms / 1000 if fault.back_off_ms is not None else None
                 raise _Backoff(fault.message, delay, fault.code)
-            raise self._request_error(fault.code or "SoapFault", fault.message, operation)
+            raise self._request_error(fault.code or "SoapFault", fault.message, operation, target)
         if status != 200:
             raise BackendUnavailable(
                 f"EWS {operation}: HTTP {status} without a SOAP fault", backend=_BACKEND
@@ -719,14 +820,17 @@ class EwsBackend:
                 delay = message.back_off_ms / 1000 if message.back_off_ms is not None else None
                 raise _Backoff(message.message or message.code, delay, message.code)
             if message.code in _IMPERSONATION_CODES | _MAILBOX_CODES | _TRANSIENT_CODES:
-                raise self._request_error(message.code, message.message, operation)
+                raise self._request_error(message.code, message.message, operation, target)
         return messages
 
-    def _request_error(self, code: str, text: str, operation: str) -> BackendError:
+    def _request_error(
+        self, code: str, text: str, operation: str, mailbox: str | None = None
+    ) -> BackendError:
+        mailbox = mailbox or self._mailbox
         detail = f"EWS {operation}: {code}: {text}".rstrip(": ")
         if code in _IMPERSONATION_CODES:
             return AuthError(
-                f"{detail}. The account may not impersonate {self._mailbox}: it needs the "
+                f"{detail}. The account may not impersonate {mailbox}: it needs the "
                 "ApplicationImpersonation role (or, with OAuth, EWS.AccessAsApp scoped to "
                 "this mailbox) (S7)",
                 backend=_BACKEND,
@@ -734,7 +838,7 @@ class EwsBackend:
             )
         if code == "ErrorNonExistentMailbox":
             return NotFound(
-                f"{detail}. No mailbox {self._mailbox!r} on this server. Use the primary "
+                f"{detail}. No mailbox {mailbox!r} on this server. Use the primary "
                 "SMTP address: aliases / proxy addresses of accounts with several domains "
                 "may not resolve, and a mailbox migrated to another server (e.g. to "
                 "Exchange Online) must be reached there (S5)",
@@ -763,6 +867,18 @@ class EwsBackend:
         if message.code.startswith(("ErrorCalendar", "ErrorInvalidProperty", "ErrorInvalidValue")):
             return BadItem(ref, f"{message.code}: {message.message}", backend=_BACKEND)
         return self._request_error(message.code, message.message, operation)
+
+
+def _probe_status(exc: BackendError | None) -> ProbeStatus:
+    if exc is None:
+        return ProbeStatus.OK
+    if isinstance(exc, NotFound):
+        return ProbeStatus.UNKNOWN_USER
+    if isinstance(exc, AuthError):
+        return ProbeStatus.BAD_CREDENTIALS if exc.code == "401" else ProbeStatus.ACCESS_DENIED
+    if exc.code == "EwsDisabled":
+        return ProbeStatus.NO_MAILBOX
+    return ProbeStatus.UNAVAILABLE
 
 
 def _change_set(

@@ -764,12 +764,47 @@ def _delete_item(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None
     return response
 
 
+def _resolve_names(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None) -> ET.Element:
+    # The handler already resolved the impersonated address to ``mailbox``; the entry
+    # must name the same mailbox (an address or alias, with or without "smtp:").
+    entry = (request.findtext(_m("UnresolvedEntry")) or "").strip()
+    if entry.lower().startswith("smtp:"):
+        entry = entry[5:]
+    names = {mailbox.address.lower(), *(alias.lower() for alias in mailbox.aliases)}
+    response = ET.Element(_m("ResolveNamesResponse"))
+    messages = _sub(response, _m("ResponseMessages"))
+    if entry.lower() not in names:
+        error = _ItemError("ErrorNameResolutionNoResults", "No results were found.")
+        _message(messages, "ResolveNames", error)
+        return response
+    message = _message(messages, "ResolveNames")
+    result = _sub(
+        message,
+        _m("ResolutionSet"),
+        TotalItemsInView="1",
+        IncludesLastItemInRange="true",
+    )
+    resolution = _sub(result, _t("Resolution"))
+    box = _sub(resolution, _t("Mailbox"))
+    _sub(box, _t("Name"), mailbox.address.partition("@")[0])
+    _sub(box, _t("EmailAddress"), mailbox.address)
+    _sub(box, _t("RoutingType"), "SMTP")
+    _sub(box, _t("MailboxType"), "Mailbox")
+    contact = _sub(resolution, _t("Contact"))
+    addresses = _sub(contact, _t("EmailAddresses"))
+    _sub(addresses, _t("Entry"), f"SMTP:{mailbox.address}", Key="EmailAddress1")
+    for number, alias in enumerate(mailbox.aliases[:2], start=2):
+        _sub(addresses, _t("Entry"), f"smtp:{alias}", Key=f"EmailAddress{number}")
+    return response
+
+
 _OPERATIONS: dict[str, _Operation] = {
     "CreateItem": _create_item,
     "DeleteItem": _delete_item,
     "FindItem": _find_item,
     "GetFolder": _get_folder,
     "GetItem": _get_item,
+    "ResolveNames": _resolve_names,
     "SyncFolderItems": _sync_folder_items,
     "UpdateItem": _update_item,
 }
