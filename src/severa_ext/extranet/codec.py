@@ -82,5 +82,12 @@ def structure(data: Any, cls: type[T]) -> T:
         return converter.structure(data, cls)
     except SeveraExtError:
         raise
-    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (
+        cattrs.BaseValidationError,
+        cattrs.ForbiddenExtraKeysError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
         raise ValidationError(f"cannot read a {cls.__name__} from {data!r}: {exc!r}") from exc
