@@ -566,7 +566,7 @@ class GraphBackend:
             )
         except BackendError as exc:
             return self._failed_probe(target, exc, addresses)
-        return MailboxProbe(target, ProbeStatus.OK, addresses)
+        return MailboxProbe(target, ProbeStatus.OK, tuple(dict.fromkeys(addresses)))
 
     @staticmethod
     def _failed_probe(

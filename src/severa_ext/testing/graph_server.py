@@ -1,0 +1,743 @@
+"""A fake Microsoft Graph (and its identity platform) over real HTTP on 127.0.0.1.
+
+:class:`FakeGraphServer` is a threaded ``http.server`` that keeps calendars in memory
+and speaks Graph's documented wire format: users with proxy addresses, events CRUD
+with ``@odata.etag``/``changeKey`` and ``If-Match`` (412
+``ErrorIrresolvableConflict``), ``transactionId`` de-duplication, the
+single-value-extended-property ``$filter``, ``calendarView/delta`` with paging and
+delta links, JSON ``$batch`` (answers in shuffled order), and the OpenID discovery
+and token endpoints that msal needs. Switches inject throttling (429 + Retry-After,
+also inside batches), 503, lost delta tokens (410), expired tokens, slow answers
+and dropped connections; mailboxes can be unlicensed (``MailboxNotEnabledForRESTAPI``),
+closed to the application (``ErrorAccessDenied``) or Bookings mailboxes.
+
+msal only talks to ``https`` authorities, so the identity endpoints are announced as
+``https://127.0.0.1:<port>/<tenant>``; :meth:`FakeGraphServer.session` returns a
+``requests.Session`` whose adapter carries those calls to the plain-HTTP server.
+
+Example::
+
+    with FakeGraphServer() as server:
+        server.add_mailbox("alice@contoso.com")
+        backend = server.backend("alice@contoso.com")
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import requests
+from requests.adapters import HTTPAdapter
+
+from severa_ext.backends._graph_mapping import item_to_event
+from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
+from severa_ext.errors import ConfigError, NotFound
+from severa_ext.sync.items import CalendarItem
+from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
+
+__all__ = ["FakeGraphServer", "LoopbackAdapter"]
+
+logger = logging.getLogger(__name__)
+
+_TOKEN_PATH = "/oauth2/v2.0/token"
+
+
+class LoopbackAdapter(HTTPAdapter):
+    """Sends ``https://127.0.0.1:<port>`` requests to the plain-HTTP fake server."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self._prefix = f"https://127.0.0.1:{port}"
+        self._target = f"http://127.0.0.1:{port}"
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Rewrite the scheme, then send as usual."""
+        if request.url and request.url.startswith(self._prefix):
+            request.url = self._target + request.url[len(self._prefix) :]
+        return super().send(request, **kwargs)
+
+
+@attrs.define
+class _Fault:
+    kind: str  # "status", "slow", "drop", "batch"
+    count: int
+    status: int = 429
+    retry_after: float | None = None
+    seconds: float = 0.0
+    path: str | None = None
+    code: str = "TooManyRequests"
+
+
+@attrs.define
+class _Stats:
+    requests: int = 0
+    bytes_received: int = 0
+    batch_calls: int = 0
+    inner_requests: int = 0
+    by_kind: Counter[str] = attrs.field(factory=Counter)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class FakeGraphServer:
+    """A fake Graph endpoint and identity platform on ``127.0.0.1`` (random port).
+
+    Args:
+        tenant_id: the tenant in the authority URL.
+        client_id: the application id the token endpoint accepts.
+        client_secret: the secret it accepts (certificates are accepted for
+            ``client_id`` whatever the assertion).
+        token_lifetime: seconds an access token is valid for.
+        shuffle_batches: answer ``$batch`` requests in a shuffled order (as Graph may).
+        seed: the seed of that shuffle (repeatable runs).
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str = "contoso-tenant",
+        client_id: str = "severa-ext-tests",
+        client_secret: str = "fake-client-secret",
+        token_lifetime: int = 3600,
+        shuffle_batches: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.token_lifetime = token_lifetime
+        self.shuffle_batches = shuffle_batches
+        self._random = random.Random(seed)
+        self.tenant = Tenant()
+        self._tokens: dict[str, float] = {}
+        self._refresh_tokens: dict[str, str] = {}
+        self._faults: list[_Fault] = []
+        self._stats = _Stats()
+        self._lock = threading.Lock()
+        self.errors: list[str] = []
+        self.tokens_issued = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = f"port={self.port}" if self._httpd else "stopped"
+        return f"FakeGraphServer({state}, mailboxes={len(self.tenant.mailboxes)})"
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> FakeGraphServer:
+        """Bind a random port on 127.0.0.1 and serve in a background thread."""
+        if self._httpd is not None:
+            return self
+        handler = type("_BoundHandler", (_Handler,), {"fake": self})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self.tenant.base_url = f"{self.url}/v1.0"
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port (idempotent)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeGraphServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses ---------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port.
+
+        Raises:
+            ConfigError: the server is not started.
+        """
+        if self._httpd is None:
+            raise ConfigError("FakeGraphServer is not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The Graph base URL to give ``GraphBackend`` (``.../v1.0``)."""
+        return f"{self.url}/v1.0"
+
+    @property
+    def authority_host(self) -> str:
+        """The identity host msal is given (``https``, carried by :meth:`session`)."""
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def authority(self) -> str:
+        """The tenant's authority URL for msal."""
+        return f"{self.authority_host}/{self.tenant_id}"
+
+    @property
+    def client_secret(self) -> str:
+        """The secret the token endpoint accepts (a test value, not a real credential)."""
+        return self._client_secret
+
+    def session(self) -> requests.Session:
+        """A ``requests.Session`` that reaches this server, msal's ``https`` calls too."""
+        session = requests.Session()
+        session.mount(f"https://127.0.0.1:{self.port}", LoopbackAdapter(self.port))
+        return session
+
+    def token_provider(
+        self, session: requests.Session | None = None
+    ) -> ClientCredentialsTokenProvider:
+        """An msal app-only token provider configured for this server."""
+        return ClientCredentialsTokenProvider(
+            self.tenant_id,
+            self.client_id,
+            client_secret=self._client_secret,
+            authority_host=self.authority_host,
+            http_client=session or self.session(),
+            validate_authority=False,
+        )
+
+    def backend(self, mailbox: str, **kwargs: Any) -> GraphBackend:
+        """A ``GraphBackend`` for ``mailbox`` wired to this server (msal app-only auth).
+
+        Keyword arguments go to ``GraphBackend`` (``timeout``, ``page_size``, ...).
+        """
+        session = kwargs.pop("session", None) or self.session()
+        tokens = kwargs.pop("tokens", None) or self.token_provider(session)
+        kwargs.setdefault("sleep", lambda _seconds: None)
+        return GraphBackend(mailbox, tokens, session=session, base_url=self.base_url, **kwargs)
+
+    # --- tenant set-up ------------------------------------------------------------
+
+    def add_mailbox(
+        self,
+        address: str,
+        *,
+        proxy_addresses: tuple[str, ...] | list[str] = (),
+        has_mailbox: bool = True,
+        access: bool = True,
+        bookings: bool = False,
+        purpose: str = "user",
+    ) -> FakeMailbox:
+        """Add a user with a mailbox (or without one: ``has_mailbox=False``).
+
+        Args:
+            address: primary address.
+            proxy_addresses: aliases, e.g. ``["smtp:alice@contoso.fi"]`` (S5).
+            has_mailbox: False: no licensed mailbox (``MailboxNotEnabledForRESTAPI``).
+            access: False: the application access policy excludes it (403).
+            bookings: a Microsoft Bookings (scheduling) mailbox.
+            purpose: ``mailboxSettings.userPurpose`` (``user``, ``shared``, ``room`` ...).
+        """
+        return self.tenant.add(
+            FakeMailbox(
+                address,
+                tuple(proxy_addresses),
+                has_mailbox=has_mailbox,
+                access=access,
+                purpose="others" if bookings else purpose,
+            )
+        )
+
+    def _box(self, mailbox: str) -> FakeMailbox:
+        box = self.tenant.mailbox(mailbox)
+        if box is None:
+            raise NotFound(f"fake graph: no mailbox {mailbox!r}")
+        return box
+
+    # --- the user's side (Outlook, a phone ...) -------------------------------------
+
+    def user_create(self, mailbox: str, item: CalendarItem, *, html: bool = False) -> str:
+        """Create an event as the user would (no sync key); return its id."""
+        payload = item_to_event(item)
+        if not html:
+            payload["body"] = {"contentType": "text", "content": item.body}
+        with self.tenant.lock:
+            return str(self.tenant.store_event(self._box(mailbox), payload)["id"])
+
+    def user_create_raw(self, mailbox: str, payload: Mapping[str, Any]) -> str:
+        """Create an event from a raw Graph JSON payload; return its id."""
+        with self.tenant.lock:
+            return str(self.tenant.store_event(self._box(mailbox), dict(payload))["id"])
+
+    def user_update(self, mailbox: str, event_id: str, item: CalendarItem) -> None:
+        """Replace an event's content as the user would (a new changeKey)."""
+        with self.tenant.lock:
+            box = self._box(mailbox)
+            event = box.events.get(event_id)
+            if event is None:
+                raise NotFound(f"fake graph: no event {event_id!r}")
+            self.tenant.patch_event(box, event, item_to_event(item))
+
+    def user_delete(self, mailbox: str, event_id: str) -> None:
+        """Delete an event as the user would."""
+        with self.tenant.lock:
+            box = self._box(mailbox)
+            if event_id not in box.events:
+                raise NotFound(f"fake graph: no event {event_id!r}")
+            self.tenant.remove_event(box, event_id)
+
+    def user_add_series(
+        self, mailbox: str, item: CalendarItem, *, count: int, every: timedelta = timedelta(days=7)
+    ) -> str:
+        """Create a recurring series of ``count`` timed occurrences; return the master id."""
+        if not isinstance(item.start, datetime) or not isinstance(item.end, datetime):
+            raise ConfigError("user_add_series supports timed items")
+        with self.tenant.lock:
+            box = self._box(mailbox)
+            master = self.tenant.store_event(
+                box, item_to_event(item), extra={"type": "seriesMaster"}
+            )
+            for index in range(count):
+                shifted = item.evolve(
+                    start=item.start + every * index, end=item.end + every * index
+                )
+                original = shifted.start
+                assert isinstance(original, datetime)
+                self.tenant.store_event(
+                    box,
+                    item_to_event(shifted),
+                    extra={
+                        "type": "occurrence",
+                        "seriesMasterId": master["id"],
+                        "originalStart": original.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    },
+                )
+            return str(master["id"])
+
+    def raw_events(self, mailbox: str) -> list[dict[str, Any]]:
+        """Copies of the stored events of ``mailbox`` (series masters included)."""
+        with self.tenant.lock:
+            box = self._box(mailbox)
+            return [self.tenant.render(box, e, {}, expand=True) for e in box.events.values()]
+
+    def events(self, mailbox: str) -> list[CalendarItem]:
+        """The mailbox's events (occurrences, not masters) as neutral items."""
+        from severa_ext.backends._graph_mapping import event_to_item
+
+        return [
+            event_to_item(raw)
+            for raw in self.raw_events(mailbox)
+            if raw.get("type") != "seriesMaster"
+        ]
+
+    # --- switches ----------------------------------------------------------------------
+
+    def throttle(
+        self,
+        count: int = 1,
+        *,
+        retry_after: float = 1.0,
+        status: int = 429,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` Graph calls (matching ``path``) with 429 + Retry-After."""
+        code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+        self._add(
+            _Fault("status", count, status=status, retry_after=retry_after, path=path, code=code)
+        )
+
+    def fail(self, count: int = 1, *, status: int = 503, path: str | None = None) -> None:
+        """Answer the next ``count`` Graph calls with ``status`` (503 by default)."""
+        code = {503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(status, "generalException")
+        self._add(_Fault("status", count, status=status, path=path, code=code))
+
+    def throttle_in_batch(self, count: int = 1, *, retry_after: float = 0.0) -> None:
+        """Answer the next ``count`` inner ``$batch`` requests with 429 + Retry-After."""
+        self._add(_Fault("batch", count, retry_after=retry_after))
+
+    def slow(self, seconds: float, count: int = 1, *, path: str | None = None) -> None:
+        """Delay the next ``count`` answers by ``seconds`` (for client timeouts)."""
+        self._add(_Fault("slow", count, seconds=seconds, path=path))
+
+    def drop_connections(self, count: int = 1, *, path: str | None = None) -> None:
+        """Close the connection without answering the next ``count`` requests."""
+        self._add(_Fault("drop", count, path=path))
+
+    def lose_delta_tokens(self, *, status: int = 410, code: str = "syncStateNotFound") -> None:
+        """Make every current delta token invalid (410 ``syncStateNotFound`` by default)."""
+        with self.tenant.lock:
+            self.tenant.lose_delta_tokens()
+            if (status, code) != (410, "syncStateNotFound"):
+                self.tenant.lost_delta = (status, code)
+
+    def replay_delta_entries(self, on: bool = True) -> None:
+        """Repeat one entry across consecutive delta pages (clients must fold them)."""
+        self.tenant.replay_delta = on
+
+    def expire_tokens(self) -> None:
+        """Every issued access token becomes invalid (401 ``InvalidAuthenticationToken``)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def issue_refresh_token(self, username: str) -> str:
+        """A refresh token for a signed-in user (delegated flow tests)."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._refresh_tokens[token] = username
+        return token
+
+    def _add(self, fault: _Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def _take(self, kind: str, path: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if (
+                    fault.kind == kind
+                    and fault.count > 0
+                    and (fault.path is None or fault.path in path)
+                ):
+                    fault.count -= 1
+                    return fault
+        return None
+
+    # --- statistics ---------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        """Graph API requests received (a ``$batch`` counts once; token calls excluded)."""
+        return self._stats.requests
+
+    @property
+    def bytes_received(self) -> int:
+        """Request body bytes received by the Graph API."""
+        return self._stats.bytes_received
+
+    @property
+    def inner_request_count(self) -> int:
+        """Requests carried inside ``$batch`` calls."""
+        return self._stats.inner_requests
+
+    def counts(self) -> dict[str, int]:
+        """Requests by kind (``"GET delta"``, ``"POST $batch"``, ``"PATCH event"`` ...)."""
+        with self._lock:
+            return dict(self._stats.by_kind)
+
+    def reset_stats(self) -> None:
+        """Zero the request statistics."""
+        with self._lock:
+            self._stats = _Stats()
+
+    # --- request handling (called by the handler threads) --------------------------------
+
+    def _count(self, kind: str, size: int) -> None:
+        with self._lock:
+            self._stats.requests += 1
+            self._stats.bytes_received += size
+            self._stats.by_kind[kind] += 1
+
+    def _check_token(self, headers: Mapping[str, str]) -> Answer | None:
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = auth.partition(" ")
+        with self._lock:
+            expiry = self._tokens.get(token) if scheme.lower() == "bearer" else None
+        if expiry is None or expiry < time.time():
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token has expired or is not yet valid."
+                if token
+                else "Access token is empty.",
+            )
+        return None
+
+    def handle_graph(
+        self, method: str, target: str, headers: Mapping[str, str], body: Any
+    ) -> Answer:
+        """Answer one request to ``/v1.0/...`` (auth, faults, ``$batch``, routing)."""
+        denied = self._check_token(headers)
+        if denied is not None:
+            return denied
+        path = urlsplit(target).path
+        fault = self._take("status", path)
+        if fault is not None:
+            extra = (
+                {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            )
+            return graph_error(fault.status, fault.code, "Injected fault.", **extra)
+        if path.rstrip("/") == "/$batch":
+            return self._batch(method, body)
+        return self.tenant.route(method, target, headers, body)
+
+    def _batch(self, method: str, body: Any) -> Answer:
+        if (
+            method != "POST"
+            or not isinstance(body, dict)
+            or not isinstance(body.get("requests"), list)
+        ):
+            return graph_error(400, "BadRequest", "a $batch body needs a 'requests' list")
+        requests_ = body["requests"]
+        if len(requests_) > 20:
+            return graph_error(
+                400, "BadRequest", "The number of batch requests exceeds the maximum of 20."
+            )
+        ids = [str(r.get("id")) for r in requests_ if isinstance(r, dict)]
+        if len(ids) != len(requests_) or len(set(ids)) != len(ids):
+            return graph_error(400, "BadRequest", "batch requests need unique ids")
+        with self._lock:
+            self._stats.batch_calls += 1
+            self._stats.inner_requests += len(requests_)
+        answers: dict[str, dict[str, Any]] = {}
+        for request in requests_:
+            rid = str(request["id"])
+            depends = [str(d) for d in request.get("dependsOn") or ()]
+            if any(answers.get(d, {}).get("status", 500) >= 400 for d in depends):
+                answers[rid] = {
+                    "id": rid,
+                    "status": 424,
+                    "headers": {},
+                    "body": {
+                        "error": {"code": "FailedDependency", "message": "A dependency failed."}
+                    },
+                }
+                continue
+            fault = self._take("batch", "")
+            if fault is not None:
+                status, headers, inner = graph_error(
+                    429,
+                    "TooManyRequests",
+                    "Too many requests for this mailbox.",
+                    **{"Retry-After": f"{fault.retry_after or 0:g}"},
+                )
+            else:
+                status, headers, inner = self.tenant.route(
+                    str(request.get("method", "GET")).upper(),
+                    str(request.get("url", "")),
+                    request.get("headers") or {},
+                    request.get("body"),
+                )
+            answers[rid] = {"id": rid, "status": status, "headers": headers, "body": inner}
+        ordered = list(answers.values())
+        if self.shuffle_batches:
+            with self._lock:
+                self._random.shuffle(ordered)
+        return 200, {}, {"responses": ordered}
+
+    def handle_identity(self, method: str, target: str, form: Mapping[str, str]) -> Answer:
+        """Answer the OpenID discovery and token endpoints msal calls."""
+        path = urlsplit(target).path
+        prefix = f"/{self.tenant_id}"
+        if method == "GET" and path in {
+            f"{prefix}/v2.0/.well-known/openid-configuration",
+            f"{prefix}/.well-known/openid-configuration",
+        }:
+            base = f"{self.authority_host}{prefix}"
+            return (
+                200,
+                {},
+                {
+                    "issuer": f"{base}/v2.0",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{base}{_TOKEN_PATH}",
+                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                    "response_types_supported": ["code", "id_token", "token"],
+                    "subject_types_supported": ["pairwise"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                },
+            )
+        if method == "POST" and path == f"{prefix}{_TOKEN_PATH}":
+            return self._token(form)
+        return 404, {}, {"error": "not_found", "error_description": f"no endpoint {path}"}
+
+    def _token(self, form: Mapping[str, str]) -> Answer:
+        grant = form.get("grant_type")
+        if form.get("client_id") != self.client_id:
+            return (
+                400,
+                {},
+                {
+                    "error": "unauthorized_client",
+                    "error_description": "AADSTS700016: Application not found in the directory.",
+                },
+            )
+        response: dict[str, Any] = {"token_type": "Bearer", "expires_in": self.token_lifetime}
+        if grant == "client_credentials":
+            secret_ok = form.get("client_secret") == self._client_secret
+            assertion_ok = bool(form.get("client_assertion"))
+            if not (secret_ok or assertion_ok):
+                return (
+                    401,
+                    {},
+                    {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS7000215: Invalid client secret provided.",
+                    },
+                )
+        elif grant == "refresh_token":
+            with self._lock:
+                username = self._refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if username is None:
+                return (
+                    400,
+                    {},
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "AADSTS70008: The refresh token has expired.",
+                    },
+                )
+            response.update(self._user_tokens(username, form.get("scope", "")))
+        else:
+            return (
+                400,
+                {},
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": f"AADSTS70003: grant type {grant!r} is not supported.",
+                },
+            )
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = time.time() + self.token_lifetime
+            self.tokens_issued += 1
+        response["access_token"] = token
+        return 200, {}, response
+
+    def _user_tokens(self, username: str, scope: str) -> dict[str, Any]:
+        uid = secrets.token_hex(8)
+        now = int(time.time())
+        claims = {
+            "iss": f"{self.authority}/v2.0",
+            "aud": self.client_id,
+            "sub": uid,
+            "oid": uid,
+            "tid": self.tenant_id,
+            "preferred_username": username,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.token_lifetime,
+        }
+        id_token = ".".join(
+            [
+                _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode()),
+                _b64url(json.dumps(claims).encode()),
+                "",
+            ]
+        )
+        refresh = self.issue_refresh_token(username)
+        return {
+            "id_token": id_token,
+            "refresh_token": refresh,
+            "client_info": _b64url(json.dumps({"uid": uid, "utid": self.tenant_id}).encode()),
+            "scope": scope,
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Parses one HTTP request and writes the fake's answer."""
+
+    fake: FakeGraphServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("fake graph: " + format, *args)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _answer(self, answer: Answer) -> None:
+        status, headers, body = answer
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the peer may have gone first
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _dispatch(self, method: str) -> None:
+        raw = self._read_body()
+        fake = self.fake
+        try:
+            path = urlsplit(self.path).path
+            if path.startswith("/v1.0/") or path == "/v1.0":
+                target = self.path[len("/v1.0") :]
+                kind = _kind(method, path)
+                fake._count(kind, len(raw))
+                if fake._take("drop", path) is not None:
+                    self._drop()
+                    return
+                slow = fake._take("slow", path)
+                if slow is not None:
+                    time.sleep(slow.seconds)
+                body = json.loads(raw) if raw else None
+                answer = fake.handle_graph(method, target, dict(self.headers.items()), body)
+            else:
+                form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+                answer = fake.handle_identity(method, self.path, form)
+        except json.JSONDecodeError:
+            answer = graph_error(400, "BadRequest", "the body is not valid JSON")
+        except Exception as exc:  # a bug in the fake: record it, answer 500
+            logger.exception("fake graph: handler failed")
+            fake.errors.append(f"{method} {self.path}: {type(exc).__name__}: {exc}")
+            answer = graph_error(500, "generalException", "internal error of the fake")
+        try:
+            self._answer(answer)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+
+def _kind(method: str, path: str) -> str:
+    if path.endswith("/$batch"):
+        return "POST $batch"
+    if "/calendarView/delta" in path:
+        return "GET delta"
+    if "/events/" in path:
+        return f"{method} event"
+    if path.endswith("/events"):
+        return f"{method} events"
+    return f"{method} other"
