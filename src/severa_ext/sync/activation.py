@@ -115,7 +115,7 @@ class PolicyLike(Protocol):
         ...
 
     @property
-    def default_type(self) -> str:
+    def default_type(self) -> str | None:
         """The type incoming entries get (S9)."""
         ...
 
