@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import attrs
@@ -11,6 +12,12 @@ from severa_ext.domain._validators import aware, non_blank
 from severa_ext.errors import ValidationError
 
 __all__ = ["Activity", "ActivityCategory", "ActivityType", "User"]
+
+
+def _categories(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ValidationError("Activity.categories must be a sequence of strings, not a string")
+    return tuple(value)
 
 
 @attrs.frozen
@@ -54,6 +61,11 @@ class Activity:
 
     ``start``/``end`` are both aware datetimes, or both dates for an all-day activity
     (``end`` exclusive).
+
+    Attributes:
+        sync_key: the key the calendar sync stamped on this activity, if any (S3).
+        version: the store's version tag of the stored activity (the sync's etag);
+            ``None`` for an activity not stored yet. The store sets it on every write.
     """
 
     id: str = attrs.field(validator=non_blank)
@@ -65,8 +77,10 @@ class Activity:
     location: str = ""
     description: str = ""
     is_private: bool = False
-    categories: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_categories)
     last_modified: datetime | None = attrs.field(default=None, validator=aware)
+    sync_key: str | None = None
+    version: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.start, datetime) != isinstance(self.end, datetime):

@@ -1,0 +1,239 @@
+"""The Severa side: ActivityBackend over MemoryActivityStore (contract + mapping, S8, S9)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from severa_ext.backends.activities import (
+    ACTIVITY_CONTENT_FIELDS,
+    ActivityBackend,
+    ActivityChanges,
+    ActivityStore,
+    MemoryActivityStore,
+)
+from severa_ext.clock import FixedClock
+from severa_ext.domain import Activity, ActivityCategory, ActivityType
+from severa_ext.errors import BackendUnavailable, BadItem, NotFound, ValidationError
+from severa_ext.sync.items import CalendarItem, ShowAs, Window
+from severa_ext.testing.contract import BackendContract
+
+NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+TYPES = {
+    "meeting": ActivityType("meeting", "Meeting"),
+    "personal": ActivityType("personal", "Personal"),
+    "task": ActivityType("task", "Project task", ActivityCategory.PROJECT_TASK),
+}
+WINDOW = Window(NOW - timedelta(days=30), NOW + timedelta(days=90))
+
+
+class TestActivityBackendContract(BackendContract):
+    """The contract for the Severa side (activities keep no free/busy state)."""
+
+    content_fields = ACTIVITY_CONTENT_FIELDS
+    now = NOW
+
+    @pytest.fixture
+    def backend(self):
+        store = MemoryActivityStore(clock=FixedClock(NOW))
+        backend = ActivityBackend(store, user_id="u1", activity_types=TYPES)
+        yield backend
+        backend.close()
+
+    def sample_item(self, **changes):
+        changes.setdefault("activity_type", "meeting")
+        return super().sample_item(**changes)
+
+
+def _activity(id_="a1", *, user="u1", type_="meeting", **changes):
+    values = {
+        "id": id_,
+        "user_id": user,
+        "activity_type_id": type_,
+        "title": "Planning",
+        "start": NOW + timedelta(days=1),
+        "end": NOW + timedelta(days=1, hours=1),
+    }
+    values.update(changes)
+    return Activity(**values)
+
+
+@pytest.fixture
+def store():
+    return MemoryActivityStore(clock=FixedClock(NOW))
+
+
+@pytest.fixture
+def backend(store):
+    return ActivityBackend(store, user_id="u1", activity_types=TYPES)
+
+
+def test_memory_store_is_an_activity_store(store):
+    assert isinstance(store, ActivityStore)
+
+
+def test_activity_maps_every_field_to_the_item(store, backend):
+    stored = store.create(
+        _activity(
+            location="HQ",
+            description="Agenda",
+            is_private=True,
+            categories=("Red",),
+            sync_key="k1",
+        )
+    )
+    item = backend.get("a1")
+    assert item == CalendarItem(
+        title="Planning",
+        start=stored.start,
+        end=stored.end,
+        location="HQ",
+        body="Agenda",
+        private=True,
+        categories=("Red",),
+        last_modified=NOW,
+        id="a1",
+        etag=stored.version,
+        sync_key="k1",
+        activity_type="meeting",
+        project_task=False,
+    )
+
+
+def test_project_task_type_marks_the_item_S8(store, backend):
+    """S8: the adapter reports project tasks so the policy never sends them out."""
+    store.create(_activity(type_="task"))
+    item = backend.get("a1")
+    assert item is not None
+    assert item.project_task
+
+
+def test_item_maps_back_to_an_activity_of_the_user(store, backend):
+    item = CalendarItem(
+        "Lunch",
+        NOW,
+        NOW + timedelta(hours=1),
+        body="Notes",
+        private=True,
+        show_as=ShowAs.FREE,
+        activity_type="personal",
+    )
+    created = backend.create(item, "key")
+    activity = store.get(created.id)
+    assert activity is not None
+    assert (activity.user_id, activity.activity_type_id, activity.description) == (
+        "u1",
+        "personal",
+        "Notes",
+    )
+    assert activity.is_private
+    assert activity.sync_key == "key"
+    assert activity.version == created.etag
+
+
+@pytest.mark.parametrize("type_id", [None, "nope"])
+def test_missing_or_unknown_type_is_bad_item(backend, store, type_id):
+    item = CalendarItem("X", NOW, NOW, activity_type=type_id)
+    with pytest.raises(BadItem, match="activity type"):
+        backend.create(item, "k")
+    assert len(store) == 0
+
+
+def test_unknown_type_when_reading_is_bad_item_and_skipped_in_listings(store, backend):
+    store.create(_activity("a1", type_="gone"))
+    store.create(_activity("a2"))
+    with pytest.raises(BadItem, match="'gone'"):
+        backend.get("a1")
+    changes = backend.changes(None, WINDOW)
+    assert [i.id for i in changes.items] == ["a2"]
+    assert len(backend.problems) == 1
+
+
+def test_other_users_activities_are_invisible(store, backend):
+    store.create(_activity("theirs", user="u2", sync_key="k"))
+    assert backend.get("theirs") is None
+    assert backend.find("k") == ()
+    assert backend.changes(None, WINDOW).items == ()
+    with pytest.raises(NotFound):
+        backend.update("theirs", CalendarItem("X", NOW, NOW, activity_type="meeting"), None)
+    with pytest.raises(NotFound):
+        backend.delete("theirs", None)
+    assert store.get("theirs") is not None
+
+
+def test_update_keeps_the_sync_key(store, backend):
+    created = backend.create(CalendarItem("A", NOW, NOW, activity_type="meeting"), "key")
+    updated = backend.update(
+        created.id, CalendarItem("B", NOW, NOW, activity_type="meeting"), created.etag
+    )
+    assert updated.sync_key == "key"
+
+
+def test_delta_reports_a_move_out_of_the_window_as_removed(store, backend):
+    store.create(_activity())
+    first = backend.changes(None, WINDOW)
+    later = NOW + timedelta(days=300)
+    activity = store.get("a1")
+    store.update(
+        _activity(start=later, end=later + timedelta(hours=1)), if_version=activity.version
+    )
+    delta = backend.changes(first.cursor, WINDOW)
+    assert delta.items == ()
+    assert delta.removed == ("a1",)
+    assert backend.get("a1") is not None  # moved, not deleted (invariant 5)
+
+
+def test_foreign_cursor_falls_back_to_a_full_listing(store, backend):
+    store.create(_activity())
+    for cursor in ("not-a-number", "999"):
+        changes = backend.changes(cursor, WINDOW)
+        assert changes.full
+        assert [i.id for i in changes.items] == ["a1"]
+
+
+def test_all_day_window_overlap(store, backend):
+    day = (NOW - timedelta(days=30)).date()
+    store.create(_activity("edge", start=day - timedelta(days=1), end=day))
+    store.create(_activity("in", start=day, end=day + timedelta(days=1)))
+    assert [i.id for i in backend.changes(None, WINDOW).items] == ["in"]
+
+
+def test_store_errors_are_translated():
+    class Broken(MemoryActivityStore):
+        def get(self, activity_id):
+            raise RuntimeError("database is down")
+
+    backend = ActivityBackend(Broken(), user_id="u1", activity_types=TYPES)
+    with pytest.raises(BackendUnavailable, match="database is down"):
+        backend.get("x")
+
+
+def test_constructor_validates():
+    with pytest.raises(ValidationError):
+        ActivityBackend(MemoryActivityStore(), user_id=" ", activity_types=TYPES)
+    with pytest.raises(ValidationError, match="does not match"):
+        ActivityBackend(MemoryActivityStore(), user_id="u", activity_types={"x": TYPES["meeting"]})
+
+
+def test_store_refuses_duplicate_ids(store):
+    store.create(_activity())
+    with pytest.raises(ValidationError):
+        store.create(_activity())
+
+
+def test_changes_record_type():
+    changes = ActivityChanges([_activity()], ["x"], "3")
+    assert changes.activities[0].id == "a1"
+    assert changes.removed == ("x",)
+    assert not changes.full
+
+
+def test_all_day_activity_round_trip(backend):
+    day = date(2026, 5, 10)
+    created = backend.create(
+        CalendarItem("Off", day, day + timedelta(days=2), activity_type="personal"), "k"
+    )
+    fetched = backend.get(created.id)
+    assert fetched is not None
+    assert (fetched.start, fetched.end, fetched.all_day) == (day, day + timedelta(days=2), True)
