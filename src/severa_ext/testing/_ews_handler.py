@@ -542,7 +542,7 @@ def _sync_folder_items(
     try:
         if fault is not None:
             raise SyncStateError("injected")
-        seq = mailbox.parse_sync_state(token)
+        seq, seen = mailbox.parse_sync_state(token)
     except SyncStateError:
         _message(
             messages,
@@ -550,12 +550,14 @@ def _sync_folder_items(
             _ItemError("ErrorInvalidSyncStateData", "Synchronization state data is corrupt."),
         )
         return response
-    entries = mailbox.changes_since(seq)
+    entries = mailbox.changes_since(seq, seen)
     page = entries[: int(raw_max)]
     done = len(page) == len(entries)
     new_seq = mailbox.seq if done else page[-1][1]
+    reported = {item.id for kind, _, item in page if kind != "Delete"}
+    gone = {item.id for kind, _, item in page if kind == "Delete"}
     message = _message(messages, "SyncFolderItems")
-    _sub(message, _m("SyncState"), mailbox.sync_state(new_seq))
+    _sub(message, _m("SyncState"), mailbox.issue_sync_state(new_seq, (seen | reported) - gone))
     _sub(message, _m("IncludesLastItemInRange"), "true" if done else "false")
     changes = _sub(message, _m("Changes"))
     for kind, _seq, item in page:

@@ -200,7 +200,7 @@ class FakeMailbox:
     impersonation_allowed: bool = True
     items: dict[str, StoredItem] = attrs.field(factory=dict)
     seq: int = 0
-    generation: int = 1
+    sync_states: dict[str, tuple[int, frozenset[str]]] = attrs.field(factory=dict, repr=False)
     calendar_folder_id: str = attrs.field(factory=lambda: "AQMkCal" + secrets.token_urlsafe(12))
     deleted_folder_id: str = attrs.field(factory=lambda: "AQMkDel" + secrets.token_urlsafe(12))
 
@@ -309,42 +309,46 @@ class FakeMailbox:
 
     # --- SyncState -----------------------------------------------------------
 
-    def sync_state(self, seq: int) -> str:
-        """The opaque SyncState token for ``seq``."""
-        raw = f"{self.generation}:{seq}:{self.calendar_folder_id}".encode()
-        return base64.b64encode(raw).decode()
+    def issue_sync_state(self, seq: int, seen: frozenset[str]) -> str:
+        """A new opaque SyncState: the change ``seq`` reached and the ids reported so far.
 
-    def parse_sync_state(self, token: str | None) -> int:
-        """The sequence number in ``token`` (0 for none).
+        Keeping what a client has seen makes Create/Update/Delete exact across pages:
+        an item is a Create until reported, and only reported items are deleted.
+        """
+        token = base64.b64encode(secrets.token_bytes(18)).decode()
+        self.sync_states[token] = (seq, seen)
+        return token
+
+    def parse_sync_state(self, token: str | None) -> tuple[int, frozenset[str]]:
+        """The ``(seq, seen ids)`` behind ``token`` (nothing seen for no token).
 
         Raises:
-            SyncStateError: the token is malformed, foreign or invalidated.
+            SyncStateError: the token was not issued here or was invalidated.
         """
         if not token:
-            return 0
-        try:
-            generation, seq, folder = base64.b64decode(token, validate=True).decode().split(":")
-            if folder != self.calendar_folder_id or int(generation) != self.generation:
-                raise SyncStateError(token)
-            value = int(seq)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SyncStateError(token) from exc
-        if not 0 <= value <= self.seq:
+            return 0, frozenset()
+        found = self.sync_states.get(token.strip())
+        if found is None:
             raise SyncStateError(token)
-        return value
+        return found
 
-    def changes_since(self, seq: int) -> list[tuple[str, int, StoredItem]]:
+    def invalidate_sync_states(self) -> None:
+        """Forget every issued SyncState (as after a mailbox move)."""
+        self.sync_states.clear()
+
+    def changes_since(self, seq: int, seen: frozenset[str]) -> list[tuple[str, int, StoredItem]]:
         """``(kind, seq, item)`` per item changed after ``seq``, oldest first.
 
-        ``kind`` is ``"Create"``, ``"Update"`` or ``"Delete"``; one entry per item.
+        ``kind`` is ``"Create"`` (not reported yet), ``"Update"`` or ``"Delete"`` (a
+        reported item left the calendar); one entry per item.
         """
         entries: list[tuple[str, int, StoredItem]] = []
         for item in self.items.values():
             if item.folder == "calendar":
-                if item.changed_seq > seq:
-                    kind = "Create" if item.created_seq > seq else "Update"
+                if item.changed_seq > seq or item.id not in seen:
+                    kind = "Update" if item.id in seen else "Create"
                     entries.append((kind, item.changed_seq, item))
-            elif item.deleted_seq is not None and item.deleted_seq > seq >= item.created_seq:
-                entries.append(("Delete", item.deleted_seq, item))
+            elif item.id in seen:
+                entries.append(("Delete", item.deleted_seq or item.changed_seq, item))
         entries.sort(key=lambda entry: entry[1])
         return entries

@@ -180,7 +180,7 @@ class FakeEwsServer:
     def invalidate_sync_states(self, address: str) -> None:
         """Make every SyncState issued for ``address`` invalid (as after a mailbox move)."""
         with self._state.lock:
-            self._mailbox(address).generation += 1
+            self._mailbox(address).invalidate_sync_states()
 
     @property
     def requests(self) -> list[RecordedRequest]:
