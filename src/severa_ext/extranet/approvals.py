@@ -4,7 +4,7 @@ An :class:`Approval` says who approved which hour entries when, with a fingerpri
 the entries' content at that moment. Approval is the customer's statement only: it
 never changes an entry's billable status, and billing never voids an approval (X4).
 If any approved entry is edited or removed afterwards, :func:`approval_status` says the
-approval is :attr:`ApprovalStatus.VOID` and :func:`changed_hours` says which entries.
+approval is ``ApprovalStatus.VOID`` and :func:`changed_hours` says which entries.
 
 The fingerprint covers the fields a customer approves: id, phase, person, date,
 quantity (numerically: ``1.0`` equals ``1.00``), description and clock times. It leaves
@@ -157,7 +157,7 @@ def approval_status(approval: Approval, project: Project) -> ApprovalStatus:
         project: the project as it is now.
 
     Returns:
-        :attr:`ApprovalStatus.VOID` if any approved entry was edited or removed since.
+        ``ApprovalStatus.VOID`` if any approved entry was edited or removed since.
 
     Raises:
         ValidationError: ``project`` is not the approval's project.

@@ -57,6 +57,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_package.py checks
     "MAX_COMMENT_LENGTH",
     "ShareResult",
     "UNCHANGED",
+    "Unchanged",
 ]
 
 T = TypeVar("T")
@@ -66,8 +67,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 
 
-class _Unchanged:
-    """Marker for "leave this field as it is" in :meth:`ExtranetService.update`."""
+class Unchanged:
+    """The type of :data:`UNCHANGED`: "leave this field as it is" in ``update``."""
 
     __slots__ = ()
 
@@ -75,7 +76,7 @@ class _Unchanged:
         return "UNCHANGED"
 
 
-UNCHANGED: Final = _Unchanged()
+UNCHANGED: Final = Unchanged()
 """Pass as ``valid_until`` to :meth:`ExtranetService.update` to keep the current expiry."""
 
 
@@ -323,7 +324,7 @@ class ExtranetService:
         rights: Right,
         *,
         actor: str,
-        valid_until: datetime | _Unchanged | None = UNCHANGED,
+        valid_until: datetime | Unchanged | None = UNCHANGED,
     ) -> Share:
         """Change a share's rights (and optionally its expiry); effective at once (X7).
 
@@ -350,7 +351,7 @@ class ExtranetService:
         current = self._live(project_id, contact_id)
         new_expiry = (
             current.valid_until
-            if isinstance(valid_until, _Unchanged)
+            if isinstance(valid_until, Unchanged)
             else self._valid_until(valid_until, now)
         )
         share = attrs.evolve(
