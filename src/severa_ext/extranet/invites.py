@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import cattrs
+from cattrs.v import format_exception
 from email_validator import EmailNotValidError, validate_email
 
 from severa_ext.domain import ContactPerson
@@ -406,19 +407,30 @@ def record_to_dict(record: InviteRecord) -> dict[str, Any]:
     return data
 
 
+def _describe(exc: BaseException, type_: type | None) -> str:
+    """Our own validation messages already name the field; keep them as they are."""
+    if isinstance(exc, ValidationError):
+        return str(exc)
+    return format_exception(exc, type_)
+
+
 def record_from_dict(data: Any) -> InviteRecord:
     """Read back a record written by :func:`record_to_dict`.
 
     Raises:
         ValidationError: ``data`` is not a valid record; the message names the field.
     """
+    if not isinstance(data, Mapping):
+        raise ValidationError(
+            f"invalid stored invite record: expected a mapping, got {type(data).__name__}"
+        )
     try:
         return _converter.structure(data, InviteRecord)
     except ValidationError as exc:
         raise ValidationError(f"invalid stored invite record: {exc}") from exc
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, cattrs.BaseValidationError):
-            detail = "; ".join(cattrs.transform_error(exc))
+            detail = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
         else:
             detail = str(exc)
         raise ValidationError(f"invalid stored invite record: {detail}") from exc
