@@ -18,6 +18,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── ShareRefused (PermissionError)     X3: not the customer's contact / no valid email
     │   ├── ShareNotFound (LookupError)
     │   ├── ShareExists
+    │   ├── ShareConflict                      the share changed under a concurrent writer
     │   ├── ConfirmationRequired               X8: stop() without confirm=True
     │   └── AccessDenied (PermissionError)     carries the Decision that refused
     ├── InviteError                            one base, so hosts can show one message
@@ -71,6 +72,7 @@ __all__ = [
     "ReadOnlyBackend",
     "RightsError",
     "SeveraExtError",
+    "ShareConflict",
     "ShareExists",
     "ShareNotFound",
     "ShareRefused",
@@ -166,6 +168,34 @@ class ShareExists(ExtranetError):
         )
         self.project_id = project_id
         self.contact_id = contact_id
+
+
+class ShareConflict(ExtranetError):
+    """Another writer changed the share first (optimistic locking); re-read and retry.
+
+    Attributes:
+        project_id, contact_id: the pair.
+        expected_version: the version the writer read (``None``: it saw no share).
+        actual_version: the version found in the store (``None``: no share).
+    """
+
+    def __init__(
+        self,
+        project_id: str,
+        contact_id: str,
+        *,
+        expected_version: int | None,
+        actual_version: int | None,
+    ) -> None:
+        super().__init__(
+            f"the share of project {project_id!r} with contact {contact_id!r} changed "
+            f"concurrently (expected version {expected_version}, found {actual_version}); "
+            "re-read it and retry"
+        )
+        self.project_id = project_id
+        self.contact_id = contact_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
 
 
 class ConfirmationRequired(ExtranetError):
