@@ -34,7 +34,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from severa_ext.backends.base import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
+from severa_ext.backends.base import (
+    Backend,
+    CreateOp,
+    DeleteOp,
+    UpdateOp,
+    WriteOp,
+    WriteResult,
+)
 from severa_ext.errors import NotFound, ReadOnlyBackend, VersionConflict
 from severa_ext.sync.items import (
     CONTENT_FIELDS,
@@ -65,7 +72,8 @@ class BackendContract:
         content_fields: the :data:`~severa_ext.sync.items.CONTENT_FIELDS` the backend
             keeps; round trips compare these (after the usual normalisation).
         supports_delta: ``changes(cursor)`` returns deltas; else always full listings.
-        supports_batch: ``apply_batch`` takes several ops in one call.
+        supports_batch: ``apply_batch`` takes several ops in one call
+            (``capabilities.batch_size > 1``).
         read_only: every write raises :class:`~severa_ext.errors.ReadOnlyBackend`.
         supports_all_day: the backend stores all-day (date) items.
         now: the fixed instant the sample items and the window are built around.
@@ -159,7 +167,9 @@ class BackendContract:
         assert isinstance(capabilities, Capabilities)
         assert capabilities.read_only is self.read_only
         assert capabilities.delta is self.supports_delta
-        if not self.supports_batch:
+        if self.supports_batch:
+            assert capabilities.batch_size > 1
+        else:
             assert capabilities.batch_size == 1
 
     # -- create / get / find ---------------------------------------------------
@@ -390,28 +400,36 @@ class BackendContract:
     # -- batches ----------------------------------------------------------------
 
     def test_apply_batch_results_in_order_with_per_op_errors(self, backend: Backend) -> None:
-        """One result per op, in order; a failing op carries its error, the rest apply."""
+        """One result per op, in order; a failing op carries its error, the rest apply.
+
+        The ops go in chunks of ``capabilities.batch_size``; each touches another item
+        (a batch never holds two writes of one item).
+        """
         self._writable()
-        existing = self._one(backend)
+        existing, other = self.seed(backend, [self.sample_item(), self.sample_item(title="Other")])
         assert existing.id is not None
+        assert other.id is not None
+        backend.update(other.id, self.sample_item(title="Other, edited"), other.etag)
         key_a, key_b = new_sync_key(), new_sync_key()
         ops: list[WriteOp] = [
             CreateOp(self.sample_item(title="Batch A"), key_a),
             UpdateOp(_MISSING_ID, self.sample_item(title="Nowhere"), None),
             UpdateOp(existing.id, self.sample_item(title="Batch update"), existing.etag),
             CreateOp(self.sample_item(title="Batch B"), key_b),
-            DeleteOp(existing.id, existing.etag),  # stale after the update above
+            DeleteOp(other.id, other.etag),  # stale: ``other`` was edited since
         ]
-        if not self.supports_batch:
-            ops = ops[:1]
-        results = backend.apply_batch(ops)
+        size = backend.capabilities.batch_size
+        results: list[WriteResult] = []
+        for offset in range(0, len(ops), size):
+            chunk = ops[offset : offset + size]
+            answered = backend.apply_batch(chunk)
+            assert len(answered) == len(chunk)
+            results.extend(answered)
         assert [r.op for r in results] == ops
         assert results[0].ok
         assert results[0].item is not None
         assert results[0].item.sync_key == key_a
         assert [i.id for i in backend.find(key_a)] == [results[0].item.id]
-        if not self.supports_batch:
-            return
         assert not results[1].ok
         assert isinstance(results[1].error, NotFound)
         assert results[2].ok
@@ -421,7 +439,7 @@ class BackendContract:
         assert len(backend.find(key_b)) == 1
         assert not results[4].ok
         assert isinstance(results[4].error, VersionConflict)
-        assert backend.get(existing.id) is not None
+        assert backend.get(other.id) is not None
 
     # -- read-only --------------------------------------------------------------
 
@@ -437,6 +455,7 @@ class BackendContract:
         with pytest.raises(ReadOnlyBackend):
             backend.delete(_MISSING_ID, None)
         ops: list[WriteOp] = [CreateOp(item, new_sync_key()), DeleteOp(_MISSING_ID, None)]
+        ops = ops[: backend.capabilities.batch_size]
         try:
             results = backend.apply_batch(ops)
         except ReadOnlyBackend:
