@@ -31,7 +31,7 @@ __all__ = [
     "read_secret",
 ]
 
-CONFLICT_RULES = ("newer-wins", "a-wins", "b-wins")
+CONFLICT_RULES = ("newest-wins", "a-wins", "b-wins")
 
 
 @attrs.frozen
@@ -41,7 +41,7 @@ class PolicySettings:
     outgoing_types: tuple[str, ...] = ()
     default_type: str | None = None
     personal_type: str | None = None
-    conflict: str = "newer-wins"
+    conflict: str = "newest-wins"
     user_id: str | None = None
 
 

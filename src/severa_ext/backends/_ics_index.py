@@ -29,11 +29,13 @@ from severa_ext.errors import BadItem, ValidationError
 from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
 
 __all__ = [
+    "CalendarIndex",
     "MAX_OCCURRENCES",
     "SYNC_KEY_PROPERTY",
-    "CalendarIndex",
     "Series",
     "build_index",
+    "convert",
+    "expand_series",
     "item_etag",
     "split_id",
 ]

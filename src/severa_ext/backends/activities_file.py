@@ -126,8 +126,8 @@ def _overlaps(activity: Activity, start: datetime, end: datetime) -> bool:
 class ActivityFile:
     """Activities kept in a local JSON file: an ``ActivityStore`` without a server.
 
-    Implements :class:`~severa_ext.backends.activities.ActivityStore`, so
-    :class:`~severa_ext.backends.activities.ActivityBackend` syncs it. Listings are
+    Implements ``severa_ext.backends.activities.ActivityStore``, so
+    ``severa_ext.backends.activities.ActivityBackend`` syncs it. Listings are
     always full (the cursor is the file's digest); every read re-reads the file if it
     changed, every write re-checks it first and is atomic.
 

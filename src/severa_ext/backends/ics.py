@@ -17,7 +17,7 @@ Both expand recurring series inside the sync window with ``recurring-ical-events
 Windows names, the file's VTIMEZONEs, ``X-WR-TIMEZONE``; an unknown TZID is an error,
 never a floating time), map ``CLASS`` other than PUBLIC to private (S9, RFC 5545
 3.8.1.3) and skip cancelled entries. A broken component is skipped and listed in
-:attr:`IcsBackend.problems` as a :class:`~severa_ext.errors.BadItem`; the rest syncs.
+:attr:`IcsReader.problems` as a :class:`~severa_ext.errors.BadItem`; the rest syncs.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import attrs
 import requests
@@ -72,9 +73,10 @@ from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "SYNC_KEY_PROPERTY",
     "IcsBackend",
+    "IcsReader",
     "IcsSubscription",
+    "SYNC_KEY_PROPERTY",
     "parse_zone",
 ]
 
@@ -84,13 +86,13 @@ _T = TypeVar("_T")
 _PRODID = "-//severa_ext//ICS backend//EN"
 
 
-def parse_zone(zone: str | tzinfo) -> tzinfo:
-    """A zone from an IANA id, a Windows name or a ``tzinfo`` (floating times use it).
+def parse_zone(zone: str | ZoneInfo) -> tzinfo:
+    """A zone from an IANA id, a Windows name or a ``ZoneInfo`` (floating times use it).
 
     Raises:
         ConfigError: the name is not a known zone.
     """
-    if isinstance(zone, tzinfo):
+    if isinstance(zone, ZoneInfo):
         return zone
     if zone.upper() in ("UTC", "Z"):
         return UTC
@@ -136,8 +138,11 @@ def _index_calendar(
     return calendar, index, parsed.notes
 
 
-class _IcsReader:
-    """What the file and the subscription backends share: listing and lookups."""
+class IcsReader:
+    """The read side both ICS backends share: listing, lookups and problems.
+
+    Not constructed directly: use :class:`IcsBackend` or :class:`IcsSubscription`.
+    """
 
     _loaded: _Loaded | None
     _backend_name: str
@@ -241,12 +246,12 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-class IcsBackend(_IcsReader):
+class IcsBackend(IcsReader):
     """A local ``.ics`` file as a read-write calendar.
 
     Args:
         path: the file.
-        zone: the zone floating times are read in (IANA id, Windows name or tzinfo).
+        zone: the zone floating times are read in (IANA id, Windows name or ZoneInfo).
         max_bytes: files above this size are refused.
         clock: stamps LAST-MODIFIED / DTSTAMP of what is written.
         encoding: a legacy encoding the file is in (it is rewritten as UTF-8);
@@ -263,7 +268,7 @@ class IcsBackend(_IcsReader):
         self,
         path: str | os.PathLike[str],
         *,
-        zone: str | tzinfo = "UTC",
+        zone: str | ZoneInfo = "UTC",
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Clock | None = None,
         create_missing: bool = False,
@@ -570,7 +575,7 @@ class IcsBackend(_IcsReader):
         self._loaded = None
 
 
-class IcsSubscription(_IcsReader):
+class IcsSubscription(IcsReader):
     """A read-only ICS feed over ``http(s)://`` or ``webcal://``.
 
     Args:
@@ -590,7 +595,7 @@ class IcsSubscription(_IcsReader):
         url: str,
         *,
         session: requests.Session | None = None,
-        zone: str | tzinfo = "UTC",
+        zone: str | ZoneInfo = "UTC",
         timeout: float = 30.0,
         max_seconds: float = 120.0,
         max_bytes: int = DEFAULT_MAX_BYTES,

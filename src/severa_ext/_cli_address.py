@@ -1,0 +1,174 @@
+"""Backend addresses of the command line (private helper of :mod:`severa_ext.cli`).
+
+=====================================  ===============================================
+``ics:PATH``                           a local ``.ics`` file (read-write)
+``webcal://...``, ``https://...``      an ICS subscription (read-only)
+``activities:PATH``                    a JSON activities file (the Severa side)
+``graph:MAILBOX``                      a mailbox through Microsoft Graph (app-only OAuth)
+``ews:URL#MAILBOX``                    a mailbox on an on-premises Exchange (EWS)
+=====================================  ===============================================
+
+Graph and EWS are imported only when an address names them; their credentials come
+from the configuration file, whose secrets come from the environment or a file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from severa_ext._cli_config import Config, read_secret
+from severa_ext.errors import ConfigError
+
+__all__ = ["Address", "open_backend", "parse_address"]
+
+Kind = Literal["ics", "subscription", "activities", "graph", "ews"]
+
+
+@attrs.frozen
+class Address:
+    """A parsed side address.
+
+    Attributes:
+        kind: which backend.
+        target: the path, URL or mailbox.
+        url: the EWS endpoint (``ews:`` only).
+        text: the address as given.
+    """
+
+    kind: Kind
+    target: str
+    text: str
+    url: str | None = None
+
+    @property
+    def is_activities(self) -> bool:
+        """True for the Severa side (``activities:``)."""
+        return self.kind == "activities"
+
+    def key(self) -> str:
+        """A stable identity for the pair id (absolute paths, lower-case mailboxes)."""
+        if self.kind in ("ics", "activities"):
+            return f"{self.kind}:{Path(self.target).expanduser().resolve()}"
+        if self.kind in ("graph", "ews"):
+            return f"{self.kind}:{self.url or ''}#{self.target.lower()}"
+        return self.target
+
+
+def parse_address(text: str) -> Address:
+    """Parse a side address.
+
+    Raises:
+        ConfigError: the address has no known scheme or misses its target.
+    """
+    scheme, sep, rest = text.partition(":")
+    lowered = scheme.lower()
+    if lowered in ("http", "https", "webcal") and sep and rest.startswith("//"):
+        return Address("subscription", text, text)
+    if not sep or not rest.strip():
+        raise ConfigError(
+            f"bad side address {text!r}: use ics:PATH, webcal://..., https://..., "
+            "activities:PATH, graph:MAILBOX or ews:URL#MAILBOX"
+        )
+    rest = rest.strip()
+    if lowered == "ics":
+        if rest.lower().startswith(("http://", "https://", "webcal://")):
+            return Address("subscription", rest, text)
+        return Address("ics", rest, text)
+    if lowered == "activities":
+        return Address("activities", rest, text)
+    if lowered == "graph":
+        if "@" not in rest and not rest.replace("-", "").isalnum():
+            raise ConfigError(f"bad side address {text!r}: graph:MAILBOX needs an address or id")
+        return Address("graph", rest, text)
+    if lowered == "ews":
+        url, hash_sign, mailbox = rest.rpartition("#")
+        if not hash_sign or not url or not mailbox:
+            raise ConfigError(
+                f"bad side address {text!r}: use ews:https://host/EWS/Exchange.asmx#MAILBOX"
+            )
+        if not url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"bad side address {text!r}: the EWS URL must be http(s)")
+        return Address("ews", mailbox, text, url=url)
+    raise ConfigError(
+        f"bad side address {text!r}: unknown kind {scheme!r} (use ics:, webcal://, https://, "
+        "activities:, graph: or ews:)"
+    )
+
+
+def _optional_module(name: str, address: Address) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{address.text}: the {address.kind} backend is not available ({exc})"
+        ) from exc
+
+
+def open_backend(address: Address, config: Config) -> Any:
+    """Build the backend an address names (``ActivityBackend``, ``IcsBackend`` ...).
+
+    Raises:
+        ConfigError: a setting or secret the backend needs is missing or wrong.
+        NotFound: a local file does not exist.
+    """
+    if address.kind == "ics":
+        from severa_ext.backends.ics import DEFAULT_MAX_BYTES, IcsBackend
+
+        path = Path(address.target).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{address.text}: no such calendar file {path}")
+        return IcsBackend(
+            path,
+            zone=config.ics.zone,
+            encoding=config.ics.encoding,
+            max_bytes=config.ics.max_bytes or DEFAULT_MAX_BYTES,
+        )
+    if address.kind == "subscription":
+        from severa_ext.backends.ics import DEFAULT_MAX_BYTES, IcsSubscription
+
+        return IcsSubscription(
+            address.target,
+            zone=config.ics.zone,
+            timeout=config.ics.timeout,
+            max_bytes=config.ics.max_bytes or DEFAULT_MAX_BYTES,
+        )
+    if address.kind == "activities":
+        from severa_ext.backends.activities import ActivityBackend
+        from severa_ext.backends.activities_file import ActivityFile
+
+        path = Path(address.target).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{address.text}: no such activities file {path}")
+        store = ActivityFile(path)
+        user_id = config.policy.user_id or store.user.id
+        return ActivityBackend(store, user_id=user_id, activity_types=store.activity_types())
+    if address.kind == "graph":
+        graph = _optional_module("severa_ext.backends.graph", address)
+        settings = config.graph
+        if not settings.tenant_id or not settings.client_id:
+            raise ConfigError(f"{address.text}: set [graph] tenant_id and client_id in the config")
+        secret = read_secret(
+            config, settings.client_secret_env, settings.client_secret_file, "[graph] client secret"
+        )
+        tokens = graph.ClientCredentialsTokenProvider(
+            settings.tenant_id, settings.client_id, client_secret=secret
+        )
+        options = {"base_url": settings.base_url} if settings.base_url else {}
+        return graph.GraphBackend(address.target, tokens, **options)
+    ews = _optional_module("severa_ext.backends.ews", address)
+    settings_ews = config.ews
+    if not settings_ews.username:
+        raise ConfigError(f"{address.text}: set [ews] username in the config")
+    password = read_secret(
+        config, settings_ews.password_env, settings_ews.password_file, "[ews] password"
+    )
+    if settings_ews.auth not in ("ntlm", "basic"):
+        raise ConfigError(f"{address.text}: [ews] auth must be 'ntlm' or 'basic'")
+    make_auth = ews.ntlm_auth if settings_ews.auth == "ntlm" else ews.basic_auth
+    return ews.EwsBackend(
+        address.url, address.target, auth=make_auth(settings_ews.username, password)
+    )
