@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -89,6 +90,8 @@ class _Stats:
     bytes_received: int = 0
     batch_calls: int = 0
     inner_requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
     by_kind: Counter[str] = attrs.field(factory=Counter)
 
 
@@ -443,6 +446,20 @@ class FakeGraphServer:
         """Requests carried inside ``$batch`` calls."""
         return self._stats.inner_requests
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most Graph API requests that were being answered at the same time."""
+        return self._stats.max_in_flight
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._stats.in_flight += 1
+            self._stats.max_in_flight = max(self._stats.max_in_flight, self._stats.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._stats.in_flight -= 1
+
     def counts(self) -> dict[str, int]:
         """Requests by kind (``"GET delta"``, ``"POST $batch"``, ``"PATCH event"`` ...)."""
         with self._lock:
@@ -628,7 +645,8 @@ class FakeGraphServer:
         return 200, {}, response
 
     def _user_tokens(self, username: str, scope: str) -> dict[str, Any]:
-        uid = secrets.token_hex(8)
+        # The object id is stable per user, as in Entra ID (msal keys accounts on it).
+        uid = hashlib.sha256(f"{self.tenant_id}/{username.lower()}".encode()).hexdigest()[:32]
         now = int(time.time())
         claims = {
             "iss": f"{self.authority}/v2.0",
@@ -699,11 +717,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if fake._take("drop", path) is not None:
                     self._drop()
                     return
-                slow = fake._take("slow", path)
-                if slow is not None:
-                    time.sleep(slow.seconds)
-                body = json.loads(raw) if raw else None
-                answer = fake.handle_graph(method, target, dict(self.headers.items()), body)
+                fake._enter()
+                try:
+                    slow = fake._take("slow", path)
+                    if slow is not None:
+                        time.sleep(slow.seconds)
+                    body = json.loads(raw) if raw else None
+                    answer = fake.handle_graph(method, target, dict(self.headers.items()), body)
+                finally:
+                    fake._leave()
             else:
                 form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
                 answer = fake.handle_identity(method, self.path, form)
