@@ -17,7 +17,7 @@ import pytest
 import recurring_ical_events
 from icalendar import Calendar
 
-from severa_ext.backends.ics import SYNC_KEY_PROPERTY, IcsBackend, parse_zone
+from severa_ext.backends.ics import ICS_SYNC_KEY_PROPERTY, IcsBackend, parse_zone
 from severa_ext.clock import FixedClock
 from severa_ext.errors import (
     BackendError,
@@ -420,6 +420,6 @@ def test_written_file_is_valid_and_carries_the_sync_key(tmp_path):
     backend = backend_for(tmp_path, "basic.ics")
     backend.create(new_item(), "key-3")
     calendar = Calendar.from_ical(backend.path.read_bytes())
-    event = next(e for e in calendar.walk("VEVENT") if e.get(SYNC_KEY_PROPERTY) == "key-3")
+    event = next(e for e in calendar.walk("VEVENT") if e.get(ICS_SYNC_KEY_PROPERTY) == "key-3")
     assert event["CLASS"] == "PRIVATE"
     assert any(tz["TZID"] == "Europe/Helsinki" for tz in calendar.walk("VTIMEZONE"))

@@ -29,9 +29,9 @@ from severa_ext.errors import BadItem, ValidationError
 from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
 
 __all__ = [
-    "CalendarIndex",
     "MAX_OCCURRENCES",
     "SYNC_KEY_PROPERTY",
+    "CalendarIndex",
     "Series",
     "build_index",
     "convert",

@@ -73,14 +73,17 @@ from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "ICS_SYNC_KEY_PROPERTY",
     "IcsBackend",
     "IcsReader",
     "IcsSubscription",
-    "SYNC_KEY_PROPERTY",
     "parse_zone",
 ]
 
 logger = logging.getLogger(__name__)
+
+ICS_SYNC_KEY_PROPERTY = SYNC_KEY_PROPERTY
+"""``X-SEVERA-EXT-SYNC-KEY``: the property that carries the engine's sync key (S3)."""
 
 _T = TypeVar("_T")
 _PRODID = "-//severa_ext//ICS backend//EN"
