@@ -1,7 +1,7 @@
 """Exchange Web Services backend for on-premises Exchange (S5, S7).
 
 EWS is how the SDK reaches Exchange Server (Subscription Edition, 2019, 2016). Requests
-are SOAP documents built with :mod:`xml.etree.ElementTree` and sent over one
+are SOAP documents built with ``xml.etree.ElementTree`` and sent over one
 ``requests.Session`` with a timeout on every call; responses are parsed with
 ``defusedxml`` only. In Exchange Online EWS is being retired (Microsoft started shutting
 it down in October 2026): pointing this backend at ``outlook.office365.com`` raises a
@@ -98,7 +98,7 @@ class TokenProvider(Protocol):
 EXCHANGE_ONLINE_HOSTS = frozenset(
     {"outlook.office365.com", "outlook.office.com", "outlook.office365.us", "partner.outlook.cn"}
 )
-"""Hosts of Exchange Online, where EWS is retired: use the Graph backend there."""
+"""Hosts of Exchange Online, where EWS is retired (the Graph backend serves them)."""
 
 _BACKEND = "ews"
 _GET_BATCH = 100

@@ -162,7 +162,7 @@ class FakeEwsServer:
         """Inject a fault into the next ``times`` requests (of ``operation``, if given).
 
         Args:
-            kind: one of :data:`FAULT_KINDS`: ``"ErrorServerBusy"`` (a SOAP fault with
+            kind: one of ``FAULT_KINDS``: ``"ErrorServerBusy"`` (a SOAP fault with
                 ``BackOffMilliseconds``), ``"ErrorExceededConnectionCount"``,
                 ``"ErrorMailboxStoreUnavailable"``, ``"http503"`` (``Retry-After`` in
                 whole seconds of ``back_off_ms``), ``"ErrorInvalidSyncStateData"``
