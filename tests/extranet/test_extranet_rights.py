@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from severa_ext.domain import ProjectStatus
-from severa_ext.errors import RightsError, ValidationError
+from severa_ext.errors import RightsError, ShareConflict, ValidationError
 from severa_ext.extranet import (
     DEPENDENCIES,
     Approval,
@@ -263,17 +263,30 @@ def test_memory_stores_follow_their_protocols():
     b = Share("p1", "k1", R.VIEW_HOURS, T0, T0)
     c = Share("p0", "k1", R.VIEW_HOURS, T0, T0)
     for share in (a, b, c):
-        store.save(share)
+        store.save(share, expected_version=None)
     assert store.get("p1", "k2") == a
     assert store.get("p1", "k3") is None
     assert store.for_project("p1") == (b, a)
     assert store.for_contact("k1") == (c, b)
-    store.save(a2 := Share("p1", "k2", R.VIEW_STATUS, T0, T0, version=2))
+    store.save(a2 := Share("p1", "k2", R.VIEW_STATUS, T0, T0, version=2), expected_version=1)
     assert store.get("p1", "k2") == a2
     assert len(store) == 3
     assert "3 shares" in repr(store)
     with pytest.raises(ValidationError):
-        store.save(ProjectStatus("s", "S"))
+        store.save(ProjectStatus("s", "S"), expected_version=None)
+
+
+@pytest.mark.parametrize(("stored", "expected"), [(None, 1), (1, None), (2, 1)])
+def test_memory_store_refuses_a_stale_write(stored, expected):
+    """Optimistic locking: a write based on an outdated read changes nothing."""
+    store = MemoryShareStore()
+    if stored is not None:
+        store.save(Share("p1", "k1", R.VIEW_HOURS, T0, T0, version=stored), expected_version=None)
+    before = store.get("p1", "k1")
+    with pytest.raises(ShareConflict) as conflict:
+        store.save(Share("p1", "k1", R.VIEW_TREE, T0, T0, version=5), expected_version=expected)
+    assert (conflict.value.expected_version, conflict.value.actual_version) == (expected, stored)
+    assert store.get("p1", "k1") == before
 
 
 def test_share_validates_itself():

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -31,6 +32,7 @@ from severa_ext.errors import (
     AccessDenied,
     ConfirmationRequired,
     RightsError,
+    ShareConflict,
     ShareExists,
     ShareNotFound,
     ShareRefused,
@@ -787,6 +789,88 @@ def test_service_refuses_a_naive_clock():
     svc.clock = type("Naive", (), {"now": lambda self: datetime(2026, 1, 1)})()
     with pytest.raises(ValidationError, match="naive"):
         svc.authorize("k1", "p1", Action.OPEN)
+
+
+# --- concurrency and bad input -------------------------------------------------------------
+
+
+def test_concurrent_shares_of_one_pair_make_exactly_one(svc):
+    """Two admins sharing the same pair at once: one share, the other gets an error."""
+    project = make_project()
+    outcomes: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def attempt(rights):
+        barrier.wait()
+        try:
+            outcomes.append(svc.share(project, anna(), rights, actor="u1").share)
+        except (ShareExists, ShareConflict) as exc:
+            outcomes.append(exc)
+
+    threads = [
+        threading.Thread(target=attempt, args=(r,))
+        for r in [R.VIEW_HOURS, R.VIEW_TREE, R.VIEW_FILES, R.VIEW_STATUS] * 2
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(made) == 1
+    assert svc.get_share("p1", "k1") == made[0]
+    assert len(svc.audit.for_project("p1")) == 1
+
+
+class RacingStore(MemoryShareStore):
+    """A store where another writer updates the pair right after every read."""
+
+    def __init__(self):
+        super().__init__()
+        self.race = False
+
+    def get(self, project_id, contact_id):
+        found = super().get(project_id, contact_id)
+        if self.race and found is not None:
+            self.race = False
+            bumped = attrs.evolve(found, rights=R.VIEW_STATUS, version=found.version + 1)
+            super().save(bumped, expected_version=found.version)
+        return found
+
+
+def test_a_lost_update_is_refused_not_overwritten(clock, audit):
+    store = RacingStore()
+    svc = ExtranetService(store, clock=clock, audit=audit)
+    svc.share(make_project(), anna(), R.VIEW_HOURS, actor="u1")
+    store.race = True
+    with pytest.raises(ShareConflict) as conflict:
+        svc.update("p1", "k1", R.VIEW_TREE, actor="u2")
+    assert (conflict.value.expected_version, conflict.value.actual_version) == (1, 2)
+    assert store.get("p1", "k1").rights == R.VIEW_STATUS  # the other writer's change stands
+    assert [e.kind for e in audit.events()] == [AuditKind.SHARE]
+    store.race = True
+    with pytest.raises(ShareConflict):
+        svc.stop("p1", "k1", actor="u2", confirm=True)
+    assert not store.get("p1", "k1").stopped
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.view("k1", {"id": "p1"}),
+        lambda s: s.share("p1", anna(), R.VIEW_HOURS, actor="u1"),
+        lambda s: s.share(make_project(), {"id": "k1"}, R.VIEW_HOURS, actor="u1"),
+        lambda s: s.share(make_project(), anna(), R.VIEW_HOURS, actor="u1", customer="c1"),
+        lambda s: s.share(make_project(), anna(), 5, actor="u1"),
+        lambda s: s.authorize("k1", "p1", "fly"),
+        lambda s: s.comment("k1", make_project(), "x", target="nowhere"),
+        lambda s: s.contact_changed("k1", actor="u1"),
+        lambda s: s.approve_hours("k1", "p1", ["h1"]),
+    ],
+)
+def test_bad_arguments_are_validation_errors(svc, call):
+    svc.share(make_project(), anna(), R.VIEW_HOURS | R.COMMENT, actor="u1")
+    with pytest.raises(ValidationError):
+        call(svc)
 
 
 # --- purity ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from types import MappingProxyType
 
 import attrs
 
+from severa_ext.errors import ValidationError
 from severa_ext.extranet.rights import NO_RIGHTS, Right, rights_to_names
 from severa_ext.extranet.shares import Share
 
@@ -138,7 +139,14 @@ def requirement(action: Action) -> Requirement:
     Returns:
         Its :class:`Requirement`.
     """
-    return _REQUIREMENTS[Action(action)]
+    return _REQUIREMENTS[_action(action)]
+
+
+def _action(action: object) -> Action:
+    try:
+        return Action(action)
+    except ValueError as exc:
+        raise ValidationError(f"unknown Extranet action {action!r}") from exc
 
 
 @attrs.frozen
@@ -253,7 +261,7 @@ def decide(
     Returns:
         The :class:`Decision`.
     """
-    action = Action(action)
+    action = _action(action)
     return _decide(
         share,
         _REQUIREMENTS[action],

@@ -220,6 +220,11 @@ class ExtranetService:
                 or ``"invalid-email"``.
             ValidationError: ``customer`` is not the project's customer.
         """
+        _check_project(project)
+        if not isinstance(contact, ContactPerson):
+            raise ValidationError(f"contact must be a ContactPerson, got {contact!r}")
+        if customer is not None and not isinstance(customer, Customer):
+            raise ValidationError(f"customer must be a Customer, got {customer!r}")
         if customer is not None and customer.id != project.customer_id:
             raise ValidationError(
                 f"customer {customer.id!r} is not the customer {project.customer_id!r} "
@@ -277,11 +282,13 @@ class ExtranetService:
         Raises:
             ShareRefused: X3 (see :meth:`check_contact`).
             ShareExists: the pair already has a share that is not stopped.
+            ShareConflict: a concurrent writer changed the pair first (nothing written).
             RightsError: the rights are inconsistent.
             ValidationError: bad ``valid_until``, ``actor`` or ``customer``.
         """
         actor = _text(actor, "actor")
         validate_rights(rights)
+        _check_project(project)
         self.check_contact(project, contact, customer=customer)
         now = self._now()
         valid_until = self._valid_until(valid_until, now)
@@ -298,7 +305,7 @@ class ExtranetService:
             valid_until=valid_until,
             created_by=actor,
         )
-        self.store.save(share)
+        self.store.save(share, expected_version=None if current is None else current.version)
         event = self._record(
             AuditKind.SHARE,
             actor=actor,
@@ -342,6 +349,7 @@ class ExtranetService:
 
         Raises:
             ShareNotFound: no share of the pair, or it was stopped.
+            ShareConflict: a concurrent writer changed the share first (nothing written).
             RightsError: the rights are inconsistent.
             ValidationError: bad ``valid_until`` or ``actor``.
         """
@@ -361,7 +369,7 @@ class ExtranetService:
             version=current.version + 1,
             updated_at=now,
         )
-        self.store.save(share)
+        self.store.save(share, expected_version=current.version)
         self._record(
             AuditKind.UPDATE,
             actor=actor,
@@ -390,6 +398,7 @@ class ExtranetService:
         Raises:
             ConfirmationRequired: ``confirm`` is not ``True``.
             ShareNotFound: no share of the pair, or it was already stopped.
+            ShareConflict: a concurrent writer changed the share first; re-read and retry.
         """
         if confirm is not True:
             raise ConfirmationRequired(
@@ -400,7 +409,7 @@ class ExtranetService:
         now = self._now()
         current = self._live(project_id, contact_id)
         share = attrs.evolve(current, stopped_at=now, updated_at=now, version=current.version + 1)
-        self.store.save(share)
+        self.store.save(share, expected_version=current.version)
         self._record(
             AuditKind.STOP,
             actor=actor,
@@ -427,6 +436,8 @@ class ExtranetService:
             The audit events recorded (one per share that is not stopped).
         """
         actor = _text(actor, "actor")
+        if not isinstance(contact, ContactPerson):
+            raise ValidationError(f"contact must be a ContactPerson, got {contact!r}")
         now = self._now()
         return tuple(
             self._record(
@@ -539,10 +550,12 @@ class ExtranetService:
     def _require(
         self,
         contact_id: str,
-        project_id: str,
+        project: Project,
         action: Action,
         expected_version: int | None,
     ) -> tuple[Share, datetime]:
+        _check_project(project)
+        project_id = project.id
         now = self._now()
         decision = decide(
             self.store.get(project_id, contact_id),
@@ -573,7 +586,7 @@ class ExtranetService:
         Raises:
             AccessDenied: no live share of the pair (``decision.reason`` says why).
         """
-        share, _ = self._require(contact_id, project.id, Action.OPEN, expected_version)
+        share, _ = self._require(contact_id, project, Action.OPEN, expected_version)
         return project_view(project, share)
 
     # --- contact actions ----------------------------------------------------------------
@@ -605,7 +618,7 @@ class ExtranetService:
             AccessDenied: the current share does not allow ``APPROVE_HOURS``.
             ValidationError: no ids, or ids that are not entries of the project.
         """
-        share, now = self._require(contact_id, project.id, Action.APPROVE_HOURS, expected_version)
+        share, now = self._require(contact_id, project, Action.APPROVE_HOURS, expected_version)
         if isinstance(hour_ids, str):
             raise ValidationError(f"hour_ids must be a collection of ids, got {hour_ids!r}")
         wanted = sorted(set(hour_ids))
@@ -684,14 +697,17 @@ class ExtranetService:
             AccessDenied: the share lacks ``COMMENT`` or the right that shows the target.
             ValidationError: blank or too long text, or no such target in the project.
         """
-        target = CommentTarget(target)
+        try:
+            target = CommentTarget(target)
+        except ValueError as exc:
+            raise ValidationError(f"unknown comment target {target!r}") from exc
         action = {
             CommentTarget.SUMMARY: Action.COMMENT_SUMMARY,
             CommentTarget.PHASE: Action.COMMENT_PHASE,
             CommentTarget.FILE: Action.COMMENT_FILE,
             CommentTarget.LINK: Action.COMMENT_LINK,
         }[target]
-        share, now = self._require(contact_id, project.id, action, expected_version)
+        share, now = self._require(contact_id, project, action, expected_version)
         body = _text(text, "comment text", max_length=MAX_COMMENT_LENGTH)
         if not target_visible(project, share.rights, target, target_id):
             where = (
@@ -740,7 +756,7 @@ class ExtranetService:
             AccessDenied: the current share does not allow ``ADD_FILES``.
             ValidationError: bad name, size or content type.
         """
-        share, now = self._require(contact_id, project.id, Action.ADD_FILE, expected_version)
+        share, now = self._require(contact_id, project, Action.ADD_FILE, expected_version)
         clean = _text(name, "file name", max_length=255)
         if _CONTROL.search(clean) or "/" in clean or "\\" in clean or clean in {".", ".."}:
             raise ValidationError(f"file name {name!r} must not hold paths or control characters")
@@ -783,7 +799,7 @@ class ExtranetService:
             AccessDenied: the current share does not allow ``ADD_FILES``.
             ValidationError: the URL is not an absolute http(s) URL, or the title is bad.
         """
-        share, now = self._require(contact_id, project.id, Action.ADD_LINK, expected_version)
+        share, now = self._require(contact_id, project, Action.ADD_LINK, expected_version)
         clean_url = _check_url(url)
         clean_title = _check_title(title) or clean_url
         link = ProjectLink(
@@ -820,7 +836,7 @@ class ExtranetService:
             AccessDenied: the current share does not allow ``CHANGE_STATUS``.
             ValidationError: ``status`` is not a ``ProjectStatus``.
         """
-        share, now = self._require(contact_id, project.id, Action.CHANGE_STATUS, expected_version)
+        share, now = self._require(contact_id, project, Action.CHANGE_STATUS, expected_version)
         _check_status(status)
         before = "none" if project.status is None else project.status.id
         updated = attrs.evolve(project, status=status)
@@ -869,3 +885,8 @@ def _check_title(title: object) -> str:
 def _check_status(status: object) -> None:
     if not isinstance(status, ProjectStatus):
         raise ValidationError(f"status must be a ProjectStatus, got {status!r}")
+
+
+def _check_project(project: object) -> None:
+    if not isinstance(project, Project):
+        raise ValidationError(f"project must be a Project, got {project!r}")

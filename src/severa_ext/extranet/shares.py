@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from severa_ext.domain._validators import aware, non_blank
-from severa_ext.errors import ValidationError
+from severa_ext.errors import ShareConflict, ValidationError
 from severa_ext.extranet.rights import Right, validate_rights
 
 __all__ = ["MemoryShareStore", "Share", "ShareStore"]
@@ -91,8 +91,17 @@ class ShareStore(Protocol):
         """Return the share of the pair (stopped ones too), or ``None``."""
         ...
 
-    def save(self, share: Share) -> None:
-        """Insert or replace the share of ``share.key``."""
+    def save(self, share: Share, *, expected_version: int | None) -> None:
+        """Insert or replace the share of ``share.key``, atomically, if unchanged.
+
+        Optimistic locking: ``expected_version`` is the version of the record the
+        caller read (``None``: it read no record). A SQL store does
+        ``UPDATE ... WHERE project_id = ? AND contact_id = ? AND version = ?`` (or an
+        ``INSERT`` that fails on the primary key).
+
+        Raises:
+            ShareConflict: the stored record's version is not ``expected_version``.
+        """
         ...
 
     def for_contact(self, contact_id: str) -> Iterable[Share]:
@@ -121,11 +130,30 @@ class MemoryShareStore:
         with self._lock:
             return self._shares.get((project_id, contact_id))
 
-    def save(self, share: Share) -> None:
-        """Insert or replace the share of ``share.key``."""
+    def save(self, share: Share, *, expected_version: int | None) -> None:
+        """Insert or replace the share of ``share.key`` if its version is as expected.
+
+        Args:
+            share: the new record.
+            expected_version: the version of the record being replaced (``None``: the
+                pair must have no record yet).
+
+        Raises:
+            ShareConflict: another writer got there first.
+            ValidationError: ``share`` is not a ``Share``.
+        """
         if not isinstance(share, Share):
             raise ValidationError(f"MemoryShareStore.save needs a Share, got {share!r}")
         with self._lock:
+            current = self._shares.get(share.key)
+            actual = None if current is None else current.version
+            if actual != expected_version:
+                raise ShareConflict(
+                    share.project_id,
+                    share.contact_id,
+                    expected_version=expected_version,
+                    actual_version=actual,
+                )
             self._shares[share.key] = share
 
     def for_contact(self, contact_id: str) -> tuple[Share, ...]:
