@@ -1,0 +1,258 @@
+"""The fake Graph server speaks Graph's wire format to any HTTP client, and its fixture."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from severa_ext.errors import ConfigError, NotFound
+from severa_ext.testing.graph_server import FakeGraphServer
+
+pytestmark = pytest.mark.slow
+
+MAILBOX = "alice@contoso.com"
+EVENT = {
+    "subject": "Raw",
+    "start": {"dateTime": "2026-05-05T09:00:00", "timeZone": "FLE Standard Time"},
+    "end": {"dateTime": "2026-05-05T10:00:00", "timeZone": "FLE Standard Time"},
+    "body": {"contentType": "html", "content": "<p>Hello</p><p>World</p>"},
+}
+
+
+@pytest.fixture
+def client(graph_server):
+    """A raw requests session with an app-only token from the fake's token endpoint."""
+    session = graph_server.session()
+    response = session.post(
+        f"{graph_server.authority}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": graph_server.client_id,
+            "client_secret": graph_server.client_secret,
+            "scope": "https://graph.microsoft.com/.default",
+        },
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"
+    session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    yield session
+    session.close()
+
+
+def url(server, path):
+    return f"{server.base_url}/users/{MAILBOX}/{path}"
+
+
+def test_openid_discovery_names_the_token_endpoint(graph_server):
+    session = graph_server.session()
+    config = session.get(
+        f"{graph_server.authority}/v2.0/.well-known/openid-configuration", timeout=5
+    ).json()
+    assert config["token_endpoint"] == f"{graph_server.authority}/oauth2/v2.0/token"
+
+
+def test_requests_without_a_valid_token_are_401(graph_server):
+    response = requests.get(url(graph_server, "events"), timeout=5)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_token_endpoint_refuses_a_wrong_secret(graph_server):
+    response = graph_server.session().post(
+        f"{graph_server.authority}/oauth2/v2.0/token",
+        data={"grant_type": "client_credentials", "client_id": graph_server.client_id},
+        timeout=5,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+def test_events_crud_with_etags_and_if_match(client, graph_server):
+    created = client.post(url(graph_server, "events"), json=EVENT, timeout=5)
+    assert created.status_code == 201
+    event = created.json()
+    assert event["@odata.etag"] == f'W/"{event["changeKey"]}"'
+    item_url = url(graph_server, f"events/{event['id']}")
+    stale = {"If-Match": event["@odata.etag"]}
+    patched = client.patch(item_url, json={"subject": "New"}, headers=stale, timeout=5)
+    assert patched.status_code == 200
+    assert patched.json()["subject"] == "New"
+    again = client.patch(item_url, json={"subject": "Lost"}, headers=stale, timeout=5)
+    assert again.status_code == 412
+    assert again.json()["error"]["code"] == "ErrorIrresolvableConflict"
+    assert client.delete(item_url, headers=stale, timeout=5).status_code == 412
+    fresh = {"If-Match": patched.json()["@odata.etag"]}
+    assert client.delete(item_url, headers=fresh, timeout=5).status_code == 204
+    gone = client.get(item_url, timeout=5)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "ErrorItemNotFound"
+
+
+def test_bad_event_bodies_are_400(client, graph_server):
+    response = client.post(url(graph_server, "events"), json={"subject": "x"}, timeout=5)
+    assert response.status_code == 400
+    backwards = dict(EVENT, end={"dateTime": "2026-05-05T05:00:00", "timeZone": "UTC"})
+    assert client.post(url(graph_server, "events"), json=backwards, timeout=5).status_code == 400
+
+
+def test_prefer_headers_convert_zone_and_body(client, graph_server):
+    created = client.post(url(graph_server, "events"), json=EVENT, timeout=5).json()
+    response = client.get(
+        url(graph_server, f"events/{created['id']}"),
+        headers={"Prefer": 'outlook.timezone="UTC", outlook.body-content-type="text"'},
+        timeout=5,
+    ).json()
+    assert response["start"]["dateTime"].startswith("2026-05-05T06:00:00")
+    assert response["start"]["timeZone"] == "UTC"
+    assert response["body"] == {"contentType": "text", "content": "Hello\nWorld"}
+
+
+def test_transaction_id_deduplicates_and_extended_property_filter(client, graph_server):
+    prop_id = "String {00020329-0000-0000-C000-000000000046} Name Key"
+    body = dict(
+        EVENT,
+        transactionId="tx-1",
+        singleValueExtendedProperties=[{"id": prop_id, "value": "v'1"}],
+    )
+    first = client.post(url(graph_server, "events"), json=body, timeout=5).json()
+    second = client.post(url(graph_server, "events"), json=body, timeout=5).json()
+    assert first["id"] == second["id"]
+    client.post(url(graph_server, "events"), json=EVENT, timeout=5)
+    found = client.get(
+        url(graph_server, "events"),
+        params={
+            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{prop_id}' "
+            "and ep/value eq 'v''1')",
+            "$expand": f"singleValueExtendedProperties($filter=id eq '{prop_id}')",
+        },
+        timeout=5,
+    ).json()["value"]
+    assert [e["id"] for e in found] == [first["id"]]
+    assert found[0]["singleValueExtendedProperties"][0]["value"] == "v'1"
+    bad = client.get(url(graph_server, "events"), params={"$filter": "subject eq 'x'"}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_batch_limits_ids_and_shuffled_answers(client, graph_server):
+    requests_ = [
+        {"id": str(i), "method": "POST", "url": f"/users/{MAILBOX}/events", "body": EVENT}
+        for i in range(8)
+    ]
+    answer = client.post(f"{graph_server.base_url}/$batch", json={"requests": requests_}, timeout=5)
+    assert answer.status_code == 200
+    responses = answer.json()["responses"]
+    assert sorted(int(r["id"]) for r in responses) == list(range(8))
+    assert [r["id"] for r in responses] != [str(i) for i in range(8)]  # seeded shuffle
+    assert all(r["status"] == 201 for r in responses)
+    too_many = [dict(r, id=str(i)) for i, r in enumerate(requests_ * 3)]
+    refused = client.post(f"{graph_server.base_url}/$batch", json={"requests": too_many}, timeout=5)
+    assert refused.status_code == 400
+
+
+def test_batch_depends_on_fails_dependents_with_424(client, graph_server):
+    requests_ = [
+        {"id": "1", "method": "DELETE", "url": f"/users/{MAILBOX}/events/missing"},
+        {
+            "id": "2",
+            "method": "POST",
+            "url": f"/users/{MAILBOX}/events",
+            "body": EVENT,
+            "dependsOn": ["1"],
+        },
+    ]
+    responses = client.post(
+        f"{graph_server.base_url}/$batch", json={"requests": requests_}, timeout=5
+    ).json()["responses"]
+    by_id = {r["id"]: r["status"] for r in responses}
+    assert by_id == {"1": 404, "2": 424}
+
+
+def test_throttling_inside_a_batch_carries_retry_after(client, graph_server):
+    graph_server.throttle_in_batch(1, retry_after=7)
+    requests_ = [{"id": "a", "method": "GET", "url": f"/users/{MAILBOX}/events"}]
+    (inner,) = client.post(
+        f"{graph_server.base_url}/$batch", json={"requests": requests_}, timeout=5
+    ).json()["responses"]
+    assert inner["status"] == 429
+    assert inner["headers"]["Retry-After"] == "7"
+
+
+def test_delta_pages_follow_next_link_to_delta_link(client, graph_server):
+    for _ in range(5):
+        client.post(url(graph_server, "events"), json=EVENT, timeout=5)
+    link = url(
+        graph_server,
+        "calendarView/delta?startDateTime=2026-05-01T00:00:00Z&endDateTime=2026-06-01T00:00:00Z",
+    )
+    pages = []
+    while True:
+        page = client.get(link, headers={"Prefer": "odata.maxpagesize=2"}, timeout=5).json()
+        pages.append(len(page["value"]))
+        if "@odata.nextLink" in page:
+            link = page["@odata.nextLink"]
+            continue
+        delta_link = page["@odata.deltaLink"]
+        break
+    assert pages == [2, 2, 1]
+    assert client.get(delta_link, timeout=5).json()["value"] == []
+    graph_server.lose_delta_tokens()
+    lost = client.get(delta_link, timeout=5)
+    assert lost.status_code == 410
+    assert lost.json()["error"]["code"] == "syncStateNotFound"
+
+
+def test_user_lookup_by_alias_and_unknown_users(client, graph_server):
+    user = client.get(f"{graph_server.base_url}/users/ALICE@contoso.fi", timeout=5).json()
+    assert user["mail"] == MAILBOX
+    assert "smtp:alice@contoso.fi" in user["proxyAddresses"]
+    missing = client.get(f"{graph_server.base_url}/users/bob@contoso.com", timeout=5)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "Request_ResourceNotFound"
+
+
+def test_server_lifecycle_and_helpers():
+    server = FakeGraphServer()
+    with pytest.raises(ConfigError):
+        _ = server.url
+    with server:
+        assert server.url.startswith("http://127.0.0.1:")
+        with pytest.raises(NotFound):
+            server.user_delete("nobody@x", "id")
+        assert "port=" in repr(server)
+    assert "stopped" in repr(server)
+    server.stop()  # idempotent
+
+
+def test_graph_server_fixture_through_pytester(pytester):
+    """A host's suite gets a started server with alice's mailbox and a wired backend."""
+    pytester.makepyfile(
+        """
+        from datetime import UTC, datetime, timedelta
+        from severa_ext.sync.items import CalendarItem, Window
+
+        def test_sync_through_the_fixture(graph_server):
+            backend = graph_server.backend("alice@contoso.com")
+            start = datetime(2026, 5, 5, 9, tzinfo=UTC)
+            backend.create(CalendarItem("Hi", start, start + timedelta(hours=1)), "k")
+            window = Window(start - timedelta(days=1), start + timedelta(days=1))
+            assert [i.title for i in backend.changes(None, window).items] == ["Hi"]
+            assert len(graph_server.events("alice@contoso.com")) == 1
+
+        def test_fresh_tenant_per_test(graph_server):
+            assert graph_server.events("alice@contoso.com") == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_fixture_fails_a_test_when_the_fake_breaks(pytester):
+    pytester.makepyfile(
+        """
+        def test_breaks_the_fake(graph_server):
+            graph_server.errors.append("boom")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
