@@ -127,9 +127,10 @@ class ActivityFile:
     """Activities kept in a local JSON file: an ``ActivityStore`` without a server.
 
     Implements ``severa_ext.backends.activities.ActivityStore``, so
-    ``severa_ext.backends.activities.ActivityBackend`` syncs it. Listings are
-    always full (the cursor is the file's digest); every read re-reads the file if it
-    changed, every write re-checks it first and is atomic.
+    ``severa_ext.backends.activities.ActivityBackend`` syncs it. Deltas are computed
+    against the snapshots this object listed (an unknown cursor gives a full listing);
+    every read re-reads the file if it changed, every write re-checks it first and is
+    atomic.
 
     Args:
         path: the JSON file; it must exist (see :meth:`new`).
@@ -142,6 +143,7 @@ class ActivityFile:
         self._data: ActivityFileData | None = None
         self._digest: str | None = None
         self._stat: tuple[int, int] | None = None
+        self._snapshots: dict[str, dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"ActivityFile({str(self.path)!r})"
@@ -223,13 +225,26 @@ class ActivityFile:
     def changed(
         self, user_id: str, cursor: str | None, *, start: datetime, end: datetime
     ) -> ActivityChanges:
-        """Always a full listing of the user's activities overlapping the window."""
+        """The user's activities changed since ``cursor``.
+
+        A cursor names a snapshot this object listed (the file's digest); the delta is
+        the difference to it. An unknown cursor (another process, an old run) gives a
+        full listing, as the protocol allows.
+        """
         data = self._read()
-        # ActivityChanges' converter=tuple is opaque to mypy: hand it an Any.
-        listed: Any = [
-            a for a in data.activities if a.user_id == user_id and _overlaps(a, start, end)
-        ]
-        return ActivityChanges(listed, (), self._digest, full=True)
+        mine = {a.id: a for a in data.activities if a.user_id == user_id}
+        new_cursor = f"{self._digest}:{user_id}"
+        self._snapshots[new_cursor] = {aid: a.version or "" for aid, a in mine.items()}
+        while len(self._snapshots) > 16:
+            self._snapshots.pop(next(iter(self._snapshots)))
+        before = self._snapshots.get(cursor) if cursor is not None else None
+        listed: Any  # ActivityChanges' converter=tuple is opaque to mypy
+        if before is None:
+            listed = [a for a in mine.values() if _overlaps(a, start, end)]
+            return ActivityChanges(listed, (), new_cursor, full=True)
+        listed = [a for aid, a in mine.items() if before.get(aid) != a.version]
+        removed: Any = [aid for aid in before if aid not in mine]
+        return ActivityChanges(listed, removed, new_cursor, full=False)
 
     def get(self, activity_id: str) -> Activity | None:
         """The activity with ``activity_id``, or ``None``."""
