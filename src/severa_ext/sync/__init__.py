@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from severa_ext.sync.engine import ProgressCallback, SyncEngine
 from severa_ext.sync.items import (
     CalendarItem,
     Capabilities,
@@ -14,22 +15,34 @@ from severa_ext.sync.items import (
     new_sync_key,
 )
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.planner import Plan, plan_sync
+from severa_ext.sync.policy import ConflictRule, SyncPolicy
+from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
 from severa_ext.sync.state import Lease, Link, MemoryStateStore, StateChange, StateStore
 
 __all__ = [
     "CalendarItem",
     "Capabilities",
     "ChangeSet",
+    "ConflictRule",
+    "Divergence",
     "JournalEntry",
     "Lease",
     "Link",
     "MemoryStateStore",
+    "Plan",
+    "ProgressCallback",
     "ShowAs",
     "Side",
     "StateChange",
     "StateStore",
+    "SyncEngine",
+    "SyncPolicy",
+    "SyncReport",
+    "VerifyReport",
     "Window",
     "content_equal",
     "fingerprint",
     "new_sync_key",
+    "plan_sync",
 ]

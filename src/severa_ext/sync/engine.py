@@ -1,0 +1,866 @@
+"""The sync engine: reads both sides, plans (pure), executes durably, reports.
+
+:class:`SyncEngine` syncs backend A (by convention the Severa side) with backend B
+(a calendar) for one pair, through a :class:`~severa_ext.sync.state.StateStore`.
+A run:
+
+1. takes the pair's lease (two runs never interleave);
+2. resolves intents a crashed run left behind: ``find(sync_key)`` finds the item it
+   created (link it) or not (re-plan its source), so nothing is created twice;
+3. reads each side's changes from its delta cursor, asks ``get`` about removed ids
+   (gone: a delete; still there: it moved, which is an edit, never a delete);
+4. plans with :func:`~severa_ext.sync.planner.plan_sync` (pure);
+5. refuses mass deletions unless overridden;
+6. executes: an intent per create is stored before each batch, each batch goes
+   through ``apply_batch``, the resulting links are stored with the next batch's
+   intents in one durable step; transient errors are retried with bounded backoff
+   honouring ``Retry-After``, stale etags re-read and re-plan the entry, an item that
+   keeps failing is journaled (S6) and skipped while the rest goes on;
+7. advances the cursors only when every change of the run is durably handled;
+8. releases the lease and returns a :class:`~severa_ext.sync.report.SyncReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from severa_ext.backends.base import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
+from severa_ext.clock import Clock, SystemClock
+from severa_ext.errors import (
+    BackendError,
+    BackendUnavailable,
+    MassDeletionRefused,
+    NotFound,
+    SeveraExtError,
+    Throttled,
+    ValidationError,
+    VersionConflict,
+)
+from severa_ext.sync.items import CalendarItem, Side, Window, item_label
+from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.planner import (
+    Conflict,
+    Create,
+    Delete,
+    Plan,
+    PlanRecord,
+    Quarantine,
+    SetLink,
+    SideChanges,
+    Unlink,
+    Update,
+    WriteRecord,
+    differing_fields,
+    plan_entry,
+    plan_sync,
+    quarantine_key,
+)
+from severa_ext.sync.policy import SyncPolicy
+from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
+from severa_ext.sync.state import Link, StateChange, StateStore
+
+__all__ = ["ProgressCallback", "SyncEngine"]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, str], None]
+"""``progress(done, total, phase)``; phases: ``"recover"``, ``"list"``, ``"plan"``,
+``"write"``, ``"done"``."""
+
+_TRANSIENT = (Throttled, BackendUnavailable)
+_SIDES: tuple[Side, Side] = ("a", "b")
+_T = TypeVar("_T")
+
+
+def _change(put: list[Link], drop: list[str]) -> StateChange:
+    # StateChange's converter=tuple is opaque to mypy: hand it Anys.
+    links: Any = tuple(put)
+    keys: Any = tuple(drop)
+    return StateChange(put=links, delete=keys)
+
+
+_STATE_CHUNK = 2000
+
+
+def _other(side: Side) -> Side:
+    return "b" if side == "a" else "a"
+
+
+def _with_side(link: Link, side: Side, item_id: str | None, etag: str | None) -> Link:
+    if side == "a":
+        return attrs.evolve(link, a_id=item_id, a_etag=etag)
+    return attrs.evolve(link, b_id=item_id, b_etag=etag)
+
+
+@attrs.define
+class _Entry:
+    """The records of one sync key, and how far their execution got."""
+
+    key: str
+    writes: list[WriteRecord] = attrs.field(factory=list)
+    final: SetLink | Unlink | None = None
+    conflict: Conflict | None = None
+    quarantine: Quarantine | None = None
+    results: dict[Side, CalendarItem | None] = attrs.field(factory=dict)
+    stopped: str | None = None  # "replan" or "failed"
+
+    def complete(self) -> bool:
+        return self.stopped is None and len(self.results) == len(self.writes)
+
+
+def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
+    entries: list[_Entry] = []
+    current: _Entry | None = None
+    for record in records:
+        if isinstance(record, Quarantine):
+            entries.append(_Entry(record.sync_key, quarantine=record))
+            current = None
+            continue
+        if current is None or current.key != record.sync_key:
+            current = _Entry(record.sync_key)
+            entries.append(current)
+        if isinstance(record, Create | Update | Delete):
+            current.writes.append(record)
+        elif isinstance(record, Conflict):
+            current.conflict = record
+        else:
+            current.final = record
+    return entries
+
+
+def _op(record: WriteRecord) -> WriteOp:
+    if isinstance(record, Create):
+        return CreateOp(record.item, record.sync_key)
+    if isinstance(record, Update):
+        return UpdateOp(record.item_id, record.item, record.if_match)
+    return DeleteOp(record.item_id, record.if_match)
+
+
+@attrs.define
+class _Run:
+    """Mutable bookkeeping of one run."""
+
+    created: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
+    updated: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
+    deleted: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
+    linked: int = 0
+    unlinked: int = 0
+    quarantined: int = 0
+    conflicts: list[Conflict] = attrs.field(factory=list)
+    errors: list[JournalEntry] = attrs.field(factory=list)
+    hold_cursors: bool = False
+    changes: int = 0
+    links: dict[str, Link] = attrs.field(factory=dict)
+    done: int = 0
+    total: int = 0
+
+
+@attrs.frozen
+class _Prepared:
+    plan: Plan
+    cursors: dict[Side, str | None]
+    links: dict[str, Link]
+    changes: int
+
+
+class _ListingFailed(Exception):
+    """Internal: a side could not be read; the run stops before planning."""
+
+
+class SyncEngine:
+    """Two-way sync of backend ``a`` (the Severa side) with backend ``b`` (a calendar).
+
+    Args:
+        a: side A, usually the host's activity adapter.
+        b: side B, a calendar backend.
+        store: where links, cursors, intents, leases and the journal live.
+        pair_id: which pair of the store this engine syncs (one user's sync).
+        policy: S8/S9 rules, window and conflict rule.
+        clock: the time source (``SystemClock`` by default).
+        user_id: the syncing user, recorded in the journal (S6).
+        holder: this engine's lease holder id (unique per engine by default).
+        sleep: how to wait between retries (``time.sleep``; tests pass a recorder).
+        max_attempts: tries per call before an item is journaled and skipped.
+        backoff: first retry delay in seconds, doubled per attempt.
+        max_backoff: the cap on the doubled delay (a longer ``Retry-After`` is
+            still honoured).
+        max_replans: how many times an entry is re-read and re-planned after stale
+            etags before it is journaled and skipped.
+        lease_ttl: how long the lease lasts if a run dies.
+        mass_delete_ratio: the share of a side a run may delete without override.
+        mass_delete_min: deletes below this count are never refused.
+
+    Raises:
+        ValidationError: a side is the same object as the other, or a bad setting.
+    """
+
+    def __init__(
+        self,
+        a: Backend,
+        b: Backend,
+        store: StateStore,
+        *,
+        pair_id: str,
+        policy: SyncPolicy,
+        clock: Clock | None = None,
+        user_id: str | None = None,
+        holder: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_replans: int = 3,
+        lease_ttl: timedelta = timedelta(minutes=30),
+        mass_delete_ratio: float = 0.5,
+        mass_delete_min: int = 10,
+    ) -> None:
+        if a is b:
+            raise ValidationError("SyncEngine: side A and side B must be different backends")
+        if max_attempts < 1 or max_replans < 0:
+            raise ValidationError("SyncEngine: max_attempts >= 1 and max_replans >= 0")
+        if not 0 < mass_delete_ratio <= 1:
+            raise ValidationError(
+                f"SyncEngine: mass_delete_ratio must be in (0, 1], got {mass_delete_ratio}"
+            )
+        self._sides: dict[Side, Backend] = {"a": a, "b": b}
+        self._store = store
+        self.pair_id = pair_id
+        self.policy = policy
+        self._clock: Clock = clock or SystemClock()
+        self.user_id = user_id
+        self.holder = holder or f"pid{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._max_replans = max_replans
+        self._lease_ttl = lease_ttl
+        self._mass_ratio = mass_delete_ratio
+        self._mass_min = mass_delete_min
+
+    def __repr__(self) -> str:
+        a, b = self._sides["a"].name, self._sides["b"].name
+        return f"SyncEngine({a!r} <-> {b!r}, pair_id={self.pair_id!r})"
+
+    # -- public -------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        dry_run: bool = False,
+        allow_mass_delete: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> SyncReport:
+        """Sync both sides once.
+
+        Args:
+            dry_run: plan and report, write nothing (no backend write, no state).
+            allow_mass_delete: the explicit override of the mass-deletion guard.
+            progress: called as ``progress(done, total, phase)``.
+
+        Returns:
+            The report; ``report.ok`` is False when an item failed (see ``errors``).
+
+        Raises:
+            LeaseHeld: another run holds this pair.
+            MassDeletionRefused: the run would delete too much of one side; nothing
+                was deleted and the journal says why.
+        """
+        started = self._clock.now()
+        t0 = time.perf_counter()
+        run = _Run()
+        if dry_run:
+            return self._dry_run(run, started, t0, progress)
+        lease = self._store.acquire(self.pair_id, self.holder, now=started, ttl=self._lease_ttl)
+        try:
+            try:
+                prepared = self._prepare(run, commit_recovery=True, progress=progress)
+            except _ListingFailed:
+                return self._report(run, started, t0, dry_run=False, advanced=False)
+            run.links = prepared.links
+            run.changes = prepared.changes
+            self._guard(prepared.plan, allow_mass_delete)
+            self._execute(prepared.plan, run, progress)
+            advanced = self._advance(prepared.cursors, run)
+        except SeveraExtError:
+            self._store.release(lease)
+            raise
+        self._store.release(lease)
+        report = self._report(run, started, t0, dry_run=False, advanced=advanced)
+        logger.info("%s", report.summary())
+        if progress is not None:
+            progress(run.total, run.total, "done")
+        return report
+
+    def plan(self) -> Plan:
+        """What a run would do now; nothing is written (no lease, no state, no writes)."""
+        return self._prepare(_Run(), commit_recovery=False, progress=None).plan
+
+    def verify(self) -> VerifyReport:
+        """Re-read every linked item on both sides and compare it with the stored base.
+
+        Finds silent divergence (an item changed behind the sync's back, or lost).
+        Each divergence is journaled as a warning.
+
+        Returns:
+            The report of what differs.
+        """
+        checked = 0
+        divergences: list[Divergence] = []
+        errors: list[JournalEntry] = []
+        for link in self._store.links(self.pair_id):
+            if link.pending is not None or link.quarantined or link.base is None:
+                continue
+            checked += 1
+            for side in _SIDES:
+                item_id = link.id_on(side)
+                if item_id is None:
+                    continue
+                try:
+                    item = self._read(side, "get", self._sides[side].get, item_id)
+                except BackendError as exc:
+                    errors.append(self._journal("verify", exc, side=side, item_ref=item_id))
+                    continue
+                if item is None:
+                    found = Divergence(link.sync_key, side, item_id, missing=True)
+                else:
+                    fields = differing_fields(item, link.base)
+                    if not fields:
+                        continue
+                    found = Divergence(link.sync_key, side, item_id, fields)
+                divergences.append(found)
+                what = "is missing" if found.missing else f"differs in {', '.join(found.fields)}"
+                self._note("verify", f"linked item {what}", side, item_id, "warning")
+        return VerifyReport(checked, tuple(divergences), tuple(errors))
+
+    # -- preparing ------------------------------------------------------------------
+
+    def _prepare(
+        self, run: _Run, *, commit_recovery: bool, progress: ProgressCallback | None
+    ) -> _Prepared:
+        extras: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
+        recovered = self._recover(run, extras, commit=commit_recovery)
+        if progress is not None:
+            progress(0, 0, "list")
+        window = self.policy.window(self._clock.now())
+        changed: dict[Side, dict[str, CalendarItem]] = {}
+        deleted: dict[Side, set[str]] = {}
+        cursors: dict[Side, str | None] = {}
+        for side in _SIDES:
+            items, gone, cursor = self._list(side, window, run)
+            by_id = {item.id: item for item in items if item.id is not None}
+            for extra in extras[side]:
+                if extra.id is not None:
+                    by_id.setdefault(extra.id, extra)
+            changed[side] = by_id
+            deleted[side] = gone
+            cursors[side] = cursor
+        if progress is not None:
+            progress(0, 0, "plan")
+        links: dict[str, Link] = {link.sync_key: link for link in recovered}
+        keys: set[str] = set()
+        for side in _SIDES:
+            ids = list(changed[side]) + list(deleted[side])
+            for link in self._store.links_by_ids(self.pair_id, side, ids).values():
+                links.setdefault(link.sync_key, link)
+            keys.update(i.sync_key for i in changed[side].values() if i.sync_key is not None)
+        keys.difference_update(links)
+        if keys:
+            links.update(self._store.links_by_keys(self.pair_id, keys))
+        plan = plan_sync(
+            links.values(),
+            SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"])),
+            SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"])),
+            self.policy,
+            window,
+        )
+        count = sum(len(changed[s]) + len(deleted[s]) for s in ("a", "b"))
+        logger.debug(
+            "pair %s: %d changes, plan of %d records (%d writes)",
+            self.pair_id,
+            count,
+            len(plan),
+            len(plan.writes),
+        )
+        return _Prepared(plan, cursors, links, count)
+
+    def _recover(
+        self, run: _Run, extras: dict[Side, list[CalendarItem]], *, commit: bool
+    ) -> list[Link]:
+        """Resolve intents left by a crashed run; return the links it fixed."""
+        put: list[Link] = []
+        drop: list[str] = []
+        for link in self._store.pending(self.pair_id):
+            side = link.pending
+            assert side is not None
+            other = _other(side)
+            key = link.sync_key
+            try:
+                found = self._read(side, "find", self._sides[side].find, key)
+            except BackendError as exc:
+                run.errors.append(self._journal("recover", exc, side=side, item_ref=key))
+                run.hold_cursors = True
+                continue
+            if found:
+                first, *duplicates = found
+                fixed = attrs.evolve(_with_side(link, side, first.id, None), pending=None)
+                put.append(fixed)
+                extras[side].append(first)
+                run.linked += 1
+                logger.info("recovered create of %s on side %s as %s", key, side, first.id)
+                for dup in duplicates:
+                    assert dup.id is not None
+                    put.append(self._quarantine_link(side, dup))
+                    run.quarantined += 1
+                    if commit:
+                        self._note(
+                            "quarantine",
+                            f"duplicate (S3): sync key {key} also on {dup.id}",
+                            side,
+                            dup.id,
+                            "warning",
+                        )
+                continue
+            drop.append(key)
+            source_id = link.id_on(other)
+            if source_id is not None:
+                try:
+                    source = self._read(other, "get", self._sides[other].get, source_id)
+                except BackendError as exc:
+                    run.errors.append(self._journal("recover", exc, side=other, item_ref=key))
+                    run.hold_cursors = True
+                    continue
+                if source is not None:
+                    extras[other].append(source)
+        if commit and (put or drop):
+            self._store.apply(self.pair_id, _change(put, drop))
+        return put
+
+    def _list(
+        self, side: Side, window: Window, run: _Run
+    ) -> tuple[list[CalendarItem], set[str], str | None]:
+        backend = self._sides[side]
+        cursor = self._store.cursor(self.pair_id, side)
+        try:
+            changes = self._read(side, "list", backend.changes, cursor, window)
+        except BackendError as exc:
+            run.errors.append(self._journal("list", exc, side=side))
+            raise _ListingFailed from exc
+        items = list(changes.items)
+        removed = list(changes.removed)
+        if changes.full:
+            listed = {item.id for item in items}
+            for link in self._store.links(self.pair_id):
+                item_id = link.id_on(side)
+                if item_id is not None and item_id not in listed and link.pending is None:
+                    removed.append(item_id)
+        gone: set[str] = set()
+        linked = self._store.links_by_ids(self.pair_id, side, removed)
+        for item_id in removed:
+            if item_id not in linked:
+                continue
+            try:
+                current = self._read(side, "get", self._sides[side].get, item_id)
+            except BackendError as exc:
+                run.errors.append(self._journal("get", exc, side=side, item_ref=item_id))
+                raise _ListingFailed from exc
+            if current is None:
+                gone.add(item_id)
+            else:
+                items.append(current)  # moved out of the window: an edit, not a delete
+        return items, gone, changes.cursor
+
+    # -- guard ------------------------------------------------------------------------
+
+    def _guard(self, plan: Plan, allow: bool) -> None:
+        total = self._store.count(self.pair_id)
+        for side in _SIDES:
+            deletes = plan.count(Delete, side)
+            if deletes < self._mass_min or deletes <= self._mass_ratio * total:
+                continue
+            refused = MassDeletionRefused(side, deletes, total, self._mass_ratio)
+            if allow:
+                self._note("guard", f"override: {refused}", side, None, "warning")
+                continue
+            self._note("guard", str(refused), side, None, "error")
+            raise refused
+
+    # -- executing ----------------------------------------------------------------------
+
+    def _execute(self, plan: Plan, run: _Run, progress: ProgressCallback | None) -> None:
+        entries = _group(plan.records)
+        run.total = len(plan.writes)
+        put: list[Link] = []
+        drop: list[str] = []
+        writing: list[_Entry] = []
+        for entry in entries:
+            if entry.writes:
+                writing.append(entry)
+            else:
+                self._finish(entry, run, put, drop)
+                if len(put) + len(drop) >= _STATE_CHUNK:
+                    self._apply(put, drop)
+        self._apply(put, drop)
+        for attempt in range(self._max_replans + 1):
+            if not writing:
+                break
+            stale = self._execute_batched(writing, run, progress)
+            if not stale:
+                break
+            if attempt == self._max_replans:
+                for entry in stale:
+                    message = f"entry {entry.key} kept meeting concurrent edits; skipped"
+                    run.errors.append(self._journal_text("update", message, entry.key))
+                    run.hold_cursors = True
+                break
+            writing = self._replan(stale, run, put, drop)
+            self._apply(put, drop)
+
+    def _replan(
+        self, stale: list[_Entry], run: _Run, put: list[Link], drop: list[str]
+    ) -> list[_Entry]:
+        """Re-read the entries that met stale etags and plan them again."""
+        again: list[_Entry] = []
+        for entry in stale:
+            link = run.links.get(entry.key)
+            if link is None:
+                continue
+            fresh: dict[Side, CalendarItem | None] = {}
+            try:
+                for side in _SIDES:
+                    item_id = link.id_on(side)
+                    fresh[side] = (
+                        None
+                        if item_id is None
+                        else self._read(side, "get", self._sides[side].get, item_id)
+                    )
+            except BackendError as exc:
+                run.errors.append(self._journal("get", exc, item_ref=entry.key))
+                run.hold_cursors = True
+                continue
+            records = plan_entry(link, fresh["a"], fresh["b"], self.policy)
+            logger.debug("re-planned %s after a stale etag: %d records", entry.key, len(records))
+            for new in _group(records):
+                if new.writes:
+                    again.append(new)
+                    run.total += len(new.writes)
+                else:
+                    self._finish(new, run, put, drop)
+        return again
+
+    def _execute_batched(
+        self, entries: list[_Entry], run: _Run, progress: ProgressCallback | None
+    ) -> list[_Entry]:
+        put: list[Link] = []
+        drop: list[str] = []
+        for side in _SIDES:
+            size = self._sides[side].capabilities.batch_size
+            work = [(e, r) for e in entries for r in e.writes if r.side == side]
+            for start in range(0, len(work), size):
+                chunk = [(e, r) for e, r in work[start : start + size] if e.stopped is None]
+                if not chunk:
+                    continue
+                intents = [self._intent(e, r) for e, r in chunk if isinstance(r, Create)]
+                self._apply(put, drop, intents)
+                outcomes = self._write(side, [r for _, r in chunk])
+                for (entry, record), (item, error) in zip(chunk, outcomes, strict=True):
+                    self._outcome(
+                        entry, record, item=item, error=error, run=run, put=put, drop=drop
+                    )
+                    if entry.complete():
+                        self._finish(entry, run, put, drop)
+                run.done += len(chunk)
+                if progress is not None:
+                    progress(run.done, run.total, "write")
+        self._apply(put, drop)
+        return [e for e in entries if e.stopped == "replan"]
+
+    def _intent(self, entry: _Entry, record: Create) -> Link:
+        template = entry.final.link if isinstance(entry.final, SetLink) else None
+        if template is None:
+            template = Link(record.sync_key)
+        return attrs.evolve(template, pending=record.side)
+
+    def _outcome(
+        self,
+        entry: _Entry,
+        record: WriteRecord,
+        *,
+        item: CalendarItem | None,
+        error: SeveraExtError | None,
+        run: _Run,
+        put: list[Link],
+        drop: list[str],
+    ) -> None:
+        side = record.side
+        if error is None or (isinstance(error, NotFound) and isinstance(record, Delete)):
+            entry.results[side] = item
+            if isinstance(record, Create):
+                run.created[side] += 1
+            elif isinstance(record, Update):
+                run.updated[side] += 1
+            else:
+                run.deleted[side] += 1
+            if error is None:
+                label = item_label(item) if item is not None else record.item_id  # type: ignore[union-attr]
+                logger.info(
+                    "%s on side %s (%s): %s",
+                    type(record).__name__.lower(),
+                    side,
+                    self._sides[side].name,
+                    label,
+                )
+            return
+        if isinstance(error, VersionConflict | NotFound) and not isinstance(record, Create):
+            entry.stopped = "replan"
+            logger.info("stale etag on side %s for %s; re-planning", side, record.sync_key)
+            return
+        entry.stopped = "failed"
+        ref = record.item_id if not isinstance(record, Create) else record.source_id
+        operation = type(record).__name__.lower()
+        run.errors.append(self._journal(operation, error, side=side, item_ref=ref))
+        transient = isinstance(error, _TRANSIENT | VersionConflict)
+        if transient:
+            run.hold_cursors = True  # retried next run; a create's intent stays pending
+        elif isinstance(record, Create):
+            prior = run.links.get(entry.key)
+            if prior is not None and prior.pending is None:
+                put.append(prior)
+            else:
+                drop.append(entry.key)
+
+    def _finish(self, entry: _Entry, run: _Run, put: list[Link], drop: list[str]) -> None:
+        if entry.quarantine is not None:
+            q = entry.quarantine
+            put.append(self._quarantine_link(q.side, q.item))
+            run.quarantined += 1
+            self._note("quarantine", q.reason, q.side, q.item_id, "warning")
+            return
+        if entry.conflict is not None:
+            c = entry.conflict
+            run.conflicts.append(c)
+            self._note(
+                "conflict",
+                f"both sides changed {', '.join(c.fields)}; side {c.winner} won",
+                None,
+                c.sync_key,
+                "info",
+            )
+        if isinstance(entry.final, Unlink):
+            drop.append(entry.key)
+            run.unlinked += 1
+        elif isinstance(entry.final, SetLink):
+            link = entry.final.link
+            for side, item in entry.results.items():
+                if item is not None:
+                    link = _with_side(link, side, item.id, item.etag)
+            link = attrs.evolve(link, pending=None)
+            if not entry.writes and entry.key not in run.links:
+                run.linked += 1
+            put.append(link)
+
+    def _quarantine_link(self, side: Side, item: CalendarItem) -> Link:
+        assert item.id is not None
+        return _with_side(
+            Link(quarantine_key(side, item.id), base=item.without_identity(), quarantined=True),
+            side,
+            item.id,
+            item.etag,
+        )
+
+    def _apply(self, put: list[Link], drop: list[str], intents: Sequence[Link] = ()) -> None:
+        if not put and not drop and not intents:
+            return
+        self._store.apply(self.pair_id, _change([*put, *intents], list(drop)))
+        put.clear()
+        drop.clear()
+
+    def _advance(self, cursors: dict[Side, str | None], run: _Run) -> bool:
+        if run.hold_cursors:
+            logger.info("pair %s: cursors held back (items will be retried)", self.pair_id)
+            return False
+        moved = {
+            side: cursor
+            for side, cursor in cursors.items()
+            if cursor != self._store.cursor(self.pair_id, side)
+        }
+        if moved:
+            self._store.apply(self.pair_id, StateChange(cursors=moved))
+        return True
+
+    # -- calls with retries -------------------------------------------------------------
+
+    def _delay(self, attempt: int, error: SeveraExtError | None) -> float:
+        delay = min(self._max_backoff, self._backoff * (2**attempt))
+        if isinstance(error, Throttled):
+            delay = max(delay, error.retry_after)
+        return float(delay)
+
+    def _read(self, side: Side, operation: str, call: Callable[..., _T], *args: Any) -> _T:
+        for attempt in range(self._max_attempts):
+            try:
+                return call(*args)
+            except _TRANSIENT as exc:
+                if attempt + 1 == self._max_attempts:
+                    raise
+                delay = self._delay(attempt, exc)
+                logger.info(
+                    "%s on side %s failed transiently (%s); retry in %.1f s",
+                    operation,
+                    side,
+                    type(exc).__name__,
+                    delay,
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(
+        self, side: Side, records: list[WriteRecord]
+    ) -> list[tuple[CalendarItem | None, SeveraExtError | None]]:
+        backend = self._sides[side]
+        ops = [_op(r) for r in records]
+        outcome: list[tuple[CalendarItem | None, SeveraExtError | None]] = [
+            (None, None) for _ in ops
+        ]
+        todo = list(range(len(ops)))
+        for attempt in range(self._max_attempts):
+            last: SeveraExtError | None = None
+            try:
+                results = backend.apply_batch([ops[i] for i in todo])
+            except _TRANSIENT as exc:
+                for i in todo:
+                    outcome[i] = (None, exc)
+                last = exc
+                retry = todo
+            except BackendError as exc:
+                for i in todo:
+                    outcome[i] = (None, exc)
+                return outcome
+            else:
+                retry = []
+                for i, result in zip(todo, results, strict=True):
+                    error = result.error
+                    outcome[i] = (result.item, error)
+                    if isinstance(error, _TRANSIENT) or (
+                        isinstance(error, VersionConflict) and isinstance(ops[i], CreateOp)
+                    ):
+                        retry.append(i)
+                        if last is None or isinstance(error, Throttled):
+                            last = error
+            todo = retry
+            if not todo or attempt + 1 == self._max_attempts:
+                break
+            delay = self._delay(attempt, last)
+            logger.info(
+                "%d writes on side %s failed transiently; retry in %.1f s", len(todo), side, delay
+            )
+            self._sleep(delay)
+        return outcome
+
+    # -- journal ----------------------------------------------------------------------------
+
+    def _journal(
+        self,
+        operation: str,
+        error: SeveraExtError,
+        *,
+        side: Side | None = None,
+        item_ref: str | None = None,
+    ) -> JournalEntry:
+        entry = JournalEntry(
+            time=self._clock.now(),
+            pair_id=self.pair_id,
+            operation=operation,
+            message=str(error),
+            user_id=self.user_id,
+            side=side,
+            item_ref=item_ref,
+            error_type=type(error).__name__,
+        )
+        self._store.record(entry)
+        logger.warning(
+            "pair %s: %s on side %s failed for %s: %s",
+            self.pair_id,
+            operation,
+            side,
+            item_ref,
+            entry.message,
+        )
+        return entry
+
+    def _journal_text(self, operation: str, message: str, item_ref: str) -> JournalEntry:
+        entry = JournalEntry(
+            time=self._clock.now(),
+            pair_id=self.pair_id,
+            operation=operation,
+            message=message,
+            user_id=self.user_id,
+            item_ref=item_ref,
+        )
+        self._store.record(entry)
+        logger.warning("pair %s: %s", self.pair_id, entry.message)
+        return entry
+
+    def _note(
+        self, operation: str, message: str, side: Side | None, item_ref: str | None, level: str
+    ) -> None:
+        self._store.record(
+            JournalEntry(
+                time=self._clock.now(),
+                pair_id=self.pair_id,
+                operation=operation,
+                message=message,
+                user_id=self.user_id,
+                side=side,
+                item_ref=item_ref,
+                level=level,
+            )
+        )
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def _dry_run(
+        self, run: _Run, started: datetime, t0: float, progress: ProgressCallback | None
+    ) -> SyncReport:
+        try:
+            prepared = self._prepare(run, commit_recovery=False, progress=progress)
+        except _ListingFailed:
+            return self._report(run, started, t0, dry_run=True, advanced=False)
+        plan = prepared.plan
+        run.changes = prepared.changes
+        for side in _SIDES:
+            run.created[side] = plan.count(Create, side)
+            run.updated[side] = plan.count(Update, side)
+            run.deleted[side] = plan.count(Delete, side)
+        run.unlinked = plan.count(Unlink)
+        run.quarantined = plan.count(Quarantine)
+        run.conflicts = list(plan.conflicts)
+        return self._report(run, started, t0, dry_run=True, advanced=False)
+
+    def _report(
+        self, run: _Run, started: datetime, t0: float, *, dry_run: bool, advanced: bool
+    ) -> SyncReport:
+        return SyncReport(
+            pair_id=self.pair_id,
+            started=started,
+            duration=time.perf_counter() - t0,
+            dry_run=dry_run,
+            created=dict(run.created),
+            updated=dict(run.updated),
+            deleted=dict(run.deleted),
+            linked=run.linked,
+            unlinked=run.unlinked,
+            quarantined=run.quarantined,
+            conflicts=tuple(run.conflicts),
+            errors=tuple(run.errors),
+            changes=run.changes,
+            cursors_advanced=advanced,
+        )

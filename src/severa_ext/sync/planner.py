@@ -1,0 +1,589 @@
+"""The pure planner: links + changes of both sides + policy -> an inert plan.
+
+No I/O, no clock, no logging: :func:`plan_sync` takes values and returns a
+:class:`Plan`, a tuple of frozen records that only the executor
+(``severa_ext.sync.engine``) turns into calls. The decision table, per linked entry
+(``-`` unchanged, ``E`` edited, ``D`` deleted, on side A / side B):
+
+====== ====== ==============================================================
+A      B      plan
+====== ====== ==============================================================
+E      ``-``  update B with A's content
+``-``  E      update A with B's content (the activity keeps its type, S9)
+E      E      field-level three-way merge against ``Link.base``; a field both
+              changed goes to the conflict rule (default newest wins, ties to A)
+D      ``-``  delete B, drop the link
+D      E      edit beats delete: re-create on A from B (no data loss)
+D      D      drop the link
+====== ====== ==============================================================
+
+Items not linked yet: a side-A item goes out only if the policy sends it (S8) and it
+lies in the window; every side-B item in the window comes in (S9). Before creating
+anything, unlinked items of both sides with the same fingerprint (title, start, end)
+are *linked* instead (S3, the first sync of two calendars that already hold copies).
+An item that carries a sync key another item of its side already holds, or a second
+identical unlinked copy on one side, is *quarantined* (journaled, never multiplied).
+
+The planner is linear in the number of changes: every lookup is a dict lookup.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import attrs
+
+from severa_ext.sync.items import CalendarItem, Side, Window, normalize_text
+from severa_ext.sync.policy import SyncPolicy
+from severa_ext.sync.state import Link
+
+__all__ = [
+    "Conflict",
+    "Create",
+    "Delete",
+    "MERGE_FIELDS",
+    "Plan",
+    "PlanRecord",
+    "Quarantine",
+    "SetLink",
+    "SideChanges",
+    "Unlink",
+    "Update",
+    "WriteRecord",
+    "derive_sync_key",
+    "differing_fields",
+    "plan_entry",
+    "plan_sync",
+    "quarantine_key",
+]
+
+MERGE_FIELDS: tuple[str, ...] = (
+    "title",
+    "when",
+    "location",
+    "body",
+    "private",
+    "show_as",
+    "categories",
+)
+"""The units of the three-way merge (``when`` is start and end together)."""
+
+
+# -- records --------------------------------------------------------------------
+
+
+@attrs.frozen
+class Create:
+    """Create ``item`` on ``side``, stamped with ``sync_key``.
+
+    Attributes:
+        side: where the new item goes.
+        item: the content, already shaped for ``side`` by the policy.
+        sync_key: the entry's key (an intent with it is stored before the write).
+        source_id: the id of the item it copies, on the other side.
+    """
+
+    side: Side
+    item: CalendarItem
+    sync_key: str
+    source_id: str | None
+
+
+@attrs.frozen
+class Update:
+    """Replace the content of ``item_id`` on ``side`` if its etag is ``if_match``."""
+
+    side: Side
+    item_id: str
+    item: CalendarItem
+    if_match: str | None
+    sync_key: str
+
+
+@attrs.frozen
+class Delete:
+    """Delete ``item_id`` on ``side`` if its etag is ``if_match``."""
+
+    side: Side
+    item_id: str
+    if_match: str | None
+    sync_key: str
+
+
+@attrs.frozen
+class SetLink:
+    """Store ``link`` once the entry's writes succeeded.
+
+    The executor fills in the id and etag of each side it wrote.
+    """
+
+    link: Link
+
+    @property
+    def sync_key(self) -> str:
+        """The entry's key."""
+        return self.link.sync_key
+
+
+@attrs.frozen
+class Unlink:
+    """Drop the link ``sync_key`` (once the entry's writes succeeded)."""
+
+    sync_key: str
+
+
+@attrs.frozen
+class Conflict:
+    """Both sides changed ``fields`` of one entry; ``winner`` supplied them."""
+
+    sync_key: str
+    fields: tuple[str, ...]
+    winner: Side
+    a_id: str | None
+    b_id: str | None
+
+
+@attrs.frozen
+class Quarantine:
+    """Park ``item_id`` on ``side``: a duplicate (S3) that is never multiplied.
+
+    Attributes:
+        side: the item's side.
+        item_id: the duplicate.
+        item: its content (stored as the quarantine link's base).
+        reason: why, for the journal.
+    """
+
+    side: Side
+    item_id: str
+    item: CalendarItem
+    reason: str
+
+    @property
+    def sync_key(self) -> str:
+        """The key of the quarantine link."""
+        return quarantine_key(self.side, self.item_id)
+
+
+WriteRecord = Create | Update | Delete
+"""A record the executor turns into a backend write."""
+
+PlanRecord = Create | Update | Delete | SetLink | Unlink | Conflict | Quarantine
+"""Any record of a plan."""
+
+
+@attrs.frozen
+class Plan:
+    """An inert, ordered plan.
+
+    Records of one entry are adjacent and share a ``sync_key``: its writes first,
+    then an optional :class:`Conflict`, then its :class:`SetLink` or :class:`Unlink`.
+    :class:`Quarantine` records stand alone.
+    """
+
+    records: tuple[PlanRecord, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def writes(self) -> tuple[WriteRecord, ...]:
+        """The records that write to a backend."""
+        return tuple(r for r in self.records if isinstance(r, Create | Update | Delete))
+
+    @property
+    def conflicts(self) -> tuple[Conflict, ...]:
+        """The conflicts the merge resolved."""
+        return tuple(r for r in self.records if isinstance(r, Conflict))
+
+    def count(self, kind: type[PlanRecord], side: Side | None = None) -> int:
+        """How many records of ``kind`` (on ``side``, for writes) the plan holds."""
+        return sum(
+            1
+            for r in self.records
+            if isinstance(r, kind) and (side is None or getattr(r, "side", None) == side)
+        )
+
+
+@attrs.frozen
+class SideChanges:
+    """What one side reports, made definite by the engine.
+
+    Attributes:
+        changed: current versions of items that changed (in the window, or moved
+            out of it: those are edits, not deletes).
+        deleted: ids the backend confirmed deleted (``get`` returned nothing).
+    """
+
+    changed: tuple[CalendarItem, ...] = ()
+    deleted: frozenset[str] = frozenset()
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+class _State(enum.Enum):
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+
+
+_UNCHANGED = _State.UNCHANGED
+_DELETED = _State.DELETED
+_Seen = CalendarItem | _State
+
+
+def derive_sync_key(side: Side, item_id: str) -> str:
+    """The deterministic sync key of an entry first seen as ``item_id`` on ``side``.
+
+    Deterministic so that a re-planned create after a crash reuses the key the
+    first attempt stamped (``find`` then finds it).
+    """
+    return hashlib.blake2b(f"{side}\x1f{item_id}".encode(), digest_size=16).hexdigest()
+
+
+def quarantine_key(side: Side, item_id: str) -> str:
+    """The key of the link that parks a quarantined item."""
+    return f"quarantine:{side}:{item_id}"
+
+
+def _other(side: Side) -> Side:
+    return "b" if side == "a" else "a"
+
+
+def _instant(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return value.isoformat()
+
+
+def _field(item: CalendarItem, name: str) -> object:
+    if name == "when":
+        return (_instant(item.start), _instant(item.end))
+    if name in ("title", "location", "body"):
+        return normalize_text(getattr(item, name))
+    if name == "categories":
+        return tuple(sorted(c for c in (normalize_text(c) for c in item.categories) if c))
+    if name == "show_as":
+        return item.show_as.value
+    return getattr(item, name)
+
+
+def _values(item: CalendarItem, name: str) -> dict[str, Any]:
+    if name == "when":
+        return {"start": item.start, "end": item.end}
+    return {name: getattr(item, name)}
+
+
+def _same(left: CalendarItem, right: CalendarItem) -> bool:
+    return all(_field(left, f) == _field(right, f) for f in MERGE_FIELDS)
+
+
+def differing_fields(left: CalendarItem, right: CalendarItem) -> tuple[str, ...]:
+    """The :data:`MERGE_FIELDS` in which two items differ (after normalisation)."""
+    return tuple(f for f in MERGE_FIELDS if _field(left, f) != _field(right, f))
+
+
+def _loose_fingerprint(item: CalendarItem) -> tuple[object, ...]:
+    return (_field(item, "title"), _field(item, "when"))
+
+
+def _base(content: CalendarItem, activity_from: CalendarItem | None) -> CalendarItem:
+    """The stored base: neutral content plus side A's activity fields."""
+    return attrs.evolve(
+        content,
+        id=None,
+        etag=None,
+        sync_key=None,
+        last_modified=None,
+        activity_type=activity_from.activity_type if activity_from is not None else None,
+        project_task=activity_from.project_task if activity_from is not None else False,
+    )
+
+
+def _merge(
+    base: CalendarItem | None, a: CalendarItem, b: CalendarItem, policy: SyncPolicy
+) -> tuple[CalendarItem, tuple[str, ...], Side]:
+    """Field-level three-way merge; returns (content, conflicting fields, winner)."""
+    winner: Side | None = None
+    conflicts: list[str] = []
+    take_b: dict[str, Any] = {}
+    for name in MERGE_FIELDS:
+        fa, fb = _field(a, name), _field(b, name)
+        if fa == fb:
+            continue
+        fbase = _field(base, name) if base is not None else None
+        if base is not None and fbase == fa:
+            take_b.update(_values(b, name))
+        elif base is not None and fbase == fb:
+            continue
+        else:
+            if winner is None:
+                winner = policy.winner(a, b)
+            conflicts.append(name)
+            if winner == "b":
+                take_b.update(_values(b, name))
+    merged = attrs.evolve(a, **take_b) if take_b else a
+    return merged, tuple(conflicts), winner or "a"
+
+
+# -- per-entry decisions -------------------------------------------------------
+
+
+def _seen(link: Link, side: Side, item: CalendarItem | None) -> _Seen:
+    if item is None:
+        return _DELETED
+    if item.etag is not None and item.etag == link.etag_on(side):
+        return _UNCHANGED
+    return item
+
+
+def plan_entry(
+    link: Link,
+    a: CalendarItem | None,
+    b: CalendarItem | None,
+    policy: SyncPolicy,
+) -> list[PlanRecord]:
+    """Re-plan one linked entry from fresh reads of both sides.
+
+    The executor calls this after a write met a stale etag or a vanished item.
+
+    Args:
+        link: the stored link.
+        a, b: the items as read now; ``None`` when deleted.
+        policy: the pair's policy.
+
+    Returns:
+        The entry's records (possibly none).
+    """
+    return _decide(link, _seen(link, "a", a), _seen(link, "b", b), policy)
+
+
+def _decide(link: Link, a: _Seen, b: _Seen, policy: SyncPolicy) -> list[PlanRecord]:
+    key = link.sync_key
+    if link.pending is not None:
+        return []
+    if link.quarantined:
+        return [Unlink(key)] if _DELETED in (a, b) else []
+    base = link.base
+    if a is _UNCHANGED and b is _UNCHANGED:
+        return []
+    if a is _DELETED and b is _DELETED:
+        return [Unlink(key)]
+    if a is _DELETED or b is _DELETED:
+        gone: Side = "a" if a is _DELETED else "b"
+        live: Side = _other(gone)
+        survivor = b if gone == "a" else a
+        live_id = link.id_on(live)
+        if live_id is None:
+            return [Unlink(key)]
+        if isinstance(survivor, CalendarItem) and (base is None or not _same(survivor, base)):
+            # Edit beats delete: bring the entry back on the side that lost it.
+            activity = base if gone == "a" else survivor
+            content = policy.to_side(gone, survivor, base if gone == "a" else None)
+            new_link = attrs.evolve(
+                link,
+                a_id=None if gone == "a" else link.a_id,
+                b_id=None if gone == "b" else link.b_id,
+                a_etag=survivor.etag if live == "a" else None,
+                b_etag=survivor.etag if live == "b" else None,
+                base=_base(survivor, activity),
+            )
+            return [Create(gone, content, key, live_id), SetLink(new_link)]
+        etag = survivor.etag if isinstance(survivor, CalendarItem) else link.etag_on(live)
+        return [Delete(live, live_id, etag, key), Unlink(key)]
+    assert link.a_id is not None
+    assert link.b_id is not None
+    if isinstance(a, CalendarItem) and isinstance(b, CalendarItem):
+        merged, fields, winner = _merge(base, a, b, policy)
+        records: list[PlanRecord] = []
+        if not _same(merged, a):
+            records.append(Update("a", link.a_id, policy.to_side("a", merged, a), a.etag, key))
+        if not _same(merged, b):
+            records.append(Update("b", link.b_id, policy.to_side("b", merged), b.etag, key))
+        if fields:
+            records.append(Conflict(key, fields, winner, link.a_id, link.b_id))
+        new_link = attrs.evolve(
+            link, a_etag=a.etag, b_etag=b.etag, base=_base(merged, a), pending=None
+        )
+        if records or new_link != link:
+            records.append(SetLink(new_link))
+        return records
+    # Exactly one side edited.
+    edited: Side = "a" if isinstance(a, CalendarItem) else "b"
+    item = a if isinstance(a, CalendarItem) else b
+    assert isinstance(item, CalendarItem)
+    target = _other(edited)
+    target_id = link.id_on(target)
+    assert target_id is not None
+    activity = item if edited == "a" else base
+    records = []
+    if base is None or not _same(item, base):
+        content = policy.to_side(target, item, base if target == "a" else None)
+        records.append(Update(target, target_id, content, link.etag_on(target), key))
+    if edited == "a":
+        refreshed = attrs.evolve(link, a_etag=item.etag, base=_base(item, activity))
+    else:
+        refreshed = attrs.evolve(link, b_etag=item.etag, base=_base(item, activity))
+    records.append(SetLink(refreshed))
+    return records
+
+
+# -- the planner ---------------------------------------------------------------
+
+
+def plan_sync(
+    links: Iterable[Link],
+    a: SideChanges,
+    b: SideChanges,
+    policy: SyncPolicy,
+    window: Window,
+) -> Plan:
+    """Plan one sync run.
+
+    Args:
+        links: the stored links relevant to the changes (those whose ids or sync keys
+            the changes mention); more do no harm.
+        a, b: what each side reports (side A: the Severa side).
+        policy: which items travel and who wins conflicts (S8, S9).
+        window: the sync window; an unlinked item outside it is left alone.
+
+    Returns:
+        The plan: nothing has been written.
+    """
+    by_id: dict[Side, dict[str, Link]] = {"a": {}, "b": {}}
+    by_key: dict[str, Link] = {}
+    for link in links:
+        by_key[link.sync_key] = link
+        if link.a_id is not None:
+            by_id["a"][link.a_id] = link
+        if link.b_id is not None:
+            by_id["b"][link.b_id] = link
+
+    seen: dict[str, dict[Side, _Seen]] = {}
+    order: list[str] = []
+    unlinked: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
+    records: list[PlanRecord] = []
+    sides: Mapping[Side, SideChanges] = {"a": a, "b": b}
+
+    for side, changes in sides.items():
+        index = by_id[side]
+        for item in changes.changed:
+            assert item.id is not None
+            found = index.get(item.id)
+            if found is None:
+                unlinked[side].append(item)
+                continue
+            slot = seen.get(found.sync_key)
+            if slot is None:
+                slot = seen[found.sync_key] = {}
+                order.append(found.sync_key)
+            slot[side] = _seen(found, side, item)
+        for item_id in changes.deleted:
+            gone = index.get(item_id)
+            if gone is None:
+                continue
+            slot = seen.get(gone.sync_key)
+            if slot is None:
+                slot = seen[gone.sync_key] = {}
+                order.append(gone.sync_key)
+            slot[side] = _DELETED
+
+    for key in order:
+        slot = seen[key]
+        records.extend(
+            _decide(by_key[key], slot.get("a", _UNCHANGED), slot.get("b", _UNCHANGED), policy)
+        )
+
+    records.extend(_plan_unlinked(unlinked, by_key, policy, window))
+    return Plan(tuple(records))
+
+
+def _plan_unlinked(
+    unlinked: Mapping[Side, list[CalendarItem]],
+    by_key: Mapping[str, Link],
+    policy: SyncPolicy,
+    window: Window,
+) -> list[PlanRecord]:
+    records: list[PlanRecord] = []
+    candidates: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
+    for side, items in unlinked.items():
+        for item in items:
+            assert item.id is not None
+            if item.sync_key is not None and item.sync_key in by_key:
+                owner = by_key[item.sync_key]
+                records.append(
+                    Quarantine(
+                        side,
+                        item.id,
+                        item,
+                        f"duplicate (S3): sync key {item.sync_key} already belongs to "
+                        f"{owner.id_on(side) or 'a pending create'} on side {side}",
+                    )
+                )
+                continue
+            if not window.contains(item):
+                continue
+            if side == "a" and not policy.sends(item):
+                continue
+            candidates[side].append(item)
+
+    groups: dict[tuple[object, ...], dict[Side, list[CalendarItem]]] = {}
+    for side, items in candidates.items():
+        for item in items:
+            group = groups.setdefault(_loose_fingerprint(item), {"a": [], "b": []})
+            group[side].append(item)
+
+    for group in groups.values():
+        pairs = min(len(group["a"]), len(group["b"]))
+        for a_item, b_item in zip(group["a"][:pairs], group["b"][:pairs], strict=True):
+            records.extend(_link_copies(a_item, b_item, policy))
+        for side in ("a", "b"):
+            rest = group[side][pairs:]
+            if pairs == 0 and rest:
+                records.extend(_create(side, rest[0], policy))
+                rest = rest[1:]
+            for item in rest:
+                assert item.id is not None
+                records.append(
+                    Quarantine(
+                        side,
+                        item.id,
+                        item,
+                        f"duplicate (S3): another copy of {item.title!r} at "
+                        f"{_instant(item.start)} is already on side {side}",
+                    )
+                )
+    return records
+
+
+def _create(side: Side, item: CalendarItem, policy: SyncPolicy) -> list[PlanRecord]:
+    assert item.id is not None
+    key = derive_sync_key(side, item.id)
+    target = _other(side)
+    content = policy.to_side(target, item)
+    activity = item if side == "a" else content
+    link = Link(
+        key,
+        a_id=item.id if side == "a" else None,
+        b_id=item.id if side == "b" else None,
+        a_etag=item.etag if side == "a" else None,
+        b_etag=item.etag if side == "b" else None,
+        base=_base(item, activity),
+    )
+    return [Create(target, content, key, item.id), SetLink(link)]
+
+
+def _link_copies(a: CalendarItem, b: CalendarItem, policy: SyncPolicy) -> list[PlanRecord]:
+    """Link two existing copies (S3) and reconcile the fields they differ in."""
+    assert a.id is not None
+    assert b.id is not None
+    key = derive_sync_key("a", a.id)
+    link = Link(key, a_id=a.id, b_id=b.id)
+    records = _decide(link, a, b, policy)
+    if not any(isinstance(r, SetLink) for r in records):
+        records.append(SetLink(attrs.evolve(link, a_etag=a.etag, b_etag=b.etag, base=_base(a, a))))
+    return records
