@@ -44,10 +44,13 @@ from severa_ext.errors import AccessDenied, ShareExists, ShareNotFound, Validati
 from severa_ext.extranet import (
     DEPENDENCIES,
     Action,
+    ApprovalStatus,
     ExtranetService,
     MemoryShareStore,
     ProjectView,
     Right,
+    approval_status,
+    changed_hours,
     validate_rights,
 )
 from severa_ext.extranet.access import PHASE_VIEW_RIGHTS, requirement
@@ -561,3 +564,47 @@ ShareMachine.TestCase.settings = settings(
     max_examples=scaled(40), stateful_step_count=20, deadline=None
 )
 test_x7_x8_x11_share_state_machine = ShareMachine.TestCase
+
+
+# --- approvals: void exactly when an approved entry changed (X4) -------------------------
+
+EDITS = {
+    "quantity": st.decimals(0, 100, places=2),
+    "description": st.text(max_size=5),
+    "event_date": st.dates(date(2026, 1, 1), date(2026, 1, 3)),
+    "start_time": st.none() | st.sampled_from([time(8), time(9)]),
+    "billable_status": st.sampled_from(BillableStatus),
+    "billable_amount": st.none() | st.decimals(0, 10, places=1),
+}
+APPROVED_FIELDS = {"quantity", "description", "event_date", "start_time"}
+
+
+@given(
+    n_hours=st.integers(1, 5),
+    data=st.data(),
+)
+@settings(max_examples=scaled(100))
+def test_x4_approval_is_void_exactly_when_an_approved_entry_changed(n_hours, data):
+    hours = [
+        WorkHour(f"h{i}", "ph", "Ann", date(2026, 1, 1), Decimal(i + 1)) for i in range(n_hours)
+    ]
+    project = Project(id="p", name="P", customer_id="cust", work_hours=hours)
+    svc, _ = service()
+    svc.share(project, contact(), R.VIEW_HOURS | R.APPROVE_HOURS, actor="admin")
+    chosen = data.draw(st.sets(st.sampled_from([h.id for h in hours]), min_size=1))
+    result = svc.approve_hours("k1", project, chosen)
+    approval = result.value
+    edited = list(result.project.work_hours)
+    changed = set()
+    for index in data.draw(st.sets(st.integers(0, n_hours - 1))):
+        field = data.draw(st.sampled_from(sorted(EDITS)))
+        value = data.draw(EDITS[field])
+        before = edited[index]
+        edited[index] = attrs.evolve(before, **{field: value})
+        if field in APPROVED_FIELDS and getattr(before, field) != value:
+            changed.add(before.id)
+    removed = data.draw(st.sets(st.sampled_from([h.id for h in hours])))
+    now = attrs.evolve(result.project, work_hours=[h for h in edited if h.id not in removed])
+    expected_void = (changed | removed) & set(chosen)
+    assert set(changed_hours(approval, now)) == expected_void
+    assert (approval_status(approval, now) is ApprovalStatus.VOID) == bool(expected_void)
