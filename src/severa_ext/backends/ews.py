@@ -102,6 +102,7 @@ EXCHANGE_ONLINE_HOSTS = frozenset(
 
 _BACKEND = "ews"
 _GET_BATCH = 100
+_MAX_VIEW = 8192  # the most entries one CalendarView page asks for
 _FIELDS = (
     "item:Subject",
     "item:Body",
@@ -577,6 +578,7 @@ class EwsBackend:
     def _list_window(self, window: Window) -> list[CalendarItem]:
         ids: dict[str, None] = {}
         start = window.start
+        limit = self._page_size
         while True:
             request = ET.Element(m("FindItem"), Traversal="Shallow")
             shape = sub(request, m("ItemShape"))
@@ -586,7 +588,7 @@ class EwsBackend:
             sub(
                 request,
                 m("CalendarView"),
-                MaxEntriesReturned=str(self._page_size),
+                MaxEntriesReturned=str(limit),
                 StartDate=format_utc(start),
                 EndDate=format_utc(window.end),
             )
@@ -614,11 +616,14 @@ class EwsBackend:
             if root.get("IncludesLastItemInRange", "true") == "true":
                 break
             if latest <= start:
-                raise BackendError(
-                    f"EWS FindItem: more than {self._page_size} items start at {start}; "
-                    "raise page_size",
-                    backend=_BACKEND,
-                )
+                # A whole page starts at (or spans) the page's start: ask for more at once.
+                if limit >= _MAX_VIEW:
+                    raise BackendError(
+                        f"EWS FindItem: more than {_MAX_VIEW} items start at {start}",
+                        backend=_BACKEND,
+                    )
+                limit = min(limit * 2, _MAX_VIEW)
+                continue
             start = latest
         parsed = self._get_items(list(ids))
         return [
