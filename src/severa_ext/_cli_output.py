@@ -1,0 +1,197 @@
+"""What ``severa-ext`` prints (private helper of :mod:`severa_ext.cli`).
+
+Humans get a small progress bar on a terminal (stderr) and a summary table; machines
+get one JSON document on stdout (``--json``), built through a cattrs converter.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, TextIO
+
+import attrs
+import cattrs
+
+from severa_ext.errors import BadItem
+from severa_ext.sync.items import CalendarItem
+
+__all__ = [
+    "ProgressBar",
+    "as_dict",
+    "format_journal",
+    "format_plan",
+    "format_report",
+    "problem_dict",
+    "to_json",
+]
+
+_CONVERTER = cattrs.Converter()
+_CONVERTER.register_unstructure_hook(datetime, lambda v: v.isoformat())
+_CONVERTER.register_unstructure_hook(date, lambda v: v.isoformat())
+_CONVERTER.register_unstructure_hook(frozenset, sorted)
+_CONVERTER.register_unstructure_hook(
+    CalendarItem,
+    lambda item: {
+        "id": item.id,
+        "title": item.title,
+        "start": item.start.isoformat(),
+        "end": item.end.isoformat(),
+        "private": item.private,
+        "sync_key": item.sync_key,
+        "activity_type": item.activity_type,
+    },
+)
+
+
+def to_json(value: Any) -> str:
+    """``value`` (attrs records, mappings, lists) as indented JSON."""
+    return json.dumps(_CONVERTER.unstructure(value), indent=2, ensure_ascii=False, default=str)
+
+
+def problem_dict(side: str, problem: BadItem) -> dict[str, str]:
+    """A skipped item for the JSON output."""
+    return {"side": side, "item_ref": problem.item_ref, "reason": problem.reason}
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal: ``progress(done, total, phase)``.
+
+    Draws at most ten times a second and erases itself when done; does nothing when
+    ``stream`` is not a terminal.
+    """
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self._width = width
+        self._enabled = self._stream.isatty()
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int, phase: str) -> None:
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if phase != "done" and now - self._last < 0.1 and done < total:
+            return
+        self._last = now
+        if phase == "done":
+            self.clear()
+            return
+        filled = self._width * done // total if total else 0
+        bar = "#" * filled + "-" * (self._width - filled)
+        self._stream.write(f"\r{phase:<8} [{bar}] {done}/{total}")
+        self._stream.flush()
+        self._drawn = True
+
+    def clear(self) -> None:
+        """Erase the bar."""
+        if self._drawn:
+            self._stream.write("\r" + " " * (self._width + 30) + "\r")
+            self._stream.flush()
+            self._drawn = False
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for number, row in enumerate(cells):
+        first = row[0].ljust(widths[0])
+        rest = [cell.rjust(widths[i + 1]) for i, cell in enumerate(row[1:])]
+        lines.append("  ".join([first, *rest]).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_report(
+    report: Any, names: Mapping[str, str], problems: Mapping[str, Sequence[BadItem]]
+) -> str:
+    """The human summary of a ``SyncReport``: one table row per side, then totals."""
+    errors = {"a": 0, "b": 0}
+    for entry in report.errors:
+        if entry.side in errors:
+            errors[entry.side] += 1
+    rows = [
+        (
+            f"{side.upper()}  {names[side]}",
+            report.created[side],
+            report.updated[side],
+            report.deleted[side],
+            errors[side],
+            len(problems.get(side, ())),
+        )
+        for side in ("a", "b")
+    ]
+    title = "dry run (nothing written)" if report.dry_run else "sync"
+    lines = [f"{title}: pair {report.pair_id}"]
+    lines += _table(("side", "created", "updated", "deleted", "errors", "skipped"), rows)
+    lines.append(
+        f"linked {report.linked}, unlinked {report.unlinked}, "
+        f"quarantined {report.quarantined}, conflicts {len(report.conflicts)}, "
+        f"run errors {sum(1 for e in report.errors if e.side not in errors)}, "
+        f"{report.duration:.2f} s"
+    )
+    for conflict in report.conflicts:
+        lines.append(
+            f"  conflict {conflict.sync_key}: {', '.join(conflict.fields)} "
+            f"-> side {conflict.winner.upper()} wins"
+        )
+    for side in ("a", "b"):
+        for problem in problems.get(side, ()):
+            lines.append(f"  skipped on {side.upper()}: {problem.item_ref}: {problem.reason}")
+    for entry in report.errors:
+        where = f" {entry.side.upper()}" if entry.side else ""
+        lines.append(f"  error{where} {entry.operation} {entry.item_ref or ''}: {entry.message}")
+    if report.total_writes == 0 and report.ok and not report.dry_run:
+        lines.append("nothing to do: both sides are in sync")
+    return "\n".join(lines)
+
+
+def format_plan(plan: Any, names: Mapping[str, str]) -> str:
+    """The human listing of a ``Plan``: one line per record."""
+    lines = [f"plan: A = {names['a']}, B = {names['b']}"]
+    counts: dict[str, int] = {}
+    for record in plan.records:
+        kind = type(record).__name__
+        counts[kind] = counts.get(kind, 0) + 1
+        side = getattr(record, "side", None)
+        item = getattr(record, "item", None)
+        label = f"{item.title!r} {item.start.isoformat()}" if item is not None else ""
+        target = getattr(record, "item_id", None) or getattr(record, "sync_key", "")
+        where = f" on {side.upper()}" if side else ""
+        if kind == "Conflict":
+            label = f"{', '.join(record.fields)} -> side {record.winner.upper()} wins"
+        lines.append(f"  {kind.lower():<10}{where:<6} {label or target}")
+    if not plan.records:
+        lines.append("  nothing to do: both sides are in sync")
+    else:
+        lines.append("total: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def format_journal(entries: Sequence[Any]) -> str:
+    """The error journal (S6), one entry per line, oldest first."""
+    if not entries:
+        return "the journal is empty"
+    lines = []
+    for entry in entries:
+        side = f" {entry.side.upper()}" if entry.side else ""
+        ref = f" {entry.item_ref}" if entry.item_ref else ""
+        kind = f" [{entry.error_type}]" if entry.error_type else ""
+        lines.append(
+            f"{entry.time.isoformat(timespec='seconds')} {entry.level:<7} {entry.pair_id}"
+            f"{side} {entry.operation}{ref}{kind}: {entry.message}"
+        )
+    return "\n".join(lines)
+
+
+def as_dict(value: Any) -> Any:
+    """``value`` unstructured for JSON (attrs records become dicts)."""
+    if attrs.has(type(value)):
+        return _CONVERTER.unstructure(value)
+    return value
