@@ -36,7 +36,9 @@ from severa_ext.extranet.views import (
     StatusView,
 )
 
-__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_package.py checks
+__all__ = [
+    "DEPENDENCIES",
+    "UNCHANGED",
     "Action",
     "ActionResult",
     "Approval",
@@ -45,7 +47,6 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_package.py checks
     "AuditKind",
     "AuditLog",
     "BillableView",
-    "DEPENDENCIES",
     "Decision",
     "ExtranetService",
     "GanttBar",
@@ -61,7 +62,6 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_package.py checks
     "ShareResult",
     "ShareStore",
     "StatusView",
-    "UNCHANGED",
     "approval_status",
     "changed_hours",
     "register_rights_hooks",

@@ -34,11 +34,11 @@ from severa_ext.errors import ValidationError
 from severa_ext.extranet.rights import NO_RIGHTS, Right, rights_to_names
 from severa_ext.extranet.shares import Share
 
-__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_package.py checks
-    "Action",
-    "Decision",
+__all__ = [
     "PHASE_VIEW_RIGHTS",
     "REASONS",
+    "Action",
+    "Decision",
     "Requirement",
     "decide",
     "decide_right",

@@ -51,12 +51,12 @@ from severa_ext.extranet.rights import Right, validate_rights
 from severa_ext.extranet.shares import Share, ShareStore
 from severa_ext.extranet.views import ProjectView, project_view, target_visible
 
-__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_package.py checks
+__all__ = [
+    "MAX_COMMENT_LENGTH",
+    "UNCHANGED",
     "ActionResult",
     "ExtranetService",
-    "MAX_COMMENT_LENGTH",
     "ShareResult",
-    "UNCHANGED",
     "Unchanged",
 ]
 
