@@ -93,25 +93,20 @@ def _check_result(result: Any, what: str) -> str:
     raise AuthError(f"{what}: {code}: {summary}", backend="graph", code=code)
 
 
-class _MsalProvider:
-    """Shared plumbing: a lazily built msal application and error translation."""
-
-    _lock: threading.Lock
-    _stale: bool
-
-    def _translate(self, call: Callable[[], Any], what: str) -> str:
-        try:
-            result = call()
-        except ValueError as exc:  # msal: authority discovery failed / bad authority
-            raise AuthError(f"{what}: {exc}", backend="graph", code="authority") from exc
-        except OSError as exc:  # requests' errors derive from OSError
-            raise BackendUnavailable(
-                f"{what}: identity platform unreachable: {type(exc).__name__}", backend="graph"
-            ) from exc
-        return _check_result(result, what)
+def _translate(call: Callable[[], Any], what: str) -> str:
+    """Run an msal call; map its failures (and error results) to package errors."""
+    try:
+        result = call()
+    except ValueError as exc:  # msal: authority discovery failed / bad authority
+        raise AuthError(f"{what}: {exc}", backend="graph", code="authority") from exc
+    except OSError as exc:  # requests' errors derive from OSError
+        raise BackendUnavailable(
+            f"{what}: identity platform unreachable: {type(exc).__name__}", backend="graph"
+        ) from exc
+    return _check_result(result, what)
 
 
-class ClientCredentialsTokenProvider(_MsalProvider):
+class ClientCredentialsTokenProvider:
     """App-only tokens (client credentials) from msal, with msal's token cache.
 
     Args:
@@ -174,7 +169,7 @@ class ClientCredentialsTokenProvider(_MsalProvider):
             if self._stale:
                 self._drop_cached_tokens(app)
                 self._stale = False
-            token = self._translate(
+            token = _translate(
                 lambda: app.acquire_token_for_client(scopes=self.scopes),
                 "cannot get an app-only Graph token",
             )
@@ -202,7 +197,7 @@ class ClientCredentialsTokenProvider(_MsalProvider):
             holder["app"] = msal.ConfidentialClientApplication(self.client_id, **kwargs)
             return {"access_token": ""}
 
-        self._translate(build, "cannot set up the msal application")
+        _translate(build, "cannot set up the msal application")
         self._app = holder["app"]
         return self._app
 
@@ -220,7 +215,7 @@ class ClientCredentialsTokenProvider(_MsalProvider):
             self._stale = True
 
 
-class DelegatedTokenProvider(_MsalProvider):
+class DelegatedTokenProvider:
     """A signed-in user's token (delegated permissions), refreshed by msal.
 
     The host signs the user in (any msal flow) and hands over either the msal
@@ -295,7 +290,7 @@ class DelegatedTokenProvider(_MsalProvider):
                 holder["app"] = msal.PublicClientApplication(self.client_id, **kwargs)
             return {"access_token": ""}
 
-        self._translate(build, "cannot set up the msal application")
+        _translate(build, "cannot set up the msal application")
         self._app = holder["app"]
         return self._app
 
@@ -319,7 +314,7 @@ class DelegatedTokenProvider(_MsalProvider):
             if self._refresh_token is not None:
                 refresh_token = self._refresh_token
                 self._refresh_token = None  # redeemed once; msal's cache keeps the new one
-                return self._translate(
+                return _translate(
                     lambda: app.acquire_token_by_refresh_token(refresh_token, self.scopes),
                     "cannot redeem the user's refresh token",
                 )

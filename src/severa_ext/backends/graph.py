@@ -229,8 +229,14 @@ class GraphBackend:
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
         """Items changed in ``window`` since ``cursor`` (a full round without one).
 
+        A cursor from another window, an unreadable cursor or a lost delta token
+        gives a full round (``full=True``).
+
         Raises:
-            Throttled, BackendUnavailable, AuthError, NotFound, MalformedResponse.
+            Throttled: Graph asked to slow down (429/503/504).
+            BackendUnavailable: the network or the server failed.
+            AuthError: the token or the mailbox access was refused.
+            NotFound: no such user or no licensed mailbox.
         """
         link: str | None = None
         if cursor is not None:

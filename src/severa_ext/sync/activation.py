@@ -37,6 +37,7 @@ from severa_ext.clock import Clock
 from severa_ext.domain import User
 from severa_ext.errors import ActivationError
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.state import StateStore
 
 __all__ = [
     "Activation",
@@ -323,10 +324,6 @@ class MemoryActivationStore:
         self._items.pop(user_id, None)
 
 
-class _Journal(Protocol):
-    def record(self, entry: JournalEntry) -> None: ...
-
-
 class ActivationService:
     """Turns a user's sync on (after every check) and off (always).
 
@@ -346,7 +343,7 @@ class ActivationService:
         store: ActivationStore,
         *,
         clock: Clock,
-        journal: _Journal | None = None,
+        journal: StateStore | None = None,
     ) -> None:
         self._settings = settings
         self._prober = prober

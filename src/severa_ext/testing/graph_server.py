@@ -254,7 +254,7 @@ class FakeGraphServer:
         access: bool = True,
         bookings: bool = False,
         purpose: str = "user",
-    ) -> FakeMailbox:
+    ) -> None:
         """Add a user with a mailbox (or without one: ``has_mailbox=False``).
 
         Args:
@@ -265,7 +265,7 @@ class FakeGraphServer:
             bookings: a Microsoft Bookings (scheduling) mailbox.
             purpose: ``mailboxSettings.userPurpose`` (``user``, ``shared``, ``room`` ...).
         """
-        return self.tenant.add(
+        self.tenant.add(
             FakeMailbox(
                 address,
                 tuple(proxy_addresses),
