@@ -235,6 +235,14 @@ def test_calendar_view_pages_past_max_entries(ews_server):
     assert sorted(i.title for i in listing.items) == [f"Item {d}" for d in range(1, 8)]
 
 
+def test_calendar_view_grows_its_page_when_many_items_share_a_start(ews_server):
+    for number in range(5):
+        ews_server.create_item(ALICE, timed(f"Same {number}", 4))
+    with EwsBackend(ews_server.url, ALICE, auth=ews_server.auth(), page_size=2) as small:
+        listing = small.changes(None, WINDOW)
+    assert sorted(i.title for i in listing.items) == [f"Same {n}" for n in range(5)]
+
+
 def test_invalid_sync_state_resyncs_in_full_without_duplicates(backend, ews_server):
     ews_server.create_item(ALICE, timed("One", 4))
     cursor = backend.changes(None, WINDOW).cursor
@@ -285,6 +293,11 @@ def test_series_expand_to_occurrences_and_exceptions(backend, ews_server):
     written = backend.update(last.id, last.evolve(location="Room 2"), last.etag)
     assert written.location == "Room 2"
     assert written.series_id == last.series_id
+    # ... and delete one: it leaves the series, the others stay.
+    backend.delete(written.id, written.etag)
+    assert backend.get(written.id) is None
+    remaining = backend.changes(None, WINDOW).items
+    assert sorted(i.id for i in remaining) == sorted([occurrences[0].id, moved.id])
 
 
 def test_malformed_change_list_loses_nothing_and_retries_cleanly(backend, ews_server):
