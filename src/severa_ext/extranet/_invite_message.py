@@ -2,7 +2,9 @@
 
 Headers are made from :class:`email.headerregistry.Address` objects and plain
 assignment under :data:`email.policy.SMTP`, never by string formatting, and every
-name passes through ``clean`` first, so no value can add a header or a line. The HTML
+name passes through ``header_text`` first (one line, no controls, no RFC 2047
+encoded-word openers, which the standard library would decode into CR LF), so no
+value can add a header or a line. The HTML
 alternative escapes every value with :func:`html.escape` and isolates names with
 ``<bdi>`` so right-to-left text cannot reorder the surrounding sentence.
 
@@ -22,7 +24,13 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from severa_ext.extranet._invite_templates import Texts, clean, format_expiry, texts_for
+from severa_ext.extranet._invite_templates import (
+    Texts,
+    clean,
+    format_expiry,
+    header_text,
+    texts_for,
+)
 
 if TYPE_CHECKING:
     from severa_ext.extranet.invites import Branding
@@ -34,6 +42,9 @@ NAME_CHARS = 100
 
 TITLE_CHARS = 150
 """Longest project or customer name shown."""
+
+HEADER_NAME_CHARS = 64
+"""Longest display name in ``From``/``To``: short enough that folding never splits it."""
 
 
 class MessageFacts:
@@ -221,11 +232,14 @@ def build_message(branding: Branding, facts: MessageFacts) -> EmailMessage:
     sender_domain = branding.sender_address.rsplit("@", 1)[1]
 
     message = EmailMessage(policy=SMTP)
-    message["Subject"] = subject
+    message["Subject"] = header_text(subject, 2 * TITLE_CHARS)
     message["From"] = Address(
-        display_name=clean(branding.sender_name, NAME_CHARS), addr_spec=branding.sender_address
+        display_name=header_text(branding.sender_name, HEADER_NAME_CHARS),
+        addr_spec=branding.sender_address,
     )
-    message["To"] = Address(display_name=clean(facts.name, NAME_CHARS), addr_spec=facts.email)
+    message["To"] = Address(
+        display_name=header_text(facts.name, HEADER_NAME_CHARS), addr_spec=facts.email
+    )
     message["Date"] = format_datetime(facts.issued_at.astimezone(UTC))
     message["Message-ID"] = f"<invite-{facts.invite_id}@{sender_domain}>"
     message["Auto-Submitted"] = "auto-generated"

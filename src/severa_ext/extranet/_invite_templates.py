@@ -12,7 +12,7 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["LANGUAGES", "Texts", "clean", "format_expiry", "texts_for"]
+__all__ = ["LANGUAGES", "Texts", "clean", "format_expiry", "header_text", "texts_for"]
 
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
@@ -38,6 +38,17 @@ def clean(value: str | None, max_chars: int) -> str:
     if len(text) > max_chars:
         text = text[: max_chars - 1].rstrip() + "\u2026"
     return text
+
+
+def header_text(value: str | None, max_chars: int) -> str:
+    """:func:`clean`, then break every RFC 2047 encoded-word opener (``=?``).
+
+    The standard library's header folding decodes encoded words found in a value
+    before it re-encodes the header, so a name such as ``=?utf-8?q?=0D=0ABcc:...?=``
+    would come out as a CR LF and a new header. ``"= ?"`` reads the same to a person
+    and is never decoded.
+    """
+    return clean(value, max_chars).replace("=?", "= ?")
 
 
 @attrs.frozen
