@@ -1,0 +1,419 @@
+"""Sync state in an embedded SQLite file: the durable :class:`~severa_ext.sync.state.StateStore`.
+
+One file holds any number of sync pairs. It runs in WAL mode with
+``synchronous=NORMAL``, so readers never block the writer and a committed step
+survives a crash of the process. Every :meth:`SQLiteStateStore.apply` is one
+``BEGIN IMMEDIATE`` transaction: after a crash the file holds all of a step or none
+of it. Leases are rows written under ``BEGIN IMMEDIATE`` too, so two threads or two
+processes racing for one pair never both win (two runs never interleave).
+
+Links are stored whole, as JSON made by a cattrs converter (a new
+:class:`~severa_ext.sync.state.Link` field with a default needs no migration), next
+to the columns the lookups use; ``links_by_ids`` and ``links_by_keys`` go through
+indexes in chunks below SQLite's variable limit, and ``count`` reads a counter the
+triggers keep, so a sync that changed nothing never scans the table.
+
+The schema has a ``schema_version`` table and ordered migrations, applied when a file
+is opened. A file written by a newer release is refused with
+:class:`~severa_ext.errors.StateError` and left untouched; so is a file that is not a
+state store. No ``sqlite3`` exception escapes: every one becomes a ``StateError``
+naming the file.
+
+Example:
+    >>> from severa_ext.sync.state import Link, StateChange
+    >>> store = SQLiteStateStore(":memory:")
+    >>> store.apply("alice", StateChange(put=[Link("k1", a_id="A1", b_id="B1")]))
+    >>> store.links_by_ids("alice", "a", ["A1", "A2"])["A1"].b_id
+    'B1'
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from severa_ext.errors import LeaseHeld, StateError, ValidationError
+from severa_ext.sync._sqlite_codec import dump_entry, dump_link, load_entry, load_link, utc_key
+from severa_ext.sync._sqlite_schema import CURRENT_VERSION, MIGRATIONS
+from severa_ext.sync.items import Side
+from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.state import Lease, Link, StateChange
+
+__all__ = ["SQLiteStateStore"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 500
+"""Ids per bulk lookup: well below SQLite's variable limit (999 in old builds)."""
+
+_PAGE = 1000
+"""Links per page of a full scan."""
+
+_ID_COLUMN: dict[str, str] = {"a": "a_id", "b": "b_id"}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into complete statements (triggers included)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            buffer = ""
+            if statement:
+                yield statement
+    if buffer.strip():
+        raise StateError(f"incomplete statement in a migration: {buffer.strip()!r}")
+
+
+class SQLiteStateStore:
+    """A :class:`~severa_ext.sync.state.StateStore` in one SQLite file.
+
+    One instance may be shared by threads (calls are serialised); several
+    instances, in one process or many, may open the same file.
+
+    Args:
+        path: the database file (created if missing; its directory must exist), or
+            ``":memory:"`` for a private in-memory store.
+        timeout: seconds to wait for another writer before giving up (then a
+            :class:`~severa_ext.errors.StateError`).
+
+    Raises:
+        StateError: the file cannot be opened, is not a state store, is corrupt, or
+            was written by a newer release (its schema version is above ours).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self._path = os.fspath(path)
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            self._conn = sqlite3.connect(
+                self._path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self._path}: cannot open: {exc}") from exc
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            self._closed = True
+            raise
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"SQLiteStateStore({self._path!r}, {state})"
+
+    def __enter__(self) -> SQLiteStateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    # -- plumbing -----------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, operation: str) -> Iterator[sqlite3.Connection]:
+        """Serialise access and turn ``sqlite3`` errors into ``StateError``."""
+        with self._lock:
+            if self._closed:
+                raise StateError(f"state store {self._path}: {operation} after close()")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StateError(
+                    f"state store {self._path}: {operation} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    @contextmanager
+    def _write(self, operation: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (a savepoint inside :meth:`transaction`)."""
+        with self._guard(operation) as conn:
+            nested = conn.in_transaction
+            conn.execute("SAVEPOINT write" if nested else "BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if nested:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                elif conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("RELEASE write" if nested else "COMMIT")
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row[0] is not None else 0
+
+    def _check_version(self, version: int) -> None:
+        if version > CURRENT_VERSION:
+            raise StateError(
+                f"state store {self._path} has schema version {version}, newer than "
+                f"this release's {CURRENT_VERSION}; upgrade severa_ext to use it"
+            )
+
+    def _setup(self) -> None:
+        with self._guard("open") as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            version = self._version(conn)
+        self._check_version(version)
+        if version == CURRENT_VERSION:
+            return  # up to date: opening takes no write lock
+        with self._write("migrate") as conn:
+            version = self._version(conn)  # again, under the write lock
+            self._check_version(version)
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            for number, what, script in MIGRATIONS:
+                if number <= version:
+                    continue
+                logger.info("migrating state store %s to version %d: %s", self._path, number, what)
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        with self._guard("read the schema version") as conn:
+            return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    def _load(self, text: str) -> Link:
+        return load_link(text, where=f"state store {self._path}")
+
+    # -- links --------------------------------------------------------------------
+
+    def apply(self, pair_id: str, change: StateChange) -> None:
+        """Apply ``change`` in one transaction: all of it, or none of it on error.
+
+        Raises:
+            StateError: the write failed (nothing of it was stored).
+        """
+        deletes = [(pair_id, key) for key in change.delete]
+        puts = [
+            (pair_id, link.sync_key, link.a_id, link.b_id, link.pending, dump_link(link))
+            for link in change.put
+        ]
+        cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
+        with self._write("apply") as conn:
+            if deletes:
+                conn.executemany("DELETE FROM links WHERE pair_id = ? AND sync_key = ?", deletes)
+            if puts:
+                conn.executemany(
+                    "INSERT INTO links (pair_id, sync_key, a_id, b_id, pending, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pair_id, sync_key) DO UPDATE SET "
+                    "a_id = excluded.a_id, b_id = excluded.b_id, "
+                    "pending = excluded.pending, data = excluded.data",
+                    puts,
+                )
+            if cursors:
+                conn.executemany(
+                    "INSERT INTO cursors (pair_id, side, cursor) VALUES (?, ?, ?) "
+                    "ON CONFLICT (pair_id, side) DO UPDATE SET cursor = excluded.cursor",
+                    cursors,
+                )
+
+    def link(self, pair_id: str, sync_key: str) -> Link | None:
+        """The link with ``sync_key``, if any."""
+        with self._guard("read a link") as conn:
+            row = conn.execute(
+                "SELECT data FROM links WHERE pair_id = ? AND sync_key = ?", (pair_id, sync_key)
+            ).fetchone()
+        return self._load(row[0]) if row is not None else None
+
+    def _bulk(self, operation: str, column: str, pair_id: str, keys: Iterable[str]) -> list[Any]:
+        wanted = list(dict.fromkeys(keys))
+        rows: list[Any] = []
+        with self._guard(operation) as conn:
+            for offset in range(0, len(wanted), _CHUNK):
+                chunk = wanted[offset : offset + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows.extend(
+                    conn.execute(
+                        f"SELECT {column}, data FROM links "  # noqa: S608 - fixed column names
+                        f"WHERE pair_id = ? AND {column} IN ({marks}) ORDER BY rowid",
+                        (pair_id, *chunk),
+                    )
+                )
+        return rows
+
+    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Link]:
+        """Links whose id on ``side`` is among ``ids``, keyed by that id (indexed)."""
+        column = _ID_COLUMN.get(side)
+        if column is None:
+            raise ValidationError(f"links_by_ids: side must be 'a' or 'b', got {side!r}")
+        rows = self._bulk("look links up by id", column, pair_id, ids)
+        return {item_id: self._load(data) for item_id, data in rows}
+
+    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
+        """Links among ``sync_keys``, keyed by sync key (indexed)."""
+        rows = self._bulk("look links up by sync key", "sync_key", pair_id, sync_keys)
+        return {key: self._load(data) for key, data in rows}
+
+    def links(self, pair_id: str) -> Iterator[Link]:
+        """Every link of the pair, page by page (no lock is held between pages)."""
+        last = 0
+        while True:
+            with self._guard("list links") as conn:
+                rows = conn.execute(
+                    "SELECT rowid, data FROM links WHERE pair_id = ? AND rowid > ? "
+                    "ORDER BY rowid LIMIT ?",
+                    (pair_id, last, _PAGE),
+                ).fetchall()
+            for _rowid, data in rows:
+                yield self._load(data)
+            if len(rows) < _PAGE:
+                return
+            last = rows[-1][0]
+
+    def pending(self, pair_id: str) -> list[Link]:
+        """Links that are intents still in flight (indexed)."""
+        with self._guard("list pending links") as conn:
+            rows = conn.execute(
+                "SELECT data FROM links WHERE pair_id = ? AND pending IS NOT NULL ORDER BY rowid",
+                (pair_id,),
+            ).fetchall()
+        return [self._load(data) for (data,) in rows]
+
+    def count(self, pair_id: str) -> int:
+        """How many links the pair has (a counter, not a scan)."""
+        with self._guard("count links") as conn:
+            row = conn.execute("SELECT n FROM link_counts WHERE pair_id = ?", (pair_id,)).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def cursor(self, pair_id: str, side: Side) -> str | None:
+        """The stored cursor of ``side``."""
+        with self._guard("read a cursor") as conn:
+            row = conn.execute(
+                "SELECT cursor FROM cursors WHERE pair_id = ? AND side = ?", (pair_id, side)
+            ).fetchone()
+        return row[0] if row is not None else None
+
+    # -- leases -------------------------------------------------------------------
+
+    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+        """Take the pair's lease (atomically across threads and processes).
+
+        Raises:
+            LeaseHeld: another holder's lease has not expired at ``now``.
+            StateError: the store cannot be written.
+        """
+        lease = Lease(pair_id, holder, now + ttl)
+        with self._write("acquire a lease") as conn:
+            row = conn.execute(
+                "SELECT holder, expires FROM leases WHERE pair_id = ?", (pair_id,)
+            ).fetchone()
+            if row is not None and row[0] != holder and row[1] > utc_key(now):
+                raise LeaseHeld(pair_id, row[0])
+            conn.execute(
+                "INSERT INTO leases (pair_id, holder, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (pair_id) DO UPDATE SET holder = excluded.holder, "
+                "expires = excluded.expires",
+                (pair_id, holder, utc_key(lease.expires)),
+            )
+        if row is not None and row[0] != holder:
+            logger.info("took over the expired lease of pair %s from %s", pair_id, row[0])
+        return lease
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease back; a no-op if another holder took it over meanwhile."""
+        with self._write("release a lease") as conn:
+            conn.execute(
+                "DELETE FROM leases WHERE pair_id = ? AND holder = ?",
+                (lease.pair_id, lease.holder),
+            )
+
+    # -- journal ------------------------------------------------------------------
+
+    def record(self, entry: JournalEntry) -> None:
+        """Append an entry to the error journal (S6)."""
+        with self._write("record a journal entry") as conn:
+            conn.execute(
+                "INSERT INTO journal (time, pair_id, data) VALUES (?, ?, ?)",
+                (utc_key(entry.time), entry.pair_id, dump_entry(entry)),
+            )
+
+    def journal(
+        self,
+        *,
+        pair_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Journal entries, oldest first (the last ``limit`` of them), by pair and time.
+
+        Raises:
+            ValidationError: ``limit`` is negative or ``since`` is naive.
+        """
+        if limit is not None and limit < 0:
+            raise ValidationError(f"journal: limit must not be negative, got {limit}")
+        if since is not None and since.tzinfo is None:
+            raise ValidationError("journal: since must be timezone-aware")
+        where: list[str] = []
+        args: list[Any] = []
+        if pair_id is not None:
+            where.append("pair_id = ?")
+            args.append(pair_id)
+        if since is not None:
+            where.append("time >= ?")
+            args.append(utc_key(since))
+        sql = "SELECT data FROM journal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._guard("read the journal") as conn:
+            rows = conn.execute(sql, args).fetchall()
+        where_from = f"state store {self._path}"
+        return [load_entry(data, where=where_from) for (data,) in reversed(rows)]
+
+    # -- transactions and lifetime --------------------------------------------------
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        with self._guard("begin a read transaction") as conn:
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                conn.commit()  # a no-op if the transaction is already over
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group several reads (and writes) into one consistent snapshot."""
+        return self._snapshot()
+
+    def close(self) -> None:
+        """Close the connection (idempotent); later calls raise ``StateError``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.close()
+            except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
+                raise StateError(f"state store {self._path}: close failed: {exc}") from exc

@@ -1,0 +1,555 @@
+"""The SQLite state store: the shared store contract, durability, schema, leases.
+
+One contract class runs against MemoryStateStore (the reference) and SQLiteStateStore,
+and a hypothesis property applies the same random steps to both and compares every
+answer. The SQLite-only tests cover atomic steps, migrations, corrupt and newer files,
+the lookup indexes, and leases raced by threads and by processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import sqlite3
+import threading
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from severa_ext.errors import LeaseHeld, StateError, ValidationError
+from severa_ext.sync import _sqlite_codec as codec
+from severa_ext.sync._sqlite_schema import CURRENT_VERSION, MIGRATIONS
+from severa_ext.sync.items import CalendarItem, ShowAs
+from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.sqlite import SQLiteStateStore
+from severa_ext.sync.state import Link, MemoryStateStore, StateChange
+from support import scaled
+
+NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+HELSINKI = ZoneInfo("Europe/Helsinki")
+BASE = CalendarItem(
+    "Planning",
+    datetime(2026, 5, 4, 12, 0, tzinfo=HELSINKI),
+    datetime(2026, 5, 4, 13, 30, tzinfo=HELSINKI),
+    location="Room 4",
+    body="Line 1\nLine 2",
+    private=True,
+    show_as=ShowAs.TENTATIVE,
+    categories=("Blue", "Red"),
+    last_modified=NOW,
+    activity_type="meeting",
+)
+
+
+def _link(n: int, **changes) -> Link:
+    values = {"sync_key": f"k{n}", "a_id": f"A{n}", "b_id": f"B{n}", "a_etag": "1", "base": BASE}
+    values.update(changes)
+    return Link(**values)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path):
+    if request.param == "memory":
+        store = MemoryStateStore()
+    else:
+        store = SQLiteStateStore(tmp_path / "state.db")
+    yield store
+    store.close()
+
+
+class TestStateStoreContract:
+    """What the engine relies on, identical for both stores."""
+
+    def test_put_and_lookups(self, store):
+        store.apply("p", StateChange(put=[_link(1), _link(2)]))
+        assert store.link("p", "k1") == _link(1)
+        assert store.link("p", "nope") is None
+        assert store.links_by_ids("p", "a", ["A1", "A9"]) == {"A1": _link(1)}
+        assert store.links_by_ids("p", "b", ["B2"]) == {"B2": _link(2)}
+        assert store.links_by_keys("p", ["k2", "k3"]) == {"k2": _link(2)}
+        assert store.count("p") == 2
+
+    def test_put_replaces_and_reindexes(self, store):
+        store.apply("p", StateChange(put=[_link(1)]))
+        store.apply("p", StateChange(put=[_link(1, a_id="A1-new", a_etag="2")]))
+        assert store.links_by_ids("p", "a", ["A1"]) == {}
+        assert store.links_by_ids("p", "a", ["A1-new"])["A1-new"].a_etag == "2"
+        assert store.count("p") == 1
+
+    def test_delete(self, store):
+        store.apply("p", StateChange(put=[_link(1), _link(2)]))
+        store.apply("p", StateChange(delete=["k1", "unknown"]))
+        assert store.link("p", "k1") is None
+        assert store.links_by_ids("p", "a", ["A1"]) == {}
+        assert store.count("p") == 1
+
+    def test_delete_then_put_in_one_step(self, store):
+        store.apply("p", StateChange(put=[_link(1)]))
+        store.apply("p", StateChange(put=[_link(1, b_id="B-new")], delete=["k1"]))
+        assert store.link("p", "k1").b_id == "B-new"
+
+    def test_cursors(self, store):
+        assert store.cursor("p", "a") is None
+        store.apply("p", StateChange(cursors={"a": "c1", "b": "d1"}))
+        store.apply("p", StateChange(cursors={"a": "c2"}))
+        assert (store.cursor("p", "a"), store.cursor("p", "b")) == ("c2", "d1")
+        store.apply("p", StateChange(cursors={"b": None}))
+        assert store.cursor("p", "b") is None
+
+    def test_pending_intents(self, store):
+        intent = Link("k9", pending="b", a_id="A9")
+        store.apply("p", StateChange(put=[_link(1), intent]))
+        assert store.pending("p") == [intent]
+        store.apply("p", StateChange(put=[_link(9)]))
+        assert store.pending("p") == []
+
+    def test_pairs_are_separate(self, store):
+        store.apply("p", StateChange(put=[_link(1)], cursors={"a": "x"}))
+        assert store.link("q", "k1") is None
+        assert store.links_by_ids("q", "a", ["A1"]) == {}
+        assert store.count("q") == 0
+        assert store.cursor("q", "a") is None
+        assert list(store.links("q")) == []
+
+    def test_full_scan_in_insertion_order(self, store):
+        links = [_link(n, base=None) for n in range(1205)]
+        store.apply("p", StateChange(put=links))
+        store.apply("p", StateChange(put=[_link(3, base=None, b_etag="x")]))
+        scanned = list(store.links("p"))
+        assert [link.sync_key for link in scanned] == [link.sync_key for link in links]
+        assert scanned[3].b_etag == "x"
+
+    def test_bulk_lookup_beyond_the_variable_limit(self, store):
+        store.apply("p", StateChange(put=[_link(n, base=None) for n in range(2500)]))
+        ids = [f"A{n}" for n in range(0, 5000, 2)]
+        found = store.links_by_ids("p", "a", iter(ids))
+        assert sorted(found) == sorted(f"A{n}" for n in range(0, 2500, 2))
+        assert len(store.links_by_keys("p", (f"k{n}" for n in range(2500)))) == 2500
+
+    def test_link_fields_round_trip(self, store):
+        day = date(2026, 5, 10)
+        links = [
+            _link(1, quarantined=True, pending="a", b_etag='W/"x"'),
+            _link(2, base=BASE.evolve(start=day, end=day + timedelta(days=1))),
+            _link(3, base=BASE.evolve(series_id="S", original_start=BASE.start, id="i")),
+        ]
+        store.apply("p", StateChange(put=links))
+        for link in links:
+            stored = store.link("p", link.sync_key)
+            assert stored == link
+            assert getattr(stored.base.start, "tzinfo", None) == getattr(
+                link.base.start, "tzinfo", None
+            )
+
+    def test_lease(self, store):
+        ttl = timedelta(minutes=10)
+        lease = store.acquire("p", "run-1", now=NOW, ttl=ttl)
+        assert lease.expires == NOW + ttl
+        with pytest.raises(LeaseHeld) as held:
+            store.acquire("p", "run-2", now=NOW + timedelta(minutes=5), ttl=ttl)
+        assert held.value.holder == "run-1"
+        store.acquire("q", "run-2", now=NOW, ttl=ttl)  # another pair is free
+        renewed = store.acquire("p", "run-1", now=NOW + timedelta(minutes=5), ttl=ttl)
+        assert renewed.expires == NOW + timedelta(minutes=15)
+
+    def test_expired_lease_is_taken_over_and_old_release_is_a_no_op(self, store):
+        ttl = timedelta(minutes=10)
+        old = store.acquire("p", "run-1", now=NOW, ttl=ttl)
+        new = store.acquire("p", "run-2", now=NOW + timedelta(minutes=11), ttl=ttl)
+        store.release(old)
+        with pytest.raises(LeaseHeld):
+            store.acquire("p", "run-3", now=NOW + timedelta(minutes=12), ttl=ttl)
+        store.release(new)
+        store.acquire("p", "run-3", now=NOW + timedelta(minutes=12), ttl=ttl)
+
+    def test_journal_filters(self, store):
+        entries = [
+            JournalEntry(NOW + timedelta(minutes=n), pair, "create", f"failed {n}", side="b")
+            for n, pair in enumerate(["p", "q", "p", "p"])
+        ]
+        for entry in entries:
+            store.record(entry)
+        assert store.journal() == entries
+        assert store.journal(pair_id="p") == [entries[0], entries[2], entries[3]]
+        assert store.journal(since=NOW + timedelta(minutes=2)) == entries[2:]
+        assert store.journal(pair_id="p", limit=2) == entries[2:]
+        # The same instant spelt in another zone filters the same way.
+        since = (NOW + timedelta(minutes=1)).astimezone(HELSINKI)
+        assert store.journal(pair_id="q", since=since) == [entries[1]]
+
+    def test_journal_keeps_redaction_S6(self, store):
+        """S6: the journal keeps the exact message, but never a secret."""
+        store.record(JournalEntry(NOW, "p", "list", "401: Bearer eyJhbGciOi.abc.def failed"))
+        (entry,) = store.journal()
+        assert "eyJ" not in entry.message
+        assert entry.message.startswith("401: Bearer [REDACTED]")
+
+    def test_transaction_groups_reads(self, store):
+        store.apply("p", StateChange(put=[_link(1)]))
+        with store.transaction():
+            assert store.count("p") == 1
+            store.apply("p", StateChange(put=[_link(2)]))
+            assert store.link("p", "k2") is not None
+        assert store.count("p") == 2
+
+
+# -- the two stores agree on random histories ----------------------------------------
+
+_keys = st.sampled_from([f"k{n}" for n in range(6)])
+
+
+def _ids_of(key: str, side: str) -> st.SearchStrategy[str | None]:
+    # An item id belongs to one link (a re-put may move it to a new id).
+    return st.none() | st.sampled_from([f"{side}{key}-{n}" for n in range(2)])
+
+
+_links = _keys.flatmap(
+    lambda key: st.builds(
+        Link,
+        sync_key=st.just(key),
+        a_id=_ids_of(key, "A"),
+        b_id=_ids_of(key, "B"),
+        a_etag=st.none() | st.text(max_size=3),
+        pending=st.sampled_from([None, "a", "b"]),
+        quarantined=st.booleans(),
+        base=st.none() | st.just(BASE),
+    )
+)
+_changes = st.builds(
+    StateChange,
+    put=st.lists(_links, max_size=4, unique_by=lambda link: link.sync_key),
+    delete=st.lists(_keys, max_size=2),
+    cursors=st.dictionaries(st.sampled_from(["a", "b"]), st.none() | st.text(max_size=4)),
+)
+
+
+@settings(max_examples=scaled(60))
+@given(steps=st.lists(st.tuples(st.sampled_from(["p", "q"]), _changes), max_size=8))
+def test_sqlite_store_answers_like_the_memory_store(steps):
+    reference = MemoryStateStore()
+    with SQLiteStateStore(":memory:") as store:
+        for pair, change in steps:
+            reference.apply(pair, change)
+            store.apply(pair, change)
+        every_id = [f"{side}k{k}-{n}" for side in "AB" for k in range(6) for n in range(2)]
+        for pair in ("p", "q"):
+            assert list(store.links(pair)) == list(reference.links(pair))
+            assert store.count(pair) == reference.count(pair)
+            assert store.pending(pair) == reference.pending(pair)
+            assert store.links_by_keys(pair, [f"k{n}" for n in range(6)]) == (
+                reference.links_by_keys(pair, [f"k{n}" for n in range(6)])
+            )
+            for side in ("a", "b"):
+                assert store.cursor(pair, side) == reference.cursor(pair, side)
+                assert store.links_by_ids(pair, side, every_id) == (
+                    reference.links_by_ids(pair, side, every_id)
+                )
+
+
+# -- SQLite only ---------------------------------------------------------------------
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reopened_file_keeps_everything(tmp_path):
+    path = tmp_path / "state.db"
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(1)], cursors={"a": "c"}))
+        store.record(JournalEntry(NOW, "p", "create", "boom"))
+        store.acquire("p", "run-1", now=NOW, ttl=timedelta(hours=1))
+    with SQLiteStateStore(path) as store:
+        assert store.link("p", "k1") == _link(1)
+        assert store.cursor("p", "a") == "c"
+        assert [e.message for e in store.journal()] == ["boom"]
+        with pytest.raises(LeaseHeld):
+            store.acquire("p", "run-2", now=NOW, ttl=timedelta(hours=1))
+
+
+def test_wal_and_synchronous_normal(tmp_path):
+    with SQLiteStateStore(tmp_path / "s.db") as store:
+        conn = store._conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_a_failing_step_stores_nothing(tmp_path):
+    """One durable step is all or nothing: a failure half-way leaves no trace."""
+    path = tmp_path / "s.db"
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(1)], cursors={"a": "c1"}))
+        raw = sqlite3.connect(path)
+        raw.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON links WHEN new.sync_key = 'k3' "
+            "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+        )
+        raw.commit()
+        raw.close()
+        change = StateChange(put=[_link(2), _link(3)], delete=["k1"], cursors={"a": "c2"})
+        with pytest.raises(StateError, match="disk on fire") as caught:
+            store.apply("p", change)
+        assert str(path) in str(caught.value)
+        assert store.link("p", "k1") == _link(1)
+        assert store.link("p", "k2") is None
+        assert store.cursor("p", "a") == "c1"
+        assert store.count("p") == 1
+        store.apply("p", StateChange(put=[_link(2)]))  # the store is still usable
+        assert store.count("p") == 2
+
+
+def test_new_file_is_at_the_current_schema_version(tmp_path):
+    with SQLiteStateStore(tmp_path / "s.db") as store:
+        assert store.schema_version == CURRENT_VERSION
+
+
+def test_an_old_schema_file_is_migrated(tmp_path):
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    raw.executescript(MIGRATIONS[0][2])
+    raw.execute("INSERT INTO schema_version VALUES (1)")
+    for n in range(3):
+        link = _link(n)
+        raw.execute(
+            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
+            ("p", link.sync_key, link.a_id, link.b_id, None, codec.dump_link(link)),
+        )
+    raw.commit()
+    raw.close()
+    with SQLiteStateStore(path) as store:
+        assert store.schema_version == CURRENT_VERSION
+        assert store.count("p") == 3  # the counter was filled from the old rows
+        assert store.links_by_ids("p", "b", ["B2"]) == {"B2": _link(2)}
+        store.apply("p", StateChange(put=[_link(7)], delete=["k0"]))
+        assert store.count("p") == 3
+
+
+def test_a_newer_schema_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "new.db"
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(1)]))
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE schema_version SET version = ?", (CURRENT_VERSION + 1,))
+    raw.commit()
+    raw.close()
+    before = _digest(path)
+    with pytest.raises(StateError, match="newer") as caught:
+        SQLiteStateStore(path)
+    assert str(path) in str(caught.value)
+    assert _digest(path) == before
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(CURRENT_VERSION + 1,)]
+    raw.close()
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database" * 100, b"SQLite format 3\x00" + bytes(200)]
+)
+def test_a_corrupt_file_is_a_state_error_naming_it(tmp_path, content):
+    path = tmp_path / "broken.db"
+    path.write_bytes(content)
+    with pytest.raises(StateError) as caught:
+        SQLiteStateStore(path)
+    assert str(path) in str(caught.value)
+    assert not isinstance(caught.value.__cause__, type(None))
+    assert path.read_bytes() == content
+
+
+def test_a_missing_directory_is_a_state_error(tmp_path):
+    with pytest.raises(StateError, match="cannot open"):
+        SQLiteStateStore(tmp_path / "no" / "such" / "state.db")
+
+
+def test_a_garbled_row_is_a_state_error(tmp_path):
+    path = tmp_path / "s.db"
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(1)]))
+        store._conn.execute('UPDATE links SET data = \'{"sync_key": 5, "base": 1}\'')
+        with pytest.raises(StateError, match="link cannot be read"):
+            store.link("p", "k1")
+
+
+def test_a_locked_file_is_a_state_error_not_sqlite3(tmp_path):
+    path = tmp_path / "s.db"
+    SQLiteStateStore(path).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with SQLiteStateStore(path, timeout=0.05) as store:
+            with pytest.raises(StateError, match="locked"):
+                store.apply("p", StateChange(put=[_link(1)]))
+            assert store.link("p", "k1") is None  # readers are not blocked (WAL)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_use_after_close_is_a_state_error(tmp_path):
+    store = SQLiteStateStore(tmp_path / "s.db")
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StateError, match="after close"):
+        store.count("p")
+
+
+def test_bad_arguments_are_validation_errors(tmp_path):
+    with SQLiteStateStore(tmp_path / "s.db") as store:
+        with pytest.raises(ValidationError):
+            store.links_by_ids("p", "c", ["x"])
+        with pytest.raises(ValidationError):
+            store.journal(limit=-1)
+        with pytest.raises(ValidationError):
+            store.journal(since=datetime(2026, 1, 1))
+
+
+def test_lookups_use_the_indexes(tmp_path):
+    """A no-change sync looks up a few ids and counts: no statement scans ``links``."""
+    with SQLiteStateStore(tmp_path / "s.db") as store:
+        conn = store._conn
+
+        def plan(sql, *args):
+            return " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+
+        by_a = plan("SELECT a_id, data FROM links WHERE pair_id = ? AND a_id IN (?, ?)", "p", 1, 2)
+        by_b = plan("SELECT b_id, data FROM links WHERE pair_id = ? AND b_id IN (?)", "p", 1)
+        pending = plan("SELECT data FROM links WHERE pair_id = ? AND pending IS NOT NULL", "p")
+        count = plan("SELECT n FROM link_counts WHERE pair_id = ?", "p")
+        assert "links_by_a_id" in by_a
+        assert "links_by_b_id" in by_b
+        assert "links_pending" in pending
+        for text in (by_a, by_b, pending, count):
+            assert "SCAN" not in text
+
+
+def test_a_new_link_field_with_a_default_round_trips():
+    """The converter is generated from the attrs fields: no hand-written mapping."""
+    Extended = attrs.make_class(
+        "Extended", {"note": attrs.field(default="")}, bases=(Link,), frozen=True
+    )
+    converter = codec.make_converter()
+    link = Extended("k1", a_id="A", base=BASE, note="hello")
+    assert converter.structure(converter.unstructure(link), Extended) == link
+    # A row written before a field existed loads with the field's default.
+    old_row = '{"sync_key":"k1","a_id":"A"}'
+    assert codec.load_link(old_row, where="test") == Link("k1", a_id="A")
+
+
+def test_times_keep_their_zone_and_unknown_zones_keep_the_instant():
+    converter = codec.make_converter()
+    text = converter.unstructure(BASE)["start"]
+    assert text == "2026-05-04T12:00:00+03:00[Europe/Helsinki]"
+    odd = codec._load_datetime("2026-05-04T12:00:00+03:00[Mars/Olympus]")
+    assert odd == BASE.start
+
+
+def _thread_race(path, winners, losers, barrier, n):
+    store = SQLiteStateStore(path)
+    try:
+        barrier.wait()
+        try:
+            store.acquire("pair", f"thread-{n}", now=NOW, ttl=timedelta(hours=1))
+            winners.append(n)
+        except LeaseHeld:
+            losers.append(n)
+    finally:
+        store.close()
+
+
+def test_threads_racing_for_a_lease_one_wins(tmp_path):
+    path = tmp_path / "s.db"
+    SQLiteStateStore(path).close()
+    winners, losers = [], []
+    barrier = threading.Barrier(6)
+    threads = [
+        threading.Thread(target=_thread_race, args=(path, winners, losers, barrier, n))
+        for n in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(winners) == 1
+    assert len(losers) == 5
+
+
+def test_threads_sharing_one_store_never_interleave(tmp_path):
+    """Two runs serialised by the lease: increments under the lease are never lost."""
+    store = SQLiteStateStore(tmp_path / "s.db")
+    done = []
+
+    def run(n):
+        for attempt in range(200):
+            try:
+                lease = store.acquire("pair", f"t{n}-{attempt}", now=NOW, ttl=timedelta(hours=1))
+            except LeaseHeld:
+                continue
+            current = store.link("pair", "counter")
+            value = int(current.a_etag) if current else 0
+            store.apply("pair", StateChange(put=[Link("counter", a_etag=str(value + 1))]))
+            done.append(n)
+            store.release(lease)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert int(store.link("pair", "counter").a_etag) == len(done) > 0
+    store.close()
+
+
+def _process_worker(path, start, results, n, rounds):
+    """Acquire the lease, increment a counter link, release; count the wins."""
+    store = SQLiteStateStore(path, timeout=10)
+    start.wait(10)
+    wins = 0
+    for attempt in range(rounds):
+        try:
+            lease = store.acquire("pair", f"proc-{n}-{attempt}", now=NOW, ttl=timedelta(hours=1))
+        except LeaseHeld:
+            continue
+        current = store.link("pair", "counter")
+        value = int(current.a_etag) if current else 0
+        store.apply("pair", StateChange(put=[Link("counter", a_etag=str(value + 1))]))
+        wins += 1
+        store.release(lease)
+    held = None
+    try:
+        store.acquire("final", f"proc-{n}", now=NOW, ttl=timedelta(hours=1))
+        held = True
+    except LeaseHeld:
+        held = False
+    store.close()
+    results.put((n, wins, held))
+
+
+@pytest.mark.slow
+def test_processes_racing_for_a_lease_never_interleave(tmp_path):
+    """Two processes: exactly one holds a lease; counted work under it is never lost."""
+    path = str(tmp_path / "s.db")
+    SQLiteStateStore(path).close()
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    results = context.Queue()
+    workers = [
+        context.Process(target=_process_worker, args=(path, start, results, n, 150))
+        for n in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    wins = sum(w for _, w, _ in outcomes)
+    assert sorted(held for _, _, held in outcomes) == [False, True]
+    with SQLiteStateStore(path) as store:
+        assert int(store.link("pair", "counter").a_etag) == wins > 0
+        # An expired lease is taken over by a third party.
+        store.acquire("final", "later", now=NOW + timedelta(hours=2), ttl=timedelta(hours=1))
