@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from severa_ext.backends.ics import IcsBackend
+from severa_ext.backends.memory import MemoryBackend
+from severa_ext.clock import FixedClock
+from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import Window
+from severa_ext.sync.policy import SyncPolicy
+from severa_ext.sync.sqlite import SQLiteStateStore
 
 T = TypeVar("T")
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -61,6 +66,27 @@ def measure(label: str, work: Callable[[], T]) -> T:
     return result
 
 
+def no_change_sync(path: Path, state_path: Path) -> None:
+    """Sync the file with an in-memory calendar, then time a sync that changes nothing."""
+    store = SQLiteStateStore(state_path)
+    memory = MemoryBackend("memory")
+    policy = SyncPolicy.calendars(past_days=35, future_days=510)
+    clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
+
+    def engine(ics: IcsBackend) -> SyncEngine:
+        return SyncEngine(memory, ics, store, pair_id="bench", policy=policy, clock=clock)
+
+    first = measure("first sync (links, copies to memory)", lambda: engine(IcsBackend(path)).run())
+    print(f"  first sync: {first.summary()}")
+    warm = IcsBackend(path)
+    warm.changes(None, WINDOW)
+    again = measure("no-change sync (file already parsed)", lambda: engine(warm).run())
+    cold = measure("no-change sync (fresh process-like)", lambda: engine(IcsBackend(path)).run())
+    for label, report in (("warm", again), ("cold", cold)):
+        print(f"  {label}: {report.total_writes} writes, {report.changes} changes seen")
+    store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
@@ -74,12 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         listing = measure("parse + index + list window", lambda: backend.changes(None, WINDOW))
         print(f"  listed {len(listing.items)} items, {len(backend.problems)} problems")
         measure("list again (cached parse)", lambda: backend.changes(listing.cursor, WINDOW))
-        try:
-            from _bench_ics_sync import no_change_sync
-        except ImportError:
-            no_change_sync = None
-        if no_change_sync is not None:
-            no_change_sync(path, WINDOW, measure)
+        no_change_sync(path, Path(folder) / "state.sqlite")
     print(f"peak resident memory of the process: {peak_rss_mib():.0f} MiB")
     return 0
 
