@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from severa_ext.sync.engine import ProgressCallback, SyncEngine
+from typing import TYPE_CHECKING, Any
+
 from severa_ext.sync.items import (
     CalendarItem,
     Capabilities,
@@ -46,3 +47,16 @@ __all__ = [
     "new_sync_key",
     "plan_sync",
 ]
+
+if TYPE_CHECKING:
+    from severa_ext.sync.engine import ProgressCallback, SyncEngine
+
+
+def __getattr__(name: str) -> Any:
+    # The engine imports ``severa_ext.backends.base``, which imports this package's
+    # item model: load it on first use so that neither import is circular.
+    if name in ("ProgressCallback", "SyncEngine"):
+        from severa_ext.sync import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
