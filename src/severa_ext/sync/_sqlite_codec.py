@@ -34,6 +34,8 @@ __all__ = [
 
 _WHEN = datetime | date
 _OPTIONAL_WHEN = datetime | date | None
+_OPTIONAL_STR = str | None
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
 
 
 def _zone_name(zone: tzinfo | None) -> str | None:
@@ -74,11 +76,24 @@ def _load_optional_when(value: Any, _type: Any) -> datetime | date | None:
     return None if value is None else _load_when(value, _type)
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _dump_optional_when(value: date | None) -> str | None:
+    return None if value is None else _dump_when(value)
+
+
 def make_converter() -> cattrs.Converter:
     """A converter for links and journal entries (datetime, date, enum hooks)."""
     converter = cattrs.Converter(omit_if_default=True)
     converter.register_unstructure_hook(datetime, _dump_when)
     converter.register_unstructure_hook(date, _dump_when)
+    # Direct hooks for the common optional types (skips a dispatch per field).
+    converter.register_unstructure_hook_func(lambda t: t == _OPTIONAL_STR, _identity)
+    converter.register_unstructure_hook_func(
+        lambda t: t in (_WHEN, _OPTIONAL_WHEN, datetime | None), _dump_optional_when
+    )
     converter.register_structure_hook(datetime, lambda v, _t: _load_datetime(v))
     converter.register_structure_hook(date, lambda v, _t: date.fromisoformat(v))
     converter.register_structure_hook_func(lambda t: t == _WHEN, _load_when)
@@ -91,7 +106,7 @@ _CONVERTER = make_converter()
 
 def dump_link(link: Link) -> str:
     """The JSON text of ``link``."""
-    return json.dumps(_CONVERTER.unstructure(link, Link), separators=(",", ":"))
+    return _ENCODER.encode(_CONVERTER.unstructure(link, Link))
 
 
 def load_link(text: str, *, where: str) -> Link:
@@ -108,7 +123,7 @@ def load_link(text: str, *, where: str) -> Link:
 
 def dump_entry(entry: JournalEntry) -> str:
     """The JSON text of a journal entry."""
-    return json.dumps(_CONVERTER.unstructure(entry, JournalEntry), separators=(",", ":"))
+    return _ENCODER.encode(_CONVERTER.unstructure(entry, JournalEntry))
 
 
 def load_entry(text: str, *, where: str) -> JournalEntry:
