@@ -41,11 +41,11 @@ from severa_ext.errors import (
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
+    "OPERATIONS",
     "Fault",
     "FaultKind",
     "InjectedCrash",
     "MemoryBackend",
-    "OPERATIONS",
 ]
 
 OPERATIONS: frozenset[str] = frozenset(

@@ -42,10 +42,10 @@ from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.state import Link
 
 __all__ = [
+    "MERGE_FIELDS",
     "Conflict",
     "Create",
     "Delete",
-    "MERGE_FIELDS",
     "Plan",
     "PlanRecord",
     "Quarantine",
@@ -56,6 +56,7 @@ __all__ = [
     "WriteRecord",
     "derive_sync_key",
     "differing_fields",
+    "field_value",
     "plan_entry",
     "plan_sync",
     "quarantine_key",
@@ -270,6 +271,12 @@ def _field(item: CalendarItem, name: str) -> object:
     if name == "show_as":
         return item.show_as.value
     return getattr(item, name)
+
+
+def field_value(item: CalendarItem, name: str) -> object:
+    """The normalised value of merge field ``name`` (one of :data:`MERGE_FIELDS`) of
+    ``item``: what the merge and convergence compare."""
+    return _field(item, name)
 
 
 def _values(item: CalendarItem, name: str) -> dict[str, Any]:
