@@ -88,6 +88,7 @@ class FakeMailbox:
     id: str = attrs.field(factory=lambda: secrets.token_hex(16))
     events: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     props: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    transactions: dict[str, str] = attrs.field(factory=dict)
     log: list[tuple[int, str]] = attrs.field(factory=list)
 
     def names(self) -> set[str]:
@@ -182,6 +183,8 @@ class Tenant:
             box.props[event_id] = props
         self._new_version(box, event)
         box.events[event_id] = event
+        if event.get("transactionId"):
+            box.transactions[str(event["transactionId"])] = event_id
         return event
 
     def _new_version(self, box: FakeMailbox, event: dict[str, Any]) -> None:
@@ -445,10 +448,11 @@ class Tenant:
         if problem:
             return graph_error(400, "ErrorInvalidRequest", problem)
         transaction = body.get("transactionId")
-        if transaction:
-            for event in box.events.values():
-                if event.get("transactionId") == transaction:
-                    return 201, {}, self.render(box, event, prefer)
+        existing = (
+            box.events.get(box.transactions.get(str(transaction), "")) if transaction else None
+        )
+        if existing is not None:
+            return 201, {}, self.render(box, existing, prefer)
         event = self.store_event(box, body)
         return 201, {}, self.render(box, event, prefer)
 

@@ -680,6 +680,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     fake: FakeGraphServer
     protocol_version = "HTTP/1.1"
+    # A buffered writer: headers and body leave in one send when the request ends
+    # (no Nagle / delayed-ACK stall per answer).
+    wbufsize = 1 << 16
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake graph: " + format, *args)
