@@ -969,11 +969,24 @@ class Inviter:
         invite = self.issuer.issue(
             share, contact, now=now, project_name=project_name, customer_name=customer_name
         )
+        self.add(invite, actor=actor)
+        return invite
+
+    def add(self, invite: Invite, *, actor: str) -> tuple[InviteRecord, ...]:
+        """Store an invite issued earlier by :attr:`issuer` and audit it.
+
+        Issuing is pure and storing is not: a caller that must save something else
+        first (the share service saves the share) issues, saves, then adds.
+
+        Returns:
+            The earlier records of the same share that are now superseded.
+        """
+        now = invite.record.issued_at
         superseded = self.store.add(invite.record)
         for record in superseded:
             self._event(record, InviteAuditKind.REVOKED, actor, now, str(record.revoked_reason))
         self._event(invite.record, InviteAuditKind.ISSUED, actor, now, "")
-        return invite
+        return superseded
 
     def verify(self, invite_id: str, candidate: str, *, now: datetime) -> InviteRecord:
         """:func:`verify_stored`, with an audit event for the outcome.
@@ -1025,6 +1038,35 @@ class Inviter:
         for record in revoked:
             self._event(record, InviteAuditKind.REVOKED, actor, now, str(reason))
         return revoked
+
+    def contact_changed(
+        self, contact: ContactPerson, *, now: datetime, actor: str
+    ) -> tuple[InviteRecord, ...]:
+        """Revoke the contact's open invites that were sent to another address.
+
+        Call it when a contact's card changes: invites sent to the address the card
+        still holds stay valid; those sent to an address it no longer holds (or when
+        it holds none that is valid) become unusable with ``EMAIL_CHANGED``.
+
+        Returns:
+            The revoked records.
+        """
+        try:
+            current: str | None = _address(contact.email, what="email")
+        except EmailAddressError:
+            current = None
+        revoked = []
+        for found in self.store.list_open(now, contact_id=contact.id):
+            for _ in range(_CAS_ROUNDS):  # re-read if a login changed it meanwhile
+                record = self.store.get(found.id)
+                if record.email == current or not record.is_open(now):
+                    break
+                updated = record.revoked(RevokeReason.EMAIL_CHANGED, now)
+                if self.store.save(updated, expected=record):
+                    revoked.append(updated)
+                    self._event(updated, InviteAuditKind.REVOKED, actor, now, "email-changed")
+                    break
+        return tuple(revoked)
 
     def _event(
         self,

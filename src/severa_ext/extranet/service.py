@@ -47,6 +47,7 @@ from severa_ext.errors import (
 from severa_ext.extranet.access import Action, Decision, decide, decide_right
 from severa_ext.extranet.approvals import Approval, hour_fingerprint, hours_fingerprint
 from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog, MemoryAuditLog
+from severa_ext.extranet.invites import Invite, Inviter
 from severa_ext.extranet.rights import Right, validate_rights
 from severa_ext.extranet.shares import Share, ShareStore
 from severa_ext.extranet.views import ProjectView, project_view, target_visible
@@ -87,13 +88,13 @@ class ShareResult:
     Attributes:
         share: the new share.
         event: its audit event.
-        invite: the invitation sent for it (X6), when the service has an inviter;
-            ``None`` otherwise.
+        invite: the invitation to send for it (X6), when the service has an inviter;
+            ``None`` otherwise. Its record is already stored.
     """
 
     share: Share
     event: AuditEvent
-    invite: object | None = None
+    invite: Invite | None = None
 
 
 @attrs.frozen
@@ -135,6 +136,8 @@ class ExtranetService:
         audit: where audit events go (default: a new ``MemoryAuditLog``).
         ids: makes ids for new records (approvals, comments, files, links); default
             random UUID hex strings.
+        inviter: issues and stores invitations (X6); without one, ``share`` sends none.
+            An inviter without an audit log records into this service's log.
     """
 
     def __init__(
@@ -144,11 +147,15 @@ class ExtranetService:
         clock: Clock,
         audit: AuditLog | None = None,
         ids: Callable[[], str] = _default_ids,
+        inviter: Inviter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.audit: AuditLog = MemoryAuditLog() if audit is None else audit
         self._ids = ids
+        if inviter is not None and inviter.audit is None:
+            inviter = attrs.evolve(inviter, audit=self.audit)
+        self.inviter = inviter
 
     def __repr__(self) -> str:
         return f"ExtranetService(store={self.store!r}, audit={self.audit!r})"
@@ -277,7 +284,8 @@ class ExtranetService:
             valid_until: when access ends by itself (``None``: no end).
 
         Returns:
-            The :class:`ShareResult` (``invite`` is ``None`` without an inviter).
+            The :class:`ShareResult`; with an inviter, ``invite`` is the invitation to
+            send (X6), already stored, superseding earlier open ones of the pair.
 
         Raises:
             ShareRefused: X3 (see :meth:`check_contact`).
@@ -285,6 +293,7 @@ class ExtranetService:
             ShareConflict: a concurrent writer changed the pair first (nothing written).
             RightsError: the rights are inconsistent.
             ValidationError: bad ``valid_until``, ``actor`` or ``customer``.
+            EmailAddressError: the inviter cannot address the contact (nothing written).
         """
         actor = _text(actor, "actor")
         validate_rights(rights)
@@ -305,6 +314,18 @@ class ExtranetService:
             valid_until=valid_until,
             created_by=actor,
         )
+        inviter = self.inviter
+        invite = (  # issued before anything is saved: a refusal writes nothing
+            None
+            if inviter is None
+            else inviter.issuer.issue(
+                share,
+                contact,
+                now=now,
+                project_name=project.name,
+                customer_name=None if customer is None else customer.name,
+            )
+        )
         self.store.save(share, expected_version=None if current is None else current.version)
         event = self._record(
             AuditKind.SHARE,
@@ -316,7 +337,9 @@ class ExtranetService:
             version=share.version,
             detail=_expiry_words(valid_until),
         )
-        return ShareResult(share=share, event=event)
+        if inviter is not None and invite is not None:
+            inviter.add(invite, actor=actor)
+        return ShareResult(share=share, event=event, invite=invite)
 
     def _live(self, project_id: str, contact_id: str) -> Share:
         current = self.store.get(project_id, contact_id)
@@ -419,14 +442,16 @@ class ExtranetService:
             before=current.rights,
             version=share.version,
         )
+        if self.inviter is not None:  # its open invites can no longer be used (X8)
+            self.inviter.revoke_share(project_id, contact_id, now=now, actor=actor)
         return share
 
     def contact_changed(self, contact: ContactPerson, *, actor: str) -> tuple[AuditEvent, ...]:
         """Tell the service that a contact person's card changed (e.g. the email).
 
         Shares are not changed; every share of the contact that is not stopped gets a
-        ``contact_changed`` audit event. This is the hook where extensions act on the
-        change: the invitations extension voids the contact's open invites here.
+        ``contact_changed`` audit event. With an inviter, the contact's open invites
+        that were sent to an address the card no longer holds are revoked here.
 
         Args:
             contact: the contact as it is now.
@@ -439,6 +464,8 @@ class ExtranetService:
         if not isinstance(contact, ContactPerson):
             raise ValidationError(f"contact must be a ContactPerson, got {contact!r}")
         now = self._now()
+        if self.inviter is not None:  # invites sent to an address no longer on the card
+            self.inviter.contact_changed(contact, now=now, actor=actor)
         return tuple(
             self._record(
                 AuditKind.CONTACT_CHANGED,
