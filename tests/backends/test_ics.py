@@ -423,3 +423,22 @@ def test_written_file_is_valid_and_carries_the_sync_key(tmp_path):
     event = next(e for e in calendar.walk("VEVENT") if e.get(ICS_SYNC_KEY_PROPERTY) == "key-3")
     assert event["CLASS"] == "PRIVATE"
     assert any(tz["TZID"] == "Europe/Helsinki" for tz in calendar.walk("VTIMEZONE"))
+
+
+def test_updating_an_existing_override_rewrites_it_in_place(tmp_path):
+    backend = backend_for(tmp_path, "recurrence.ics")
+    moved = backend.get("series-1#20261203T073000Z")
+    assert moved is not None
+    assert moved.title == "Stand-up moved"
+    updated = backend.update(moved.id, moved.evolve(location="Room 2"), moved.etag)
+    assert (updated.title, updated.location) == ("Stand-up moved", "Room 2")
+    text = backend.path.read_text()
+    assert text.count("RECURRENCE-ID") == 2  # the moved and the cancelled one, no new one
+    assert "LOCATION:Room 2" in text
+
+
+def test_cancelled_occurrence_and_broken_ids_are_not_items(tmp_path):
+    backend = backend_for(tmp_path, "recurrence.ics")
+    assert backend.get("series-1#20261204T073000Z") is None  # cancelled override
+    assert backend.get("series-1#20261202T073000Z") is None  # EXDATE
+    assert backend.get("no-such-uid") is None

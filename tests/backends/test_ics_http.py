@@ -8,6 +8,7 @@ calendar (which would delete everything on the other side).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,3 +176,33 @@ def test_writes_are_refused(server):
     (result,) = feed.apply_batch([CreateOp(item, "k")])
     assert isinstance(result.error, ReadOnlyBackend)
     feed.close()
+
+
+class SlowHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/calendar")
+        self.end_headers()
+        for _ in range(40):  # a trickle: each chunk arrives well within the read timeout
+            self.wfile.write(b"X-FILLER:" + b"x" * 64 + b"\r\n")
+            self.wfile.flush()
+            time.sleep(0.05)
+
+
+def test_a_slow_download_hits_the_time_limit():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        feed = IcsSubscription(
+            f"http://127.0.0.1:{httpd.server_address[1]}/slow.ics", timeout=5, max_seconds=0.3
+        )
+        with pytest.raises(BackendUnavailable, match="took more than"):
+            feed.changes(None, WINDOW)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

@@ -257,6 +257,7 @@ class Series:
     master: Component | None = None
     master_line: int | None = None
     overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
+    stored_overrides: dict[str, Component] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -476,6 +477,7 @@ def build_index(
                     raise _Skip(f"duplicate override for RECURRENCE-ID {token}; quarantined")
                 _times(component, resolver)
                 series.overrides[token] = (component, line)
+                series.stored_overrides[token] = stored[position]
             else:
                 if series.master is not None:
                     raise _Skip(

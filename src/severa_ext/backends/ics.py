@@ -443,7 +443,7 @@ class IcsBackend(IcsReader):
             if target is None:
                 raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
         else:
-            target = self._override(loaded, uid, token, components)
+            target = self._override(loaded, uid, token)
             if target is None:
                 master = next((c for c in components if "RECURRENCE-ID" not in c), None)
                 if master is None or current.original_start is None:
@@ -453,21 +453,10 @@ class IcsBackend(IcsReader):
         self._needs_zones |= apply_item(target, item, now=self._now(), sync_key=sync_key)
         return item_id
 
-    def _override(
-        self, loaded: _Loaded, uid: str, token: str, components: list[Component]
-    ) -> Component | None:
+    def _override(self, loaded: _Loaded, uid: str, token: str) -> Component | None:
+        """The stored RECURRENCE-ID override of ``uid`` for the occurrence ``token``."""
         series = loaded.index.series.get(uid)
-        if series is None:
-            return None
-        found = series.overrides.get(token)
-        if found is None:
-            return None
-        read_copy = found[0]
-        # The stored twin has the same position among the UID's overrides.
-        reads = [c for c in (s for s in components) if "RECURRENCE-ID" in c]
-        position = list(series.overrides.values()).index(found)
-        del read_copy
-        return reads[position] if position < len(reads) else None
+        return series.stored_overrides.get(token) if series is not None else None
 
     def _do_delete(self, loaded: _Loaded, item_id: str, if_match: str | None) -> None:
         current = self._check(loaded, item_id, if_match)
@@ -479,7 +468,7 @@ class IcsBackend(IcsReader):
                     loaded.calendar.subcomponents.remove(component)
                     break
             return
-        override = self._override(loaded, uid, token, components)
+        override = self._override(loaded, uid, token)
         if override is not None:
             loaded.calendar.subcomponents.remove(override)
         master = next((c for c in components if "RECURRENCE-ID" not in c), None)
