@@ -336,6 +336,16 @@ class ActivityBackend:
         return f"activities:{self._user_id}"
 
     @property
+    def store(self) -> ActivityStore:
+        """The activity store this side reads and writes."""
+        return self._store
+
+    @property
+    def user_id(self) -> str:
+        """Whose activities this side holds."""
+        return self._user_id
+
+    @property
     def capabilities(self) -> Capabilities:
         """Delta listings, server-side sync key lookup, batches run one by one."""
         return Capabilities(delta=True, batch_size=100, read_only=False, sync_key_lookup=True)

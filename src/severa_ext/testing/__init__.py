@@ -1,9 +1,42 @@
 """Test support for host applications: pytest fixtures, fake servers, strategies.
 
 Install the ``testing`` extra (``pip install severa-ext[testing]``); the pytest plugin
-is registered automatically through the ``pytest11`` entry point.
+is registered automatically through the ``pytest11`` entry point, and the hypothesis
+strategies through the ``hypothesis`` entry point.
+
+* :class:`BackendContract` (in :mod:`severa_ext.testing.contract`): the backend
+  contract test class to subclass for a host's own adapter.
+* :class:`SyncHarness`: two sides, a state store, a fixed clock and a sync engine.
+* :mod:`severa_ext.testing.strategies`: hypothesis strategies.
+
+The names here load on first use, so importing the package stays cheap.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from severa_ext.testing._fixtures_memory import SyncHarness
+    from severa_ext.testing.contract import BackendContract
+
+__all__ = ["BackendContract", "SyncHarness"]
+
+_LAZY = {
+    "BackendContract": "severa_ext.testing.contract",
+    "SyncHarness": "severa_ext.testing._fixtures_memory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
