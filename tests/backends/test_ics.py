@@ -442,3 +442,17 @@ def test_cancelled_occurrence_and_broken_ids_are_not_items(tmp_path):
     assert backend.get("series-1#20261204T073000Z") is None  # cancelled override
     assert backend.get("series-1#20261202T073000Z") is None  # EXDATE
     assert backend.get("no-such-uid") is None
+
+
+def test_a_series_with_a_broken_master_is_withheld_not_deleted(tmp_path):
+    """Occurrences of a series whose master is unreadable never look deleted."""
+    path = tmp_path / "broken_master.ics"
+    text = (DATA / "recurrence.ics").read_text()
+    path.write_text(
+        text.replace("DTSTART;TZID=Europe/Helsinki:20261130T093000", "DTSTART:garbage", 1)
+    )
+    backend = IcsBackend(path, zone="Europe/Helsinki")
+    assert listing(backend) == {}
+    assert any("series-1" in p.item_ref for p in backend.problems)
+    with pytest.raises(BadItem):
+        backend.get("series-1#20261201T073000Z")

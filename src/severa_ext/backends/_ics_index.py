@@ -267,7 +267,6 @@ class CalendarIndex:
     Attributes:
         singles: non-recurring items by id (all of them, in or out of any window).
         series: recurring series by UID.
-        components: the live component behind each single id and series UID.
         stored: every stored VEVENT by UID (what writes change).
         problems: components skipped, each a ``BadItem`` naming its line / UID.
     """
@@ -275,7 +274,6 @@ class CalendarIndex:
     resolver: ZoneResolver
     singles: dict[str, CalendarItem] = attrs.field(factory=dict)
     series: dict[str, Series] = attrs.field(factory=dict)
-    components: dict[str, Component] = attrs.field(factory=dict)
     problems: list[BadItem] = attrs.field(factory=list)
     series_problems: dict[str, BadItem] = attrs.field(factory=dict)
     stored: dict[str, list[Component]] = attrs.field(factory=dict)
@@ -434,6 +432,7 @@ def build_index(
     resolver = ZoneResolver(calendar, floating)
     index = CalendarIndex(resolver)
     seen_lines: dict[str, int | None] = {}
+    broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     stored = originals if originals is not None else events
     for position, component in enumerate(events):
@@ -459,10 +458,8 @@ def build_index(
                     )
                 seen_lines[uid] = line
                 if _text(component, "STATUS").strip().upper() == "CANCELLED":
-                    index.components[uid] = component
-                    continue
+                    continue  # not a live entry
                 index.singles[uid] = convert(component, resolver, item_id=uid)
-                index.components[uid] = component
                 continue
             if uid in index.singles:
                 index.bad_ids.add(uid)
@@ -487,13 +484,22 @@ def build_index(
                 _times(component, resolver)
                 series.master = component
                 series.master_line = line
-            index.components[uid] = series.master or component
             seen_lines.setdefault(uid, line)
         except _Skip as exc:
             index.problems.append(BadItem(ref, str(exc), backend="ics"))
             if uid:
                 index.bad_ids.add(uid)
+                is_master = "RECURRENCE-ID" not in component and (
+                    "RRULE" in component or "RDATE" in component
+                )
+                series_now = index.series.get(uid)
+                if is_master and (series_now is None or series_now.master is None):
+                    broken_series.add(uid)
+    for uid in broken_series:
+        # Without its master a series cannot be listed faithfully: withhold all of it
+        # (``get`` raises BadItem) rather than let its occurrences look deleted.
+        index.series.pop(uid, None)
     for uid in list(index.bad_ids):
-        if uid in index.singles or uid in index.series:
+        if (uid in index.singles or uid in index.series) and uid not in broken_series:
             index.bad_ids.discard(uid)
     return index
