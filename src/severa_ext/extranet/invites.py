@@ -7,7 +7,7 @@ the login address and instructions (X9); the login address is the host's configu
 * :class:`InviteIssuer` makes an :class:`Invite`: the :class:`OneTimePassword` (never
   shown by ``repr``/``str``), a storable :class:`InviteRecord` (salted scrypt hash with
   its parameters) and an :class:`email.message.EmailMessage` in Finnish, English or
-  Swedish, ready for :mod:`smtplib`.
+  Swedish, ready for ``smtplib``.
 * :func:`verify` checks a candidate against a record: constant-time, single use,
   expiring, locking after a bounded number of failures. Each refusal is its own
   :class:`~severa_ext.errors.InviteError` subclass and carries the record to store.
@@ -231,7 +231,7 @@ class ScryptKdf:
 
 
 DEFAULT_KDF = ScryptKdf()
-"""scrypt with n=2**16, r=8, p=1 (64 MiB): one verify costs 50-500 ms (see the benchmark)."""
+"""The default KDF, scrypt with n=2**16, r=8, p=1 and 64 MiB; one verify takes 50-500 ms."""
 
 
 # --- the record ---------------------------------------------------------------------
@@ -678,7 +678,7 @@ def verify(record: InviteRecord, candidate: str, now: datetime) -> InviteRecord:
     """Check ``candidate`` against ``record`` at ``now``; single use, constant time.
 
     The KDF always runs, whatever the record's state, and the outputs are compared
-    with :func:`hmac.compare_digest`, so timing tells nothing about the password or the
+    with ``hmac.compare_digest``, so timing tells nothing about the password or the
     state. A record that is revoked, used, locked or expired (checked in that order)
     refuses without looking at the result, so a refused record is never an oracle.
 
