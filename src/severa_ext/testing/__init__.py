@@ -33,9 +33,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    # Not cached here: the module's own entry in sys.modules stays the one truth.
+    return getattr(importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:
