@@ -549,6 +549,11 @@ def test_branding_refuses_bad_configuration(changes):
         branding(**changes)
 
 
+def test_branding_keeps_ordinary_and_no_break_spaces():
+    chosen = branding(sender_name="Acme  Oy", organisation_name="Acme\u00a0Oy Ab")
+    assert (chosen.sender_name, chosen.organisation_name) == ("Acme  Oy", "Acme\u00a0Oy Ab")
+
+
 def test_branding_accepts_localhost_http_for_development():
     assert branding(login_url="http://localhost:8000/login").login_url.startswith("http://")
 

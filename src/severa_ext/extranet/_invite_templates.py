@@ -12,7 +12,15 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["LANGUAGES", "Texts", "clean", "format_expiry", "header_text", "texts_for"]
+__all__ = [
+    "LANGUAGES",
+    "Texts",
+    "clean",
+    "format_expiry",
+    "header_text",
+    "texts_for",
+    "visible_line",
+]
 
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
@@ -38,6 +46,15 @@ def clean(value: str | None, max_chars: int) -> str:
     if len(text) > max_chars:
         text = text[: max_chars - 1].rstrip() + "\u2026"
     return text
+
+
+def visible_line(value: str) -> str:
+    """``value`` without control, format, separator-line or unassigned characters.
+
+    Unlike :func:`clean` it keeps spaces as they are, so configuration can be checked
+    with ``visible_line(value) == value``.
+    """
+    return "".join(ch for ch in value if unicodedata.category(ch) not in _INVISIBLE)
 
 
 def header_text(value: str | None, max_chars: int) -> str:

@@ -54,7 +54,7 @@ from severa_ext.errors import (
     WrongPassword,
 )
 from severa_ext.extranet import _invite_password as _pw
-from severa_ext.extranet._invite_templates import LANGUAGES, clean
+from severa_ext.extranet._invite_templates import LANGUAGES, visible_line
 from severa_ext.extranet.audit import AuditEvent, AuditLog
 
 if TYPE_CHECKING:
@@ -444,9 +444,10 @@ def _config_text(_instance: object, attribute: attrs.Attribute[Any], value: obje
         return
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"Branding.{attribute.name} must be a non-blank string")
-    if clean(value, 1000) != value.strip() or len(value) > 200:
+    if len(value) > 200 or visible_line(value) != value:
         raise ConfigError(
-            f"Branding.{attribute.name} must be one line of at most 200 visible characters"
+            f"Branding.{attribute.name} must be one line of at most 200 characters, "
+            "without control or invisible formatting characters"
         )
 
 
