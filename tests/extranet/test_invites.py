@@ -517,6 +517,13 @@ def test_bad_stored_record_names_the_field(change, field):
         record_from_dict(data)
 
 
+def test_record_refuses_an_unknown_revocation_reason():
+    with pytest.raises(ValidationError, match="revoked_reason"):
+        attrs.evolve(issue().record, revoked_at=T0, revoked_reason="because")
+    with pytest.raises(ValidationError, match="together"):
+        attrs.evolve(issue().record, revoked_reason=RevokeReason.HOST)
+
+
 def test_not_a_mapping_is_a_validation_error():
     with pytest.raises(ValidationError):
         record_from_dict(["not", "a", "record"])

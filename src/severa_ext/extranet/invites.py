@@ -270,6 +270,17 @@ def _bytes_of(length: int) -> Any:
     return check
 
 
+def _reason(value: object) -> RevokeReason | None:
+    if value is None or isinstance(value, RevokeReason):
+        return value
+    known = {reason.value: reason for reason in RevokeReason}
+    if isinstance(value, str) and value in known:
+        return known[value]
+    raise ValidationError(
+        f"InviteRecord.revoked_reason must be one of {', '.join(known)}; got {value!r}"
+    )
+
+
 @attrs.frozen
 class InviteRecord:
     """What a host stores for one invite: a salted hash, never the password.
@@ -307,9 +318,7 @@ class InviteRecord:
     max_attempts: int = attrs.field(default=5, validator=_int_between(1, _MAX_ATTEMPTS))
     used_at: datetime | None = attrs.field(default=None, validator=aware)
     revoked_at: datetime | None = attrs.field(default=None, validator=aware)
-    revoked_reason: RevokeReason | None = attrs.field(
-        default=None, converter=attrs.converters.optional(RevokeReason)
-    )
+    revoked_reason: RevokeReason | None = attrs.field(default=None, converter=_reason)
 
     def __attrs_post_init__(self) -> None:
         if self.expires_at <= self.issued_at:
