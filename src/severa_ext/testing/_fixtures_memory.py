@@ -83,16 +83,16 @@ class SyncHarness:
     """Two sides, a memory state store, a fixed clock and a sync engine, wired up.
 
     Side A is the Severa side (activities) unless given; side B a memory calendar.
-    Retries never sleep (waits are recorded in :attr:`sleeps`).
+    Retries never sleep (waits are recorded in ``sleeps``).
 
     Args:
         a: side A; by default an ``ActivityBackend`` over a ``MemoryActivityStore``
-            with the types of :func:`activity_types_for_tests`.
+            with the types of ``activity_types_for_tests()``.
         b: side B; by default a ``MemoryBackend`` named ``"calendar"``.
         policy: by default meetings go out, incoming entries become meetings and
             private ones personal (S8, S9).
         store: by default a ``MemoryStateStore``.
-        clock: by default a ``FixedClock`` at :data:`START`; the default sides use it.
+        clock: by default a ``FixedClock`` at ``START``; the default sides use it.
         pair_id: the pair's id in the store.
         engine_options: more keyword arguments for ``SyncEngine``.
 

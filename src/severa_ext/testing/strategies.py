@@ -19,23 +19,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import attrs
 from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
 
 from severa_ext.domain import Activity, ActivityCategory, ActivityType
 from severa_ext.errors import ValidationError
 from severa_ext.sync.items import CONTENT_FIELDS, CalendarItem, ShowAs, Side, Window
 
 if TYPE_CHECKING:
-    from severa_ext.backends.memory import MemoryBackend
     from severa_ext.extranet.rights import Right
 
 __all__ = [
     "DEFAULT_WINDOW",
     "Edit",
+    "EditableCalendar",
     "activities",
     "activity_types",
     "all_day_items",
@@ -60,11 +61,11 @@ _ZONES: tuple[tzinfo, ...] = (
 _TEXT = st.characters(categories=("L", "N", "P", "S", "Zs"), exclude_characters="\x00")
 
 
-def _texts(*, min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
+def _texts(*, min_size: int = 0, max_size: int = 40) -> SearchStrategy[str]:
     return st.text(_TEXT, min_size=min_size, max_size=max_size)
 
 
-def _bodies() -> st.SearchStrategy[str]:
+def _bodies() -> SearchStrategy[str]:
     return st.lists(_texts(max_size=30), max_size=4).map("\n".join)
 
 
@@ -78,7 +79,7 @@ def _check_window(window: Window) -> Window:
 def _timed_spans(
     draw: st.DrawFn,
     window: Window,
-    zones: st.SearchStrategy[tzinfo],
+    zones: SearchStrategy[tzinfo],
     max_duration: timedelta,
 ) -> tuple[datetime, datetime]:
     minutes = int((window.end - window.start).total_seconds() // 60)
@@ -102,12 +103,12 @@ def calendar_items(
     *,
     window: Window = DEFAULT_WINDOW,
     all_day: bool | None = None,
-    titles: st.SearchStrategy[str] | None = None,
-    zones: st.SearchStrategy[tzinfo] | None = None,
+    titles: SearchStrategy[str] | None = None,
+    zones: SearchStrategy[tzinfo] | None = None,
     max_duration: timedelta = timedelta(hours=10),
     max_days: int = 5,
     with_identity: bool = False,
-) -> st.SearchStrategy[CalendarItem]:
+) -> SearchStrategy[CalendarItem]:
     """Calendar items that start inside ``window``, with every content field drawn.
 
     Args:
@@ -129,7 +130,7 @@ def calendar_items(
         raise ValidationError(f"calendar_items: max_days must be at least 1, got {max_days}")
     if max_duration < timedelta(0):
         raise ValidationError("calendar_items: max_duration must not be negative")
-    spans: list[st.SearchStrategy[Any]] = []
+    spans: list[SearchStrategy[Any]] = []
     if all_day is not True:
         spans.append(
             _timed_spans(
@@ -175,7 +176,7 @@ def _make_item(
 
 def all_day_items(
     *, window: Window = DEFAULT_WINDOW, max_days: int = 5
-) -> st.SearchStrategy[CalendarItem]:
+) -> SearchStrategy[CalendarItem]:
     """All-day items (``date`` start, exclusive ``date`` end) inside ``window``.
 
     Args:
@@ -187,10 +188,10 @@ def all_day_items(
 
 def windows(
     *,
-    around: st.SearchStrategy[datetime] | None = None,
+    around: SearchStrategy[datetime] | None = None,
     max_past_days: int = 60,
     max_future_days: int = 400,
-) -> st.SearchStrategy[Window]:
+) -> SearchStrategy[Window]:
     """Sync windows: from some days before an instant to some days after it.
 
     Args:
@@ -216,9 +217,9 @@ def windows(
 
 def activity_types(
     *,
-    categories: st.SearchStrategy[ActivityCategory] | None = None,
-    ids: st.SearchStrategy[str] | None = None,
-) -> st.SearchStrategy[ActivityType]:
+    categories: SearchStrategy[ActivityCategory] | None = None,
+    ids: SearchStrategy[str] | None = None,
+) -> SearchStrategy[ActivityType]:
     """Severa activity types (calendar entries and project tasks, S8).
 
     Args:
@@ -235,10 +236,10 @@ def activity_types(
 
 def activities(
     *,
-    user_ids: st.SearchStrategy[str] | None = None,
-    types: st.SearchStrategy[ActivityType] | None = None,
-    items: st.SearchStrategy[CalendarItem] | None = None,
-) -> st.SearchStrategy[Activity]:
+    user_ids: SearchStrategy[str] | None = None,
+    types: SearchStrategy[ActivityType] | None = None,
+    items: SearchStrategy[CalendarItem] | None = None,
+) -> SearchStrategy[Activity]:
     """Severa activities, their content drawn as calendar items are.
 
     Args:
@@ -272,7 +273,7 @@ def _make_activity(
     )
 
 
-def rights(*, consistent: bool = True) -> st.SearchStrategy[Right]:
+def rights(*, consistent: bool = True) -> SearchStrategy[Right]:
     """Combinations of Extranet rights (X4, X5).
 
     Args:
@@ -295,6 +296,26 @@ def rights(*, consistent: bool = True) -> st.SearchStrategy[Right]:
 # -- edit sequences ---------------------------------------------------------------------
 
 EditAction = Literal["create", "update", "delete"]
+
+
+class EditableCalendar(Protocol):
+    """What :meth:`Edit.apply_to` needs: user-side edits, as ``MemoryBackend`` has."""
+
+    def user_create(self, item: CalendarItem) -> CalendarItem:
+        """Add an item as a user would."""
+        ...
+
+    def user_update(self, item_id: str, **changes: Any) -> CalendarItem:
+        """Change fields of an item as a user would."""
+        ...
+
+    def user_delete(self, item_id: str) -> None:
+        """Delete an item as a user would."""
+        ...
+
+    def all_items(self) -> list[CalendarItem]:
+        """Every stored item."""
+        ...
 
 
 @attrs.frozen
@@ -326,8 +347,8 @@ class Edit:
         if unknown:
             raise ValidationError(f"Edit: unknown content fields {sorted(unknown)}")
 
-    def apply_to(self, backend: MemoryBackend) -> CalendarItem | None:
-        """Make this edit on a memory backend as its user would.
+    def apply_to(self, backend: EditableCalendar) -> CalendarItem | None:
+        """Make this edit on a calendar (a ``MemoryBackend``) as its user would.
 
         Returns:
             The created or updated item; ``None`` for a delete or when there is
@@ -359,11 +380,11 @@ def _fields(chosen: list[str]) -> tuple[str, ...]:
 
 def edit_sequences(
     *,
-    items: st.SearchStrategy[CalendarItem] | None = None,
-    sides: st.SearchStrategy[Side] | None = None,
+    items: SearchStrategy[CalendarItem] | None = None,
+    sides: SearchStrategy[Side] | None = None,
     min_size: int = 0,
     max_size: int = 10,
-) -> st.SearchStrategy[list[Edit]]:
+) -> SearchStrategy[list[Edit]]:
     """Lists of user edits (create, update some fields or move, delete) on both sides.
 
     Args:
