@@ -21,6 +21,7 @@ import attrs
 from severa_ext.backends._graph_html import html_to_text
 from severa_ext.backends._graph_mapping import DateTimeTimeZone, parse_graph_datetime
 from severa_ext.backends._timezones import iana_to_windows, resolve_zone
+from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import BadItem
 
 __all__ = ["Answer", "FakeMailbox", "Tenant", "graph_error"]
@@ -51,10 +52,6 @@ _WRITABLE = (
 def graph_error(status: int, code: str, message: str, **headers: str) -> Answer:
     """A Graph error answer: ``{"error": {"code", "message"}}``."""
     return status, dict(headers), {"error": {"code": code, "message": message}}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _stamp(value: datetime) -> str:
@@ -110,7 +107,8 @@ class _Round:
 class Tenant:
     """The fake tenant's state; thread-safe (one lock around every request)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
         self.lock = threading.RLock()
         self.mailboxes: dict[str, FakeMailbox] = {}
         self.seq = 0
@@ -153,10 +151,10 @@ class Tenant:
     ) -> dict[str, Any]:
         """Store a new event from a create payload; return the stored copy."""
         event_id = event_id or "AAMk" + secrets.token_urlsafe(24)
-        now = _now()
+        now = self.clock.now()
         event: dict[str, Any] = {
             "id": event_id,
-            "createdDateTime": _stamp(now),
+            "createdDateTime": _stamp(now.astimezone(UTC)),
             "type": "singleInstance",
             "sensitivity": "normal",
             "showAs": "busy",
@@ -191,7 +189,7 @@ class Tenant:
         change_key = secrets.token_urlsafe(12)
         event["changeKey"] = change_key
         event["@odata.etag"] = f'W/"{change_key}"'
-        event["lastModifiedDateTime"] = _stamp(_now())
+        event["lastModifiedDateTime"] = _stamp(self.clock.now().astimezone(UTC))
         self._touch(box, event["id"])
 
     def patch_event(

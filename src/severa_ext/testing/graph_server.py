@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,12 +46,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from severa_ext.backends._graph_mapping import item_to_event
+from severa_ext.backends.base import WriteOp, WriteResult
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
+from severa_ext.backends.memory import Fault, FaultKind, InjectedCrash
+from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
-from severa_ext.sync.items import CalendarItem
+from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
 
-__all__ = ["FakeGraphServer", "LoopbackAdapter"]
+__all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,9 @@ class _Fault:
     seconds: float = 0.0
     path: str | None = None
     code: str = "TooManyRequests"
+    # Request kinds it hits ("GET delta", "POST events" ...); these also hit the
+    # matching requests inside a $batch.
+    kinds: frozenset[str] | None = None
 
 
 @attrs.define
@@ -110,6 +116,8 @@ class FakeGraphServer:
         token_lifetime: seconds an access token is valid for.
         shuffle_batches: answer ``$batch`` requests in a shuffled order (as Graph may).
         seed: the seed of that shuffle (repeatable runs).
+        clock: stamps ``lastModifiedDateTime`` (the wall clock by default; a
+            ``FixedClock`` keeps conflict resolution repeatable in tests).
     """
 
     def __init__(
@@ -121,6 +129,7 @@ class FakeGraphServer:
         token_lifetime: int = 3600,
         shuffle_batches: bool = True,
         seed: int = 0,
+        clock: Clock | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
@@ -128,7 +137,7 @@ class FakeGraphServer:
         self.token_lifetime = token_lifetime
         self.shuffle_batches = shuffle_batches
         self._random = random.Random(seed)
-        self.tenant = Tenant()
+        self.tenant = Tenant(clock)
         self._tokens: dict[str, float] = {}
         self._refresh_tokens: dict[str, str] = {}
         self._faults: list[_Fault] = []
@@ -366,17 +375,58 @@ class FakeGraphServer:
         retry_after: float = 1.0,
         status: int = 429,
         path: str | None = None,
+        kinds: Iterable[str] | None = None,
     ) -> None:
-        """Answer the next ``count`` Graph calls (matching ``path``) with 429 + Retry-After."""
+        """Answer the next ``count`` Graph calls with 429 (or ``status``) + Retry-After.
+
+        Args:
+            count: how many calls.
+            retry_after: the ``Retry-After`` seconds.
+            status: 429, or 503 / 504.
+            path: only calls whose path contains this.
+            kinds: only these request kinds (``"GET delta"``, ``"GET event"``,
+                ``"GET events"``, ``"POST events"``, ``"PATCH event"``,
+                ``"DELETE event"``, ``"POST $batch"``); event kinds also hit the
+                requests inside a ``$batch``.
+        """
         code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
         self._add(
-            _Fault("status", count, status=status, retry_after=retry_after, path=path, code=code)
+            _Fault(
+                "status",
+                count,
+                status=status,
+                retry_after=retry_after,
+                path=path,
+                code=code,
+                kinds=frozenset(kinds) if kinds is not None else None,
+            )
         )
 
-    def fail(self, count: int = 1, *, status: int = 503, path: str | None = None) -> None:
-        """Answer the next ``count`` Graph calls with ``status`` (503 by default)."""
-        code = {503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(status, "generalException")
-        self._add(_Fault("status", count, status=status, path=path, code=code))
+    def fail(
+        self,
+        count: int = 1,
+        *,
+        status: int = 503,
+        path: str | None = None,
+        kinds: Iterable[str] | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` Graph calls with ``status`` (503 by default).
+
+        ``kinds`` works as for :meth:`throttle`; ``code`` overrides Graph's error code
+        (e.g. 412 with ``ErrorIrresolvableConflict``).
+        """
+        default = {503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(status, "generalException")
+        self._add(
+            _Fault(
+                "status",
+                count,
+                status=status,
+                path=path,
+                code=code or default,
+                kinds=frozenset(kinds) if kinds is not None else None,
+            )
+        )
 
     def throttle_in_batch(self, count: int = 1, *, retry_after: float = 0.0) -> None:
         """Answer the next ``count`` inner ``$batch`` requests with 429 + Retry-After."""
@@ -386,9 +436,18 @@ class FakeGraphServer:
         """Delay the next ``count`` answers by ``seconds`` (for client timeouts)."""
         self._add(_Fault("slow", count, seconds=seconds, path=path))
 
-    def drop_connections(self, count: int = 1, *, path: str | None = None) -> None:
+    def drop_connections(
+        self, count: int = 1, *, path: str | None = None, kinds: Iterable[str] | None = None
+    ) -> None:
         """Close the connection without answering the next ``count`` requests."""
-        self._add(_Fault("drop", count, path=path))
+        self._add(
+            _Fault("drop", count, path=path, kinds=frozenset(kinds) if kinds is not None else None)
+        )
+
+    def clear_faults(self) -> None:
+        """Disarm every pending switch (throttling, failures, slow answers, drops)."""
+        with self._lock:
+            self._faults.clear()
 
     def lose_delta_tokens(self, *, status: int = 410, code: str = "syncStateNotFound") -> None:
         """Make every current delta token invalid (410 ``syncStateNotFound`` by default)."""
@@ -417,13 +476,17 @@ class FakeGraphServer:
         with self._lock:
             self._faults.append(fault)
 
-    def _take(self, kind: str, path: str) -> _Fault | None:
+    def _take(
+        self, kind: str, path: str, request_kind: str | None = None, *, inner: bool = False
+    ) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
                 if (
                     fault.kind == kind
                     and fault.count > 0
                     and (fault.path is None or fault.path in path)
+                    and (fault.kinds is None or request_kind in fault.kinds)
+                    and (not inner or fault.kinds is not None)
                 ):
                     fault.count -= 1
                     return fault
@@ -501,7 +564,7 @@ class FakeGraphServer:
         if denied is not None:
             return denied
         path = urlsplit(target).path
-        fault = self._take("status", path)
+        fault = self._take("status", path, _kind(method, path))
         if fault is not None:
             extra = (
                 {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
@@ -543,13 +606,25 @@ class FakeGraphServer:
                     },
                 }
                 continue
+            inner_method = str(request.get("method", "GET")).upper()
+            inner_path = urlsplit(str(request.get("url", ""))).path
             fault = self._take("batch", "")
+            targeted = self._take("status", inner_path, _kind(inner_method, inner_path), inner=True)
             if fault is not None:
                 status, headers, inner = graph_error(
                     429,
                     "TooManyRequests",
                     "Too many requests for this mailbox.",
                     **{"Retry-After": f"{fault.retry_after or 0:g}"},
+                )
+            elif targeted is not None:
+                extra = (
+                    {"Retry-After": f"{targeted.retry_after:g}"}
+                    if targeted.retry_after is not None
+                    else {}
+                )
+                status, headers, inner = graph_error(
+                    targeted.status, targeted.code, "Injected fault.", **extra
                 )
             else:
                 status, headers, inner = self.tenant.route(
@@ -721,7 +796,7 @@ class _Handler(BaseHTTPRequestHandler):
                 target = self.path[len("/v1.0") :]
                 kind = _kind(method, path)
                 fake._count(kind, len(raw))
-                if fake._take("drop", path) is not None:
+                if fake._take("drop", path, kind) is not None:
                     self._drop()
                     return
                 fake._enter()
@@ -770,3 +845,213 @@ def _kind(method: str, path: str) -> str:
     if path.endswith("/events"):
         return f"{method} events"
     return f"{method} other"
+
+
+# --- a side driver for the sync state machine ------------------------------------------
+
+_KINDS = {
+    "changes": ("GET delta",),
+    "get": ("GET event",),
+    "find": ("GET events",),
+    "create": ("POST events",),
+    "update": ("PATCH event",),
+    "delete": ("DELETE event",),
+    "write": ("POST events", "PATCH event", "DELETE event"),
+    "apply_batch": ("POST $batch",),
+}
+_WRITES = frozenset({"create", "update", "delete", "apply_batch"})
+
+
+class _DrivenBackend:
+    """``GraphBackend`` plus the process-level faults of the state machine.
+
+    Transient faults travel over HTTP (the server's switches); a callback before a
+    call (a concurrent user edit) and a crash after a call are process events, so
+    they happen here.
+    """
+
+    def __init__(self, inner: GraphBackend) -> None:
+        self.inner = inner
+        self.armed: list[tuple[str, Fault, list[int]]] = []
+        self.writes = 0
+
+    def __repr__(self) -> str:
+        return f"_DrivenBackend({self.inner!r})"
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    def _before(self, operation: str) -> bool:
+        names = {operation, "write"} if operation in _WRITES else {operation}
+        crash = False
+        for armed_op, fault, left in self.armed:
+            if armed_op in names and left[0] > 0:
+                left[0] -= 1
+                if fault.kind is FaultKind.CALL and fault.callback is not None:
+                    fault.callback()
+                elif fault.kind is FaultKind.CRASH_AFTER_WRITE:
+                    crash = True
+                break
+        return crash
+
+    @staticmethod
+    def _after(crash: bool) -> None:
+        if crash:
+            raise InjectedCrash("graph: process died after the call (injected)")
+
+    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
+        crash = self._before("changes")
+        result = self.inner.changes(cursor, window)
+        self._after(crash)
+        return result
+
+    def get(self, item_id: str) -> CalendarItem | None:
+        crash = self._before("get")
+        result = self.inner.get(item_id)
+        self._after(crash)
+        return result
+
+    def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
+        crash = self._before("find")
+        result = self.inner.find(sync_key)
+        self._after(crash)
+        return result
+
+    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
+        crash = self._before("create")
+        result = self.inner.create(item, sync_key)
+        self.writes += 1
+        self._after(crash)
+        return result
+
+    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
+        crash = self._before("update")
+        result = self.inner.update(item_id, item, if_match)
+        self.writes += 1
+        self._after(crash)
+        return result
+
+    def delete(self, item_id: str, if_match: str | None) -> None:
+        crash = self._before("delete")
+        self.inner.delete(item_id, if_match)
+        self.writes += 1
+        self._after(crash)
+
+    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        crash = self._before("apply_batch")
+        results = self.inner.apply_batch(ops)
+        self.writes += sum(1 for r in results if r.ok)
+        self._after(crash)
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class GraphSideDriver:
+    """A side driver for ``severa_ext.testing.machine``: Graph over HTTP on one side.
+
+    The engine syncs a real ``GraphBackend`` talking to a private ``FakeGraphServer``;
+    the "user" edits the fake's mailbox directly. Throttling, 5xx, timeouts (dropped
+    connections) and stale etags are injected as HTTP answers, also inside batches.
+
+    Args:
+        clock: the machine's clock (stamps ``lastModifiedDateTime``).
+        mailbox: the mailbox address.
+        batch_size: writes per ``$batch``.
+    """
+
+    def __init__(
+        self, clock: Clock, *, mailbox: str = "alice@contoso.com", batch_size: int = 20
+    ) -> None:
+        self.server = FakeGraphServer(clock=clock).start()
+        self.server.add_mailbox(mailbox)
+        self.mailbox = mailbox
+        self._backend = _DrivenBackend(
+            self.server.backend(mailbox, batch_size=batch_size, page_size=7, timeout=10)
+        )
+
+    def __repr__(self) -> str:
+        return f"GraphSideDriver({self.server!r})"
+
+    @property
+    def backend(self) -> Any:
+        """The backend the engine syncs (a ``GraphBackend`` with fault hooks)."""
+        return self._backend
+
+    def _item(self, event_id: str) -> CalendarItem:
+        for item in self.server.events(self.mailbox):
+            if item.id == event_id:
+                return item
+        raise NotFound(f"fake graph: no event {event_id!r}")
+
+    def user_create(self, item: CalendarItem) -> CalendarItem:
+        """Create ``item`` in the mailbox as the user."""
+        return self._item(self.server.user_create(self.mailbox, item))
+
+    def user_update(self, item_id: str, **changes: Any) -> CalendarItem:
+        """Edit fields of an event as the user."""
+        self.server.user_update(self.mailbox, item_id, self._item(item_id).evolve(**changes))
+        return self._item(item_id)
+
+    def user_delete(self, item_id: str) -> None:
+        """Delete an event as the user."""
+        self.server.user_delete(self.mailbox, item_id)
+
+    def snapshot(self) -> list[CalendarItem]:
+        """Every event in the mailbox."""
+        return self.server.events(self.mailbox)
+
+    def inject(self, operation: str, fault: Fault, *, times: int = 1) -> bool:
+        """Arm ``fault`` for the next ``times`` calls of ``operation``."""
+        kinds = _KINDS.get(operation)
+        if kinds is None:
+            return False
+        kind = fault.kind
+        if kind in {FaultKind.CALL, FaultKind.CRASH_AFTER_WRITE}:
+            self._backend.armed.append((operation, fault, [times]))
+        elif kind is FaultKind.THROTTLE:
+            self.server.throttle(times, retry_after=fault.retry_after, kinds=kinds)
+        elif kind is FaultKind.UNAVAILABLE:
+            self.server.fail(times, status=500, kinds=kinds)
+        elif kind is FaultKind.TIMEOUT:
+            if operation in {"create", "update", "delete", "write"}:
+                self.server.fail(times, status=504, kinds=kinds)  # a gateway timeout inside
+            else:
+                self.server.drop_connections(times, kinds=kinds)
+        else:  # a stale etag: only writes that send If-Match can meet one
+            if operation not in {"update", "delete", "write"}:
+                return False
+            self.server.fail(times, status=412, kinds=kinds, code="ErrorIrresolvableConflict")
+        return True
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        self.server.clear_faults()
+        self._backend.armed.clear()
+
+    def write_count(self) -> int:
+        """Successful writes the engine made through the backend."""
+        return self._backend.writes
+
+    def close(self) -> None:
+        """Close the backend and stop the server."""
+        self._backend.close()
+        self.server.stop()
+
+
+def graph_driver(**options: Any) -> Callable[[Clock], GraphSideDriver]:
+    """A driver factory for ``severa_ext.testing.machine.make_sync_machine``.
+
+    Keyword options go to :class:`GraphSideDriver`.
+    """
+
+    def make(clock: Clock) -> GraphSideDriver:
+        return GraphSideDriver(clock, **options)
+
+    return make
