@@ -256,3 +256,58 @@ def test_fixture_fails_a_test_when_the_fake_breaks(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
+
+
+def test_faults_target_request_kinds_also_inside_batches(graph_server):
+    """A fault aimed at "PATCH event" hits the PATCH inside a $batch, not the envelope."""
+    from datetime import UTC, datetime, timedelta
+
+    from severa_ext.backends.base import CreateOp, UpdateOp
+    from severa_ext.errors import VersionConflict
+    from severa_ext.sync.items import CalendarItem
+
+    backend = graph_server.backend(MAILBOX)
+    start = datetime(2026, 5, 5, 9, tzinfo=UTC)
+    item = CalendarItem("A", start, start + timedelta(hours=1))
+    stored = backend.create(item, "k1")
+    graph_server.fail(1, status=412, kinds=["PATCH event"], code="ErrorIrresolvableConflict")
+    results = backend.apply_batch(
+        [CreateOp(item.evolve(title="B"), "k2"), UpdateOp(stored.id, item.evolve(title="C"), None)]
+    )
+    assert results[0].ok
+    assert isinstance(results[1].error, VersionConflict)
+    graph_server.throttle(5, kinds=["GET delta"])
+    graph_server.clear_faults()
+    assert backend.get(stored.id).title == "A"
+
+
+def test_side_driver_edits_and_faults(graph_server):
+    """The state machine's Graph driver: user edits land in the mailbox; faults arm."""
+    from datetime import UTC, datetime, timedelta
+
+    from severa_ext.backends.memory import Fault, InjectedCrash
+    from severa_ext.clock import FixedClock
+    from severa_ext.errors import Throttled
+    from severa_ext.sync.items import CalendarItem, Window
+    from severa_ext.testing.graph_server import graph_driver
+
+    clock = FixedClock(datetime(2026, 5, 4, tzinfo=UTC))
+    driver = graph_driver()(clock)
+    try:
+        start = datetime(2026, 5, 5, 9, tzinfo=UTC)
+        created = driver.user_create(CalendarItem("Mine", start, start + timedelta(hours=1)))
+        assert created.last_modified == clock.now()
+        assert driver.user_update(created.id, title="Renamed").title == "Renamed"
+        window = Window(start - timedelta(days=2), start + timedelta(days=2))
+        assert driver.inject("changes", Fault.throttle(3.0))
+        with pytest.raises(Throttled):
+            driver.backend.changes(None, window)
+        assert not driver.inject("changes", Fault.stale_etag())
+        assert driver.inject("get", Fault.crash_after_write())
+        with pytest.raises(InjectedCrash):
+            driver.backend.get(created.id)
+        driver.user_delete(created.id)
+        assert driver.snapshot() == []
+        assert driver.write_count() == 0
+    finally:
+        driver.close()
