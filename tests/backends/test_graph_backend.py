@@ -440,3 +440,29 @@ def test_round_trip_keeps_every_field_through_the_server(backend):
     created = backend.create(item, "k")
     assert content_equal(item, created)
     assert content_equal(item, backend.get(created.id))
+
+
+def test_certificate_credentials_sign_a_client_assertion(graph_server):
+    """App-only auth with a certificate: msal signs a JWT assertion with the key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from severa_ext.backends.graph import ClientCredentialsTokenProvider
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    tokens = ClientCredentialsTokenProvider(
+        graph_server.tenant_id,
+        graph_server.client_id,
+        certificate={"private_key": pem, "thumbprint": "A1" * 20},
+        authority_host=graph_server.authority_host,
+        http_client=graph_server.session(),
+        validate_authority=False,
+    )
+    backend = graph_server.backend(MAILBOX, tokens=tokens)
+    assert backend.changes(None, WINDOW).full
+    assert "PRIVATE KEY" not in repr(tokens)

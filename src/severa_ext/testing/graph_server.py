@@ -680,7 +680,7 @@ class FakeGraphServer:
         response: dict[str, Any] = {"token_type": "Bearer", "expires_in": self.token_lifetime}
         if grant == "client_credentials":
             secret_ok = form.get("client_secret") == self._client_secret
-            assertion_ok = bool(form.get("client_assertion"))
+            assertion_ok = self._assertion_ok(form)
             if not (secret_ok or assertion_ok):
                 return (
                     401,
@@ -718,6 +718,31 @@ class FakeGraphServer:
             self.tokens_issued += 1
         response["access_token"] = token
         return 200, {}, response
+
+    def _assertion_ok(self, form: Mapping[str, str]) -> bool:
+        """A certificate credential: a JWT bearer assertion issued by the client.
+
+        The claims are checked (issuer, subject, audience, expiry); the signature is
+        not, since the fake has no certificate registry.
+        """
+        if form.get("client_assertion_type") != (
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        ):
+            return False
+        parts = form.get("client_assertion", "").split(".")
+        if len(parts) != 3:
+            return False
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except ValueError:
+            return False
+        return (
+            isinstance(claims, dict)
+            and claims.get("iss") == self.client_id
+            and claims.get("sub") == self.client_id
+            and str(claims.get("aud", "")).endswith(_TOKEN_PATH)
+            and float(claims.get("exp", 0)) > time.time()
+        )
 
     def _user_tokens(self, username: str, scope: str) -> dict[str, Any]:
         # The object id is stable per user, as in Entra ID (msal keys accounts on it).
