@@ -216,7 +216,7 @@ class ScryptKdf:
         name: always ``"scrypt"`` (recorded so other KDFs can be added).
     """
 
-    n: int = attrs.field(default=2**16, validator=_power_of_two)
+    n: int = attrs.field(default=2**15, validator=_power_of_two)
     r: int = attrs.field(default=8, validator=_int_between(1, 32))
     p: int = attrs.field(default=1, validator=_int_between(1, 16))
     dklen: int = attrs.field(default=32, validator=_int_between(16, 64))
@@ -231,7 +231,7 @@ class ScryptKdf:
 
 
 DEFAULT_KDF = ScryptKdf()
-"""The default KDF, scrypt with n=2**16, r=8, p=1 and 64 MiB; one verify takes 50-500 ms."""
+"""The default KDF, scrypt n=2**15, r=8, p=1 (32 MiB); one verify takes 50-500 ms here."""
 
 
 # --- the record ---------------------------------------------------------------------
