@@ -10,8 +10,9 @@ processes racing for one pair never both win (two runs never interleave).
 Links are stored whole, as JSON made by a cattrs converter (a new
 :class:`~severa_ext.sync.state.Link` field with a default needs no migration), next
 to the columns the lookups use; ``links_by_ids`` and ``links_by_keys`` go through
-indexes in chunks below SQLite's variable limit, and ``count`` reads a counter the
-triggers keep, so a sync that changed nothing never scans the table.
+indexes in chunks below SQLite's variable limit, and ``count`` reads a per-pair
+counter kept in the same transaction, so a sync that changed nothing never scans
+the table.
 
 The schema has a ``schema_version`` table and ordered migrations, applied when a file
 is opened. A file written by a newer release is refused with
@@ -216,9 +217,14 @@ class SQLiteStateStore:
         ]
         cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
         with self._write("apply") as conn:
+            delta = 0
             if deletes:
+                before = conn.total_changes
                 conn.executemany("DELETE FROM links WHERE pair_id = ? AND sync_key = ?", deletes)
+                delta -= conn.total_changes - before
             if puts:
+                existing = self._existing(conn, pair_id, [row[1] for row in puts])
+                delta += len({row[1] for row in puts} - existing)
                 conn.executemany(
                     "INSERT INTO links (pair_id, sync_key, a_id, b_id, pending, data) "
                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pair_id, sync_key) DO UPDATE SET "
@@ -226,12 +232,35 @@ class SQLiteStateStore:
                     "pending = excluded.pending, data = excluded.data",
                     puts,
                 )
+            if delta:
+                conn.execute(
+                    "INSERT INTO link_counts (pair_id, n) VALUES (?, ?) "
+                    "ON CONFLICT (pair_id) DO UPDATE SET n = n + excluded.n",
+                    (pair_id, delta),
+                )
             if cursors:
                 conn.executemany(
                     "INSERT INTO cursors (pair_id, side, cursor) VALUES (?, ?, ?) "
                     "ON CONFLICT (pair_id, side) DO UPDATE SET cursor = excluded.cursor",
                     cursors,
                 )
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, pair_id: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the pair already has (to keep the link count exact)."""
+        found: set[str] = set()
+        for offset in range(0, len(keys), _CHUNK):
+            chunk = keys[offset : offset + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                key
+                for (key,) in conn.execute(
+                    f"SELECT sync_key FROM links "  # noqa: S608 - placeholders only
+                    f"WHERE pair_id = ? AND sync_key IN ({marks})",
+                    (pair_id, *chunk),
+                )
+            )
+        return found
 
     def link(self, pair_id: str, sync_key: str) -> Link | None:
         """The link with ``sync_key``, if any."""
