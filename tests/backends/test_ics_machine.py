@@ -177,7 +177,8 @@ class IcsDriver:
         calendar = self._load()
         uid = f"user-{new_sync_key()}"
         event = new_event(uid)
-        apply_item(event, item, now=self._clock.now())
+        # Another sync tool's copy keeps the X- property with the sync key (S3).
+        apply_item(event, item, now=self._clock.now(), sync_key=item.sync_key)
         calendar.add_component(event)
         calendar.add_missing_timezones()
         self._save(calendar)

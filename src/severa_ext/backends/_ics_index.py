@@ -33,6 +33,7 @@ __all__ = [
     "SYNC_KEY_PROPERTY",
     "CalendarIndex",
     "Series",
+    "SkippedComponent",
     "build_index",
     "convert",
     "expand_series",
@@ -110,8 +111,8 @@ def item_etag(item: CalendarItem) -> str:
     return hashlib.blake2b(extra.encode(), digest_size=12).hexdigest()
 
 
-class _Skip(Exception):
-    """A component that cannot become an item; the reason is journaled."""
+class SkippedComponent(Exception):
+    """A component (or series) that cannot become items; the reason is journaled."""
 
 
 def _text(component: Component, name: str) -> str:
@@ -128,13 +129,13 @@ def _dt(component: Component, name: str, resolver: ZoneResolver) -> datetime | d
     if prop is None:
         return None
     if isinstance(prop, list):
-        raise _Skip(f"{name} appears more than once")
+        raise SkippedComponent(f"{name} appears more than once")
     try:
         return resolve_value(prop.dt, prop.params.get("TZID"), resolver)
     except UnknownZone as exc:
-        raise _Skip(f"{name}: {exc}") from exc
+        raise SkippedComponent(f"{name}: {exc}") from exc
     except (TypeError, AttributeError, ValueError) as exc:
-        raise _Skip(f"{name} is not a date or date-time: {exc}") from exc
+        raise SkippedComponent(f"{name} is not a date or date-time: {exc}") from exc
 
 
 def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[datetime | date]:
@@ -153,29 +154,29 @@ def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[da
             try:
                 values.append(resolve_value(raw, tzid, resolver))
             except UnknownZone as exc:
-                raise _Skip(f"{name}: {exc}") from exc
+                raise SkippedComponent(f"{name}: {exc}") from exc
             except TypeError as exc:
-                raise _Skip(f"{name}: {exc}") from exc
+                raise SkippedComponent(f"{name}: {exc}") from exc
     return values
 
 
 def _times(component: Component, resolver: ZoneResolver) -> tuple[datetime | date, datetime | date]:
     start = _dt(component, "DTSTART", resolver)
     if start is None:
-        raise _Skip("no DTSTART")
+        raise SkippedComponent("no DTSTART")
     end = _dt(component, "DTEND", resolver)
     if end is None and "DURATION" in component:
         duration_prop: Any = component["DURATION"]
         duration = duration_prop.dt
         if not isinstance(duration, timedelta):
-            raise _Skip("DURATION is not a duration")
+            raise SkippedComponent("DURATION is not a duration")
         end = start + duration
     if end is None:
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     if isinstance(start, datetime) != isinstance(end, datetime):
-        raise _Skip("DTSTART and DTEND mix a date and a date-time")
+        raise SkippedComponent("DTSTART and DTEND mix a date and a date-time")
     if end < start:
-        raise _Skip(f"DTEND {end} is before DTSTART {start}")
+        raise SkippedComponent(f"DTEND {end} is before DTSTART {start}")
     return start, end
 
 
@@ -245,7 +246,7 @@ def convert(
             original_start=original_start,
         )
     except ValidationError as exc:
-        raise _Skip(str(exc)) from exc
+        raise SkippedComponent(str(exc)) from exc
     return attrs.evolve(item, etag=item_etag(item))
 
 
@@ -285,7 +286,7 @@ class CalendarIndex:
             try:
                 # All or nothing: a series that fails half-way yields no occurrence.
                 occurrences = list(expand_series(series, self.resolver, window))
-            except _Skip as exc:
+            except SkippedComponent as exc:
                 line = series.master_line
                 ref = f"{uid} (line {line})" if line else uid
                 problem = BadItem(ref, str(exc), backend="ics")
@@ -341,7 +342,9 @@ def expand_series(series: Series, resolver: ZoneResolver, window: Window) -> Ite
             for rule in rule_list:
                 count = rule.get("COUNT")
                 if count and int(count[0]) > MAX_COUNT:
-                    raise _Skip(f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}")
+                    raise SkippedComponent(
+                        f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}"
+                    )
             if len(rule_list) == 1:
                 start_rebased = _rebase(start, rule_list[0], window, end - start)  # type: ignore[operator]
                 end = start_rebased + (end - start)  # type: ignore[operator]
@@ -374,9 +377,13 @@ def expand_series(series: Series, resolver: ZoneResolver, window: Window) -> Ite
                 break
             produced += 1
             if produced > MAX_OCCURRENCES:
-                raise _Skip(f"more than {MAX_OCCURRENCES} occurrences inside the sync window")
+                raise SkippedComponent(
+                    f"more than {MAX_OCCURRENCES} occurrences inside the sync window"
+                )
             if time.monotonic() > deadline:
-                raise _Skip(f"expanding the series took more than {EXPANSION_BUDGET_S:g} s")
+                raise SkippedComponent(
+                    f"expanding the series took more than {EXPANSION_BUDGET_S:g} s"
+                )
             source = sources[int(occurrence["X-SRC"])]
             if _text(source, "STATUS").strip().upper() == "CANCELLED":
                 continue  # a cancelled occurrence (or series) is not a live entry
@@ -396,10 +403,10 @@ def expand_series(series: Series, resolver: ZoneResolver, window: Window) -> Ite
             )
             if window.contains(item):
                 yield item
-    except _Skip:
+    except SkippedComponent:
         raise
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
-        raise _Skip(f"the recurrence cannot be expanded: {exc}") from exc
+        raise SkippedComponent(f"the recurrence cannot be expanded: {exc}") from exc
 
 
 def _as_utc(value: datetime | date) -> datetime:
@@ -443,16 +450,16 @@ def build_index(
         broken = [(name, msg) for name, msg in component.errors if name in _KEPT]
         try:
             if not uid:
-                raise _Skip("no UID")
+                raise SkippedComponent("no UID")
             if broken:
                 reasons = "; ".join(f"{name or 'content line'}: {msg}" for name, msg in broken)
-                raise _Skip(f"broken properties: {reasons}")
+                raise SkippedComponent(f"broken properties: {reasons}")
             is_override = "RECURRENCE-ID" in component
             recurring = is_override or "RRULE" in component or "RDATE" in component
             if not recurring:
                 if uid in seen_lines or uid in index.series:
                     index.bad_ids.add(uid)
-                    raise _Skip(
+                    raise SkippedComponent(
                         f"duplicate UID (first seen on line {seen_lines.get(uid)}); "
                         "this copy is quarantined, the first one is kept"
                     )
@@ -463,21 +470,23 @@ def build_index(
                 continue
             if uid in index.singles:
                 index.bad_ids.add(uid)
-                raise _Skip("a recurring component reuses the UID of a single event")
+                raise SkippedComponent("a recurring component reuses the UID of a single event")
             series = index.series.setdefault(uid, Series(uid))
             if is_override:
                 recurrence_id = _dt(component, "RECURRENCE-ID", resolver)
                 if recurrence_id is None:
-                    raise _Skip("empty RECURRENCE-ID")
+                    raise SkippedComponent("empty RECURRENCE-ID")
                 token = format_token(recurrence_id)
                 if token in series.overrides:
-                    raise _Skip(f"duplicate override for RECURRENCE-ID {token}; quarantined")
+                    raise SkippedComponent(
+                        f"duplicate override for RECURRENCE-ID {token}; quarantined"
+                    )
                 _times(component, resolver)
                 series.overrides[token] = (component, line)
                 series.stored_overrides[token] = stored[position]
             else:
                 if series.master is not None:
-                    raise _Skip(
+                    raise SkippedComponent(
                         f"duplicate UID (series first seen on line {series.master_line}); "
                         "this copy is quarantined, the first one is kept"
                     )
@@ -485,7 +494,7 @@ def build_index(
                 series.master = component
                 series.master_line = line
             seen_lines.setdefault(uid, line)
-        except _Skip as exc:
+        except SkippedComponent as exc:
             index.problems.append(BadItem(ref, str(exc), backend="ics"))
             if uid:
                 index.bad_ids.add(uid)

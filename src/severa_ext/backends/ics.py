@@ -41,6 +41,7 @@ from icalendar import Calendar, Component
 from severa_ext.backends._ics_index import (
     SYNC_KEY_PROPERTY,
     CalendarIndex,
+    SkippedComponent,
     build_index,
     expand_series,
     split_id,
@@ -154,6 +155,10 @@ class IcsReader:
     def _current(self) -> _Loaded:
         raise NotImplementedError
 
+    def _lookup(self) -> _Loaded:
+        """The calendar lookups (``get``, ``find``) answer from."""
+        return self._current()
+
     @property
     def name(self) -> str:
         """``ics:PATH`` or the subscription URL."""
@@ -201,7 +206,7 @@ class IcsReader:
         Raises:
             BadItem: the item exists but is broken (it is skipped, not deleted).
         """
-        loaded = self._current()
+        loaded = self._lookup()
         index = loaded.index
         uid, token = split_id(item_id)
         if token is None:
@@ -220,15 +225,13 @@ class IcsReader:
             for item in expand_series(series, index.resolver, window):
                 if item.id == item_id:
                     return item
-        except SeveraExtError:
-            raise
-        except Exception as exc:  # the expansion's own _Skip
+        except SkippedComponent as exc:
             raise BadItem(item_id, str(exc), backend="ics") from exc
         return None
 
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
         """Every item stamped with ``sync_key``."""
-        loaded = self._current()
+        loaded = self._lookup()
         found = [i for i in loaded.index.singles.values() if i.sync_key == sync_key]
         window = self._last_window
         if window is not None:
@@ -702,6 +705,11 @@ class IcsSubscription(IcsReader):
         self._body = body
         self._validators = self._pending_validators
         return self._loaded
+
+    def _lookup(self) -> _Loaded:
+        # Lookups answer from the last download (one run sees one version of the
+        # feed); only ``changes`` asks the server again.
+        return self._loaded if self._loaded is not None else self._current()
 
     def _refuse(self, *_args: Any) -> Any:
         raise ReadOnlyBackend(f"{self.url} is a read-only ICS subscription", backend="ics")
