@@ -292,3 +292,56 @@ def test_state_defaults_next_to_the_config(work, tmp_path):
     explicit = run(*SYNC, "--state", tmp_path / "mine.sqlite", cwd=work)
     assert explicit.returncode == 0
     assert (tmp_path / "mine.sqlite").exists()
+
+
+def test_json_errors_are_json_too(work):
+    result = run("sync", "nonsense", "ics:calendar.ics", "--json", cwd=work)
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["ok"] is False
+    assert document["error"]["type"] == "ConfigError"
+    assert "bad side address" in document["error"]["message"]
+
+
+def test_a_subscription_feeds_the_activities(work):
+    """An http(s)/webcal feed is read-only side B: entries come in (S9), nothing goes out."""
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(work)))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    config = work / "severa-ext.toml"
+    config.write_text(
+        config.read_text().replace(
+            'outgoing_types = ["meeting", "customer-visit"]', "outgoing_types = []"
+        )
+    )
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/calendar.ics"
+        result = run(
+            "sync",
+            "activities:activities.json",
+            url,
+            "--config",
+            "severa-ext.toml",
+            "--json",
+            cwd=work,
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["writes"]["b"] == 0  # nothing is ever written to a feed
+    assert document["writes"]["a"] >= 6
+    activities = json.loads((work / "activities.json").read_text())["activities"]
+    types = {a["title"]: a["activity_type_id"] for a in activities}
+    assert types["Team lunch"] == "meeting"
+    assert types["Dentist"] == "personal"

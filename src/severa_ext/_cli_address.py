@@ -15,6 +15,7 @@ from the configuration file, whose secrets come from the environment or a file.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,6 +109,18 @@ def _optional_module(name: str, address: Address) -> Any:
         ) from exc
 
 
+def _check_policy_types(config: Config, known: Mapping[str, Any], address: Address) -> None:
+    """The policy may only name activity types the activities file has (S8, S9)."""
+    named = set(config.policy.outgoing_types)
+    named.update(t for t in (config.policy.default_type, config.policy.personal_type) if t)
+    unknown = sorted(named - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{address.text}: the policy names activity types the file does not have: "
+            f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+
+
 def open_backend(address: Address, config: Config) -> Any:
     """Build the backend an address names (``ActivityBackend``, ``IcsBackend`` ...).
 
@@ -144,8 +157,10 @@ def open_backend(address: Address, config: Config) -> Any:
         if not path.is_file():
             raise ConfigError(f"{address.text}: no such activities file {path}")
         store = ActivityFile(path)
+        types = store.activity_types()
+        _check_policy_types(config, types, address)
         user_id = config.policy.user_id or store.user.id
-        return ActivityBackend(store, user_id=user_id, activity_types=store.activity_types())
+        return ActivityBackend(store, user_id=user_id, activity_types=types)
     if address.kind == "graph":
         graph = _optional_module("severa_ext.backends.graph", address)
         settings = config.graph

@@ -198,24 +198,6 @@ def _policy(config: Config, left: Address, right: Address, now: datetime) -> Any
     )
 
 
-def _check_types(config: Config, backend: Any) -> None:
-    """Fail early (exit 2) when the policy names activity types the file lacks."""
-    types = getattr(getattr(backend, "_store", None), "activity_types", None)
-    if types is None:
-        return
-    known = set(types())
-    named = {*config.policy.outgoing_types}
-    for extra in (config.policy.default_type, config.policy.personal_type):
-        if extra:
-            named.add(extra)
-    unknown = sorted(named - known)
-    if unknown:
-        raise ConfigError(
-            f"the policy names activity types the activities file does not have: "
-            f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
-        )
-
-
 def _journal_problems(
     store: Any, pair_id: str, sides: dict[str, Any], now: datetime
 ) -> dict[str, list[BadItem]]:
@@ -250,7 +232,6 @@ def _run_sync(args: argparse.Namespace, *, plan_only: bool) -> int:
     policy = _policy(config, left, right, now)
     a = open_backend(left, config)
     b = open_backend(right, config)
-    _check_types(config, a)
     store = _open_state(_state_path(args, config), create=True)
     pair_id = _pair_id(left, right)
     names = {"a": left.text, "b": right.text}
@@ -376,6 +357,18 @@ def _run_demo(args: argparse.Namespace) -> int:
     return max(codes)
 
 
+def _fail(args: argparse.Namespace, exc: SeveraExtError, code: int) -> int:
+    """Report a failure: a line on stderr, and a JSON document on stdout for ``--json``."""
+    kind = type(exc).__name__
+    prefix = "" if code == EXIT_USAGE else f"{kind}: "
+    print(f"severa-ext: {prefix}{exc}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(
+            to_json({"ok": False, "exit_code": code, "error": {"type": kind, "message": str(exc)}})
+        )
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = _build_parser()
@@ -394,11 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_demo(args)
         return _run_sync(args, plan_only=args.command == "plan")
     except (ConfigError, ValidationError) as exc:
-        print(f"severa-ext: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args, exc, EXIT_USAGE)
     except SeveraExtError as exc:
-        print(f"severa-ext: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_ERRORS
+        return _fail(args, exc, EXIT_ERRORS)
     except KeyboardInterrupt:
         print("severa-ext: interrupted", file=sys.stderr)
         return 130
