@@ -46,6 +46,7 @@ FAULT_KINDS = frozenset(
         "ErrorExceededConnectionCount",
         "ErrorInvalidSyncStateData",
         "ErrorMailboxStoreUnavailable",
+        "ErrorIrresolvableConflict",
         "http503",
         "malformed:entity-bomb",
         "malformed:external-entity",
@@ -463,7 +464,7 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
         )
         injected = state.take_fault(operation)
         if injected is not None and injected.kind != "ErrorInvalidSyncStateData":
-            return self._injected(injected)
+            return self._injected(injected, operation)
         try:
             mailbox = self._target(impersonated)
             handler = _OPERATIONS.get(operation)
@@ -474,13 +475,23 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
             return 500, _envelope(None, error), "text/xml; charset=utf-8", {}
         return 200, _envelope(response), "text/xml; charset=utf-8", {}
 
-    def _injected(self, fault: Fault) -> tuple[int, bytes, str, dict[str, str]]:
+    def _injected(self, fault: Fault, operation: str) -> tuple[int, bytes, str, dict[str, str]]:
         if fault.kind == "http503":
             seconds = str(max(0, round(fault.back_off_ms / 1000)))
             return 503, b"Service Unavailable", "text/plain", {"Retry-After": seconds}
         if fault.kind.startswith("malformed:"):
             status, content_type, body = _malformed(fault.kind)
             return status, body, content_type, {}
+        if fault.kind == "ErrorIrresolvableConflict":
+            # An item-level error: one Error message in the operation's own response.
+            response = ET.Element(_m(f"{operation}Response"))
+            conflict = _ItemError(
+                fault.kind,
+                "The change key passed in the request does not match the current change "
+                "key for the item (injected).",
+            )
+            _message(_sub(response, _m("ResponseMessages")), operation, conflict)
+            return 200, _envelope(response), "text/xml; charset=utf-8", {}
         back_off = fault.back_off_ms if fault.kind == "ErrorServerBusy" else None
         error = SoapError(fault.kind, f"injected {fault.kind}", back_off_ms=back_off)
         return 500, _envelope(None, error), "text/xml; charset=utf-8", {}

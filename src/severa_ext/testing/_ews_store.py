@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from severa_ext.backends._timezones import iana_to_windows, resolve_zone
+from severa_ext.clock import Clock, SystemClock
 from severa_ext.sync.items import CalendarItem, ShowAs
 
 __all__ = [
@@ -84,10 +85,10 @@ class StoredItem:
     changed_seq: int = 0
     deleted_seq: int | None = None
 
-    def touch(self, seq: int) -> None:
+    def touch(self, seq: int, now: datetime) -> None:
         """Record a change: a new ChangeKey, modification time and sequence number."""
         self.change_key = new_change_key()
-        self.last_modified = datetime.now(UTC)
+        self.last_modified = now
         self.changed_seq = seq
 
     def occurrence_id(self, original: datetime) -> str:
@@ -199,6 +200,7 @@ class FakeMailbox:
     aliases: tuple[str, ...] = ()
     impersonation_allowed: bool = True
     items: dict[str, StoredItem] = attrs.field(factory=dict)
+    clock: Clock = attrs.field(factory=SystemClock, repr=False)
     seq: int = 0
     sync_states: dict[str, tuple[int, frozenset[str]]] = attrs.field(factory=dict, repr=False)
     calendar_folder_id: str = attrs.field(factory=lambda: "AQMkCal" + secrets.token_urlsafe(12))
@@ -233,7 +235,7 @@ class FakeMailbox:
         stored.created_seq = seq
         stored.changed_seq = seq
         stored.folder = "calendar"
-        stored.last_modified = datetime.now(UTC)
+        stored.last_modified = self.clock.now()
         self.items[stored.id] = stored
         return stored
 
@@ -267,13 +269,13 @@ class FakeMailbox:
                 master.exceptions[target.original_start] = exception
             for name, value in changes.items():
                 setattr(exception, name, value)
-            exception.touch(seq)
+            exception.touch(seq, self.clock.now())
             master.changed_seq = seq
             master.last_modified = exception.last_modified
             return exception
         for name, value in changes.items():
             setattr(target, name, value)
-        target.touch(seq)
+        target.touch(seq, self.clock.now())
         if target.interval is not None:
             target.series_change_key = new_change_key()
         return target

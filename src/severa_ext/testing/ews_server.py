@@ -27,8 +27,10 @@ from types import TracebackType
 
 import requests
 
+from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem, Window
+from severa_ext.testing._ews_driver import EwsSideDriver
 from severa_ext.testing._ews_handler import (
     FAULT_KINDS,
     EwsRequestHandler,
@@ -38,7 +40,7 @@ from severa_ext.testing._ews_handler import (
 )
 from severa_ext.testing._ews_store import FakeMailbox, StoredItem, stored_from_calendar_item
 
-__all__ = ["FAULT_KINDS", "FakeEwsServer", "RecordedRequest"]
+__all__ = ["FAULT_KINDS", "EwsSideDriver", "FakeEwsServer", "RecordedRequest"]
 
 _SYNC_KEY_SET = "8f2c6a0e-5b1d-4e8a-9c37-2d4f6b8e1a53"
 
@@ -50,6 +52,8 @@ class FakeEwsServer:
         username: the service (delegate) account allowed to log in (S7).
         password: its password (Basic auth).
         tokens: bearer tokens accepted as well (OAuth tests).
+        clock: stamps ``LastModifiedTime`` (the system clock by default; a state
+            machine passes its ``FixedClock``).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
@@ -60,8 +64,10 @@ class FakeEwsServer:
         username: str = "svc-sync@contoso.com",
         password: str = "Fake-Passw0rd",
         tokens: Iterable[str] = (),
+        clock: Clock | None = None,
     ) -> None:
         self._state = ServerState(username=username, password=password, tokens=set(tokens))
+        self._clock: Clock = clock or SystemClock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -136,7 +142,10 @@ class FakeEwsServer:
         """
         with self._state.lock:
             mailbox = FakeMailbox(
-                address=address, aliases=tuple(aliases), impersonation_allowed=impersonation
+                address=address,
+                aliases=tuple(aliases),
+                impersonation_allowed=impersonation,
+                clock=self._clock,
             )
             for name in (address, *mailbox.aliases):
                 self._state.mailboxes[name.lower()] = mailbox
@@ -177,6 +186,22 @@ class FakeEwsServer:
         with self._state.lock:
             self._state.faults.append(Fault(kind, operation, times, back_off_ms))
 
+    def clear_faults(self) -> None:
+        """Disarm every injected fault that has not fired yet."""
+        with self._state.lock:
+            self._state.faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        """How many injected fault activations have not fired yet."""
+        with self._state.lock:
+            return sum(fault.times for fault in self._state.faults)
+
+    def has_mailbox(self, address: str) -> bool:
+        """True when ``address`` (or an alias) names a mailbox of this server."""
+        with self._state.lock:
+            return self._state.mailbox(address) is not None
+
     def invalidate_sync_states(self, address: str) -> None:
         """Make every SyncState issued for ``address`` invalid (as after a mailbox move)."""
         with self._state.lock:
@@ -193,11 +218,16 @@ class FakeEwsServer:
     def create_item(
         self, address: str, item: CalendarItem, *, sync_key: str | None = None
     ) -> CalendarItem:
-        """Create ``item`` as the mailbox's user would; return it as stored (id, etag)."""
+        """Create ``item`` as the mailbox's user would; return it as stored (id, etag).
+
+        The item keeps the sync key it carries (or ``sync_key``), as when another sync
+        tool copies an entry with its extended properties (S3).
+        """
         with self._state.lock:
             stored = stored_from_calendar_item(item)
-            if sync_key is not None:
-                stored.extended[(_SYNC_KEY_SET, "SeveraExtSyncKey")] = sync_key
+            key = sync_key if sync_key is not None else item.sync_key
+            if key is not None:
+                stored.extended[(_SYNC_KEY_SET, "SeveraExtSyncKey")] = key
             return self._mailbox(address).add(stored).to_calendar_item()
 
     def create_series(
