@@ -12,7 +12,13 @@ import pytest
 import requests
 
 from severa_ext.backends.base import Backend, CreateOp, DeleteOp, UpdateOp
-from severa_ext.backends.ews import EwsBackend, basic_auth, msal_token_provider, ntlm_auth
+from severa_ext.backends.ews import (
+    EwsBackend,
+    EwsCursor,
+    basic_auth,
+    msal_token_provider,
+    ntlm_auth,
+)
 from severa_ext.errors import (
     AuthError,
     BackendError,
@@ -21,6 +27,7 @@ from severa_ext.errors import (
     MalformedResponse,
     NotFound,
     Throttled,
+    ValidationError,
     VersionConflict,
 )
 from severa_ext.sync.activation import ProbeStatus, addresses_match
@@ -204,6 +211,26 @@ def test_full_listing_then_deltas(backend, ews_server):
     assert set(delta.removed) == {doomed.id}
     assert kept.id not in {i.id for i in delta.items}
     assert added.id in {i.id for i in delta.items}
+
+
+def test_a_cursor_for_another_window_or_unreadable_lists_in_full(backend, ews_server):
+    ews_server.create_item(ALICE, timed("Kept", 4))
+    cursor = backend.changes(None, WINDOW).cursor
+    assert backend.changes(cursor, WINDOW).full is False
+    later = Window(WINDOW.start + timedelta(days=1), WINDOW.end + timedelta(days=1))
+    moved = backend.changes(cursor, later)
+    assert moved.full
+    assert [i.title for i in moved.items] == ["Kept"]
+    assert EwsCursor.decode(moved.cursor).start == later.start
+    for junk in ("not json", "[]", '{"start": 1}', "MTo0OkFRTWtD"):
+        assert backend.changes(junk, WINDOW).full
+
+
+def test_cursor_round_trips_and_refuses_foreign_text():
+    cursor = EwsCursor(WINDOW.start, WINDOW.end, "H4sIAAAA")
+    assert EwsCursor.decode(cursor.encode()) == cursor
+    with pytest.raises(ValidationError, match="not an EWS cursor"):
+        EwsCursor.decode('{"start": "x"}')
 
 
 def test_an_item_moved_out_of_the_window_is_reported_removed_but_still_exists(backend, ews_server):

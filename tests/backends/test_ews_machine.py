@@ -27,4 +27,4 @@ def ews_side(clock: Clock) -> EwsSideDriver:
 
 
 TestEwsSyncMachine = machine.make_sync_machine(side_b=ews_side, name="EwsSyncMachine").TestCase
-TestEwsSyncMachine.settings = settings(max_examples=scaled(10), stateful_step_count=12)
+TestEwsSyncMachine.settings = settings(max_examples=scaled(25), stateful_step_count=15)

@@ -17,6 +17,7 @@ and carry the ChangeKey, so a stale write is a
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import xml.etree.ElementTree as ET
@@ -26,6 +27,8 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+import attrs
+import cattrs
 import requests
 
 from severa_ext.backends._ews_mapping import (
@@ -57,6 +60,7 @@ from severa_ext.errors import (
     MalformedResponse,
     NotFound,
     Throttled,
+    ValidationError,
     VersionConflict,
 )
 from severa_ext.sync.activation import MailboxProbe, ProbeStatus
@@ -65,6 +69,7 @@ from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 __all__ = [
     "EXCHANGE_ONLINE_HOSTS",
     "EwsBackend",
+    "EwsCursor",
     "TokenProvider",
     "basic_auth",
     "msal_token_provider",
@@ -202,6 +207,42 @@ class _MsalAppTokens:
         self._stale = True
 
 
+@attrs.frozen
+class EwsCursor:
+    """The stored cursor: the window it was listed for and the folder's ``SyncState``.
+
+    A ``SyncState`` does not know the window; a cursor for another window gives a full
+    listing, so items that slid into the window are never missed.
+    """
+
+    start: datetime
+    end: datetime
+    sync_state: str
+
+    def encode(self) -> str:
+        """The cursor as the string the state store keeps."""
+        return json.dumps(_cursor_converter.unstructure(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str) -> EwsCursor:
+        """Parse a stored cursor.
+
+        Raises:
+            ValidationError: the text is not an EWS cursor.
+        """
+        try:
+            return _cursor_converter.structure(json.loads(text), cls)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+            raise ValidationError(f"not an EWS cursor: {text[:60]!r}") from exc
+
+
+_cursor_converter = cattrs.Converter()
+_cursor_converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+_cursor_converter.register_structure_hook(
+    datetime, lambda value, _type: datetime.fromisoformat(value)
+)
+
+
 class _Backoff(Exception):
     def __init__(self, reason: str, delay: float | None, code: str | None) -> None:
         super().__init__(reason)
@@ -334,24 +375,34 @@ class EwsBackend:
             self._session.close()
 
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
-        """Items changed in ``window`` since ``cursor`` (a ``SyncState``).
+        """Items changed in ``window`` since ``cursor`` (an :class:`EwsCursor`).
 
-        ``cursor=None``, an invalid sync state (``ErrorInvalidSyncStateData``) and any
-        change to a recurring series give a full listing of the window
-        (``full=True``), so the engine re-links by id and sync key instead of
-        creating duplicates. Changed items outside the window come back in
-        ``removed`` (the engine asks :meth:`get` whether they still exist).
+        ``cursor=None``, a cursor taken for another window, an unreadable cursor, an
+        invalid sync state (``ErrorInvalidSyncStateData``) and any change to a
+        recurring series give a full listing of the window (``full=True``), so the
+        engine re-links by id and sync key instead of creating duplicates (S3).
+        Changed items outside the window come back in ``removed`` (the engine asks
+        :meth:`get` whether they still exist).
         """
         if cursor is None:
             return self._full(window)
         try:
-            state, upserts, deletes = self._sync(cursor)
+            stored = EwsCursor.decode(cursor)
+        except ValidationError:
+            logger.warning("EWS %s: unreadable cursor; listing in full", self._mailbox)
+            return self._full(window)
+        if (stored.start, stored.end) != (window.start, window.end):
+            logger.info("EWS %s: window moved; listing in full", self._mailbox)
+            return self._full(window)
+        try:
+            state, upserts, deletes = self._sync(stored.sync_state)
         except _InvalidSyncState:
             logger.warning("EWS sync state of %s is invalid; listing in full", self._mailbox)
             return self._full(window)
         parsed = self._get_items(upserts)
+        next_cursor = EwsCursor(window.start, window.end, state).encode()
         if any(p is not None and p.item_type == "RecurringMaster" for p in parsed.values()):
-            return _change_set(self._list_window(window), (), state, full=True)
+            return _change_set(self._list_window(window), (), next_cursor, full=True)
         items: list[CalendarItem] = []
         removed = list(deletes)
         for item_id in upserts:
@@ -360,7 +411,7 @@ class EwsBackend:
                 items.append(found.item)
             else:
                 removed.append(item_id)
-        return _change_set(items, removed, state, full=False)
+        return _change_set(items, removed, next_cursor, full=False)
 
     def get(self, item_id: str) -> CalendarItem | None:
         """The item with ``item_id`` in the calendar, or ``None`` if gone or deleted."""
@@ -527,7 +578,8 @@ class EwsBackend:
     def _full(self, window: Window) -> ChangeSet:
         # The state first: anything that changes while we list shows up next time.
         state, _upserts, _deletes = self._sync(None)
-        return _change_set(self._list_window(window), (), state, full=True)
+        cursor = EwsCursor(window.start, window.end, state).encode()
+        return _change_set(self._list_window(window), (), cursor, full=True)
 
     def _sync(self, state: str | None) -> tuple[str, list[str], list[str]]:
         upserts: dict[str, None] = {}
