@@ -150,6 +150,9 @@ class GraphBackend:
         batch_size: writes per ``$batch`` call (at most 20).
         batch_retries: how often writes throttled inside a batch are retried.
         sleep: waits between batch retries (injectable for tests).
+        resolve_sync_keys: read the sync-key property of listed events that lack a
+            ``transactionId`` (copies other tools made, S3); one ``$batch`` GET per 20
+            such events. Switch off to save requests when no other tool copies events.
 
     Raises:
         ConfigError: an empty mailbox or a batch size outside 1..20.
@@ -168,6 +171,7 @@ class GraphBackend:
         batch_size: int = MAX_BATCH,
         batch_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        resolve_sync_keys: bool = True,
     ) -> None:
         if not mailbox.strip():
             raise ConfigError("GraphBackend needs a mailbox address")
@@ -188,6 +192,7 @@ class GraphBackend:
         self._batch_size = batch_size
         self._batch_retries = batch_retries
         self._sleep = sleep
+        self._resolve_sync_keys = resolve_sync_keys
         self._capabilities = Capabilities(
             delta=True,
             batch_size=batch_size,
@@ -294,9 +299,14 @@ class GraphBackend:
             raise MalformedResponse(
                 "graph delta: page with neither nextLink nor deltaLink", backend="graph"
             )
+        for event_id in [i for i, raw in seen.items() if raw.get("isCancelled")]:
+            del seen[event_id]
+            removed[event_id] = None
+        if self._resolve_sync_keys:
+            pages += self._resolve_keys(seen)
         items = []
         for event_id, raw in seen.items():
-            if raw.get("isCancelled") or raw.get("type") == "seriesMaster":
+            if raw.get("type") == "seriesMaster":
                 removed[event_id] = None
                 continue
             try:
@@ -319,6 +329,62 @@ class GraphBackend:
             cursor=cursor,
             full=full,
         )
+
+    def _resolve_keys(self, seen: dict[str, Any]) -> int:
+        """Read the sync-key property of listed events that carry no ``transactionId``.
+
+        Delta rounds do not return extended properties; an event without a
+        ``transactionId`` was not created by the engine, but another tool may have
+        copied one of ours with its sync key (S3). Their properties are read through
+        ``$batch`` GETs, 20 per call. Returns the number of calls made.
+        """
+        unknown = [i for i, raw in seen.items() if not raw.get("transactionId")]
+        calls = 0
+        for offset in range(0, len(unknown), self._batch_size):
+            pending = unknown[offset : offset + self._batch_size]
+            for _attempt in range(self._batch_retries + 1):
+                payload = {
+                    "requests": [
+                        {
+                            "id": str(n),
+                            "method": "GET",
+                            "url": f"/{self._user_path()}/events/{quote(event_id, safe='')}"
+                            f"?$select=id&$expand={_EXPAND_SYNC_KEY}",
+                        }
+                        for n, event_id in enumerate(pending)
+                    ]
+                }
+                response = self._transport.request(
+                    "POST", "$batch", ref="sync-key lookup", json_body=payload
+                )
+                calls += 1
+                answers = self._batch_answers(response)
+                retry: list[str] = []
+                wait = 0.0
+                for n, event_id in enumerate(pending):
+                    inner = answers.get(str(n))
+                    if inner is None or inner.status >= 400:
+                        error = error_for(inner, ref=event_id) if inner is not None else None
+                        if isinstance(error, Throttled):
+                            retry.append(event_id)
+                            wait = max(wait, error.retry_after)
+                        continue  # gone meanwhile: the next round reports it
+                    props = (
+                        inner.body.get("singleValueExtendedProperties")
+                        if isinstance(inner.body, dict)
+                        else None
+                    )
+                    if props:
+                        seen[event_id] = {**seen[event_id], "singleValueExtendedProperties": props}
+                if not retry:
+                    break
+                self._sleep(wait)
+                pending = retry
+            else:
+                raise Throttled(
+                    "graph: sync-key lookups stayed throttled", retry_after=wait, backend="graph"
+                )
+        return calls
 
     def get(self, item_id: str) -> CalendarItem | None:
         """The event ``item_id``, or ``None`` when it no longer exists."""

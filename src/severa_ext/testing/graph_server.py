@@ -45,7 +45,7 @@ import attrs
 import requests
 from requests.adapters import HTTPAdapter
 
-from severa_ext.backends._graph_mapping import item_to_event
+from severa_ext.backends._graph_mapping import SYNC_KEY_PROPERTY_ID, item_to_event
 from severa_ext.backends.base import WriteOp, WriteResult
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.memory import Fault, FaultKind, InjectedCrash
@@ -295,6 +295,12 @@ class FakeGraphServer:
     def user_create(self, mailbox: str, item: CalendarItem, *, html: bool = False) -> str:
         """Create an event as the user would (no sync key); return its id."""
         payload = item_to_event(item)
+        if item.sync_key:
+            # Another tool copying an event copies its extended properties, not its
+            # transactionId (Graph would refuse that as a duplicate create).
+            payload["singleValueExtendedProperties"] = [
+                {"id": SYNC_KEY_PROPERTY_ID, "value": item.sync_key}
+            ]
         if not html:
             payload["body"] = {"contentType": "text", "content": item.body}
         with self.tenant.lock:
