@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
+from severa_ext.backends.base import Backend, WriteOp, WriteResult, apply_one_by_one
 from severa_ext.backends.ews import EwsBackend
 from severa_ext.backends.memory import Fault, FaultKind, InjectedCrash
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
@@ -155,7 +155,7 @@ class EwsSideDriver:
         self._backend = _FaultingBackend(inner, server)
 
     @property
-    def backend(self) -> _FaultingBackend:
+    def backend(self) -> Backend:
         """The backend the engine syncs (the EWS backend with fault activation)."""
         return self._backend
 
