@@ -384,6 +384,13 @@ def test_throttling_wait_is_bounded_then_throttled(ews_server, sleeps):
     assert sum(sleeps) <= 10
 
 
+def test_an_html_error_page_with_http_500_is_backend_unavailable(backend, ews_server):
+    ews_server.fail_next("http500-html")
+    with pytest.raises(BackendUnavailable, match="HTTP 500") as info:
+        backend.get("AAMkADx")
+    assert info.value.code == "500"
+
+
 def test_transient_store_error_is_backend_unavailable(backend, ews_server):
     ews_server.fail_next("ErrorMailboxStoreUnavailable")
     with pytest.raises(BackendUnavailable) as info:

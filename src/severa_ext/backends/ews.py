@@ -860,7 +860,16 @@ class EwsBackend:
                 backend=_BACKEND,
                 code=str(status),
             )
-        body = parse_envelope(response.content, operation=operation)
+        try:
+            body = parse_envelope(response.content, operation=operation)
+        except MalformedResponse as exc:
+            if status == 500:  # an IIS / proxy error page rather than a SOAP fault
+                raise BackendUnavailable(
+                    f"EWS {operation}: HTTP 500 from {self._url} without a SOAP fault",
+                    backend=_BACKEND,
+                    code="500",
+                ) from exc
+            raise
         fault = soap_fault(body)
         if fault is not None:
             if fault.code in _THROTTLE_CODES:

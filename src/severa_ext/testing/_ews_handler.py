@@ -48,6 +48,7 @@ FAULT_KINDS = frozenset(
         "ErrorMailboxStoreUnavailable",
         "ErrorIrresolvableConflict",
         "http503",
+        "http500-html",
         "malformed:entity-bomb",
         "malformed:external-entity",
         "malformed:truncated",
@@ -479,6 +480,9 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
         if fault.kind == "http503":
             seconds = str(max(0, round(fault.back_off_ms / 1000)))
             return 503, b"Service Unavailable", "text/plain", {"Retry-After": seconds}
+        if fault.kind == "http500-html":
+            page = b"<html><body><h1>500 - Internal server error.</h1></body></html>"
+            return 500, page, "text/html", {}
         if fault.kind.startswith("malformed:"):
             status, content_type, body = _malformed(fault.kind)
             return status, body, content_type, {}

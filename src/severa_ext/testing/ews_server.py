@@ -173,9 +173,11 @@ class FakeEwsServer:
         Args:
             kind: one of ``FAULT_KINDS``: ``"ErrorServerBusy"`` (a SOAP fault with
                 ``BackOffMilliseconds``), ``"ErrorExceededConnectionCount"``,
-                ``"ErrorMailboxStoreUnavailable"``, ``"http503"`` (``Retry-After`` in
-                whole seconds of ``back_off_ms``), ``"ErrorInvalidSyncStateData"``
-                (the next ``SyncFolderItems`` refuses its state) or
+                ``"ErrorMailboxStoreUnavailable"``, ``"ErrorIrresolvableConflict"`` (an
+                item-level error of the operation), ``"http503"`` (``Retry-After`` in
+                whole seconds of ``back_off_ms``), ``"http500-html"`` (an IIS error
+                page), ``"ErrorInvalidSyncStateData"`` (the next ``SyncFolderItems``
+                refuses its state) or
                 ``"malformed:<entity-bomb|external-entity|truncated|wrong-namespace|html-login>"``.
             times: how many requests fail.
             operation: only requests of this EWS operation (``"GetItem"``...).
