@@ -111,6 +111,13 @@ def test_hostile_or_broken_xml_is_a_clear_malformed_response(content, words):
     assert "GetItem" in str(info.value)
 
 
+def test_deeply_nested_answer_is_malformed_not_a_recursion_error():
+    depth = 50_000
+    body = parse_envelope(envelope("<a>" * depth + "</a>" * depth), operation="GetItem")
+    with pytest.raises(MalformedResponse, match="no GetItemResponse"):
+        list(response_messages(body, "GetItem"))
+
+
 def test_wrong_messages_namespace_is_malformed():
     wrong = "http://schemas.microsoft.com/exchange/services/2010/messages"
     body = parse_envelope(
