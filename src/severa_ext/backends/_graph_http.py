@@ -16,6 +16,7 @@ import email.utils
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "GraphTransport",
     "SyncStateLost",
     "error_for",
+    "mailbox_slots",
     "retry_after_seconds",
     "translate_requests_errors",
 ]
@@ -177,6 +179,23 @@ def translate_requests_errors(ref: str) -> Iterator[None]:
         ) from exc
 
 
+# Weak values: a mailbox's semaphore lives as long as a transport of it does.
+_SLOTS: weakref.WeakValueDictionary[tuple[str, str, int], threading.BoundedSemaphore] = (
+    weakref.WeakValueDictionary()
+)
+_SLOTS_LOCK = threading.Lock()
+
+
+def mailbox_slots(base_url: str, mailbox: str, limit: int) -> threading.BoundedSemaphore:
+    """The process-wide semaphore that caps concurrent requests to one mailbox."""
+    key = (base_url.rstrip("/").lower(), mailbox.strip().lower(), limit)
+    with _SLOTS_LOCK:
+        slots = _SLOTS.get(key)
+        if slots is None:
+            slots = _SLOTS[key] = threading.BoundedSemaphore(limit)
+        return slots
+
+
 class GraphTransport:
     """Sends Graph requests for one mailbox.
 
@@ -185,7 +204,9 @@ class GraphTransport:
         session: the ``requests.Session`` (one per backend).
         base_url: e.g. ``https://graph.microsoft.com/v1.0``.
         timeout: seconds, for connect and read, on every call.
-        max_in_flight: the most requests in flight at once.
+        max_in_flight: the most requests in flight at once against ``mailbox``.
+        mailbox: the mailbox the requests go to; every transport of the same base URL
+            and mailbox in this process shares one limit.
     """
 
     def __init__(
@@ -196,12 +217,13 @@ class GraphTransport:
         *,
         timeout: float,
         max_in_flight: int,
+        mailbox: str = "",
     ) -> None:
         self.tokens = tokens
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._slots = mailbox_slots(self.base_url, mailbox, max_in_flight)
         self._count_lock = threading.Lock()
         self.requests_sent = 0
         self.bytes_sent = 0

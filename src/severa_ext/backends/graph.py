@@ -187,6 +187,7 @@ class GraphBackend:
             base_url,
             timeout=timeout,
             max_in_flight=max_in_flight,
+            mailbox=self.mailbox,
         )
         self._page_size = page_size
         self._batch_size = batch_size
