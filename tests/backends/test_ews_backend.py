@@ -483,10 +483,15 @@ def test_repr_shows_no_secret(ews_server):
     ews.close()
 
 
-def test_ntlm_auth_is_requests_ntlm():
-    from requests_ntlm import HttpNtlmAuth
-
-    assert isinstance(ntlm_auth("CONTOSO\\svc", "pw"), HttpNtlmAuth)
+def test_ntlm_handshake_over_http_with_requests_ntlm():
+    with FakeEwsServer(username="CONTOSO\\svc-sync", password="pw") as server:
+        server.add_mailbox(ALICE)
+        with EwsBackend(server.url, ALICE, auth=ntlm_auth("CONTOSO\\svc-sync", "pw")) as ews:
+            assert ews.changes(None, WINDOW).full
+        assert {r.auth_scheme for r in server.requests} == {"ntlm"}
+        stranger = EwsBackend(server.url, ALICE, auth=ntlm_auth("CONTOSO\\mallory", "pw"))
+        with stranger, pytest.raises(AuthError, match="HTTP 401"):
+            stranger.get("x")
 
 
 # --- OAuth -----------------------------------------------------------------------------

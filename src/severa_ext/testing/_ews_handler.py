@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -370,6 +371,78 @@ def _check_times(start: datetime, end: datetime) -> None:
         )
 
 
+# --- NTLM (the handshake only: the fake checks the user name, not the password) ------
+
+_NTLM_SIGNATURE = b"NTLMSSP\x00"
+_NTLM_FLAGS = (
+    0x00000001  # NEGOTIATE_UNICODE
+    | 0x00000004  # REQUEST_TARGET
+    | 0x00000200  # NEGOTIATE_NTLM
+    | 0x00008000  # NEGOTIATE_ALWAYS_SIGN
+    | 0x00010000  # TARGET_TYPE_DOMAIN
+    | 0x00080000  # NEGOTIATE_EXTENDED_SESSIONSECURITY
+    | 0x00800000  # NEGOTIATE_TARGET_INFO
+    | 0x20000000  # NEGOTIATE_128
+    | 0x40000000  # NEGOTIATE_KEY_EXCH
+    | 0x80000000  # NEGOTIATE_56
+)
+
+
+def _ntlm_type(token: bytes) -> int | None:
+    if len(token) < 12 or not token.startswith(_NTLM_SIGNATURE):
+        return None
+    return int.from_bytes(token[8:12], "little")
+
+
+def _ntlm_challenge() -> bytes:
+    """An NTLM CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2) for the domain CONTOSO."""
+    target = "CONTOSO".encode("utf-16-le")
+    stamp = int((datetime.now(UTC).timestamp() + 11644473600) * 10_000_000)
+    pairs = [
+        (2, target),  # MsvAvNbDomainName
+        (1, "FAKE-EWS".encode("utf-16-le")),  # MsvAvNbComputerName
+        (7, stamp.to_bytes(8, "little")),  # MsvAvTimestamp
+        (0, b""),  # MsvAvEOL
+    ]
+    info = b"".join(k.to_bytes(2, "little") + len(v).to_bytes(2, "little") + v for k, v in pairs)
+    header = 48
+
+    def fields(length: int, offset: int) -> bytes:
+        return length.to_bytes(2, "little") * 2 + offset.to_bytes(4, "little")
+
+    return (
+        _NTLM_SIGNATURE
+        + (2).to_bytes(4, "little")
+        + fields(len(target), header)
+        + _NTLM_FLAGS.to_bytes(4, "little")
+        + secrets.token_bytes(8)
+        + bytes(8)
+        + fields(len(info), header + len(target))
+        + target
+        + info
+    )
+
+
+def _ntlm_user(token: bytes) -> str | None:
+    """The user name of an AUTHENTICATE_MESSAGE, lower case (``None`` if unreadable)."""
+    if len(token) < 52:
+        return None
+    length = int.from_bytes(token[36:38], "little")
+    offset = int.from_bytes(token[40:44], "little")
+    raw = token[offset : offset + length]
+    if len(raw) != length:
+        return None
+    try:
+        return raw.decode("utf-16-le").lower()
+    except UnicodeDecodeError:
+        return None
+
+
+def _account_names(username: str) -> set[str]:
+    name = username.lower()
+    return {name, name.rpartition("\\")[2], name.partition("@")[0]}
+
+
 class EwsRequestHandler(BaseHTTPRequestHandler):
     """Answers EWS SOAP requests from a shared :class:`ServerState`."""
 
@@ -408,9 +481,17 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
         if state.ews_disabled:
             self._send(403, b"<html><body>403 - Forbidden</body></html>", "text/html")
             return
-        scheme = self._authenticate()
+        scheme, challenge = self._authenticate()
         if scheme is None:
-            self._send(401, b"", "text/plain", WWW_Authenticate='Basic realm="fake-ews"')
+            self.send_response(401)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "0")
+            if challenge is not None:
+                self.send_header("WWW-Authenticate", f"NTLM {challenge}")
+            else:
+                self.send_header("WWW-Authenticate", "NTLM")
+                self.send_header("WWW-Authenticate", 'Basic realm="fake-ews"')
+            self.end_headers()
             return
         try:
             root = SafeET.fromstring(payload, forbid_dtd=True)
@@ -422,19 +503,30 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
             status, body, content_type, headers = self._handle(root, scheme)
         self._send(status, body, content_type, **headers)
 
-    def _authenticate(self) -> str | None:
+    def _authenticate(self) -> tuple[str | None, str | None]:
+        """(accepted scheme or ``None``, an NTLM challenge to send back or ``None``)."""
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(value).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                return None
+                return None, None
             if user.lower() == self.state.username.lower() and password == self.state.password:
-                return "basic"
+                return "basic", None
         if scheme.lower() == "bearer" and value in self.state.tokens:
-            return "bearer"
-        return None
+            return "bearer", None
+        if scheme.lower() == "ntlm":
+            try:
+                token = base64.b64decode(value, validate=True)
+            except binascii.Error:
+                return None, None
+            kind = _ntlm_type(token)
+            if kind == 1:
+                return None, base64.b64encode(_ntlm_challenge()).decode()
+            if kind == 3 and _ntlm_user(token) in _account_names(self.state.username):
+                return "ntlm", None
+        return None, None
 
     def _handle(self, root: ET.Element, scheme: str) -> tuple[int, bytes, str, dict[str, str]]:
         state = self.state

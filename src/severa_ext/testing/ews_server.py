@@ -1,9 +1,10 @@
 """``FakeEwsServer``: a real Exchange Web Services endpoint on 127.0.0.1, in memory.
 
-It speaks the documented EWS SOAP schema (``GetFolder``, ``SyncFolderItems``,
-``GetItem``, ``FindItem`` with ``CalendarView`` or an extended-property
-``Restriction``, ``CreateItem``, ``UpdateItem``, ``DeleteItem``) with ChangeKeys and
-SyncStates, checks Basic credentials (or bearer tokens) and ``ExchangeImpersonation``
+It speaks the documented EWS SOAP schema (``GetFolder``, ``ResolveNames``,
+``SyncFolderItems``, ``GetItem``, ``FindItem`` with ``CalendarView`` or an
+extended-property ``Restriction``, ``CreateItem``, ``UpdateItem``, ``DeleteItem``) with
+ChangeKeys and SyncStates, checks Basic credentials, bearer tokens or an NTLM handshake
+(the NTLM user name only, not its password) and ``ExchangeImpersonation``
 (unknown mailbox, missing right), and can inject ``ErrorServerBusy`` with
 ``BackOffMilliseconds``, HTTP 503, ``ErrorExceededConnectionCount``, an invalid sync
 state and malformed or hostile XML. User-side helpers edit calendars directly, as a
