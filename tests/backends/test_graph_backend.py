@@ -487,3 +487,13 @@ def test_certificate_credentials_sign_a_client_assertion(graph_server):
     backend = graph_server.backend(MAILBOX, tokens=tokens)
     assert backend.changes(None, WINDOW).full
     assert "PRIVATE KEY" not in repr(tokens)
+
+
+def test_times_are_read_in_utc_whatever_zone_the_event_has(backend, graph_server):
+    """Every request prefers outlook.timezone="UTC": Graph resolves the event's zone."""
+    event_id = graph_server.user_create(MAILBOX, timed("Helsinki meeting"))
+    item = backend.get(event_id)
+    assert item.start.utcoffset().total_seconds() == 0
+    assert item.start == timed("Helsinki meeting").start
+    raw = next(e for e in graph_server.raw_events(MAILBOX) if e["id"] == event_id)
+    assert raw["start"]["timeZone"] == "FLE Standard Time"  # stored as written

@@ -37,6 +37,7 @@ from severa_ext.errors import (
 )
 
 __all__ = [
+    "PREFER_UTC",
     "RESYNC_CODES",
     "GraphResponse",
     "GraphTransport",
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+PREFER_UTC = 'outlook.timezone="UTC"'
+"""Sent on every request: event times are answered in UTC."""
 
 RESYNC_CODES = frozenset({"syncStateNotFound", "resyncRequired", "SyncStateNotFound"})
 """Graph error codes that mean "the delta token is gone, start a full round"."""
@@ -279,6 +283,9 @@ class GraphTransport:
         if data is not None:
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
+        # Times come back in UTC: Graph resolves custom and legacy zones itself.
+        prefer = all_headers.get("Prefer")
+        all_headers["Prefer"] = f"{prefer}, {PREFER_UTC}" if prefer else PREFER_UTC
         with self._slots, translate_requests_errors(ref):
             raw = self.session.request(
                 method,

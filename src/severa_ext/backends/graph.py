@@ -44,6 +44,7 @@ from severa_ext.backends._graph_auth import (
     TokenProvider,
 )
 from severa_ext.backends._graph_http import (
+    PREFER_UTC,
     GraphResponse,
     GraphTransport,
     SyncStateLost,
@@ -351,6 +352,7 @@ class GraphBackend:
                             "method": "GET",
                             "url": f"/{self._user_path()}/events/{quote(event_id, safe='')}"
                             f"?$select=id&$expand={_EXPAND_SYNC_KEY}",
+                            "headers": {"Prefer": PREFER_UTC},
                         }
                         for n, event_id in enumerate(pending)
                     ]
@@ -462,7 +464,7 @@ class GraphBackend:
                 "id": request_id,
                 "method": "POST",
                 "url": events,
-                "headers": {"Content-Type": "application/json"},
+                "headers": {"Content-Type": "application/json", "Prefer": PREFER_UTC},
                 "body": item_to_event(op.item, sync_key=op.sync_key),
             }
         path = f"{events}/{quote(op.item_id, safe='')}"
@@ -471,7 +473,11 @@ class GraphBackend:
                 "id": request_id,
                 "method": "PATCH",
                 "url": path,
-                "headers": {"Content-Type": "application/json", **_etag_header(op.if_match)},
+                "headers": {
+                    "Content-Type": "application/json",
+                    "Prefer": PREFER_UTC,
+                    **_etag_header(op.if_match),
+                },
                 "body": item_to_event(op.item),
             }
         return {
