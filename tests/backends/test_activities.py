@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from severa_ext.backends.activities import (
     ACTIVITY_CONTENT_FIELDS,
@@ -16,8 +18,10 @@ from severa_ext.backends.activities import (
 from severa_ext.clock import FixedClock
 from severa_ext.domain import Activity, ActivityCategory, ActivityType
 from severa_ext.errors import BackendUnavailable, BadItem, NotFound, ValidationError
-from severa_ext.sync.items import CalendarItem, ShowAs, Window
+from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
 from severa_ext.testing.contract import BackendContract
+from severa_ext.testing.strategies import calendar_items
+from support import scaled
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 TYPES = {
@@ -237,3 +241,22 @@ def test_all_day_activity_round_trip(backend):
     fetched = backend.get(created.id)
     assert fetched is not None
     assert (fetched.start, fetched.end, fetched.all_day) == (day, day + timedelta(days=2), True)
+
+
+@settings(max_examples=scaled(60))
+@given(item=calendar_items(window=WINDOW), type_id=st.sampled_from(sorted(TYPES)))
+def test_any_item_round_trips_through_the_activity_side(item, type_id):
+    """Every content field an activity keeps survives create + get (S9: private too)."""
+    backend = ActivityBackend(
+        MemoryActivityStore(clock=FixedClock(NOW)), user_id="u1", activity_types=TYPES
+    )
+    created = backend.create(item.evolve(activity_type=type_id), "key")
+    fetched = backend.get(created.id)
+    assert fetched is not None
+    assert fingerprint(fetched, fields=ACTIVITY_CONTENT_FIELDS) == fingerprint(
+        item, fields=ACTIVITY_CONTENT_FIELDS
+    )
+    assert (fetched.start, fetched.end) == (item.start, item.end)
+    assert fetched.activity_type == type_id
+    assert fetched.project_task is TYPES[type_id].is_project_task
+    assert [i.id for i in backend.changes(None, WINDOW).items] == [created.id]

@@ -27,6 +27,7 @@ from severa_ext.sync.items import CalendarItem, ShowAs
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.sqlite import SQLiteStateStore
 from severa_ext.sync.state import Link, MemoryStateStore, StateChange
+from severa_ext.testing.strategies import calendar_items
 from support import scaled
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -437,6 +438,16 @@ def test_a_new_link_field_with_a_default_round_trips():
     # A row written before a field existed loads with the field's default.
     old_row = '{"sync_key":"k1","a_id":"A"}'
     assert codec.load_link(old_row, where="test") == Link("k1", a_id="A")
+
+
+@settings(max_examples=scaled(100))
+@given(item=calendar_items(with_identity=True), pending=st.sampled_from([None, "a", "b"]))
+def test_any_base_round_trips_through_the_codec(item, pending):
+    """Zones, all-day dates, enums and categories survive the JSON (cattrs) round trip."""
+    link = Link("k", a_id="A", base=item.evolve(last_modified=NOW), pending=pending)
+    loaded = codec.load_link(codec.dump_link(link), where="test")
+    assert loaded == link
+    assert getattr(loaded.base.start, "tzinfo", None) == getattr(item.start, "tzinfo", None)
 
 
 def test_times_keep_their_zone_and_unknown_zones_keep_the_instant():
