@@ -375,10 +375,11 @@ class SyncEngine:
         keys.difference_update(links)
         if keys:
             links.update(self._store.links_by_keys(self.pair_id, keys))
+        shared = {side: self._shared_keys(side, changed[side], links, run) for side in _SIDES}
         plan = plan_sync(
             links.values(),
-            SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"])),
-            SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"])),
+            SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"]), shared["a"]),
+            SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"]), shared["b"]),
             self.policy,
             window,
         )
@@ -391,6 +392,32 @@ class SyncEngine:
             len(plan.writes),
         )
         return _Prepared(plan, cursors, links, count)
+
+    def _shared_keys(
+        self, side: Side, changed: dict[str, CalendarItem], links: dict[str, Link], run: _Run
+    ) -> frozenset[str]:
+        """Sync keys of unlinked changed items that another item of the side carries.
+
+        Only items that carry a sync key no link owns are asked about (copies made
+        by another tool, S3), so this costs nothing on the usual path. An item that
+        cannot be checked is left for the next run.
+        """
+        linked = {link.id_on(side) for link in links.values()}
+        shared: set[str] = set()
+        for item_id, item in list(changed.items()):
+            key = item.sync_key
+            if key is None or key in links or item_id in linked:
+                continue
+            try:
+                found = self._read(side, "find", self._sides[side].find, key)
+            except BackendError as exc:
+                run.errors.append(self._journal("find", exc, side=side, item_ref=item_id))
+                run.hold_cursors = True
+                del changed[item_id]
+                continue
+            if any(other.id != item_id for other in found):
+                shared.add(key)
+        return frozenset(shared)
 
     def _recover(
         self, run: _Run, extras: dict[Side, list[CalendarItem]], *, commit: bool
@@ -531,7 +558,14 @@ class SyncEngine:
         again: list[_Entry] = []
         for entry in stale:
             link = run.links.get(entry.key)
-            if link is None:
+            if link is None and isinstance(entry.final, SetLink):
+                # Copies linked this run (S3): re-plan them as first seen.
+                template = entry.final.link
+                link = Link(template.sync_key, a_id=template.a_id, b_id=template.b_id)
+            if link is None or link.a_id is None or link.b_id is None:
+                message = f"entry {entry.key} met a concurrent change; retried next run"
+                run.errors.append(self._journal_text("update", message, entry.key))
+                run.hold_cursors = True
                 continue
             fresh: dict[Side, CalendarItem | None] = {}
             try:
@@ -627,7 +661,7 @@ class SyncEngine:
         ref = record.item_id if not isinstance(record, Create) else record.source_id
         operation = type(record).__name__.lower()
         run.errors.append(self._journal(operation, error, side=side, item_ref=ref))
-        transient = isinstance(error, _TRANSIENT | VersionConflict)
+        transient = isinstance(error, (*_TRANSIENT, VersionConflict))
         if transient:
             run.hold_cursors = True  # retried next run; a create's intent stays pending
         elif isinstance(record, Create):
@@ -735,7 +769,7 @@ class SyncEngine:
             last: SeveraExtError | None = None
             try:
                 results = backend.apply_batch([ops[i] for i in todo])
-            except _TRANSIENT as exc:
+            except (*_TRANSIENT, VersionConflict) as exc:
                 for i in todo:
                     outcome[i] = (None, exc)
                 last = exc

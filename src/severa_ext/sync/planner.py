@@ -218,10 +218,14 @@ class SideChanges:
         changed: current versions of items that changed (in the window, or moved
             out of it: those are edits, not deletes).
         deleted: ids the backend confirmed deleted (``get`` returned nothing).
+        shared_keys: sync keys that more than one item of this side carries while no
+            link owns them (copies made by another tool, S3): their unlinked items
+            are quarantined instead of copied.
     """
 
     changed: tuple[CalendarItem, ...] = ()
     deleted: frozenset[str] = frozenset()
+    shared_keys: frozenset[str] = frozenset()
 
 
 # -- helpers -------------------------------------------------------------------
@@ -505,13 +509,15 @@ def plan_sync(
             _decide(by_key[key], slot.get("a", _UNCHANGED), slot.get("b", _UNCHANGED), policy)
         )
 
-    records.extend(_plan_unlinked(unlinked, by_key, policy, window))
+    shared: dict[Side, frozenset[str]] = {"a": a.shared_keys, "b": b.shared_keys}
+    records.extend(_plan_unlinked(unlinked, by_key, shared, policy, window))
     return Plan(tuple(records))
 
 
 def _plan_unlinked(
     unlinked: Mapping[Side, list[CalendarItem]],
     by_key: Mapping[str, Link],
+    shared: Mapping[Side, frozenset[str]],
     policy: SyncPolicy,
     window: Window,
 ) -> list[PlanRecord]:
@@ -531,6 +537,10 @@ def _plan_unlinked(
                         f"{owner.id_on(side) or 'a pending create'} on side {side}",
                     )
                 )
+                continue
+            if item.sync_key is not None and item.sync_key in shared[side]:
+                reason = f"duplicate (S3): another item on side {side} has sync key {item.sync_key}"
+                records.append(Quarantine(side, item.id, item, reason))
                 continue
             if not window.contains(item):
                 continue

@@ -1,0 +1,31 @@
+"""The sync state machine over two memory backends (DESIGN invariants 1-5, S3, S8, S9).
+
+CI runs a fixed count: ``scaled(500)`` examples of up to 40 steps each (about 20,000
+steps in all); ``HYPOTHESIS_PROFILE=soak`` runs twenty times as many.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+
+from severa_ext.backends.memory import MemoryBackend
+from severa_ext.sync.items import Capabilities
+from severa_ext.testing.machine import MemoryDriver, SyncMachine, make_sync_machine
+from support import scaled
+
+pytestmark = pytest.mark.slow
+
+MACHINE_SETTINGS = settings(max_examples=scaled(500), stateful_step_count=40)
+
+TestSyncMachine = SyncMachine.TestCase
+TestSyncMachine.settings = MACHINE_SETTINGS
+
+# The same machine without delta cursors or batching on side B (full listings each run).
+TestSyncMachineFullListings = make_sync_machine(
+    side_b=lambda clock: MemoryDriver(
+        MemoryBackend("plain", capabilities=Capabilities(), clock=clock)
+    ),
+    name="FullListingSyncMachine",
+).TestCase
+TestSyncMachineFullListings.settings = settings(max_examples=scaled(100), stateful_step_count=40)
