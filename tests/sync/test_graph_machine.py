@@ -22,8 +22,8 @@ TestGraphSyncMachine = make_sync_machine(
     side_b=graph_driver(batch_size=3), name="GraphSyncMachine"
 ).TestCase
 TestGraphSyncMachine.settings = settings(
-    max_examples=scaled(12),
-    stateful_step_count=12,
+    max_examples=scaled(30),
+    stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
