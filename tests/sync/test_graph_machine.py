@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, settings
-from support import scaled
 
 from severa_ext.testing.graph_server import graph_driver
 from severa_ext.testing.machine import make_sync_machine
+from support import scaled
 
 pytestmark = pytest.mark.slow
 

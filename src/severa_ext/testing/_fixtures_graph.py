@@ -19,8 +19,9 @@ def graph_server() -> Iterator[FakeGraphServer]:
 
     The mailbox has the alias ``alice@contoso.fi``; add more with
     ``graph_server.add_mailbox(...)`` and get a wired backend (msal app-only auth
-    against the fake's token endpoint) with ``graph_server.backend(address)``. At teardown the fixture fails the test if the
-    fake itself hit an internal error, then stops the server.
+    against the fake's token endpoint) with ``graph_server.backend(address)``. At
+    teardown the fixture fails the test if the fake itself hit an internal error,
+    then stops the server.
     """
     from severa_ext.testing.graph_server import FakeGraphServer
 
