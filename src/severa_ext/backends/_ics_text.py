@@ -16,7 +16,7 @@ from icalendar import Calendar
 
 from severa_ext.errors import BackendError
 
-__all__ = ["DEFAULT_MAX_BYTES", "ParsedText", "parse_calendar_bytes"]
+__all__ = ["DEFAULT_MAX_BYTES", "ParsedText", "parse_calendar_bytes", "scan_event_lines"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Files and downloads above this size are refused (a huge-file guard)."""
@@ -171,3 +171,12 @@ def parse_calendar_bytes(
     if not isinstance(calendar, Calendar):
         raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
     return ParsedText(calendar, events, used, tuple(notes))
+
+
+def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
+    """The line of each top-level ``BEGIN:VEVENT`` of UTF-8 ``data`` (nesting checked).
+
+    Raises:
+        BackendError: the components are not well nested.
+    """
+    return _scan(data, source)

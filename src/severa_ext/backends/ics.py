@@ -27,10 +27,10 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -46,7 +46,11 @@ from severa_ext.backends._ics_index import (
     expand_series,
     split_id,
 )
-from severa_ext.backends._ics_text import DEFAULT_MAX_BYTES, parse_calendar_bytes
+from severa_ext.backends._ics_text import (
+    DEFAULT_MAX_BYTES,
+    parse_calendar_bytes,
+    scan_event_lines,
+)
 from severa_ext.backends._ics_write import apply_item, new_event, new_override
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.backends.base import (
@@ -86,7 +90,6 @@ logger = logging.getLogger(__name__)
 ICS_SYNC_KEY_PROPERTY = SYNC_KEY_PROPERTY
 """``X-SEVERA-EXT-SYNC-KEY``: the property that carries the engine's sync key (S3)."""
 
-_T = TypeVar("_T")
 _PRODID = "-//severa_ext//ICS backend//EN"
 
 
@@ -122,7 +125,16 @@ def _index_calendar(
     data: bytes, source: str, *, floating: tzinfo, max_bytes: int, encoding: str | None
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
     parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
-    calendar = parsed.calendar
+    index, _floating = _index_parsed(parsed.calendar, parsed.event_lines, source, floating)
+    for note in parsed.notes:
+        logger.warning("%s: %s", source, note)
+    return parsed.calendar, index, parsed.notes
+
+
+def _index_parsed(
+    calendar: Calendar, event_lines: tuple[int, ...], source: str, floating: tzinfo
+) -> tuple[CalendarIndex, tzinfo]:
+    """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading)."""
     read = calendar
     originals = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     if "X-WR-TIMEZONE" in calendar:
@@ -136,10 +148,7 @@ def _index_calendar(
         wr_zone = resolve_zone(str(calendar["X-WR-TIMEZONE"]))
         if wr_zone is not None:
             floating = wr_zone
-    index = build_index(read, parsed.event_lines, floating, source, originals)
-    for note in parsed.notes:
-        logger.warning("%s: %s", source, note)
-    return calendar, index, parsed.notes
+    return build_index(read, event_lines, floating, source, originals), floating
 
 
 class IcsReader:
@@ -248,6 +257,19 @@ def _token_time(token: str) -> datetime:
     return datetime.strptime(token, "%Y%m%d").replace(tzinfo=UTC)
 
 
+def _reparse_in_place(component: Component) -> None:
+    """Replace a changed component's values by what parsing its text gives.
+
+    Values added from Python objects and values read from text differ in small ways
+    (escaping, parameters); after this, the in-memory calendar equals a fresh read.
+    """
+    fresh = Component.from_ical(component.to_ical())
+    component.clear()
+    for name, value in fresh.items():
+        component[name] = value
+    component.subcomponents[:] = fresh.subcomponents
+
+
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -288,6 +310,8 @@ class IcsBackend(IcsReader):
         self._loaded = None
         self._last_window = None
         self._backend_name = f"ics:{self.path}"
+        self._needs_zones = False
+        self._touched: list[Component] = []
         if create_missing and not self.path.exists():
             empty = Calendar()
             empty.add("PRODID", _PRODID)
@@ -387,26 +411,18 @@ class IcsBackend(IcsReader):
                     f"{self.path} changed on disk since it was read; not overwriting it",
                     backend="ics",
                 )
+        for component in self._touched:
+            _reparse_in_place(component)
         if needs_zones:
             loaded.calendar.add_missing_timezones()
         data = loaded.calendar.to_ical()
         self._atomic_write(data)
         self._loaded = None
-        try:
-            self._loaded = self._read()
-        except BackendError:
-            self._loaded = None
-            raise
-
-    def _mutate(self, work: Callable[[_Loaded], _T]) -> tuple[_T, bool]:
-        loaded = self._current()
-        self._needs_zones = False
-        try:
-            result = work(loaded)
-        except BaseException:
-            self._loaded = None  # the in-memory calendar may be half-changed
-            raise
-        return result, self._needs_zones
+        # Index what was written without parsing the whole file again: every changed
+        # component was re-parsed above, so memory holds what a fresh read would give.
+        event_lines = scan_event_lines(data, str(self.path))
+        index, _floating = _index_parsed(loaded.calendar, event_lines, str(self.path), self._zone)
+        self._loaded = _Loaded(loaded.calendar, index, _digest(data), self._stat(), loaded.notes)
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -432,6 +448,7 @@ class IcsBackend(IcsReader):
         event = new_event(uid)
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
         loaded.calendar.add_component(event)
+        self._touched.append(event)
         return uid
 
     def _do_update(
@@ -454,6 +471,7 @@ class IcsBackend(IcsReader):
                 target = new_override(master, current.original_start)
                 loaded.calendar.add_component(target)
         self._needs_zones |= apply_item(target, item, now=self._now(), sync_key=sync_key)
+        self._touched.append(target)
         return item_id
 
     def _override(self, loaded: _Loaded, uid: str, token: str) -> Component | None:
@@ -479,12 +497,14 @@ class IcsBackend(IcsReader):
             original = current.original_start
             value = original.astimezone(UTC) if isinstance(original, datetime) else original
             master.add("EXDATE", value)
+            self._touched.append(master)
         elif override is None:
             raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
 
     def _run(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         loaded = self._current()
         self._needs_zones = False
+        self._touched = []
         outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
         try:
             for op in ops:
