@@ -15,7 +15,7 @@ from typing import Protocol
 
 import attrs
 
-from severa_ext.errors import LeaseHeld
+from severa_ext.errors import LeaseHeld, ValidationError
 from severa_ext.sync.items import CalendarItem, Side
 from severa_ext.sync.journal import JournalEntry
 
@@ -242,12 +242,16 @@ class MemoryStateStore:
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[JournalEntry]:
+        if limit is not None and limit < 0:
+            raise ValidationError(f"journal: limit must not be negative, got {limit}")
         entries = [
             e
             for e in self._journal
             if (pair_id is None or e.pair_id == pair_id) and (since is None or e.time >= since)
         ]
-        return entries[-limit:] if limit is not None else entries
+        if limit is None:
+            return entries
+        return entries[len(entries) - limit :] if limit else []
 
     def transaction(self) -> AbstractContextManager[None]:
         return nullcontext()
