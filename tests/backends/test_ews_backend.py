@@ -125,6 +125,25 @@ def test_update_with_the_change_key_and_a_stale_one_is_a_conflict(backend):
     assert backend.get(created.id).title == "Final"
 
 
+def test_update_writes_only_changed_fields_and_keeps_the_users_zone(backend, ews_server):
+    mine = ews_server.create_item(ALICE, timed("Users entry", 4))  # made in Helsinki time
+    same_instant = mine.evolve(
+        title="Renamed", start=mine.start.astimezone(UTC), end=mine.end.astimezone(UTC)
+    )
+    updated = backend.update(mine.id, same_instant, mine.etag)
+    assert updated.title == "Renamed"
+    assert updated.start.utcoffset() == timedelta(hours=3)  # still the user's zone
+    assert updated.etag != mine.etag
+
+
+def test_update_with_unchanged_content_writes_nothing(backend, ews_server):
+    created = backend.create(timed("Stable", 4), "k")
+    before = len([r for r in ews_server.requests if r.operation == "UpdateItem"])
+    again = backend.update(created.id, created, created.etag)
+    assert again.etag == created.etag
+    assert len([r for r in ews_server.requests if r.operation == "UpdateItem"]) == before
+
+
 def test_update_without_if_match_overwrites(backend, ews_server):
     created = backend.create(timed("Draft", 4), "k")
     ews_server.update_item(ALICE, created.id, timed("User edit", 4))

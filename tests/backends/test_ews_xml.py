@@ -348,3 +348,23 @@ def test_mapping_round_trips_content_and_sync_key(item, key):
     assert parsed.item.sync_key == key
     assert (parsed.item.id, parsed.item.etag) == ("id-1", "ck-1")
     assert content_equal(parsed.item, item), (parsed.item, item)
+
+
+def test_update_writes_only_the_properties_of_changed_fields():
+    item = CalendarItem(
+        "x", datetime(2026, 5, 4, 9, tzinfo=UTC), datetime(2026, 5, 4, 10, tzinfo=UTC)
+    )
+
+    def uris(fields):
+        return [n.find(t("FieldURI")).get("FieldURI") for n in update_elements(item, fields)]
+
+    assert uris(["title"]) == ["item:Subject"]
+    assert uris(["private", "location"]) == ["item:Sensitivity", "calendar:Location"]
+    assert uris(["end"]) == [
+        "calendar:Start",
+        "calendar:End",
+        "calendar:IsAllDayEvent",
+        "calendar:StartTimeZone",
+        "calendar:EndTimeZone",
+    ]
+    assert uris([]) == []

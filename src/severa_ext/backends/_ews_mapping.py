@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,13 @@ _SHOW_AS_TO_EWS = {
 }
 _SHOW_AS_FROM_EWS = {value: key for key, value in _SHOW_AS_TO_EWS.items()}
 _PRIVATE = frozenset({"Private", "Personal", "Confidential"})
+_TIME_URIS = (
+    "calendar:Start",
+    "calendar:End",
+    "calendar:IsAllDayEvent",
+    "calendar:StartTimeZone",
+    "calendar:EndTimeZone",
+)
 # Characters XML 1.0 cannot carry at all (C0 controls other than tab / newlines ...).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -160,10 +168,35 @@ def calendar_item_element(item: CalendarItem, sync_key: str) -> ET.Element:
     return node
 
 
-def update_elements(item: CalendarItem) -> list[ET.Element]:
-    """``SetItemField`` / ``DeleteItemField`` elements that make an item hold ``item``."""
+_URIS_OF_FIELD = {
+    "title": ("item:Subject",),
+    "private": ("item:Sensitivity",),
+    "body": ("item:Body",),
+    "categories": ("item:Categories",),
+    "start": _TIME_URIS,
+    "end": _TIME_URIS,
+    "show_as": ("calendar:LegacyFreeBusyStatus",),
+    "location": ("calendar:Location",),
+}
+
+
+def update_elements(item: CalendarItem, fields: Collection[str] | None = None) -> list[ET.Element]:
+    """``SetItemField`` / ``DeleteItemField`` elements that make an item hold ``item``.
+
+    Args:
+        item: the content to write.
+        fields: the :data:`~severa_ext.sync.items.CONTENT_FIELDS` that changed; only
+            their EWS properties are written (all of them when ``None``), so what the
+            user set and the model does not keep (an HTML body, "Personal", a time
+            zone) survives an unrelated edit.
+    """
+    wanted: set[str] | None = None
+    if fields is not None:
+        wanted = {uri for name in fields for uri in _URIS_OF_FIELD.get(name, ())}
     updates: list[ET.Element] = []
     for uri, value in _field_values(item):
+        if wanted is not None and uri not in wanted:
+            continue
         if value is None:
             delete = ET.Element(t("DeleteItemField"))
             sub(delete, t("FieldURI"), FieldURI=uri)

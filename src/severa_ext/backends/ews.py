@@ -64,7 +64,14 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.activation import MailboxProbe, ProbeStatus
-from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+from severa_ext.sync.items import (
+    CONTENT_FIELDS,
+    CalendarItem,
+    Capabilities,
+    ChangeSet,
+    Window,
+    fingerprint,
+)
 
 __all__ = [
     "EXCHANGE_ONLINE_HOSTS",
@@ -462,13 +469,34 @@ class EwsBackend:
         return self._fetch(item_id, "CreateItem")
 
     def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
-        """Replace the content of ``item_id``; ``if_match`` is the ChangeKey read last.
+        """Give ``item_id`` the content of ``item``; ``if_match`` is the ChangeKey read last.
+
+        The item is read first and only the fields that differ are written (an
+        unchanged item is not written at all), so properties the model does not keep
+        survive. ``UpdateItem`` still carries the ChangeKey with
+        ``ConflictResolution="NeverOverwrite"``, so a change in between is refused.
 
         Raises:
             VersionConflict: the ChangeKey is stale (``ErrorIrresolvableConflict``).
             NotFound: no such item.
             BadItem: the server refused the content.
         """
+        current = self._get_items([item_id]).get(item_id)
+        if current is None:
+            raise NotFound(f"EWS item {item_id!r} does not exist", backend=_BACKEND)
+        if if_match is not None and current.item.etag != if_match:
+            raise VersionConflict(
+                f"EWS item {item_id!r} changed since it was read (ChangeKey differs)",
+                backend=_BACKEND,
+                code="ErrorIrresolvableConflict",
+            )
+        changed = [
+            name
+            for name in CONTENT_FIELDS
+            if fingerprint(current.item, fields=(name,)) != fingerprint(item, fields=(name,))
+        ]
+        if not changed:
+            return current.item
         request = ET.Element(
             m("UpdateItem"),
             ConflictResolution="NeverOverwrite" if if_match else "AlwaysOverwrite",
@@ -478,12 +506,12 @@ class EwsBackend:
         ids = {"Id": item_id} | ({"ChangeKey": if_match} if if_match else {})
         sub(change, t("ItemId"), **ids)
         updates = sub(change, t("Updates"))
-        for element in update_elements(item):
+        for element in update_elements(item, changed):
             updates.append(element)
         message = self._single(self._request("UpdateItem", request), "UpdateItem")
         if not message.success:
             raise self._item_error(message, "UpdateItem", item_id)
-        logger.info("EWS updated item in %s", self.name)
+        logger.info("EWS updated %s of an item in %s", ",".join(changed), self.name)
         return self._fetch(self._returned_id(message, "UpdateItem"), "UpdateItem")
 
     def delete(self, item_id: str, if_match: str | None) -> None:
