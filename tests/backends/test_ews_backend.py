@@ -401,6 +401,8 @@ def test_throttling_wait_is_bounded_then_throttled(ews_server, sleeps):
     assert info.value.retry_after == 4.0
     assert info.value.code == "ErrorServerBusy"
     assert sum(sleeps) <= 10
+    assert ews_server.pending_faults == 7  # gave up after three answers
+    ews_server.clear_faults()
 
 
 def test_an_html_error_page_with_http_500_is_backend_unavailable(backend, ews_server):

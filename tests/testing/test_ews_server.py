@@ -329,6 +329,18 @@ def test_replaying_sync_pages_reproduces_the_calendar(ops):
 # --- the pytest fixture ------------------------------------------------------------
 
 
+def test_ews_server_fixture_fails_a_test_whose_fault_never_fired(pytester):
+    pytester.makepyfile(
+        """
+        def test_host(ews_server):
+            ews_server.fail_next("ErrorServerBusy", operation="GetItme")
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*1 fault(s) injected into ews_server never fired*"])
+
+
 def test_ews_server_fixture_works_in_a_host_suite(pytester):
     pytester.makepyfile(
         """
