@@ -127,7 +127,7 @@ def _index_calendar(
     parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
     index, _floating = _index_parsed(parsed.calendar, parsed.event_lines, source, floating)
     for note in parsed.notes:
-        logger.warning("%s: %s", source, note)
+        logger.info("%s: %s", source, note)
     return parsed.calendar, index, parsed.notes
 
 
@@ -417,6 +417,7 @@ class IcsBackend(IcsReader):
             loaded.calendar.add_missing_timezones()
         data = loaded.calendar.to_ical()
         self._atomic_write(data)
+        logger.info("%s: wrote %d changed event(s)", self.path, len(self._touched))
         self._loaded = None
         # Index what was written without parsing the whole file again: every changed
         # component was re-parsed above, so memory holds what a fresh read would give.
