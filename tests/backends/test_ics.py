@@ -456,3 +456,11 @@ def test_a_series_with_a_broken_master_is_withheld_not_deleted(tmp_path):
     assert any("series-1" in p.item_ref for p in backend.problems)
     with pytest.raises(BadItem):
         backend.get("series-1#20261201T073000Z")
+
+
+def test_a_series_in_a_custom_zone_follows_its_daylight_rules(tmp_path):
+    """Outlook's "Customized Time Zone" with DST rules: 10:00 local on both sides of it."""
+    items = listing(backend_for(tmp_path, "custom_zone_dst_series.ics"))
+    offsets = [item.start.utcoffset() for item in sorted(items.values(), key=lambda i: i.start)]
+    assert offsets == [timedelta(hours=2)] * 2 + [timedelta(hours=3)] * 2
+    assert all(item.start.hour == 10 for item in items.values())
