@@ -345,3 +345,17 @@ def test_a_subscription_feeds_the_activities(work):
     types = {a["title"]: a["activity_type_id"] for a in activities}
     assert types["Team lunch"] == "meeting"
     assert types["Dentist"] == "personal"
+
+
+def test_plan_golden(work):
+    """The plan of the example: one link (S3), the outgoing types only (S8), all in (S9)."""
+    result = run(
+        "plan",
+        "activities:activities.json",
+        "ics:calendar.ics",
+        "--config",
+        "severa-ext.toml",
+        cwd=work,
+    )
+    assert result.returncode == 0, result.stderr
+    check_golden("cli_plan.txt", result.stdout)

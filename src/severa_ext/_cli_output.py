@@ -153,24 +153,41 @@ def format_report(
 
 
 def format_plan(plan: Any, names: Mapping[str, str]) -> str:
-    """The human listing of a ``Plan``: one line per record."""
+    """The human listing of a ``Plan``: one line per write, link, conflict or quarantine.
+
+    The link bookkeeping that accompanies a write is folded into that write's line.
+    """
     lines = [f"plan: A = {names['a']}, B = {names['b']}"]
     counts: dict[str, int] = {}
+    written = {
+        getattr(r, "sync_key", None)
+        for r in plan.records
+        if type(r).__name__ in ("Create", "Update", "Delete")
+    }
     for record in plan.records:
         kind = type(record).__name__
-        counts[kind] = counts.get(kind, 0) + 1
+        if kind == "SetLink" and record.link.sync_key in written:
+            continue
+        label = kind.lower()
         side = getattr(record, "side", None)
         item = getattr(record, "item", None)
-        label = f"{item.title!r} {item.start.isoformat()}" if item is not None else ""
-        target = getattr(record, "item_id", None) or getattr(record, "sync_key", "")
-        where = f" on {side.upper()}" if side else ""
-        if kind == "Conflict":
-            label = f"{', '.join(record.fields)} -> side {record.winner.upper()} wins"
-        lines.append(f"  {kind.lower():<10}{where:<6} {label or target}")
-    if not plan.records:
+        detail = f"{item.title!r} {item.start.isoformat()}" if item is not None else ""
+        if kind == "SetLink":
+            label = "link"
+            base = record.link.base
+            ids = f"A:{record.link.a_id} <-> B:{record.link.b_id}"
+            detail = f"{base.title!r} {ids}" if base is not None else ids
+        elif kind == "Conflict":
+            detail = f"{', '.join(record.fields)} -> side {record.winner.upper()} wins"
+        elif not detail:
+            detail = str(getattr(record, "item_id", None) or getattr(record, "sync_key", ""))
+        counts[label] = counts.get(label, 0) + 1
+        where = f"on {side.upper()}" if side else ""
+        lines.append(f"  {label:<10} {where:<5} {detail}".rstrip())
+    if len(lines) == 1:
         lines.append("  nothing to do: both sides are in sync")
     else:
-        lines.append("total: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+        lines.append("total: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return "\n".join(lines)
 
 
