@@ -295,6 +295,8 @@ def test_backend_configuration_is_validated():
         GraphBackend("a@b.c", tokens, batch_size=21)
     with pytest.raises(ConfigError):
         GraphBackend("a@b.c", tokens, timeout=0)
+    with GraphBackend("a@b.c", tokens) as managed:
+        assert managed.name == "graph:a@b.c"
     backend = GraphBackend("a@b.c", tokens)
     assert backend.name == "graph:a@b.c"
     assert backend.capabilities.batch_size == 20

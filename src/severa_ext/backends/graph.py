@@ -675,3 +675,9 @@ class GraphBackend:
         """Close the HTTP session if the backend created it."""
         if self._own_session:
             self._transport.session.close()
+
+    def __enter__(self) -> GraphBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
