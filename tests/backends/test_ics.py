@@ -340,24 +340,43 @@ def test_rewrite_preserves_unknown_properties_and_components(tmp_path):
         assert kept in text, kept
 
 
+class EditingClock:
+    """A clock whose first reading happens while another program saves the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.edited = False
+
+    def now(self) -> datetime:
+        if not self.edited:
+            self.edited = True
+            text = self.path.read_bytes().replace(b"SUMMARY:Planning", b"SUMMARY:Edited elsewhere")
+            self.path.write_bytes(text)
+            stamp = self.path.stat().st_mtime_ns + 10**9
+            os.utime(self.path, ns=(stamp, stamp))
+        return NOW
+
+
 def test_refuses_to_overwrite_a_file_changed_on_disk(tmp_path):
-    """A concurrent editor never loses work: the write is refused, the file is intact."""
-    backend = backend_for(tmp_path, "basic.ics")
+    """A concurrent editor never loses work: the write is refused, the file is theirs."""
+    shutil.copyfile(DATA / "basic.ics", tmp_path / "basic.ics")
+    clock = EditingClock(tmp_path / "basic.ics")
+    backend = IcsBackend(tmp_path / "basic.ics", clock=clock)
     item = backend.get("basic-1")
     assert item is not None
-    edited = backend.path.read_bytes().replace(b"SUMMARY:Planning", b"SUMMARY:Edited elsewhere")
-    original_ns = backend.path.stat().st_mtime_ns
-    backend.path.write_bytes(edited)
-    os.utime(backend.path, ns=(original_ns + 10**9, original_ns + 10**9))
-    # Simulate our read being older than the edit: force the stale snapshot.
-    stale = IcsBackend(backend.path)
-    stale._loaded = backend._loaded
-    with pytest.raises(VersionConflict, match="changed on disk"):
-        stale._commit(backend._loaded, needs_zones=False)
-    assert backend.path.read_bytes() == edited
-    # A fresh read sees the edit and the stale etag of the item conflicts.
+    # The other program saves between our read and our write (the clock is read while
+    # the new event is prepared): the write is refused, naming the file.
+    with pytest.raises(VersionConflict, match=r"basic\.ics changed on disk"):
+        backend.create(new_item(), "key-race")
+    edited = backend.path.read_bytes()
+    assert b"Edited elsewhere" in edited
+    assert b"key-race" not in edited
+    # The next call reads the edit; the stale etag of the item is refused too.
     with pytest.raises(VersionConflict):
         backend.update("basic-1", item.evolve(title="Mine"), item.etag)
+    assert backend.path.read_bytes() == edited
+    # And a write based on the fresh read goes through, keeping the other edit.
+    backend.create(new_item(), "key-after")
     assert b"Edited elsewhere" in backend.path.read_bytes()
 
 
