@@ -359,3 +359,12 @@ def test_plan_golden(work):
     )
     assert result.returncode == 0, result.stderr
     check_golden("cli_plan.txt", result.stdout)
+
+
+def test_version_and_help(work):
+    version = run("--version", cwd=work)
+    assert version.returncode == 0
+    assert version.stdout.startswith("severa-ext ")
+    helped = run("sync", "--help", cwd=work)
+    assert helped.returncode == 0
+    assert "--dry-run" in helped.stdout

@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from severa_ext import __version__
 from severa_ext._cli_address import Address, open_backend, parse_address
 from severa_ext._cli_config import Config, load_config, window_bounds
 from severa_ext._cli_output import (
@@ -81,6 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 errors (see 'severa-ext journal'), 2 usage or config error.",
     )
     parser.add_argument("--debug", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sub: argparse.ArgumentParser) -> None:
