@@ -368,3 +368,23 @@ def test_version_and_help(work):
     helped = run("sync", "--help", cwd=work)
     assert helped.returncode == 0
     assert "--dry-run" in helped.stdout
+
+
+def test_edits_and_deletes_travel_both_ways(work):
+    """S11: an edit in the calendar reaches the activities, a deleted activity leaves it."""
+    assert run(*SYNC, cwd=work).returncode == 0
+    calendar = work / "calendar.ics"
+    calendar.write_text(
+        calendar.read_text().replace("SUMMARY:Team lunch", "SUMMARY:Team lunch (Friday)")
+    )
+    document = json.loads((work / "activities.json").read_text())
+    document["activities"] = [a for a in document["activities"] if a["id"] != "act-visit"]
+    (work / "activities.json").write_text(json.dumps(document))
+    result = run(*SYNC, "--json", cwd=work)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["report"]
+    assert report["updated"] == {"a": 1, "b": 0}
+    assert report["deleted"] == {"a": 0, "b": 1}
+    assert "Team lunch (Friday)" in (work / "activities.json").read_text()
+    assert "Visit: Example Oy" not in calendar.read_text()
+    assert json.loads(run(*SYNC, "--json", cwd=work).stdout)["writes"] == {"a": 0, "b": 0}
