@@ -483,3 +483,12 @@ def test_a_series_in_a_custom_zone_follows_its_daylight_rules(tmp_path):
     offsets = [item.start.utcoffset() for item in sorted(items.values(), key=lambda i: i.start)]
     assert offsets == [timedelta(hours=2)] * 2 + [timedelta(hours=3)] * 2
     assert all(item.start.hour == 10 for item in items.values())
+
+
+def test_a_one_line_path_is_content_never_a_file_to_open(tmp_path):
+    """icalendar reads a one-line *string* as a path; we only ever hand it bytes."""
+    shutil.copyfile(DATA / "basic.ics", tmp_path / "basic.ics")
+    decoy = tmp_path / "decoy.ics"
+    decoy.write_text(str(tmp_path / "basic.ics"))
+    with pytest.raises(BackendError, match="not an iCalendar file"):
+        IcsBackend(decoy).changes(None, WINDOW)
