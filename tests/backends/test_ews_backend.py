@@ -483,6 +483,8 @@ def test_exchange_online_is_refused_with_a_pointer_to_graph(url):
     [
         ("ftp://mail.contoso.com/EWS", ALICE, {}, "http"),
         ("https://mail.contoso.com/EWS/Exchange.asmx", "alice", {}, "SMTP address"),
+        ("https://mail.contoso.com/EWS/Exchange.asmx", "a b@contoso.com", {}, "SMTP address"),
+        ("https://svc:pw@mail.contoso.com/EWS/Exchange.asmx", ALICE, {}, "credentials"),
         ("https://mail.contoso.com/EWS/Exchange.asmx", ALICE, {"page_size": 513}, "512"),
         (
             "https://mail.contoso.com/EWS/Exchange.asmx",

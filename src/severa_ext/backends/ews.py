@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 import requests
+from email_validator import EmailNotValidError, validate_email
 
 from severa_ext.backends._ews_mapping import (
     ParsedItem,
@@ -297,8 +298,9 @@ class EwsBackend:
         sleep: how to wait between retries (tests pass a recorder).
 
     Raises:
-        ConfigError: the URL is not http(s), points to Exchange Online, or the mailbox
-            is not an address; both ``auth`` and ``token_provider`` were given.
+        ConfigError: the URL is not http(s), carries credentials or points to
+            Exchange Online; the mailbox is not an address (checked with
+            ``email_validator``); both ``auth`` and ``token_provider`` were given.
     """
 
     def __init__(
@@ -326,9 +328,15 @@ class EwsBackend:
                 "(Microsoft Graph) for Exchange Online mailboxes. The EWS backend is "
                 "for on-premises Exchange Server."
             )
-        local, at, domain = mailbox.partition("@")
-        if not (local and at and domain) or any(c.isspace() for c in mailbox):
-            raise ConfigError(f"EWS mailbox {mailbox!r} is not an SMTP address")
+        try:
+            validate_email(mailbox, check_deliverability=False, globally_deliverable=False)
+        except EmailNotValidError as exc:
+            raise ConfigError(f"EWS mailbox {mailbox!r} is not an SMTP address: {exc}") from exc
+        if parts.username or parts.password:
+            raise ConfigError(
+                "EWS url must not carry credentials; pass them with auth= (they would "
+                "show in logs and errors)"
+            )
         if auth is not None and token_provider is not None:
             raise ConfigError("EwsBackend takes auth or token_provider, not both")
         if not 1 <= page_size <= 512:
