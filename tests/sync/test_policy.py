@@ -60,10 +60,17 @@ def test_bad_values_are_refused() -> None:
         SyncPolicy(outgoing_types="meeting", default_type="x")  # type: ignore[arg-type]
 
 
-def test_window_spans_past_and_future_days() -> None:
+def test_window_spans_past_and_future_days_from_midnight_utc() -> None:
     window = SyncPolicy(default_type="x", past_days=2, future_days=3).window(NOW)
-    assert window.start == NOW - timedelta(days=2)
-    assert window.end == NOW + timedelta(days=3)
+    midnight = NOW.replace(hour=0)
+    assert window.start == midnight - timedelta(days=2)
+    assert window.end == midnight + timedelta(days=3)
+
+
+def test_window_is_stable_within_a_day_so_delta_cursors_stay_valid() -> None:
+    policy = SyncPolicy(default_type="x")
+    assert policy.window(NOW) == policy.window(NOW + timedelta(hours=11, minutes=59))
+    assert policy.window(NOW) != policy.window(NOW + timedelta(hours=12))
 
 
 def test_conflict_rule_newest_wins_ties_to_severa_side() -> None:

@@ -432,12 +432,27 @@ class MemoryBackend:
             raise NotFound(f"{self._name}: no item {item_id!r}", backend=self._name)
         return item
 
-    def _store(self, item: CalendarItem, sync_key: str | None) -> CalendarItem:
-        stored = attrs.evolve(
-            item,
+    def _store(
+        self, item: CalendarItem, sync_key: str | None, item_id: str | None = None
+    ) -> CalendarItem:
+        # A direct constructor: attrs.evolve costs twice as much on this hot path.
+        stored = CalendarItem(
+            title=item.title,
+            start=item.start,
+            end=item.end,
+            location=item.location,
+            body=item.body,
+            private=item.private,
+            show_as=item.show_as,
+            categories=item.categories,
+            last_modified=self._clock.now(),
+            id=item_id or item.id,
             etag=str(next(self._etags)),
             sync_key=sync_key,
-            last_modified=self._clock.now(),
+            series_id=item.series_id,
+            original_start=item.original_start,
+            activity_type=item.activity_type,
+            project_task=item.project_task,
         )
         assert stored.id is not None
         self._items[stored.id] = stored
@@ -446,7 +461,7 @@ class MemoryBackend:
 
     def _create(self, item: CalendarItem, sync_key: str | None) -> CalendarItem:
         item_id = f"{self._name}-{next(self._ids)}"
-        stored = self._store(attrs.evolve(item, id=item_id), sync_key)
+        stored = self._store(item, sync_key, item_id)
         if sync_key is not None:
             self._by_key.setdefault(sync_key, set()).add(item_id)
         return stored
@@ -458,7 +473,7 @@ class MemoryBackend:
                 f"{self._name}: {item_id!r} has etag {current.etag!r}, not {if_match!r}",
                 backend=self._name,
             )
-        return self._store(attrs.evolve(item, id=item_id), current.sync_key)
+        return self._store(item, current.sync_key, item_id)
 
     def _delete(self, item_id: str, if_match: str | None) -> None:
         current = self._require(item_id)

@@ -94,10 +94,40 @@ def _other(side: Side) -> Side:
     return "b" if side == "a" else "a"
 
 
-def _with_side(link: Link, side: Side, item_id: str | None, etag: str | None) -> Link:
-    if side == "a":
-        return attrs.evolve(link, a_id=item_id, a_etag=etag)
-    return attrs.evolve(link, b_id=item_id, b_etag=etag)
+def _with_side(
+    link: Link,
+    side: Side,
+    item_id: str | None,
+    etag: str | None,
+    *,
+    pending: Side | None = None,
+) -> Link:
+    """``link`` with ``side``'s id and etag replaced and ``pending`` set (a direct
+    constructor: this runs once per written item)."""
+    a = side == "a"
+    return Link(
+        link.sync_key,
+        a_id=item_id if a else link.a_id,
+        b_id=link.b_id if a else item_id,
+        a_etag=etag if a else link.a_etag,
+        b_etag=link.b_etag if a else etag,
+        base=link.base,
+        pending=pending,
+        quarantined=link.quarantined,
+    )
+
+
+def _pending(link: Link, side: Side) -> Link:
+    return Link(
+        link.sync_key,
+        a_id=link.a_id,
+        b_id=link.b_id,
+        a_etag=link.a_etag,
+        b_etag=link.b_etag,
+        base=link.base,
+        pending=side,
+        quarantined=link.quarantined,
+    )
 
 
 @attrs.define
@@ -384,13 +414,14 @@ class SyncEngine:
             window,
         )
         count = sum(len(changed[s]) + len(deleted[s]) for s in ("a", "b"))
-        logger.debug(
-            "pair %s: %d changes, plan of %d records (%d writes)",
-            self.pair_id,
-            count,
-            len(plan),
-            len(plan.writes),
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "pair %s: %d changes, plan of %d records (%d writes)",
+                self.pair_id,
+                count,
+                len(plan),
+                len(plan.writes),
+            )
         return _Prepared(plan, cursors, links, count)
 
     def _shared_keys(
@@ -438,7 +469,7 @@ class SyncEngine:
                 continue
             if found:
                 first, *duplicates = found
-                fixed = attrs.evolve(_with_side(link, side, first.id, None), pending=None)
+                fixed = _with_side(link, side, first.id, None)
                 put.append(fixed)
                 extras[side].append(first)
                 run.linked += 1
@@ -524,7 +555,7 @@ class SyncEngine:
 
     def _execute(self, plan: Plan, run: _Run, progress: ProgressCallback | None) -> None:
         entries = _group(plan.records)
-        run.total = len(plan.writes)
+        run.total = sum(len(entry.writes) for entry in entries)
         put: list[Link] = []
         drop: list[str] = []
         writing: list[_Entry] = []
@@ -621,7 +652,7 @@ class SyncEngine:
         template = entry.final.link if isinstance(entry.final, SetLink) else None
         if template is None:
             template = Link(record.sync_key)
-        return attrs.evolve(template, pending=record.side)
+        return _pending(template, record.side)
 
     def _outcome(
         self,
@@ -643,7 +674,7 @@ class SyncEngine:
                 run.updated[side] += 1
             else:
                 run.deleted[side] += 1
-            if error is None:
+            if error is None and logger.isEnabledFor(logging.INFO):
                 label = item_label(item) if item is not None else record.item_id  # type: ignore[union-attr]
                 logger.info(
                     "%s on side %s (%s): %s",
@@ -696,7 +727,8 @@ class SyncEngine:
             for side, item in entry.results.items():
                 if item is not None:
                     link = _with_side(link, side, item.id, item.etag)
-            link = attrs.evolve(link, pending=None)
+            if link.pending is not None:
+                link = _with_side(link, "a", link.a_id, link.a_etag)
             if not entry.writes and entry.key not in run.links:
                 run.linked += 1
             put.append(link)

@@ -38,7 +38,7 @@ from typing import Any
 import attrs
 
 from severa_ext.sync.items import CalendarItem, Side, Window, normalize_text
-from severa_ext.sync.policy import SyncPolicy
+from severa_ext.sync.policy import SyncPolicy, content_copy
 from severa_ext.sync.state import Link
 
 __all__ = [
@@ -299,19 +299,18 @@ def differing_fields(left: CalendarItem, right: CalendarItem) -> tuple[str, ...]
 
 
 def _loose_fingerprint(item: CalendarItem) -> tuple[object, ...]:
-    return (_field(item, "title"), _field(item, "when"))
+    # Aware datetimes hash by instant, so zone spelling does not matter here.
+    return (normalize_text(item.title), item.start, item.end)
 
 
 def _base(content: CalendarItem, activity_from: CalendarItem | None) -> CalendarItem:
     """The stored base: neutral content plus side A's activity fields."""
-    return attrs.evolve(
+    if activity_from is None:
+        return content_copy(content, activity_type=None, project_task=False)
+    return content_copy(
         content,
-        id=None,
-        etag=None,
-        sync_key=None,
-        last_modified=None,
-        activity_type=activity_from.activity_type if activity_from is not None else None,
-        project_task=activity_from.project_task if activity_from is not None else False,
+        activity_type=activity_from.activity_type,
+        project_task=activity_from.project_task,
     )
 
 
@@ -548,6 +547,11 @@ def _plan_unlinked(
                 continue
             candidates[side].append(item)
 
+    if not candidates["a"] or not candidates["b"]:
+        # Nothing to link across sides: only same-side copies need the fingerprint.
+        for side, items in candidates.items():
+            records.extend(_create_unique(side, items, policy))
+        return records
     groups: dict[tuple[object, ...], dict[Side, list[CalendarItem]]] = {}
     for side, items in candidates.items():
         for item in items:
@@ -574,6 +578,29 @@ def _plan_unlinked(
                         f"{_instant(item.start)} is already on side {side}",
                     )
                 )
+    return records
+
+
+def _create_unique(side: Side, items: list[CalendarItem], policy: SyncPolicy) -> list[PlanRecord]:
+    """Create every item, quarantining second identical copies on one side (S3)."""
+    records: list[PlanRecord] = []
+    seen: set[tuple[object, ...]] = set()
+    for item in items:
+        assert item.id is not None
+        print_ = _loose_fingerprint(item)
+        if print_ in seen:
+            records.append(
+                Quarantine(
+                    side,
+                    item.id,
+                    item,
+                    f"duplicate (S3): another copy of {item.title!r} at "
+                    f"{_instant(item.start)} is already on side {side}",
+                )
+            )
+            continue
+        seen.add(print_)
+        records.extend(_create(side, item, policy))
     return records
 
 
