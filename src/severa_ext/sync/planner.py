@@ -462,7 +462,7 @@ def plan_sync(
         window: the sync window; an unlinked item outside it is left alone.
 
     Returns:
-        The plan: nothing has been written.
+        The inert plan (nothing has been written yet).
     """
     by_id: dict[Side, dict[str, Link]] = {"a": {}, "b": {}}
     by_key: dict[str, Link] = {}
