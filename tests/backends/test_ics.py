@@ -38,6 +38,8 @@ def backend_for(tmp_path: Path, name: str, **options) -> IcsBackend:
     target = tmp_path / name
     shutil.copyfile(DATA / name, target)
     options.setdefault("zone", "Europe/Helsinki")
+    if name == "impossible_rule.ics":
+        options.setdefault("expansion_budget", 0.5)  # keep the suite fast
     return IcsBackend(target, clock=FixedClock(NOW), **options)
 
 
@@ -492,3 +494,12 @@ def test_a_one_line_path_is_content_never_a_file_to_open(tmp_path):
     decoy.write_text(str(tmp_path / "basic.ics"))
     with pytest.raises(BackendError, match="not an iCalendar file"):
         IcsBackend(decoy).changes(None, WINDOW)
+
+
+def test_a_rule_that_never_matches_is_cut_off_in_bounded_time(tmp_path):
+    """FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30 makes dateutil search to year 9999 without
+    yielding once; the expansion budget stops it and only that series is skipped."""
+    backend = backend_for(tmp_path, "impossible_rule.ics", expansion_budget=0.5)
+    assert set(listing(backend)) == {"ok"}
+    (problem,) = backend.problems
+    assert "took more than" in problem.reason

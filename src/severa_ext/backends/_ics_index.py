@@ -7,12 +7,15 @@ budget of a recurrence expansion.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from types import FrameType
 from typing import Any
 
 import attrs
@@ -29,6 +32,7 @@ from severa_ext.errors import BadItem, ValidationError
 from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
 
 __all__ = [
+    "EXPANSION_BUDGET_S",
     "MAX_OCCURRENCES",
     "SYNC_KEY_PROPERTY",
     "CalendarIndex",
@@ -273,6 +277,7 @@ class CalendarIndex:
     """
 
     resolver: ZoneResolver
+    expansion_budget: float = EXPANSION_BUDGET_S
     singles: dict[str, CalendarItem] = attrs.field(factory=dict)
     series: dict[str, Series] = attrs.field(factory=dict)
     problems: list[BadItem] = attrs.field(factory=list)
@@ -285,7 +290,9 @@ class CalendarIndex:
         for uid, series in self.series.items():
             try:
                 # All or nothing: a series that fails half-way yields no occurrence.
-                occurrences = list(expand_series(series, self.resolver, window))
+                occurrences = expand_series(
+                    series, self.resolver, window, budget=self.expansion_budget
+                )
             except SkippedComponent as exc:
                 line = series.master_line
                 ref = f"{uid} (line {line})" if line else uid
@@ -325,8 +332,19 @@ def _rebase(
     return start + timedelta(days=step.days * k)
 
 
-def expand_series(series: Series, resolver: ZoneResolver, window: Window) -> Iterator[CalendarItem]:
-    """The occurrences of one series inside ``window``, bounded in count and time."""
+def expand_series(
+    series: Series,
+    resolver: ZoneResolver,
+    window: Window,
+    *,
+    budget: float = EXPANSION_BUDGET_S,
+) -> list[CalendarItem]:
+    """The occurrences of one series inside ``window``, bounded in count and time.
+
+    Raises:
+        SkippedComponent: the series cannot be expanded, has too many occurrences in the
+            window, or takes longer than ``budget`` seconds.
+    """
     mini = Calendar()
     sources: list[Component] = []
 
@@ -367,46 +385,78 @@ def expand_series(series: Series, resolver: ZoneResolver, window: Window) -> Ite
     for component, _line in series.overrides.values():
         add(component, master=False)
 
-    deadline = time.monotonic() + EXPANSION_BUDGET_S
-    produced = 0
+    items: list[CalendarItem] = []
     try:
-        occurrences = recurring_ical_events.of(mini).after(window.start)
-        for occurrence in occurrences:
-            start = occurrence["DTSTART"].dt
-            if _as_utc(start) >= window.end:
-                break
-            produced += 1
-            if produced > MAX_OCCURRENCES:
-                raise SkippedComponent(
-                    f"more than {MAX_OCCURRENCES} occurrences inside the sync window"
+        with _time_budget(budget):
+            for occurrence in recurring_ical_events.of(mini).after(window.start):
+                start = occurrence["DTSTART"].dt
+                if _as_utc(start) >= window.end:
+                    break
+                if len(items) >= MAX_OCCURRENCES:
+                    raise SkippedComponent(
+                        f"more than {MAX_OCCURRENCES} occurrences inside the sync window"
+                    )
+                source = sources[int(occurrence["X-SRC"])]
+                if _text(source, "STATUS").strip().upper() == "CANCELLED":
+                    continue  # a cancelled occurrence (or series) is not a live entry
+                end = occurrence["DTEND"].dt if "DTEND" in occurrence else start
+                original = (
+                    occurrence["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occurrence else start
                 )
-            if time.monotonic() > deadline:
-                raise SkippedComponent(
-                    f"expanding the series took more than {EXPANSION_BUDGET_S:g} s"
+                if isinstance(original, datetime) and original.tzinfo is None:
+                    original = original.replace(tzinfo=resolver.floating)
+                item = convert(
+                    source,
+                    resolver,
+                    item_id=f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}",
+                    start=start,
+                    end=end,
+                    series_id=series.uid,
+                    original_start=original,
                 )
-            source = sources[int(occurrence["X-SRC"])]
-            if _text(source, "STATUS").strip().upper() == "CANCELLED":
-                continue  # a cancelled occurrence (or series) is not a live entry
-            end = occurrence["DTEND"].dt if "DTEND" in occurrence else start
-            original = occurrence["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occurrence else start
-            if isinstance(original, datetime) and original.tzinfo is None:
-                original = original.replace(tzinfo=resolver.floating)
-            item_id = f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}"
-            item = convert(
-                source,
-                resolver,
-                item_id=item_id,
-                start=start,
-                end=end,
-                series_id=series.uid,
-                original_start=original,
-            )
-            if window.contains(item):
-                yield item
+                if window.contains(item):
+                    items.append(item)
+    except _OverBudget:
+        raise SkippedComponent(
+            f"expanding the series took more than {budget:g} s (an absurd rule?)"
+        ) from None
     except SkippedComponent:
         raise
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
         raise SkippedComponent(f"the recurrence cannot be expanded: {exc}") from exc
+    return items
+
+
+class _OverBudget(Exception):
+    """Internal: an expansion ran out of time."""
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Abort the code inside after ``seconds`` of wall time.
+
+    A rule whose BY-parts can never match (``FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30``)
+    makes ``dateutil`` search up to year 9999 without yielding once, so a check between
+    occurrences is not enough: a trace hook checks the clock on function calls and
+    raises inside the expansion. Any tracer already installed (coverage, a debugger)
+    keeps receiving its events.
+    """
+    deadline = time.monotonic() + seconds
+    previous = sys.gettrace()
+    calls = 0
+
+    def tracer(frame: FrameType, event: Any, arg: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls % 256 == 0 and time.monotonic() > deadline:
+            raise _OverBudget
+        return previous(frame, event, arg) if previous is not None else None
+
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
 
 
 def _as_utc(value: datetime | date) -> datetime:
@@ -425,6 +475,8 @@ def build_index(
     floating: tzinfo,
     source: str,
     originals: list[Component] | None = None,
+    *,
+    expansion_budget: float = EXPANSION_BUDGET_S,
 ) -> CalendarIndex:
     """Index the VEVENTs of ``calendar``; broken ones become problems, never errors.
 
@@ -435,9 +487,10 @@ def build_index(
         source: the file name or URL, for messages.
         originals: the VEVENTs of the calendar as stored (when ``calendar`` is a
             normalised copy), in the same order; writes go to these.
+        expansion_budget: seconds one series' expansion may take.
     """
     resolver = ZoneResolver(calendar, floating)
-    index = CalendarIndex(resolver)
+    index = CalendarIndex(resolver, expansion_budget)
     seen_lines: dict[str, int | None] = {}
     broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]

@@ -39,6 +39,7 @@ import x_wr_timezone
 from icalendar import Calendar, Component
 
 from severa_ext.backends._ics_index import (
+    EXPANSION_BUDGET_S,
     SYNC_KEY_PROPERTY,
     CalendarIndex,
     SkippedComponent,
@@ -122,17 +123,30 @@ class _Loaded:
 
 
 def _index_calendar(
-    data: bytes, source: str, *, floating: tzinfo, max_bytes: int, encoding: str | None
+    data: bytes,
+    source: str,
+    *,
+    floating: tzinfo,
+    max_bytes: int,
+    encoding: str | None,
+    budget: float,
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
     parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
-    index, _floating = _index_parsed(parsed.calendar, parsed.event_lines, source, floating)
+    index, _floating = _index_parsed(
+        parsed.calendar, parsed.event_lines, source, floating, budget=budget
+    )
     for note in parsed.notes:
         logger.info("%s: %s", source, note)
     return parsed.calendar, index, parsed.notes
 
 
 def _index_parsed(
-    calendar: Calendar, event_lines: tuple[int, ...], source: str, floating: tzinfo
+    calendar: Calendar,
+    event_lines: tuple[int, ...],
+    source: str,
+    floating: tzinfo,
+    *,
+    budget: float,
 ) -> tuple[CalendarIndex, tzinfo]:
     """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading)."""
     read = calendar
@@ -148,7 +162,8 @@ def _index_parsed(
         wr_zone = resolve_zone(str(calendar["X-WR-TIMEZONE"]))
         if wr_zone is not None:
             floating = wr_zone
-    return build_index(read, event_lines, floating, source, originals), floating
+    index = build_index(read, event_lines, floating, source, originals, expansion_budget=budget)
+    return index, floating
 
 
 class IcsReader:
@@ -231,7 +246,9 @@ class IcsReader:
         original = _token_time(token)
         window = Window(original - _DAY * 2, original + _DAY * 2)
         try:
-            for item in expand_series(series, index.resolver, window):
+            for item in expand_series(
+                series, index.resolver, window, budget=index.expansion_budget
+            ):
                 if item.id == item_id:
                     return item
         except SkippedComponent as exc:
@@ -284,6 +301,8 @@ class IcsBackend(IcsReader):
         clock: stamps LAST-MODIFIED / DTSTAMP of what is written.
         encoding: a legacy encoding the file is in (it is rewritten as UTF-8);
             ``None`` reads UTF-8 and refuses anything else, never guessing.
+        expansion_budget: seconds one recurring series may take to expand; a series
+            over it is skipped (a problem), never a hang.
         create_missing: create an empty calendar when the file does not exist (else a
             missing file is :class:`~severa_ext.errors.NotFound`, never an empty
             calendar).
@@ -301,9 +320,11 @@ class IcsBackend(IcsReader):
         clock: Clock | None = None,
         create_missing: bool = False,
         encoding: str | None = None,
+        expansion_budget: float = EXPANSION_BUDGET_S,
     ) -> None:
         self.path = Path(path)
         self._encoding = encoding
+        self._budget = expansion_budget
         self._zone = parse_zone(zone)
         self._max_bytes = max_bytes
         self._clock: Clock = clock or SystemClock()
@@ -357,6 +378,7 @@ class IcsBackend(IcsReader):
             floating=self._zone,
             max_bytes=self._max_bytes,
             encoding=self._encoding,
+            budget=self._budget,
         )
         loaded = _Loaded(calendar, index, _digest(data), signature, notes)
         for problem in index.problems:
@@ -422,7 +444,9 @@ class IcsBackend(IcsReader):
         # Index what was written without parsing the whole file again: every changed
         # component was re-parsed above, so memory holds what a fresh read would give.
         event_lines = scan_event_lines(data, str(self.path))
-        index, _floating = _index_parsed(loaded.calendar, event_lines, str(self.path), self._zone)
+        index, _floating = _index_parsed(
+            loaded.calendar, event_lines, str(self.path), self._zone, budget=self._budget
+        )
         self._loaded = _Loaded(loaded.calendar, index, _digest(data), self._stat(), loaded.notes)
 
     def _now(self) -> datetime:
@@ -601,6 +625,7 @@ class IcsSubscription(IcsReader):
         timeout: seconds for connecting and for each read.
         max_seconds: the whole download must finish within this many seconds.
         max_bytes: larger bodies are refused.
+        expansion_budget: seconds one recurring series may take to expand.
 
     Raises:
         ConfigError: the URL is not http(s) or webcal, or the zone is unknown.
@@ -615,6 +640,7 @@ class IcsSubscription(IcsReader):
         timeout: float = 30.0,
         max_seconds: float = 120.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        expansion_budget: float = EXPANSION_BUDGET_S,
     ) -> None:
         lowered = url.lower()
         if lowered.startswith("webcal://"):
@@ -622,6 +648,7 @@ class IcsSubscription(IcsReader):
         elif not lowered.startswith(("http://", "https://")):
             raise ConfigError(f"not an http(s) or webcal URL: {url!r}")
         self.url = url
+        self._budget = expansion_budget
         self._session = session or requests.Session()
         self._zone = parse_zone(zone)
         self._timeout = timeout
@@ -721,6 +748,7 @@ class IcsSubscription(IcsReader):
             floating=self._zone,
             max_bytes=self._max_bytes,
             encoding=self._charset,
+            budget=self._budget,
         )
         self._loaded = _Loaded(calendar, index, _digest(body), None, notes)
         self._body = body
