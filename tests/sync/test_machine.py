@@ -1,6 +1,6 @@
 """The sync state machine over two memory backends (DESIGN invariants 1-5, S3, S8, S9).
 
-CI runs a fixed count: ``scaled(500)`` examples of up to 40 steps each (about 20,000
+CI runs a fixed count: ``scaled(1500)`` examples of up to 40 steps each (up to 60,000
 steps in all); ``HYPOTHESIS_PROFILE=soak`` runs twenty times as many.
 """
 
@@ -16,7 +16,7 @@ from support import scaled
 
 pytestmark = pytest.mark.slow
 
-MACHINE_SETTINGS = settings(max_examples=scaled(500), stateful_step_count=40)
+MACHINE_SETTINGS = settings(max_examples=scaled(1500), stateful_step_count=40)
 
 TestSyncMachine = SyncMachine.TestCase
 TestSyncMachine.settings = MACHINE_SETTINGS
@@ -28,4 +28,18 @@ TestSyncMachineFullListings = make_sync_machine(
     ),
     name="FullListingSyncMachine",
 ).TestCase
-TestSyncMachineFullListings.settings = settings(max_examples=scaled(100), stateful_step_count=40)
+TestSyncMachineFullListings.settings = settings(max_examples=scaled(200), stateful_step_count=40)
+
+
+def _sqlite_store():  # type: ignore[no-untyped-def]
+    from severa_ext.sync.sqlite import SQLiteStateStore
+
+    return SQLiteStateStore(":memory:")
+
+
+# The same machine with the SQLite state store: crashes around its commits, its lease,
+# its bulk lookups and its codec of base copies (time zones, all-day dates).
+TestSyncMachineSQLiteStore = make_sync_machine(
+    store=_sqlite_store, name="SQLiteStoreSyncMachine"
+).TestCase
+TestSyncMachineSQLiteStore.settings = settings(max_examples=scaled(200), stateful_step_count=40)
