@@ -2,7 +2,7 @@
 
 Seeds a mailbox with N single items and a few daily series, then times: the first full
 listing (SyncFolderItems to the end, CalendarView, GetItem in batches of 100), a
-no-change delta, a delta after 50 user edits, and 50 creates through the backend.
+no-change delta, a delta after 50 user edits, and 50 creates one by one and batched.
 
 Run: ``python benchmarks/bench_ews.py [--items N]``. Prints seconds and request counts.
 """
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from severa_ext.backends.base import CreateOp
 from severa_ext.backends.ews import EwsBackend
 from severa_ext.sync.items import CalendarItem, ChangeSet, Window
 from severa_ext.testing.ews_server import FakeEwsServer
@@ -57,13 +58,23 @@ def main() -> None:
                 server.update_item(MAILBOX, stored.id, stored.evolve(title=stored.title + "!"))
             phase("delta after 50 edits", lambda: backend.changes(quiet.cursor, WINDOW))
             phase(
-                "50 creates",
+                "50 creates, one by one",
                 lambda: [backend.create(item(10_000 + n), f"bench-{n}") for n in range(50)],
+            )
+            size = backend.capabilities.batch_size
+            batched = [CreateOp(item(20_000 + n), f"batch-{n}") for n in range(50)]
+            phase(
+                f"50 creates, batches of {size}",
+                lambda: [
+                    result
+                    for start in range(0, len(batched), size)
+                    for result in backend.apply_batch(batched[start : start + size])
+                ],
             )
         kinds = Counter(r.operation for r in server.requests)
     print(f"EWS backend vs FakeEwsServer, {args.items} items + 5 series x 30 occurrences")
     for name, took, requests, count in phases:
-        print(f"  {name:<22} {took:7.3f} s  {requests:4d} requests  {count:5d} items")
+        print(f"  {name:<28} {took:7.3f} s  {requests:4d} requests  {count:5d} items")
     print("  requests by operation:", dict(sorted(kinds.items())))
 
 

@@ -5,6 +5,7 @@ Every test talks SOAP to a server on 127.0.0.1; nothing contacts Microsoft.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -185,6 +186,35 @@ def test_apply_batch_reports_errors_per_op(backend):
     assert results[0].item.sync_key == "b"
     assert isinstance(results[1].error, VersionConflict)
     assert isinstance(results[2].error, NotFound)
+
+
+def test_apply_batch_needs_one_call_per_kind_of_write(backend, ews_server):
+    first = backend.create(timed("One", 4), "one")
+    second = backend.create(timed("Two", 5), "two")
+    before = len(ews_server.requests)
+    results = backend.apply_batch(
+        [
+            CreateOp(timed("Three", 6), "three"),
+            UpdateOp(first.id, first.evolve(title="One!"), first.etag),
+            CreateOp(timed("Four", 7), "four"),
+            DeleteOp(second.id, second.etag),
+            CreateOp(timed("Two again", 5), "two"),  # already there (S3): not a copy
+        ]
+    )
+    assert [r.ok for r in results] == [True] * 5
+    assert results[4].item.id == second.id
+    assert [r.op for r in results][1].item_id == first.id
+    sent = Counter(r.operation for r in ews_server.requests[before:])
+    assert (sent["CreateItem"], sent["UpdateItem"], sent["DeleteItem"]) == (1, 1, 1)
+    titles = sorted(i.title for i in ews_server.calendar_items(ALICE))
+    assert titles == ["Four", "One!", "Three"]
+
+
+def test_a_batch_the_server_refuses_fails_each_op_with_the_reason(backend, ews_server):
+    ews_server.fail_next("ErrorMailboxStoreUnavailable", operation="CreateItem")
+    results = backend.apply_batch([CreateOp(timed("A", 4), "a"), CreateOp(timed("B", 5), "b")])
+    assert all(isinstance(r.error, BackendUnavailable) for r in results)
+    assert ews_server.calendar_items(ALICE) == []
 
 
 def test_private_item_round_trips_and_user_personal_entries_read_private_s9(backend, ews_server):

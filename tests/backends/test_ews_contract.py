@@ -11,9 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 class TestEwsBackendContract(BackendContract):
-    """``EwsBackend`` against ``FakeEwsServer`` (one write per call: no batch API)."""
-
-    supports_batch = False
+    """``EwsBackend`` against ``FakeEwsServer`` (batched writes: up to 20 per call)."""
 
     @pytest.fixture
     def backend(self, ews_server):

@@ -368,3 +368,25 @@ def test_update_writes_only_the_properties_of_changed_fields():
         "calendar:EndTimeZone",
     ]
     assert uris([]) == []
+
+
+def test_a_busy_answer_to_one_written_item_is_that_items_throttled():
+    from severa_ext.backends.ews import EwsBackend
+    from severa_ext.errors import Throttled
+
+    body = parse_envelope(
+        envelope(
+            "<m:CreateItemResponse><m:ResponseMessages>"
+            '<m:CreateItemResponseMessage ResponseClass="Error"><m:MessageText>busy'
+            "</m:MessageText><m:ResponseCode>ErrorServerBusy</m:ResponseCode><m:MessageXml>"
+            '<t:Value Name="BackOffMilliseconds">2500</t:Value></m:MessageXml>'
+            "</m:CreateItemResponseMessage></m:ResponseMessages></m:CreateItemResponse>"
+        ),
+        operation="CreateItem",
+    )
+    (message,) = response_messages(body, "CreateItem")
+    backend = EwsBackend("https://mail.contoso.com/EWS/Exchange.asmx", "a@contoso.com")
+    error = backend._item_error(message, "CreateItem", "Planning")
+    backend.close()
+    assert isinstance(error, Throttled)
+    assert error.retry_after == 2.5

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 import attrs
@@ -51,7 +51,7 @@ from severa_ext.backends._ews_xml import (
     sub,
     t,
 )
-from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
+from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
 from severa_ext.errors import (
     AuthError,
     BackendError,
@@ -60,6 +60,7 @@ from severa_ext.errors import (
     ConfigError,
     MalformedResponse,
     NotFound,
+    SeveraExtError,
     Throttled,
     ValidationError,
     VersionConflict,
@@ -115,6 +116,8 @@ EXCHANGE_ONLINE_HOSTS = frozenset(
 
 _BACKEND = "ews"
 _GET_BATCH = 100
+_WRITE_BATCH = 20  # writes per apply_batch chunk (and Capabilities.batch_size)
+_W = TypeVar("_W", CreateOp, UpdateOp, DeleteOp)
 _MAX_VIEW = 8192  # the most entries one CalendarView page asks for
 _FIELDS = (
     "item:Subject",
@@ -367,8 +370,8 @@ class EwsBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """Deltas through ``SyncFolderItems``; one write per call; server-side key lookup."""
-        return Capabilities(delta=True, batch_size=1, sync_key_lookup=True)
+        """Deltas through ``SyncFolderItems``; batched writes; server-side key lookup."""
+        return Capabilities(delta=True, batch_size=_WRITE_BATCH, sync_key_lookup=True)
 
     def __repr__(self) -> str:
         return f"EwsBackend(url={self._url!r}, mailbox={self._mailbox!r})"
@@ -435,23 +438,7 @@ class EwsBackend:
 
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
         """Every calendar item whose sync-key extended property is ``sync_key``."""
-        request = ET.Element(m("FindItem"), Traversal="Shallow")
-        shape = sub(request, m("ItemShape"))
-        sub(shape, t("BaseShape"), "IdOnly")
-        restriction = sub(request, m("Restriction"))
-        equal = sub(restriction, t("IsEqualTo"))
-        extended_field_uri(equal)
-        constant = sub(equal, t("FieldURIOrConstant"))
-        sub(constant, t("Constant"), Value=sync_key)
-        self._calendar_folder(sub(request, m("ParentFolderIds")))
-        message = self._single(self._request("FindItem", request), "FindItem")
-        ids = [node.get("Id", "") for node in message.element.iter(t("ItemId")) if node.get("Id")]
-        parsed = self._get_items(ids)
-        return tuple(
-            found.item
-            for found in parsed.values()
-            if found is not None and found.item.sync_key == sync_key
-        )
+        return self._find_many([sync_key]).get(sync_key, ())
 
     def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
         """Create ``item`` stamped with ``sync_key`` without sending invitations.
@@ -462,19 +449,9 @@ class EwsBackend:
         Raises:
             BadItem: the server refused the item's content.
         """
-        existing = self.find(sync_key)
-        if existing:
-            logger.info("EWS create skipped: %s already holds sync key", self.name)
-            return existing[0]
-        request = ET.Element(m("CreateItem"), SendMeetingInvitations="SendToNone")
-        self._calendar_folder(sub(request, m("SavedItemFolderId")))
-        sub(request, m("Items")).append(calendar_item_element(item, sync_key))
-        message = self._single(self._request("CreateItem", request), "CreateItem")
-        if not message.success:
-            raise self._item_error(message, "CreateItem", item.title)
-        item_id = self._returned_id(message, "CreateItem")
-        logger.info("EWS created item in %s", self.name)
-        return self._fetch(item_id, "CreateItem")
+        stored = self._one(CreateOp(item, sync_key))
+        assert stored is not None
+        return stored
 
     def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
         """Give ``item_id`` the content of ``item``; ``if_match`` is the ChangeKey read last.
@@ -489,38 +466,9 @@ class EwsBackend:
             NotFound: no such item.
             BadItem: the server refused the content.
         """
-        current = self._get_items([item_id]).get(item_id)
-        if current is None:
-            raise NotFound(f"EWS item {item_id!r} does not exist", backend=_BACKEND)
-        if if_match is not None and current.item.etag != if_match:
-            raise VersionConflict(
-                f"EWS item {item_id!r} changed since it was read (ChangeKey differs)",
-                backend=_BACKEND,
-                code="ErrorIrresolvableConflict",
-            )
-        changed = [
-            name
-            for name in CONTENT_FIELDS
-            if fingerprint(current.item, fields=(name,)) != fingerprint(item, fields=(name,))
-        ]
-        if not changed:
-            return current.item
-        request = ET.Element(
-            m("UpdateItem"),
-            ConflictResolution="NeverOverwrite" if if_match else "AlwaysOverwrite",
-            SendMeetingInvitationsOrCancellations="SendToNone",
-        )
-        change = sub(sub(request, m("ItemChanges")), t("ItemChange"))
-        ids = {"Id": item_id} | ({"ChangeKey": if_match} if if_match else {})
-        sub(change, t("ItemId"), **ids)
-        updates = sub(change, t("Updates"))
-        for element in update_elements(item, changed):
-            updates.append(element)
-        message = self._single(self._request("UpdateItem", request), "UpdateItem")
-        if not message.success:
-            raise self._item_error(message, "UpdateItem", item_id)
-        logger.info("EWS updated %s of an item in %s", ",".join(changed), self.name)
-        return self._fetch(self._returned_id(message, "UpdateItem"), "UpdateItem")
+        stored = self._one(UpdateOp(item_id, item, if_match))
+        assert stored is not None
+        return stored
 
     def delete(self, item_id: str, if_match: str | None) -> None:
         """Move ``item_id`` to Deleted Items without sending cancellations.
@@ -532,27 +480,239 @@ class EwsBackend:
             VersionConflict: the ChangeKey is not ``if_match``.
             NotFound: no such item.
         """
-        if if_match is not None:
-            current = self.get(item_id)
-            if current is None:
-                raise NotFound(f"EWS item {item_id!r} does not exist", backend=_BACKEND)
-            if current.etag != if_match:
-                raise VersionConflict(
-                    f"EWS item {item_id!r} changed since it was read (ChangeKey differs)",
-                    backend=_BACKEND,
-                    code="ErrorIrresolvableConflict",
-                )
+        self._one(DeleteOp(item_id, if_match))
+
+    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply up to ``capabilities.batch_size`` writes in a few EWS calls.
+
+        Creates go in one ``CreateItem`` (after one ``FindItem`` for their sync keys),
+        updates in one ``UpdateItem`` per conflict mode, deletes in one ``DeleteItem``;
+        each op gets its own result, in order, and a failing op does not fail the rest.
+        """
+        results: dict[int, WriteResult] = {}
+        indexed = list(enumerate(ops))
+        for offset in range(0, len(indexed), _WRITE_BATCH):
+            chunk = indexed[offset : offset + _WRITE_BATCH]
+            creates: list[tuple[int, WriteOp]] = [
+                (i, op) for i, op in chunk if isinstance(op, CreateOp)
+            ]
+            updates: list[tuple[int, WriteOp]] = [
+                (i, op) for i, op in chunk if isinstance(op, UpdateOp)
+            ]
+            deletes: list[tuple[int, WriteOp]] = [
+                (i, op) for i, op in chunk if isinstance(op, DeleteOp)
+            ]
+            self._guarded(creates, results, self._create_batch)
+            self._guarded(updates, results, self._update_batch)
+            self._guarded(deletes, results, self._delete_batch)
+        return [results[i] for i in range(len(ops))]
+
+    # --- writing ---------------------------------------------------------------
+
+    def _one(self, op: WriteOp) -> CalendarItem | None:
+        (result,) = self.apply_batch([op])
+        if result.error is not None:
+            raise result.error
+        return result.item
+
+    @staticmethod
+    def _guarded(
+        group: list[tuple[int, WriteOp]],
+        results: dict[int, WriteResult],
+        run: Callable[[list[tuple[int, WriteOp]], dict[int, WriteResult]], None],
+    ) -> None:
+        if not group:
+            return
+        try:
+            run(group, results)
+        except SeveraExtError as exc:  # the request as a whole failed
+            for index, op in group:
+                results.setdefault(index, WriteResult(op, error=exc))
+
+    def _find_many(self, sync_keys: Sequence[str]) -> dict[str, tuple[CalendarItem, ...]]:
+        request = ET.Element(m("FindItem"), Traversal="Shallow")
+        shape = sub(request, m("ItemShape"))
+        sub(shape, t("BaseShape"), "IdOnly")
+        wanted = list(dict.fromkeys(sync_keys))
+        restriction = sub(request, m("Restriction"))
+        parent = sub(restriction, t("Or")) if len(wanted) > 1 else restriction
+        for wanted_key in wanted:
+            equal = sub(parent, t("IsEqualTo"))
+            extended_field_uri(equal)
+            sub(sub(equal, t("FieldURIOrConstant")), t("Constant"), Value=wanted_key)
+        self._calendar_folder(sub(request, m("ParentFolderIds")))
+        message = self._single(self._request("FindItem", request), "FindItem")
+        if not message.success:
+            raise self._request_error(message.code, message.message, "FindItem")
+        ids = [node.get("Id", "") for node in message.element.iter(t("ItemId")) if node.get("Id")]
+        found: dict[str, list[CalendarItem]] = {}
+        for parsed in self._get_items(ids).values():
+            if parsed is None:
+                continue
+            key = parsed.item.sync_key
+            if key is not None and key in wanted:
+                found.setdefault(key, []).append(parsed.item)
+        return {key: tuple(items) for key, items in found.items()}
+
+    def _create_batch(
+        self, group: list[tuple[int, WriteOp]], results: dict[int, WriteResult]
+    ) -> None:
+        ops = [(index, op) for index, op in group if isinstance(op, CreateOp)]
+        existing = self._find_many([op.sync_key for _, op in ops])
+        request = ET.Element(m("CreateItem"), SendMeetingInvitations="SendToNone")
+        self._calendar_folder(sub(request, m("SavedItemFolderId")))
+        items = sub(request, m("Items"))
+        pending: list[tuple[int, CreateOp]] = []
+        for index, op in ops:
+            if op.sync_key in existing:
+                logger.info("EWS create skipped: %s already holds the sync key", self.name)
+                results[index] = WriteResult(op, existing[op.sync_key][0])
+                continue
+            try:
+                items.append(calendar_item_element(op.item, op.sync_key))
+            except BadItem as exc:
+                results[index] = WriteResult(op, error=exc)
+                continue
+            pending.append((index, op))
+        if not pending:
+            return
+        messages = self._request("CreateItem", request, write=True)
+        made = self._outcomes("CreateItem", pending, messages, results, lambda op: op.item.title)
+        self._fetch_into(made, results, "CreateItem")
+        logger.info("EWS created %d item(s) in %s", len(made), self.name)
+
+    def _update_batch(
+        self, group: list[tuple[int, WriteOp]], results: dict[int, WriteResult]
+    ) -> None:
+        ops = [(index, op) for index, op in group if isinstance(op, UpdateOp)]
+        current = self._get_items([op.item_id for _, op in ops])
+        modes: dict[bool, list[tuple[int, UpdateOp, list[ET.Element]]]] = {True: [], False: []}
+        for index, op in ops:
+            found = current.get(op.item_id)
+            if found is None:
+                error = NotFound(f"EWS item {op.item_id!r} does not exist", backend=_BACKEND)
+                results[index] = WriteResult(op, error=error)
+                continue
+            if op.if_match is not None and found.item.etag != op.if_match:
+                results[index] = WriteResult(op, error=self._stale(op.item_id))
+                continue
+            changed = [
+                name
+                for name in CONTENT_FIELDS
+                if fingerprint(found.item, fields=(name,)) != fingerprint(op.item, fields=(name,))
+            ]
+            if not changed:
+                results[index] = WriteResult(op, found.item)
+                continue
+            try:
+                elements = update_elements(op.item, changed)
+            except BadItem as exc:
+                results[index] = WriteResult(op, error=exc)
+                continue
+            modes[op.if_match is not None].append((index, op, elements))
+        for guarded, entries in modes.items():
+            if not entries:
+                continue
+            request = ET.Element(
+                m("UpdateItem"),
+                ConflictResolution="NeverOverwrite" if guarded else "AlwaysOverwrite",
+                SendMeetingInvitationsOrCancellations="SendToNone",
+            )
+            changes = sub(request, m("ItemChanges"))
+            for _, op, elements in entries:
+                change = sub(changes, t("ItemChange"))
+                ids = {"Id": op.item_id} | ({"ChangeKey": op.if_match} if op.if_match else {})
+                sub(change, t("ItemId"), **ids)
+                sub(change, t("Updates")).extend(elements)
+            pending = [(index, op) for index, op, _ in entries]
+            messages = self._request("UpdateItem", request, write=True)
+            made = self._outcomes("UpdateItem", pending, messages, results, lambda op: op.item_id)
+            self._fetch_into(made, results, "UpdateItem")
+            logger.info("EWS updated %d item(s) in %s", len(made), self.name)
+
+    def _delete_batch(
+        self, group: list[tuple[int, WriteOp]], results: dict[int, WriteResult]
+    ) -> None:
+        ops = [(index, op) for index, op in group if isinstance(op, DeleteOp)]
+        checked = [op.item_id for _, op in ops if op.if_match is not None]
+        current = self._get_items(checked) if checked else {}
         request = ET.Element(
             m("DeleteItem"),
             DeleteType="MoveToDeletedItems",
             SendMeetingCancellations="SendToNone",
             AffectedTaskOccurrences="AllOccurrences",
         )
-        sub(sub(request, m("ItemIds")), t("ItemId"), Id=item_id)
-        message = self._single(self._request("DeleteItem", request), "DeleteItem")
-        if not message.success:
-            raise self._item_error(message, "DeleteItem", item_id)
-        logger.info("EWS deleted item in %s", self.name)
+        ids = sub(request, m("ItemIds"))
+        pending: list[tuple[int, DeleteOp]] = []
+        for index, op in ops:
+            if op.if_match is not None:
+                found = current.get(op.item_id)
+                if found is None:
+                    error = NotFound(f"EWS item {op.item_id!r} does not exist", backend=_BACKEND)
+                    results[index] = WriteResult(op, error=error)
+                    continue
+                if found.item.etag != op.if_match:
+                    results[index] = WriteResult(op, error=self._stale(op.item_id))
+                    continue
+            sub(ids, t("ItemId"), Id=op.item_id)
+            pending.append((index, op))
+        if not pending:
+            return
+        messages = self._request("DeleteItem", request, write=True)
+        done = self._outcomes("DeleteItem", pending, messages, results, lambda op: op.item_id)
+        for index, (deleted, _) in done.items():
+            results[index] = WriteResult(deleted, None)
+        logger.info("EWS deleted %d item(s) in %s", len(done), self.name)
+
+    def _outcomes(
+        self,
+        operation: str,
+        pending: Sequence[tuple[int, _W]],
+        messages: list[ResponseMessage],
+        results: dict[int, WriteResult],
+        ref: Callable[[_W], str],
+    ) -> dict[int, tuple[WriteOp, str]]:
+        """Match one response message per pending op; failures go to ``results``.
+
+        Returns ``{index: (op, item id)}`` for the ops that succeeded (the id is empty
+        for a delete).
+        """
+        if len(messages) != len(pending):
+            raise MalformedResponse(
+                f"EWS {operation}: sent {len(pending)} items, got {len(messages)} answers",
+                backend=_BACKEND,
+            )
+        done: dict[int, tuple[WriteOp, str]] = {}
+        for (index, op), message in zip(pending, messages, strict=True):
+            if not message.success:
+                error = self._item_error(message, operation, ref(op))
+                results[index] = WriteResult(op, error=error)
+                continue
+            item_id = "" if operation == "DeleteItem" else self._returned_id(message, operation)
+            done[index] = (op, item_id)
+        return done
+
+    def _fetch_into(
+        self, made: dict[int, tuple[WriteOp, str]], results: dict[int, WriteResult], operation: str
+    ) -> None:
+        """Read back what was written, so each result carries the stored item."""
+        fetched = self._get_items([item_id for _, item_id in made.values()])
+        for index, (op, item_id) in made.items():
+            found = fetched.get(item_id)
+            if found is None:
+                error = BackendError(
+                    f"EWS {operation}: the item vanished right after the write", backend=_BACKEND
+                )
+                results[index] = WriteResult(op, error=error)
+            else:
+                results[index] = WriteResult(op, found.item)
+
+    def _stale(self, item_id: str) -> VersionConflict:
+        return VersionConflict(
+            f"EWS item {item_id!r} changed since it was read (ChangeKey differs)",
+            backend=_BACKEND,
+            code="ErrorIrresolvableConflict",
+        )
 
     def probe(self, mailbox: str | None = None) -> MailboxProbe:
         """Check that ``mailbox`` (default: this backend's) can be synced (S5, S7, S10).
@@ -604,10 +764,6 @@ class EwsBackend:
                 if text.lower().startswith("smtp:"):
                     found.append(text[5:])
         return found
-
-    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        """Apply ``ops`` one by one (``batch_size`` is 1); errors are per op."""
-        return apply_one_by_one(self, ops)
 
     # --- reading ---------------------------------------------------------------
 
@@ -765,14 +921,6 @@ class EwsBackend:
                 found[item_id] = parse_calendar_item(node)
         return found
 
-    def _fetch(self, item_id: str, operation: str) -> CalendarItem:
-        found = self._get_items([item_id]).get(item_id)
-        if found is None:
-            raise BackendError(
-                f"EWS {operation}: the item vanished right after the write", backend=_BACKEND
-            )
-        return found.item
-
     def _calendar_folder_id(self) -> str:
         if self._calendar_id is None:
             request = ET.Element(m("GetFolder"))
@@ -815,7 +963,12 @@ class EwsBackend:
         return messages[0]
 
     def _request(
-        self, operation: str, body: ET.Element, *, mailbox: str | None = None
+        self,
+        operation: str,
+        body: ET.Element,
+        *,
+        mailbox: str | None = None,
+        write: bool = False,
     ) -> list[ResponseMessage]:
         """Send one operation, backing off from throttling within ``max_wait``."""
         target = mailbox or self._mailbox
@@ -828,7 +981,7 @@ class EwsBackend:
         attempt = 0
         while True:
             try:
-                return self._send(operation, payload, target)
+                return self._send(operation, payload, target, write=write)
             except _Backoff as signal:
                 delay = signal.delay if signal.delay is not None else float(min(2**attempt, 30))
                 attempt += 1
@@ -846,7 +999,13 @@ class EwsBackend:
                 waited += delay
 
     def _send(
-        self, operation: str, payload: bytes, target: str, *, retry_auth: bool = True
+        self,
+        operation: str,
+        payload: bytes,
+        target: str,
+        *,
+        write: bool = False,
+        retry_auth: bool = True,
     ) -> list[ResponseMessage]:
         headers = {
             "Content-Type": "text/xml; charset=utf-8",
@@ -872,7 +1031,7 @@ class EwsBackend:
         if status == 401 and retry_auth and isinstance(self._auth, _BearerAuth):
             logger.info("EWS %s: token refused; getting a new one", operation)
             self._auth.provider.invalidate()
-            return self._send(operation, payload, target, retry_auth=False)
+            return self._send(operation, payload, target, write=write, retry_auth=False)
         if status == 401:
             raise AuthError(
                 f"EWS {operation}: {self._url} refused the credentials (HTTP 401); check "
@@ -918,7 +1077,9 @@ class EwsBackend:
             )
         messages = list(response_messages(body, operation))
         for message in messages:
-            if message.code in _THROTTLE_CODES:
+            # A busy answer to one item of a write is that item's error: retrying the
+            # whole request could repeat the items that did succeed.
+            if message.code in _THROTTLE_CODES and not write:
                 delay = message.back_off_ms / 1000 if message.back_off_ms is not None else None
                 raise _Backoff(message.message or message.code, delay, message.code)
             if message.code in _IMPERSONATION_CODES | _MAILBOX_CODES | _TRANSIENT_CODES:
@@ -956,6 +1117,14 @@ class EwsBackend:
         return BackendError(detail, backend=_BACKEND, code=code)
 
     def _item_error(self, message: ResponseMessage, operation: str, ref: str) -> BackendError:
+        if message.code in _THROTTLE_CODES:
+            wait = message.back_off_ms / 1000 if message.back_off_ms is not None else 1.0
+            return Throttled(
+                f"EWS {operation}: item {ref!r}: {message.code}",
+                retry_after=wait,
+                backend=_BACKEND,
+                code=message.code,
+            )
         if message.code == "ErrorIrresolvableConflict":
             return VersionConflict(
                 f"EWS {operation}: item {ref!r} changed since it was read: {message.message}",

@@ -720,17 +720,25 @@ def _find_item(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None) 
         found = list(mailbox.calendar())
     restriction = request.find(_m("Restriction"))
     if restriction is not None:
-        equal = restriction.find(_t("IsEqualTo"))
-        uri = equal.find(_t("ExtendedFieldURI")) if equal is not None else None
-        constant = (
-            equal.find(f"{_t('FieldURIOrConstant')}/{_t('Constant')}")
-            if equal is not None
-            else None
-        )
-        if uri is None or constant is None:
-            raise SoapError("ErrorInvalidRestriction", "only IsEqualTo on an extended property")
-        key, value = _ext_key(uri), constant.get("Value", "")
-        found = [item for item in found if item.extended.get(key) == value]
+        top = restriction[0] if len(restriction) else None
+        terms = list(top) if top is not None and top.tag == _t("Or") else [top]
+        wanted: set[tuple[tuple[str, str], str]] = set()
+        for equal in terms:
+            uri = equal.find(_t("ExtendedFieldURI")) if equal is not None else None
+            constant = (
+                equal.find(f"{_t('FieldURIOrConstant')}/{_t('Constant')}")
+                if equal is not None and equal.tag == _t("IsEqualTo")
+                else None
+            )
+            if uri is None or constant is None:
+                raise SoapError(
+                    "ErrorInvalidRestriction",
+                    "only IsEqualTo on an extended property, alone or under Or",
+                )
+            wanted.add((_ext_key(uri), constant.get("Value", "")))
+        found = [
+            item for item in found if any(item.extended.get(key) == value for key, value in wanted)
+        ]
     response = ET.Element(_m("FindItemResponse"))
     message = _message(_sub(response, _m("ResponseMessages")), "FindItem")
     root = _sub(
