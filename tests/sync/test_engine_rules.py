@@ -502,3 +502,55 @@ def test_planner_and_policy_are_pure(module: str) -> None:
     ).stdout
     loaded = set(json.loads(out))
     assert not loaded & {"socket", "sqlite3", "requests", "time_machine", "http.client"}
+
+
+def test_a_failed_listing_is_journaled_and_releases_the_lease(pair: Pair) -> None:
+    pair.activity("Unreachable")
+    pair.b.inject("changes", Fault.unavailable(), times=5)
+    report = pair.engine.run()
+    assert not report.ok
+    assert report.errors[0].operation == "list"
+    assert report.total_writes == 0
+    lease = pair.store.acquire("alice", "someone-else", now=NOW, ttl=timedelta(minutes=1))
+    pair.store.release(lease)
+
+
+def test_no_change_sync_reads_deltas_only_and_scans_no_links(pair: Pair) -> None:
+    """Cost is proportional to changes, not to N: no full listing, no link scan."""
+    for i in range(20):
+        pair.activity(f"item {i}")
+    pair.engine.run()
+    pair.engine.run()  # the echo of the first run's writes
+    scans: list[str] = []
+    original = pair.store.links
+
+    def scanning(pair_id):  # type: ignore[no-untyped-def]
+        scans.append(pair_id)
+        return original(pair_id)
+
+    pair.store.links = scanning  # type: ignore[method-assign]
+    before = pair.b.calls.copy()
+    report = pair.engine.run()
+    assert report.total_writes == 0
+    assert report.changes == 0
+    assert scans == []
+    assert pair.b.calls - before == {"changes": 1}
+
+
+def test_verify_and_sync_work_with_the_sqlite_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from severa_ext.sync.sqlite import SQLiteStateStore
+
+    pair = Pair()
+    pair.store = SQLiteStateStore(tmp_path / "state.sqlite")
+    pair.engine = SyncEngine(
+        pair.a, pair.b, pair.store, pair_id="alice", policy=POLICY, clock=pair.clock
+    )
+    pair.activity("Persisted", body="Notes")
+    pair.event("Private thing", private=True)
+    assert pair.engine.run().created == {"a": 1, "b": 1}
+    assert pair.engine.run().total_writes == 0
+    (event,) = [i for i in pair.b.all_items() if i.title == "Persisted"]
+    pair.b._items[event.id or ""] = event.evolve(body="changed behind our back")
+    report = pair.engine.verify()
+    assert [(d.side, d.fields) for d in report.divergences] == [("b", ("body",))]
+    pair.store.close()

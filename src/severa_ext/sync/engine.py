@@ -320,10 +320,9 @@ class SyncEngine:
             self._guard(prepared.plan, allow_mass_delete)
             self._execute(prepared.plan, run, progress)
             advanced = self._advance(prepared.cursors, run)
-        except SeveraExtError:
+        finally:
+            # A process that really dies keeps the lease until it expires (lease_ttl).
             self._store.release(lease)
-            raise
-        self._store.release(lease)
         report = self._report(run, started, t0, dry_run=False, advanced=advanced)
         logger.info("%s", report.summary())
         if progress is not None:
