@@ -11,6 +11,7 @@ from hypothesis import settings
 
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.sync.items import Capabilities
+from severa_ext.sync.policy import ConflictRule, SyncPolicy
 from severa_ext.testing.machine import MemoryDriver, SyncMachine, make_sync_machine
 from support import scaled
 
@@ -43,3 +44,10 @@ TestSyncMachineSQLiteStore = make_sync_machine(
     store=_sqlite_store, name="SQLiteStoreSyncMachine"
 ).TestCase
 TestSyncMachineSQLiteStore.settings = settings(max_examples=scaled(200), stateful_step_count=40)
+
+# Plain calendar <-> calendar sync where side B wins every conflict.
+TestSyncMachineCalendarsBWins = make_sync_machine(
+    policy=SyncPolicy.calendars(conflict_rule=ConflictRule.B_WINS),
+    name="CalendarsBWinsSyncMachine",
+).TestCase
+TestSyncMachineCalendarsBWins.settings = settings(max_examples=scaled(200), stateful_step_count=40)
