@@ -554,3 +554,23 @@ def test_verify_and_sync_work_with_the_sqlite_store(tmp_path) -> None:  # type: 
     report = pair.engine.verify()
     assert [(d.side, d.fields) for d in report.divergences] == [("b", ("body",))]
     pair.store.close()
+
+
+def test_a_retry_after_beyond_the_limit_is_not_waited_for_but_retried_next_run() -> None:
+    pair = Pair(max_retry_after=60)
+    pair.activity("Patient")
+    pair.b.inject("create", Fault.throttle(retry_after=3600))
+    report = pair.engine.run()
+    assert pair.sleeps == []
+    assert report.errors[0].error_type == "Throttled"
+    assert not report.cursors_advanced
+    assert pair.engine.run().created["b"] == 1
+
+
+def test_debug_log_has_plan_detail_but_never_bodies(pair: Pair, caplog) -> None:  # type: ignore[no-untyped-def]
+    pair.activity("Logged", body="confidential body text")
+    with caplog.at_level("DEBUG", logger="severa_ext.sync.engine"):
+        pair.engine.run()
+    assert any("plan: Create side=b" in m for m in caplog.messages)
+    assert any(m.startswith("create on side b") for m in caplog.messages)
+    assert not any("confidential" in m for m in caplog.messages)

@@ -222,6 +222,8 @@ class SyncEngine:
         backoff: first retry delay in seconds, doubled per attempt.
         max_backoff: the cap on the doubled delay (a longer ``Retry-After`` is
             still honoured).
+        max_retry_after: a server asking to wait longer than this is not waited
+            for: the item is journaled and retried on the next run.
         max_replans: how many times an entry is re-read and re-planned after stale
             etags before it is journaled and skipped.
         lease_ttl: how long the lease lasts if a run dies.
@@ -247,6 +249,7 @@ class SyncEngine:
         max_attempts: int = 5,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        max_retry_after: float = 300.0,
         max_replans: int = 3,
         lease_ttl: timedelta = timedelta(minutes=30),
         mass_delete_ratio: float = 0.5,
@@ -271,6 +274,7 @@ class SyncEngine:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._max_backoff = max_backoff
+        self._max_retry_after = max_retry_after
         self._max_replans = max_replans
         self._lease_ttl = lease_ttl
         self._mass_ratio = mass_delete_ratio
@@ -421,6 +425,13 @@ class SyncEngine:
                 len(plan),
                 len(plan.writes),
             )
+            for record in plan.records:  # kinds, sides and keys: never bodies
+                logger.debug(
+                    "plan: %s side=%s key=%s",
+                    type(record).__name__,
+                    getattr(record, "side", "-"),
+                    record.sync_key,
+                )
         return _Prepared(plan, cursors, links, count)
 
     def _shared_keys(
@@ -763,9 +774,12 @@ class SyncEngine:
 
     # -- calls with retries -------------------------------------------------------------
 
-    def _delay(self, attempt: int, error: SeveraExtError | None) -> float:
+    def _delay(self, attempt: int, error: SeveraExtError | None) -> float | None:
+        """Seconds to wait before the next attempt; ``None``: do not wait this run."""
         delay = min(self._max_backoff, self._backoff * (2**attempt))
         if isinstance(error, Throttled):
+            if error.retry_after > self._max_retry_after:
+                return None
             delay = max(delay, error.retry_after)
         return float(delay)
 
@@ -777,6 +791,8 @@ class SyncEngine:
                 if attempt + 1 == self._max_attempts:
                     raise
                 delay = self._delay(attempt, exc)
+                if delay is None:
+                    raise
                 logger.info(
                     "%s on side %s failed transiently (%s); retry in %.1f s",
                     operation,
@@ -824,6 +840,8 @@ class SyncEngine:
             if not todo or attempt + 1 == self._max_attempts:
                 break
             delay = self._delay(attempt, last)
+            if delay is None:
+                break
             logger.info(
                 "%d writes on side %s failed transiently; retry in %.1f s", len(todo), side, delay
             )
