@@ -15,9 +15,8 @@ from hypothesis import settings
 
 from severa_ext.clock import Clock
 from severa_ext.testing.ews_server import EwsSideDriver, FakeEwsServer
+from severa_ext.testing.machine import make_sync_machine
 from support import scaled
-
-machine = pytest.importorskip("severa_ext.testing.machine")
 
 pytestmark = pytest.mark.slow
 
@@ -26,5 +25,5 @@ def ews_side(clock: Clock) -> EwsSideDriver:
     return EwsSideDriver(FakeEwsServer(clock=clock).start())
 
 
-TestEwsSyncMachine = machine.make_sync_machine(side_b=ews_side, name="EwsSyncMachine").TestCase
+TestEwsSyncMachine = make_sync_machine(side_b=ews_side, name="EwsSyncMachine").TestCase
 TestEwsSyncMachine.settings = settings(max_examples=scaled(25), stateful_step_count=15)
