@@ -18,8 +18,8 @@ design are checked:
 5. **deletes propagate, and only user deletes do**: an item vanishes only if the user
    deleted its partner and did not edit it since;
 
-plus: writes so far never exceed user changes so far, and no project task is ever
-linked (S8).
+plus: writes so far never exceed user changes so far, a fault-free run never writes
+more than the changes it read, and no project task is ever linked (S8).
 
 Side drivers (:class:`SideDriver`) adapt a backend to the machine. To run the very
 same machine with another backend on side B::
@@ -564,6 +564,8 @@ class SyncMachine(RuleBasedStateMachine):
         report = self._run()
         assert report is not None
         assert report.ok, report.errors
+        # Without concurrent edits a run writes at most once per change it read.
+        assert report.total_writes <= report.changes, report.summary()
         self.synced = True
         self._check_idempotent()
         self._check_state()
