@@ -15,7 +15,7 @@ from severa_ext.backends.base import Backend
 from severa_ext.backends.ics import IcsBackend, IcsSubscription
 from severa_ext.clock import FixedClock
 from severa_ext.domain import ActivityType, User
-from severa_ext.sync.items import CalendarItem, new_sync_key
+from severa_ext.sync.items import CalendarItem, Window, new_sync_key
 from severa_ext.testing.contract import BackendContract
 
 
@@ -31,6 +31,26 @@ class TestIcsFileContract(BackendContract):
         )
         yield backend
         backend.close()
+
+    def test_without_delta_every_listing_is_full(self, backend: Backend, window: Window) -> None:
+        """The ICS file's one departure from the contract: "nothing changed" is empty.
+
+        A backend without per-item deltas answers a cursor with a full listing, except
+        that the ICS file answers an empty delta (``full=False``, no items, no
+        removals, the same cursor) when its bytes, the window and the options are the
+        ones the cursor was issued for; the engine needs no per-item work then. Any
+        change gives a full listing again, as the contract asks.
+        """
+        stored = self._one(backend)
+        first = backend.changes(None, window)
+        quiet = backend.changes(first.cursor, window)
+        assert (quiet.full, quiet.items, quiet.removed) == (False, (), ())
+        assert quiet.cursor == first.cursor
+        backend.delete(stored.id or "", stored.etag)
+        again = backend.changes(first.cursor, window)
+        assert again.full
+        assert stored.id not in self._ids(again)
+        assert again.cursor != first.cursor
 
 
 class _Feed(BaseHTTPRequestHandler):
