@@ -49,7 +49,9 @@ def test_state_survives_a_restart_and_the_next_run_writes_nothing(tmp_path):
 def test_crash_after_the_remote_write_is_recovered_without_a_duplicate_S3(tmp_path):
     """S3: the intent written before the create is resolved by sync key after a restart.
 
-    The crashed run never released its lease: the next run must wait for it to
+    A process that really dies never releases its lease (an exception that only
+    unwinds the engine does: ``SyncEngine.run`` releases it on the way out). The test
+    puts back the lease a dead "run-1" leaves behind; the next run must wait for it to
     expire, then takes it over.
     """
     clock = FixedClock(START)
@@ -60,6 +62,8 @@ def test_crash_after_the_remote_write_is_recovered_without_a_duplicate_S3(tmp_pa
     with pytest.raises(InjectedCrash):
         crashed.sync()
     assert len(b.all_items()) == 1  # the write happened, the reply was lost
+    # What a dead process leaves behind: its lease, still held until it expires.
+    crashed.store.acquire("pair-1", "run-1", now=clock.now(), ttl=timedelta(minutes=30))
     crashed.store.close()  # the process is gone
 
     restarted = _harness(a, b, tmp_path / "state.db", clock, "run-2")
