@@ -218,7 +218,7 @@ class IcsReader:
             cached = loaded.expansions[window] = tuple(loaded.index.expand(window))
         return cached
 
-    def _unchanged_since(self, cursor: str, window: Window) -> bool:
+    def _unchanged_since(self, cursor: str | None, window: Window) -> bool:
         """True when a listing now would be the one ``cursor`` was issued with."""
         return False
 
@@ -236,7 +236,7 @@ class IcsReader:
             BackendError: the calendar cannot be read at all (naming file and line).
         """
         self._last_window = window
-        if cursor is not None and self._unchanged_since(cursor, window):
+        if self._unchanged_since(cursor, window):
             logger.debug("%s: unchanged since the cursor; nothing to list", self._backend_name)
             return ChangeSet(cursor=cursor, full=False)
         loaded = self._current()
@@ -437,12 +437,14 @@ class IcsBackend(IcsReader):
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
         return make_cursor(loaded.digest, window, self._options)
 
-    def _unchanged_since(self, cursor: str, window: Window) -> bool:
-        # Only hashing: size and mtime are never trusted (an edit may keep both).
+    def _unchanged_since(self, cursor: str | None, window: Window) -> bool:
+        # Only hashing: size and mtime are never trusted (an edit may keep both), so
+        # the hash also drops a cached parse the stat signature would still accept.
         # Anything unexpected (not a cursor of this format, a missing, oversized or
         # unreadable file) answers False, and the full listing that follows raises
         # the same errors it always did.
-        if not cursor.startswith(CURSOR_PREFIX + ":"):
+        ours = cursor is not None and cursor.startswith(CURSOR_PREFIX + ":")
+        if not ours and self._loaded is None:
             return False
         try:
             signature = self._stat()
@@ -451,7 +453,9 @@ class IcsBackend(IcsReader):
             digest = file_digest(self.path)
         except (OSError, BackendError):
             return False
-        return make_cursor(digest, window, self._options) == cursor
+        if self._loaded is not None and self._loaded.digest != digest:
+            self._loaded = None
+        return ours and make_cursor(digest, window, self._options) == cursor
 
     # --- writing -------------------------------------------------------------
 
