@@ -68,7 +68,15 @@ FORBIDDEN_IN_CORE = {
     "time_machine",
 }
 
-CORE_MODULES = ["severa_ext", "severa_ext.domain", "severa_ext.errors", "severa_ext.sync.items"]
+CORE_MODULES = [
+    "severa_ext",
+    "severa_ext.domain",
+    "severa_ext.errors",
+    "severa_ext.extranet",
+    "severa_ext.sync.items",
+    "severa_ext.sync.planner",
+    "severa_ext.sync.policy",
+]
 
 
 @pytest.mark.parametrize("module_name", CORE_MODULES)
