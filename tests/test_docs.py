@@ -1,4 +1,4 @@
-"""The docs' Python examples are run, in order, one namespace per page.
+"""The Python examples of the docs and the README are run, in order, one namespace per page.
 
 A block fenced as ```python is executed; a block fenced as ```text, ```console or
 ```{code-block} is not. A page can opt out with a ``<!-- no-test -->`` line.
@@ -13,16 +13,20 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
-PAGES = sorted(
-    p for p in DOCS.rglob("*.md") if "_build" not in p.parts and FENCE.search(p.read_text())
-)
+README = DOCS.parent / "README.md"
+PAGES = [
+    *sorted(
+        p for p in DOCS.rglob("*.md") if "_build" not in p.parts and FENCE.search(p.read_text())
+    ),
+    README,
+]
 
 
 def test_docs_have_examples():
     assert PAGES, "no docs page with a python example was found"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS.parent)))
 def test_doc_examples_run(page, tmp_path, monkeypatch):
     text = page.read_text(encoding="utf-8")
     if "<!-- no-test -->" in text:
