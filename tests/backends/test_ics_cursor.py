@@ -5,7 +5,7 @@ reading options. From an unchanged file it answers an empty delta without parsin
 (``IcsBackend.parses`` counts the parses); anything else -- any change to the bytes
 (even one that keeps size and mtime), another window, other options, a garbled or
 old-format cursor -- gives the full listing as before, so no change is ever lost
-(S6: nothing silently skipped).
+(S9: everything in the calendar comes into Severa; S11: both ways).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def rewrite_keeping_size_and_mtime(path: Path, old: bytes, new: bytes) -> None:
 
 
 def test_unchanged_file_is_an_empty_delta_without_a_parse(path: Path) -> None:
-    """S6: the cursor of an unchanged file lists nothing, and nothing is parsed."""
+    """S9: the cursor of an unchanged file lists nothing, and nothing is parsed."""
     cursor = first_cursor(path)
     backend = fresh(path)
     quiet = backend.changes(cursor, WINDOW)
@@ -212,7 +212,7 @@ def engine(
 
 
 def test_no_change_sync_writes_nothing_and_does_not_parse(tmp_path: Path, path: Path) -> None:
-    """End to end (S6): a second run on an unchanged file is one hash and no writes."""
+    """End to end (S9, S11): a second run on an unchanged file is one hash and no writes."""
     memory = MemoryBackend("memory")
     store = SQLiteStateStore(tmp_path / "state.sqlite")
     try:
