@@ -4,7 +4,9 @@
 the original start of an occurrence of a recurring series), the engine's sync key in
 the ``X-SEVERA-EXT-SYNC-KEY`` property, every unknown property and component kept on
 rewrite, atomic writes (temporary file in the same folder, ``fsync``, ``os.replace``),
-and a refusal to overwrite a file that changed on disk since it was read.
+and a refusal to overwrite a file that changed on disk since it was read. Its cursor
+names the file's content hash, the window and the reading options: given back for an
+unchanged file, ``changes`` answers an empty delta after hashing it, without parsing.
 
 :class:`IcsSubscription` reads an ``http(s)://`` or ``webcal://`` feed: conditional
 GETs (ETag / If-Modified-Since) through one ``requests.Session`` with a timeout, size
