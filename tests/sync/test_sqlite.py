@@ -9,6 +9,7 @@ the lookup indexes, and leases raced by threads and by processes.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import sqlite3
 import threading
@@ -277,6 +278,9 @@ def test_wal_and_synchronous_normal(tmp_path):
         conn = store._conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        # Speed settings that keep every commit durable (never synchronous=OFF).
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -64 * 1024
 
 
 def test_a_failing_step_stores_nothing(tmp_path):
@@ -448,6 +452,34 @@ def test_any_base_round_trips_through_the_codec(item, pending):
     loaded = codec.load_link(codec.dump_link(link), where="test")
     assert loaded == link
     assert getattr(loaded.base.start, "tzinfo", None) == getattr(item.start, "tzinfo", None)
+
+
+@settings(max_examples=scaled(50))
+@given(item=calendar_items(with_identity=True), pending=st.sampled_from([None, "a", "b"]))
+def test_the_spliced_link_text_is_the_whole_link_json(item, pending):
+    """The fast path (link fields + a cached base text) writes exactly the JSON object
+    the cattrs converter makes of the whole link, for the intent and the final link."""
+    converter = codec.make_converter()
+    intent = Link("k", a_id="A", a_etag="1", base=item, pending=pending)
+    final = Link("k", a_id="A", b_id="B", a_etag="1", b_etag="2", base=item)
+    for link in (intent, final, Link("k", b_id="B", quarantined=True)):
+        assert json.loads(codec.dump_link(link)) == converter.unstructure(link)
+
+
+def test_the_base_text_cache_follows_the_object_not_its_id():
+    """A cached base text is reused only for the very same (frozen) item object; equal
+    or different items are encoded on their own, and eviction keeps answers right."""
+    first = codec.dump_link(_link(1))
+    assert codec.dump_link(_link(1)) == first  # the same BASE object: a cache hit
+    other = BASE.evolve(title="Retro")
+    assert json.loads(codec.dump_link(_link(1, base=other)))["base"]["title"] == "Retro"
+    items = [BASE.evolve(title=f"t{n}") for n in range(codec._BASE_CACHE_SIZE + 10)]
+    for n, item in enumerate(items):
+        assert json.loads(codec.dump_link(_link(n, base=item)))["base"]["title"] == f"t{n}"
+    assert len(codec._base_cache) <= codec._BASE_CACHE_SIZE
+    for n in (0, len(items) - 1):  # evicted and still cached
+        loaded = codec.load_link(codec.dump_link(_link(n, base=items[n])), where="test")
+        assert loaded.base == items[n]
 
 
 def test_times_keep_their_zone_and_unknown_zones_keep_the_instant():

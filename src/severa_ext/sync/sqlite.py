@@ -59,6 +59,15 @@ _PAGE = 1000
 
 _ID_COLUMN: dict[str, str] = {"a": "a_id", "b": "b_id"}
 
+_CHECKPOINT_PAGES = 10_000
+"""WAL pages between automatic checkpoints (SQLite's default is 1,000)."""
+
+_WAL_LIMIT = 64 * 2**20
+"""Bytes the WAL file is truncated back to after a checkpoint."""
+
+_CACHE_KIB = 64 * 1024
+"""The page cache per connection, in KiB (SQLite's default is 2 MiB)."""
+
 
 def _statements(script: str) -> Iterator[str]:
     """Split a migration script into complete statements (triggers included)."""
@@ -176,6 +185,13 @@ class SQLiteStateStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA temp_store=MEMORY")
+            # Speed without weakening durability (every commit still reaches the WAL):
+            # checkpoint every ~40 MB instead of every 4 MB (a sync's random sync-key
+            # index pages are then copied to the file once per checkpoint, not ten
+            # times), cap the idle WAL file at that size, and cache 64 MiB of pages.
+            conn.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+            conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             version = self._version(conn)
         self._check_version(version)
         if version == CURRENT_VERSION:
