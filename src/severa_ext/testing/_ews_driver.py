@@ -5,19 +5,20 @@ The engine syncs a real :class:`~severa_ext.backends.ews.EwsBackend` over HTTP; 
 the wire where EWS has them: throttling as ``ErrorServerBusy`` with
 ``BackOffMilliseconds`` (the backend backs off, then gives up with ``Throttled``),
 unavailability as ``ErrorMailboxStoreUnavailable``, stale etags as
-``ErrorIrresolvableConflict``. Crashes after a write and callbacks before a call wrap
-the protocol methods, exactly like the memory backend does.
+``ErrorIrresolvableConflict``. Crashes after a write and callbacks before a call come
+from :class:`~severa_ext.testing.faults.FaultyBackend`, as in the memory backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from severa_ext.backends.base import Backend, WriteOp, WriteResult, apply_one_by_one
+from severa_ext.backends.base import Backend
 from severa_ext.backends.ews import EwsBackend
-from severa_ext.backends.memory import Fault, FaultKind, InjectedCrash
-from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+from severa_ext.backends.memory import Fault, FaultKind
+from severa_ext.sync.items import CalendarItem
+from severa_ext.testing.faults import FaultyBackend
 
 __all__ = ["EwsSideDriver"]
 
@@ -32,110 +33,25 @@ _PRIMARY = {
 _WRITES = frozenset({"create", "update", "delete"})
 
 
-class _Armed:
-    __slots__ = ("fault", "times")
+def _wire(server: Any) -> Callable[[str, Fault], bool]:
+    """Make ``server`` answer the coming call of an operation with a transient fault."""
 
-    def __init__(self, fault: Fault, times: int) -> None:
-        self.fault = fault
-        self.times = times
+    def wire(operation: str, fault: Fault) -> bool:
+        primary = _PRIMARY.get(operation)
+        if primary is None:  # a whole batch has no single EWS call: fail it here
+            return False
+        if fault.kind is FaultKind.THROTTLE:
+            wait = max(1, round(fault.retry_after * 1000))
+            server.fail_next("ErrorServerBusy", operation=primary, back_off_ms=wait, times=4)
+        elif fault.kind is FaultKind.UNAVAILABLE:
+            server.fail_next("ErrorMailboxStoreUnavailable", operation=primary)
+        elif fault.kind is FaultKind.STALE_ETAG:
+            server.fail_next("ErrorIrresolvableConflict", operation=primary)
+        else:
+            return False
+        return True
 
-
-class _FaultingBackend:
-    """``EwsBackend`` with per-method fault activation (the machine's operations)."""
-
-    def __init__(self, inner: EwsBackend, server: Any) -> None:
-        self.inner = inner
-        self.server = server
-        self.faults: dict[str, list[_Armed]] = {}
-        self.writes = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    def _take(self, operation: str) -> Fault | None:
-        armed = self.faults.get(operation)
-        if not armed:
-            return None
-        first = armed[0]
-        first.times -= 1
-        if first.times == 0:
-            armed.pop(0)
-        return first.fault
-
-    def _call(self, operation: str, run: Callable[[], Any]) -> Any:
-        crash = False
-        names = (operation, "write") if operation in _WRITES else (operation,)
-        for name in names:
-            fault = self._take(name)
-            if fault is None:
-                continue
-            if fault.kind is FaultKind.CALL:
-                if fault.callback is not None:
-                    fault.callback()
-            elif fault.kind is FaultKind.CRASH_AFTER_WRITE:
-                crash = True
-            elif fault.kind is FaultKind.THROTTLE:
-                wait = max(1, round(fault.retry_after * 1000))
-                self.server.fail_next(
-                    "ErrorServerBusy", operation=_PRIMARY[operation], back_off_ms=wait, times=4
-                )
-            elif fault.kind is FaultKind.UNAVAILABLE:
-                self.server.fail_next("ErrorMailboxStoreUnavailable", operation=_PRIMARY[operation])
-            elif fault.kind is FaultKind.STALE_ETAG:
-                self.server.fail_next("ErrorIrresolvableConflict", operation=_PRIMARY[operation])
-        try:
-            result = run()
-        finally:
-            self.server.clear_faults()
-        if operation in _WRITES:
-            self.writes += 1
-        if crash:
-            raise InjectedCrash(f"{self.name}: process died after {operation} (injected)")
-        return result
-
-    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
-        result: ChangeSet = self._call("changes", lambda: self.inner.changes(cursor, window))
-        return result
-
-    def get(self, item_id: str) -> CalendarItem | None:
-        result: CalendarItem | None = self._call("get", lambda: self.inner.get(item_id))
-        return result
-
-    def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
-        result: tuple[CalendarItem, ...] = self._call("find", lambda: self.inner.find(sync_key))
-        return result
-
-    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
-        result: CalendarItem = self._call("create", lambda: self.inner.create(item, sync_key))
-        return result
-
-    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
-        result: CalendarItem = self._call(
-            "update", lambda: self.inner.update(item_id, item, if_match)
-        )
-        return result
-
-    def delete(self, item_id: str, if_match: str | None) -> None:
-        self._call("delete", lambda: self.inner.delete(item_id, if_match))
-
-    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        fault = self._take("apply_batch")
-        if fault is not None:
-            self.faults.setdefault("write", []).insert(0, _Armed(fault, 1))
-        if any(self.faults.get(name) for name in ("write", *_WRITES)):
-            # Per-op faults need per-op calls, exactly as the memory backend has them.
-            return apply_one_by_one(self, ops)
-        results = self.inner.apply_batch(ops)  # the real batched EWS calls
-        self.writes += sum(1 for result in results if result.ok)
-        return results
-
-    def close(self) -> None:
-        self.inner.close()
+    return wire
 
 
 class EwsSideDriver:
@@ -157,7 +73,7 @@ class EwsSideDriver:
         inner = EwsBackend(
             server.url, mailbox, auth=server.auth(), max_wait=5.0, sleep=lambda _: None
         )
-        self._backend = _FaultingBackend(inner, server)
+        self._backend = FaultyBackend(inner, wire=_wire(server), after_wire=server.clear_faults)
 
     @property
     def backend(self) -> Backend:
@@ -196,17 +112,17 @@ class EwsSideDriver:
             return False
         if fault.kind is FaultKind.STALE_ETAG and operation not in _WRITES | {"write"}:
             return False
-        self._backend.faults.setdefault(operation, []).append(_Armed(fault, times))
+        self._backend.inject(operation, fault, times=times)
         return True
 
     def clear_faults(self) -> None:
         """Disarm every fault (here and on the server)."""
-        self._backend.faults.clear()
+        self._backend.clear_faults()
         self.server.clear_faults()
 
     def write_count(self) -> int:
         """Writes the engine made through the backend."""
-        return self._backend.writes
+        return self._backend.write_count
 
     def close(self) -> None:
         """Close the backend (and the server, if the driver owns it)."""

@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,13 +46,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from severa_ext.backends._graph_mapping import SYNC_KEY_PROPERTY_ID, item_to_event
-from severa_ext.backends.base import WriteOp, WriteResult
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
-from severa_ext.backends.memory import Fault, FaultKind, InjectedCrash
+from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
-from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+from severa_ext.sync.items import CalendarItem
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
+from severa_ext.testing.faults import FaultyBackend
 
 __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
 
@@ -890,98 +890,6 @@ _KINDS = {
     "write": ("POST events", "PATCH event", "DELETE event"),
     "apply_batch": ("POST $batch",),
 }
-_WRITES = frozenset({"create", "update", "delete", "apply_batch"})
-
-
-class _DrivenBackend:
-    """``GraphBackend`` plus the process-level faults of the state machine.
-
-    Transient faults travel over HTTP (the server's switches); a callback before a
-    call (a concurrent user edit) and a crash after a call are process events, so
-    they happen here.
-    """
-
-    def __init__(self, inner: GraphBackend) -> None:
-        self.inner = inner
-        self.armed: list[tuple[str, Fault, list[int]]] = []
-        self.writes = 0
-
-    def __repr__(self) -> str:
-        return f"_DrivenBackend({self.inner!r})"
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    def _before(self, operation: str) -> bool:
-        names = {operation, "write"} if operation in _WRITES else {operation}
-        crash = False
-        for armed_op, fault, left in self.armed:
-            if armed_op in names and left[0] > 0:
-                left[0] -= 1
-                if fault.kind is FaultKind.CALL and fault.callback is not None:
-                    fault.callback()
-                elif fault.kind is FaultKind.CRASH_AFTER_WRITE:
-                    crash = True
-                break
-        return crash
-
-    @staticmethod
-    def _after(crash: bool) -> None:
-        if crash:
-            raise InjectedCrash("graph: process died after the call (injected)")
-
-    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
-        crash = self._before("changes")
-        result = self.inner.changes(cursor, window)
-        self._after(crash)
-        return result
-
-    def get(self, item_id: str) -> CalendarItem | None:
-        crash = self._before("get")
-        result = self.inner.get(item_id)
-        self._after(crash)
-        return result
-
-    def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
-        crash = self._before("find")
-        result = self.inner.find(sync_key)
-        self._after(crash)
-        return result
-
-    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
-        crash = self._before("create")
-        result = self.inner.create(item, sync_key)
-        self.writes += 1
-        self._after(crash)
-        return result
-
-    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
-        crash = self._before("update")
-        result = self.inner.update(item_id, item, if_match)
-        self.writes += 1
-        self._after(crash)
-        return result
-
-    def delete(self, item_id: str, if_match: str | None) -> None:
-        crash = self._before("delete")
-        self.inner.delete(item_id, if_match)
-        self.writes += 1
-        self._after(crash)
-
-    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        crash = self._before("apply_batch")
-        results = self.inner.apply_batch(ops)
-        self.writes += sum(1 for r in results if r.ok)
-        self._after(crash)
-        return results
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class GraphSideDriver:
@@ -1003,7 +911,9 @@ class GraphSideDriver:
         self.server = FakeGraphServer(clock=clock).start()
         self.server.add_mailbox(mailbox)
         self.mailbox = mailbox
-        self._backend = _DrivenBackend(
+        # Transient faults travel over HTTP (the server's switches); a callback before a
+        # call (a concurrent user edit) and a crash after it are process events.
+        self._backend = FaultyBackend(
             self.server.backend(mailbox, batch_size=batch_size, page_size=7, timeout=10)
         )
 
@@ -1045,7 +955,7 @@ class GraphSideDriver:
             return False
         kind = fault.kind
         if kind in {FaultKind.CALL, FaultKind.CRASH_AFTER_WRITE}:
-            self._backend.armed.append((operation, fault, [times]))
+            self._backend.inject(operation, fault, times=times)
         elif kind is FaultKind.THROTTLE:
             self.server.throttle(times, retry_after=fault.retry_after, kinds=kinds)
         elif kind is FaultKind.UNAVAILABLE:
@@ -1064,11 +974,11 @@ class GraphSideDriver:
     def clear_faults(self) -> None:
         """Disarm every fault."""
         self.server.clear_faults()
-        self._backend.armed.clear()
+        self._backend.clear_faults()
 
     def write_count(self) -> int:
         """Successful writes the engine made through the backend."""
-        return self._backend.writes
+        return self._backend.write_count
 
     def close(self) -> None:
         """Close the backend and stop the server."""
