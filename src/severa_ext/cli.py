@@ -50,7 +50,6 @@ from severa_ext._cli_output import (
 )
 from severa_ext.clock import SystemClock
 from severa_ext.errors import BadItem, ConfigError, SeveraExtError, ValidationError
-from severa_ext.sync.journal import JournalEntry
 
 __all__ = ["EXIT_ERRORS", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -200,30 +199,6 @@ def _policy(config: Config, left: Address, right: Address, now: datetime) -> Any
     )
 
 
-def _journal_problems(
-    store: Any, pair_id: str, sides: dict[str, Any], now: datetime
-) -> dict[str, list[BadItem]]:
-    """Record what each backend skipped (broken entries) in the error journal (S6)."""
-    found: dict[str, list[BadItem]] = {}
-    for side, backend in sides.items():
-        problems = list(getattr(backend, "problems", ()) or ())
-        found[side] = problems
-        for problem in problems:
-            store.record(
-                JournalEntry(
-                    time=now,
-                    pair_id=pair_id,
-                    operation="list",
-                    message=f"skipped: {problem.reason}",
-                    side=side,
-                    item_ref=problem.item_ref,
-                    error_type=type(problem).__name__,
-                    level="error",
-                )
-            )
-    return found
-
-
 def _run_sync(args: argparse.Namespace, *, plan_only: bool) -> int:
     from severa_ext.sync.engine import SyncEngine
 
@@ -258,14 +233,11 @@ def _run_sync(args: argparse.Namespace, *, plan_only: bool) -> int:
         finally:
             if progress is not None:
                 progress.clear()
-        problems = (
-            _journal_problems(store, pair_id, {"a": a, "b": b}, now)
-            if not args.dry_run
-            else {
-                side: list(getattr(backend, "problems", ()) or ())
-                for side, backend in (("a", a), ("b", b))
-            }
-        )
+        # The engine journals what the backends skipped (S6); the CLI only shows it.
+        problems: dict[str, list[BadItem]] = {
+            side: list(getattr(backend, "problems", ()) or ())
+            for side, backend in (("a", a), ("b", b))
+        }
         verify = engine.verify() if args.verify and not args.dry_run else None
         # Divergences found by --verify are journaled as warnings; unreadable items are errors.
         failed = not report.ok or any(problems.values()) or bool(verify and verify.errors)

@@ -6,17 +6,22 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import FixedClock
-from severa_ext.errors import LeaseHeld, MassDeletionRefused, ValidationError
+from severa_ext.errors import BadItem, LeaseHeld, MassDeletionRefused, ValidationError
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import CalendarItem, Capabilities
+from severa_ext.sync.items import CONTENT_FIELDS, CalendarItem, Capabilities, ShowAs
 from severa_ext.sync.planner import Create, Delete, Update
 from severa_ext.sync.policy import ConflictRule, SyncPolicy
+from severa_ext.sync.report import SyncReport
 from severa_ext.sync.state import MemoryStateStore
+from support import scaled
 
 NOW = datetime(2026, 5, 4, 8, tzinfo=UTC)
 POLICY = SyncPolicy(outgoing_types={"meeting"}, default_type="other", personal_type="personal")
@@ -25,10 +30,18 @@ POLICY = SyncPolicy(outgoing_types={"meeting"}, default_type="other", personal_t
 class Pair:
     """Two memory sides, a store and an engine on a fixed clock."""
 
-    def __init__(self, policy: SyncPolicy = POLICY, **engine_options: object) -> None:
+    def __init__(
+        self,
+        policy: SyncPolicy = POLICY,
+        *,
+        a: Capabilities | None = None,
+        b: Capabilities | None = None,
+        backend_a: MemoryBackend | None = None,
+        **engine_options: object,
+    ) -> None:
         self.clock = FixedClock(NOW)
-        self.a = MemoryBackend("severa", clock=self.clock)
-        self.b = MemoryBackend("calendar", clock=self.clock)
+        self.a = backend_a or MemoryBackend("severa", capabilities=a, clock=self.clock)
+        self.b = MemoryBackend("calendar", capabilities=b, clock=self.clock)
         self.store = MemoryStateStore()
         self.sleeps: list[float] = []
         self.engine = SyncEngine(
@@ -574,3 +587,278 @@ def test_debug_log_has_plan_detail_but_never_bodies(pair: Pair, caplog) -> None:
     assert any("plan: Create side=b" in m for m in caplog.messages)
     assert any(m.startswith("create on side b") for m in caplog.messages)
     assert not any("confidential" in m for m in caplog.messages)
+
+
+# -- S3 with activities the policy does not send ------------------------------------
+
+NO_OUTGOING = SyncPolicy(outgoing_types=(), default_type="other", personal_type="personal")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"activity_type": "internal"}, {"activity_type": "meeting", "project_task": True}],
+    ids=["type-not-outgoing", "project-task"],
+)
+def test_s3_first_sync_links_a_copy_of_an_activity_the_policy_does_not_send(
+    fields: dict[str, object],
+) -> None:
+    """S3/S9/S8: an entry on both sides is linked, never duplicated on side A, even when
+    the policy sends nothing; linking writes nothing to the calendar."""
+    pair = Pair(NO_OUTGOING)
+    a = pair.activity("Budget review", **fields)
+    pair.event("Budget review")
+    report = pair.engine.run()
+    assert report.ok
+    assert report.linked == 1
+    assert report.created == {"a": 0, "b": 0}
+    assert pair.b.writes["create"] == 0
+    assert pair.titles("a") == pair.titles("b") == ["Budget review"]
+    assert pair.partner(a).title == "Budget review"
+    assert pair.engine.run().total_writes == 0
+
+
+def test_s3_linked_non_outgoing_activity_syncs_both_ways_like_any_linked_entry() -> None:
+    """Documented: once linked, the link governs, not the policy (edits travel both ways)."""
+    pair = Pair(NO_OUTGOING)
+    a = pair.activity("Budget review", activity_type="internal")
+    b = pair.event("Budget review")
+    pair.engine.run()
+    pair.tick()
+    pair.a.user_update(a.id or "", location="Room 5")
+    assert pair.engine.run().updated == {"a": 0, "b": 1}
+    assert pair.partner(a).location == "Room 5"
+    pair.tick()
+    pair.b.user_update(b.id or "", title="Budget review (moved)")
+    assert pair.engine.run().updated == {"a": 1, "b": 0}
+    kept = pair.partner(b)
+    assert kept.title == "Budget review (moved)"
+    assert kept.activity_type == "internal"  # S9: a linked item keeps its type
+
+
+def test_s3_unmatched_non_outgoing_activity_is_still_not_sent() -> None:
+    """S8: linking is not sending: without a calendar copy nothing goes out."""
+    pair = Pair(NO_OUTGOING)
+    pair.activity("Internal", activity_type="internal")
+    pair.event("Something else")
+    report = pair.engine.run()
+    assert report.created == {"a": 1, "b": 0}
+    assert report.linked == 0
+    assert pair.titles("b") == ["Something else"]
+
+
+# -- fields a side does not keep (Capabilities.content_fields) -----------------------
+
+NO_SHOW_AS = Capabilities(
+    delta=True,
+    batch_size=50,
+    content_fields=frozenset(f for f in CONTENT_FIELDS if f != "show_as"),
+)
+
+
+def test_verify_ignores_fields_a_side_does_not_keep() -> None:
+    """An activity has no ``show_as``: verify reports no false divergence for it."""
+    pair = Pair(a=NO_SHOW_AS)
+    pair.event("Offsite", show_as=ShowAs.FREE)
+    assert pair.engine.run().created == {"a": 1, "b": 0}
+    (activity,) = pair.a.all_items()
+    assert activity.show_as is ShowAs.BUSY  # dropped by side A
+    assert pair.engine.verify().ok
+    pair.a.user_update(activity.id or "", title="Offsite (changed behind our back)")
+    found = pair.engine.verify()
+    assert [d.fields for d in found.divergences] == [("title",)]
+
+
+def test_edits_from_a_side_without_a_field_keep_the_other_sides_value() -> None:
+    """No ping-pong and no loss: side A's default never overwrites B's ``show_as``."""
+    pair = Pair(a=NO_SHOW_AS)
+    b = pair.event("Offsite", show_as=ShowAs.FREE)
+    pair.engine.run()
+    (activity,) = pair.a.all_items()
+    pair.tick()
+    pair.a.user_update(activity.id or "", title="Offsite 2")
+    report = pair.engine.run()
+    assert report.updated == {"a": 0, "b": 1}
+    now_b = pair.b.get(b.id or "")
+    assert now_b is not None
+    assert (now_b.title, now_b.show_as) == ("Offsite 2", ShowAs.FREE)
+    # Both edit: merge compares only fields both keep; B's show_as edit survives.
+    pair.tick()
+    pair.a.user_update(activity.id or "", location="Hall")
+    pair.b.user_update(b.id or "", show_as=ShowAs.TENTATIVE)
+    report = pair.engine.run()
+    assert report.conflicts == ()
+    now_b = pair.b.get(b.id or "")
+    assert now_b is not None
+    assert (now_b.location, now_b.show_as) == ("Hall", ShowAs.TENTATIVE)
+    assert len(pair.engine.plan()) == 0
+    assert pair.engine.run().total_writes == 0
+    assert pair.engine.verify().ok
+
+
+# -- dry run counts == real run counts ------------------------------------------------
+
+
+def _counts(report: SyncReport) -> tuple[object, ...]:
+    return (
+        dict(report.created),
+        dict(report.updated),
+        dict(report.deleted),
+        dict(report.skipped),
+        report.linked,
+        report.unlinked,
+        report.quarantined,
+        len(report.conflicts),
+        report.changes,
+        len(report.problems),
+    )
+
+
+def test_dry_run_counts_links_like_the_real_run(pair: Pair) -> None:
+    pair.activity("Steering group")
+    pair.event("Steering group", location="Room 1")  # linked and reconciled
+    pair.activity("Planning")
+    pair.event("Dentist", days=2)
+    dry = pair.engine.run(dry_run=True)
+    real = pair.engine.run()
+    assert dry.linked == real.linked == 1
+    assert _counts(dry) == _counts(real)
+
+
+_ENTRY = st.tuples(
+    st.sampled_from(("Standup", "Review", "Lunch")),
+    st.integers(min_value=1, max_value=3),
+    st.sampled_from(("a", "b", "both")),
+    st.sampled_from(("meeting", "internal")),
+    st.sampled_from(("", "Room 1")),
+)
+
+
+@settings(max_examples=scaled(40), deadline=None)
+@given(
+    entries=st.lists(_ENTRY, max_size=8),
+    read_only=st.booleans(),
+    edits=st.lists(st.integers(min_value=0, max_value=20), max_size=4),
+)
+def test_dry_run_report_counts_equal_the_real_runs(
+    entries: list[tuple[str, int, str, str, str]], read_only: bool, edits: list[int]
+) -> None:
+    """Whatever both sides hold (copies, duplicates, types, read-only B), a dry run
+    reports exactly the counts the real run then reports, first and later syncs."""
+    caps = Capabilities(delta=True, batch_size=3, read_only=read_only)
+    pair = Pair(NO_OUTGOING if len(entries) % 2 else POLICY, b=caps)
+    for title, days, where, activity_type, location in entries:
+        if where in ("a", "both"):
+            pair.activity(title, days=days, activity_type=activity_type, location=location)
+        if where in ("b", "both"):
+            pair.event(title, days=days)
+    for _ in range(2):
+        dry = pair.engine.run(dry_run=True)
+        real = pair.engine.run()
+        assert _counts(dry) == _counts(real)
+        items = pair.a.all_items()
+        for index in edits:
+            if items:
+                pair.tick()
+                target = items[index % len(items)]
+                if index % 3 == 0:
+                    pair.a.user_delete(target.id or "")
+                    items.remove(target)
+                else:
+                    pair.a.user_update(target.id or "", body=f"edit {index}")
+
+
+# -- read-only side -------------------------------------------------------------------
+
+READ_ONLY = Capabilities(delta=True, batch_size=50, read_only=True)
+
+
+def test_read_only_side_gets_no_writes_and_no_error_each_run() -> None:
+    """An ICS subscription: nothing is sent to it, what is not sent is counted, the
+    journal stays clean, and the calendar's entries still come in (S9)."""
+    pair = Pair(b=READ_ONLY)
+    pair.activity("Customer meeting")
+    pair.event("Holiday")
+    report = pair.engine.run()
+    assert report.ok
+    assert report.created == {"a": 1, "b": 0}
+    assert report.skipped == {"a": 0, "b": 1}
+    assert pair.b.calls["create"] == pair.b.calls["apply_batch"] == 0
+    assert pair.store.journal(pair_id="alice") == []
+    again = pair.engine.run()
+    assert again.ok
+    assert again.total_writes == 0
+    assert pair.b.calls["apply_batch"] == 0
+    assert pair.engine.run(dry_run=True).skipped == again.skipped
+
+
+def test_read_only_side_is_never_deleted_from_nor_counted_as_a_loss() -> None:
+    pair = Pair(b=READ_ONLY)
+    holiday = pair.event("Holiday")
+    pair.engine.run()
+    (activity,) = pair.a.all_items()
+    pair.tick()
+    pair.a.user_update(activity.id or "", location="Beach")
+    edited = pair.engine.run()
+    assert edited.ok
+    assert edited.skipped == {"a": 0, "b": 1}
+    pair.tick()
+    pair.a.user_delete(activity.id or "")
+    deleted = pair.engine.run()
+    assert deleted.ok
+    assert deleted.deleted == {"a": 0, "b": 0}
+    assert deleted.skipped == {"a": 0, "b": 1}
+    assert deleted.unlinked == 0
+    assert pair.b.get(holiday.id or "") is not None
+    assert pair.store.journal(pair_id="alice") == []
+    assert [link.b_id for link in pair.store.links("alice")] == [holiday.id]
+
+
+def test_read_only_side_still_sends_its_changes_to_the_writable_side() -> None:
+    pair = Pair(b=READ_ONLY)
+    holiday = pair.event("Holiday")
+    pair.engine.run()
+    pair.tick()
+    pair.b.user_update(holiday.id or "", title="Public holiday")
+    report = pair.engine.run()
+    assert report.updated == {"a": 1, "b": 0}
+    assert pair.titles("a") == ["Public holiday"]
+    pair.b.user_delete(holiday.id or "")
+    assert pair.engine.run().deleted == {"a": 1, "b": 0}
+    assert pair.titles("a") == []
+
+
+# -- S6: broken entries the backends skipped -------------------------------------------
+
+
+class _BrokenEntries(MemoryBackend):
+    """A memory side that, like the ICS reader, skips broken entries and lists them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.problems: list[BadItem] = []
+
+
+def test_s6_items_a_backend_skipped_are_journaled_once_per_run() -> None:
+    backend = _BrokenEntries("severa", clock=FixedClock(NOW))
+    pair = Pair(backend_a=backend)
+    backend.problems = [BadItem("act-7", "unknown activity type 'x'")]
+    pair.activity("Planning")
+    dry = pair.engine.run(dry_run=True)
+    assert [p.item_ref for p in dry.problems] == ["act-7"]
+    assert pair.store.journal(pair_id="alice") == []  # a dry run stores nothing
+    report = pair.engine.run()
+    assert report.created == {"a": 0, "b": 1}  # the rest syncs
+    (entry,) = report.problems
+    assert (entry.side, entry.item_ref, entry.level, entry.user_id) == (
+        "a",
+        "act-7",
+        "error",
+        "alice",
+    )
+    assert "unknown activity type 'x'" in entry.message
+    assert pair.store.journal(pair_id="alice") == [entry]
+    pair.engine.run()
+    assert len(pair.store.journal(pair_id="alice")) == 2  # once per run
+    backend.problems = []
+    assert pair.engine.run().problems == ()
+    assert len(pair.store.journal(pair_id="alice")) == 2

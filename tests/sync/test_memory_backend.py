@@ -18,7 +18,7 @@ from severa_ext.errors import (
     ValidationError,
     VersionConflict,
 )
-from severa_ext.sync.items import CalendarItem, Capabilities, Window
+from severa_ext.sync.items import CalendarItem, Capabilities, ShowAs, Window
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 WINDOW = Window.around(NOW, past_days=30, future_days=60)
@@ -169,3 +169,29 @@ def test_read_only_backend_refuses_writes() -> None:
 def test_inject_names_unknown_operation(cal: MemoryBackend) -> None:
     with pytest.raises(ValidationError, match="frobnicate"):
         cal.inject("frobnicate", Fault.timeout())
+
+
+def test_content_fields_make_the_backend_drop_the_other_fields() -> None:
+    """A side that keeps no ``show_as`` (an activity) stores its default instead."""
+    caps = Capabilities(delta=True, content_fields={"title", "start", "end", "location"})
+    backend = MemoryBackend("severa", capabilities=caps, clock=FixedClock(NOW))
+    full = event("Offsite").evolve(
+        location="Hall", body="notes", private=True, show_as=ShowAs.FREE, categories=("x",)
+    )
+    stored = backend.create(full, "k1")
+    assert (stored.title, stored.location) == ("Offsite", "Hall")
+    assert (stored.body, stored.private, stored.show_as, stored.categories) == (
+        "",
+        False,
+        ShowAs.BUSY,
+        (),
+    )
+    assert backend.user_update(stored.id or "", show_as=ShowAs.OOF).show_as is ShowAs.BUSY
+    assert MemoryBackend("all").create(full, "k2").show_as is ShowAs.FREE
+
+
+def test_capabilities_content_fields_must_name_content_fields() -> None:
+    with pytest.raises(ValidationError, match="colour"):
+        Capabilities(content_fields={"title", "colour"})
+    assert Capabilities().content_fields is None
+    assert Capabilities(content_fields=["title"]).content_fields == frozenset({"title"})

@@ -348,7 +348,13 @@ class ActivityBackend:
     @property
     def capabilities(self) -> Capabilities:
         """Delta listings, server-side sync key lookup, batches run one by one."""
-        return Capabilities(delta=True, batch_size=100, read_only=False, sync_key_lookup=True)
+        return Capabilities(
+            delta=True,
+            batch_size=100,
+            read_only=False,
+            sync_key_lookup=True,
+            content_fields=frozenset(ACTIVITY_CONTENT_FIELDS),
+        )
 
     @property
     def problems(self) -> tuple[BadItem, ...]:

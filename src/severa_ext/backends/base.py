@@ -5,6 +5,18 @@ inside a window, writes items, and looks items up by id or by sync key. Every er
 it raises is one of :mod:`severa_ext.errors` (``Throttled``, ``VersionConflict``,
 ``NotFound``, ``AuthError``, ``BackendUnavailable``, ``BadItem``, ``ReadOnlyBackend``);
 a backend translates its library's exceptions at its own edge.
+
+Optional, beyond the protocol:
+
+* ``problems``: a backend that skips entries it cannot read (and syncs the rest) may
+  expose them as an attribute or property ``problems``, a sequence of
+  :class:`~severa_ext.errors.BadItem` (``item_ref`` and ``reason``) describing what
+  its latest ``changes`` call skipped. The engine reads it right after each
+  ``changes`` call and journals every entry once per run (S6). ``IcsReader`` and the
+  activity adapter have it.
+* :attr:`Capabilities.content_fields <severa_ext.sync.items.Capabilities>`: the
+  content fields the backend keeps; the engine compares and copies only those.
+* ``Capabilities.read_only``: the engine plans no writes to the backend at all.
 """
 
 from __future__ import annotations

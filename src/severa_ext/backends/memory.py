@@ -38,7 +38,7 @@ from severa_ext.errors import (
     ValidationError,
     VersionConflict,
 )
-from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, ShowAs, Window
 
 __all__ = [
     "OPERATIONS",
@@ -132,6 +132,16 @@ def _parse_cursor(cursor: str) -> tuple[int, str]:
     return int(position), token
 
 
+_DROPPABLE: dict[str, Any] = {
+    "location": "",
+    "body": "",
+    "private": False,
+    "show_as": ShowAs.BUSY,
+    "categories": (),
+}
+"""Optional content fields and the default a side that drops them stores."""
+
+
 def _window_token(window: Window) -> str:
     return f"{window.start.timestamp():.0f}-{window.end.timestamp():.0f}"
 
@@ -143,7 +153,9 @@ class MemoryBackend:
         name: a short name for logs and the journal.
         capabilities: what it announces; ``delta=False`` makes ``changes`` always
             return full listings, ``batch_size`` bounds ``apply_batch``,
-            ``read_only=True`` refuses protocol writes.
+            ``read_only=True`` refuses protocol writes, ``content_fields`` makes
+            it drop the other optional fields (stored as their defaults), the way an
+            activity has no ``show_as``.
         clock: stamps ``last_modified``; the system clock by default.
 
     Example:
@@ -172,6 +184,12 @@ class MemoryBackend:
         self._ids = itertools.count(1)
         self._etags = itertools.count(1)
         self._faults: dict[str, list[_Armed]] = {}
+        kept = self._capabilities.content_fields
+        self._dropped: dict[str, Any] = (
+            {}
+            if kept is None
+            else {name: value for name, value in _DROPPABLE.items() if name not in kept}
+        )
         self.writes: Counter[str] = Counter()
         """Successful protocol writes by operation (``create``/``update``/``delete``)."""
         self.calls: Counter[str] = Counter()
@@ -454,6 +472,8 @@ class MemoryBackend:
             activity_type=item.activity_type,
             project_task=item.project_task,
         )
+        if self._dropped:
+            stored = attrs.evolve(stored, **self._dropped)
         assert stored.id is not None
         self._items[stored.id] = stored
         self._log.append(stored.id)

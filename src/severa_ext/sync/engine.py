@@ -8,7 +8,9 @@ A run:
 2. resolves intents a crashed run left behind: ``find(sync_key)`` finds the item it
    created (link it) or not (re-plan its source), so nothing is created twice;
 3. reads each side's changes from its delta cursor, asks ``get`` about removed ids
-   (gone: a delete; still there: it moved, which is an edit, never a delete);
+   (gone: a delete; still there: it moved, which is an edit, never a delete), and
+   journals once each entry the backend skipped as broken (its optional
+   ``problems`` attribute, read right after ``changes``; S6);
 4. plans with :func:`~severa_ext.sync.planner.plan_sync` (pure);
 5. refuses mass deletions unless overridden;
 6. executes: an intent per create is stored before each batch, each batch goes
@@ -18,6 +20,11 @@ A run:
    keeps failing is journaled (S6) and skipped while the rest goes on;
 7. advances the cursors only when every change of the run is durably handled;
 8. releases the lease and returns a :class:`~severa_ext.sync.report.SyncReport`.
+
+A read-only side (``Capabilities.read_only``) gets no writes at all: the plan holds
+``Skipped`` records instead, counted in ``SyncReport.skipped`` (nothing journaled).
+Fields a side does not keep (``Capabilities.content_fields``) are not compared, in
+merges or in :meth:`SyncEngine.verify`.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendError,
     BackendUnavailable,
+    BadItem,
     MassDeletionRefused,
     NotFound,
     SeveraExtError,
@@ -50,11 +58,13 @@ from severa_ext.sync.planner import (
     Conflict,
     Create,
     Delete,
+    KeptFields,
     Plan,
     PlanRecord,
     Quarantine,
     SetLink,
     SideChanges,
+    Skipped,
     Unlink,
     Update,
     WriteRecord,
@@ -139,6 +149,7 @@ class _Entry:
     final: SetLink | Unlink | None = None
     conflict: Conflict | None = None
     quarantine: Quarantine | None = None
+    skipped: list[Skipped] = attrs.field(factory=list)
     results: dict[Side, CalendarItem | None] = attrs.field(factory=dict)
     stopped: str | None = None  # "replan" or "failed"
 
@@ -159,11 +170,22 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
             entries.append(current)
         if isinstance(record, Create | Update | Delete):
             current.writes.append(record)
+        elif isinstance(record, Skipped):
+            current.skipped.append(record)
         elif isinstance(record, Conflict):
             current.conflict = record
         else:
             current.final = record
     return entries
+
+
+def _links_copies(entry: _Entry, links: dict[str, Link]) -> bool:
+    """True when ``entry`` links existing copies (S3): a new link without a create."""
+    return (
+        isinstance(entry.final, SetLink)
+        and entry.key not in links
+        and not any(isinstance(w, Create) for w in entry.writes)
+    )
 
 
 def _op(record: WriteRecord) -> WriteOp:
@@ -181,11 +203,13 @@ class _Run:
     created: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
     updated: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
     deleted: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
+    skipped: dict[Side, int] = attrs.field(factory=lambda: {"a": 0, "b": 0})
     linked: int = 0
     unlinked: int = 0
     quarantined: int = 0
     conflicts: list[Conflict] = attrs.field(factory=list)
     errors: list[JournalEntry] = attrs.field(factory=list)
+    problems: list[JournalEntry] = attrs.field(factory=list)
     hold_cursors: bool = False
     changes: int = 0
     links: dict[str, Link] = attrs.field(factory=dict)
@@ -279,6 +303,9 @@ class SyncEngine:
         self._lease_ttl = lease_ttl
         self._mass_ratio = mass_delete_ratio
         self._mass_min = mass_delete_min
+        caps = {side: backend.capabilities for side, backend in self._sides.items()}
+        self._kept = KeptFields.of(caps["a"].content_fields, caps["b"].content_fields)
+        self._read_only = frozenset(side for side in _SIDES if caps[side].read_only)
 
     def __repr__(self) -> str:
         a, b = self._sides["a"].name, self._sides["b"].name
@@ -341,7 +368,8 @@ class SyncEngine:
         """Re-read every linked item on both sides and compare it with the stored base.
 
         Finds silent divergence (an item changed behind the sync's back, or lost).
-        Each divergence is journaled as a warning.
+        Each divergence is journaled as a warning. Only fields both sides keep
+        (``Capabilities.content_fields``) are compared.
 
         Returns:
             The report of what differs.
@@ -365,7 +393,7 @@ class SyncEngine:
                 if item is None:
                     found = Divergence(link.sync_key, side, item_id, missing=True)
                 else:
-                    fields = differing_fields(item, link.base)
+                    fields = differing_fields(item, link.base, self._kept.both)
                     if not fields:
                         continue
                     found = Divergence(link.sync_key, side, item_id, fields)
@@ -388,7 +416,7 @@ class SyncEngine:
         deleted: dict[Side, set[str]] = {}
         cursors: dict[Side, str | None] = {}
         for side in _SIDES:
-            items, gone, cursor = self._list(side, window, run)
+            items, gone, cursor = self._list(side, window, run, record=commit_recovery)
             by_id = {item.id: item for item in items if item.id is not None}
             for extra in extras[side]:
                 if extra.id is not None:
@@ -415,6 +443,8 @@ class SyncEngine:
             SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"]), shared["b"]),
             self.policy,
             window,
+            kept=self._kept,
+            read_only=self._read_only,
         )
         count = sum(len(changed[s]) + len(deleted[s]) for s in ("a", "b"))
         if logger.isEnabledFor(logging.DEBUG):
@@ -513,7 +543,7 @@ class SyncEngine:
         return put
 
     def _list(
-        self, side: Side, window: Window, run: _Run
+        self, side: Side, window: Window, run: _Run, *, record: bool = True
     ) -> tuple[list[CalendarItem], set[str], str | None]:
         backend = self._sides[side]
         cursor = self._store.cursor(self.pair_id, side)
@@ -522,6 +552,8 @@ class SyncEngine:
         except BackendError as exc:
             run.errors.append(self._journal("list", exc, side=side))
             raise _ListingFailed from exc
+        for problem in getattr(backend, "problems", None) or ():
+            run.problems.append(self._problem(side, problem, record=record))
         items = list(changes.items)
         removed = list(changes.removed)
         if changes.full:
@@ -621,7 +653,14 @@ class SyncEngine:
                 run.errors.append(self._journal("get", exc, item_ref=entry.key))
                 run.hold_cursors = True
                 continue
-            records = plan_entry(link, fresh["a"], fresh["b"], self.policy)
+            records = plan_entry(
+                link,
+                fresh["a"],
+                fresh["b"],
+                self.policy,
+                kept=self._kept,
+                read_only=self._read_only,
+            )
             logger.debug("re-planned %s after a stale etag: %d records", entry.key, len(records))
             for new in _group(records):
                 if new.writes:
@@ -713,6 +752,8 @@ class SyncEngine:
                 drop.append(entry.key)
 
     def _finish(self, entry: _Entry, run: _Run, put: list[Link], drop: list[str]) -> None:
+        for skipped in entry.skipped:
+            run.skipped[skipped.side] += 1
         if entry.quarantine is not None:
             q = entry.quarantine
             put.append(self._quarantine_link(q.side, q.item))
@@ -739,7 +780,7 @@ class SyncEngine:
                     link = _with_side(link, side, item.id, item.etag)
             if link.pending is not None:
                 link = _with_side(link, "a", link.a_id, link.a_etag)
-            if not entry.writes and entry.key not in run.links:
+            if _links_copies(entry, run.links):
                 run.linked += 1
             put.append(link)
 
@@ -879,6 +920,30 @@ class SyncEngine:
         )
         return entry
 
+    def _problem(self, side: Side, problem: BadItem, *, record: bool) -> JournalEntry:
+        """The journal entry of an item the backend skipped as broken (S6); stored
+        only when ``record`` (a dry run stores nothing)."""
+        entry = JournalEntry(
+            time=self._clock.now(),
+            pair_id=self.pair_id,
+            operation="list",
+            message=f"skipped: {problem.reason}",
+            user_id=self.user_id,
+            side=side,
+            item_ref=problem.item_ref,
+            error_type=type(problem).__name__,
+        )
+        if record:
+            self._store.record(entry)
+            logger.warning(
+                "pair %s: side %s skipped broken item %s: %s",
+                self.pair_id,
+                side,
+                problem.item_ref,
+                entry.message,
+            )
+        return entry
+
     def _journal_text(self, operation: str, message: str, item_ref: str) -> JournalEntry:
         entry = JournalEntry(
             time=self._clock.now(),
@@ -917,15 +982,26 @@ class SyncEngine:
             prepared = self._prepare(run, commit_recovery=False, progress=progress)
         except _ListingFailed:
             return self._report(run, started, t0, dry_run=True, advanced=False)
-        plan = prepared.plan
         run.changes = prepared.changes
-        for side in _SIDES:
-            run.created[side] = plan.count(Create, side)
-            run.updated[side] = plan.count(Update, side)
-            run.deleted[side] = plan.count(Delete, side)
-        run.unlinked = plan.count(Unlink)
-        run.quarantined = plan.count(Quarantine)
-        run.conflicts = list(plan.conflicts)
+        # Count the way the executor does (_outcome, _finish), as if every write worked.
+        for entry in _group(prepared.plan.records):
+            for write in entry.writes:
+                if isinstance(write, Create):
+                    run.created[write.side] += 1
+                elif isinstance(write, Update):
+                    run.updated[write.side] += 1
+                else:
+                    run.deleted[write.side] += 1
+            for skipped in entry.skipped:
+                run.skipped[skipped.side] += 1
+            if entry.quarantine is not None:
+                run.quarantined += 1
+            if entry.conflict is not None:
+                run.conflicts.append(entry.conflict)
+            if isinstance(entry.final, Unlink):
+                run.unlinked += 1
+            elif _links_copies(entry, prepared.links):
+                run.linked += 1
         return self._report(run, started, t0, dry_run=True, advanced=False)
 
     def _report(
@@ -939,11 +1015,13 @@ class SyncEngine:
             created=dict(run.created),
             updated=dict(run.updated),
             deleted=dict(run.deleted),
+            skipped=dict(run.skipped),
             linked=run.linked,
             unlinked=run.unlinked,
             quarantined=run.quarantined,
             conflicts=tuple(run.conflicts),
             errors=tuple(run.errors),
+            problems=tuple(run.problems),
             changes=run.changes,
             cursors_advanced=advanced,
         )

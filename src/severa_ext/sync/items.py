@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -267,6 +268,22 @@ class ChangeSet:
     full: bool = False
 
 
+def _field_set(value: Iterable[str] | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(value)
+
+
+def _content_fields(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    assert isinstance(value, frozenset)
+    unknown = set(value) - set(CONTENT_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"Capabilities.content_fields: unknown fields {sorted(unknown)}; "
+            f"use names from {list(CONTENT_FIELDS)}"
+        )
+
+
 @attrs.frozen
 class Capabilities:
     """What a backend can do; the engine adapts to it.
@@ -277,6 +294,10 @@ class Capabilities:
         read_only: writes raise :class:`~severa_ext.errors.ReadOnlyBackend`.
         sync_key_lookup: ``find(sync_key)`` asks the server (else it scans a listing).
         max_in_flight: how many requests may run at once against one mailbox.
+        content_fields: the :data:`CONTENT_FIELDS` the backend keeps; ``None`` (the
+            default) means all of them. A field a side drops (an activity has no
+            ``show_as``) is never compared against it (``verify``, merges) and never
+            overwritten on the other side with the dropping side's default.
     """
 
     delta: bool = False
@@ -284,6 +305,9 @@ class Capabilities:
     read_only: bool = False
     sync_key_lookup: bool = True
     max_in_flight: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    content_fields: frozenset[str] | None = attrs.field(
+        default=None, converter=_field_set, validator=_content_fields
+    )
 
 
 def item_label(item: CalendarItem) -> str:

@@ -24,6 +24,24 @@ are *linked* instead (S3, the first sync of two calendars that already hold copi
 An item that carries a sync key another item of its side already holds, or a second
 identical unlinked copy on one side, is *quarantined* (journaled, never multiplied).
 
+Linking existing copies (S3) ignores what the policy says about *sending*: a side-A
+item of a type that is not outgoing (even a project task) is linked to its calendar
+copy instead of that copy coming in again as a second activity (S9). Linking writes
+nothing to the calendar, so S8 holds. Once linked, an entry is governed by its link,
+not by the policy (as for an item whose type later leaves the policy): edits and
+deletes travel both ways so both copies stay equal, and "edit beats delete" restores
+a deleted calendar copy of an edited activity (it is restoring the user's own entry,
+not sending a new one; the copy existed before the link).
+
+Fields a side does not keep (:attr:`Capabilities.content_fields
+<severa_ext.sync.items.Capabilities>`, see :class:`KeptFields`) are neither compared
+nor copied from that side: the other side's value survives in the base.
+
+A side that is read-only (``Capabilities.read_only``, e.g. an ICS subscription) gets
+no writes: each would-be write becomes a :class:`Skipped` record. A skipped delete
+keeps the link (it is never a delete or a loss), a skipped re-create drops it, a
+skipped first create stores nothing.
+
 The planner is linear in the number of changes: every lookup is a dict lookup.
 """
 
@@ -46,17 +64,20 @@ __all__ = [
     "Conflict",
     "Create",
     "Delete",
+    "KeptFields",
     "Plan",
     "PlanRecord",
     "Quarantine",
     "SetLink",
     "SideChanges",
+    "Skipped",
     "Unlink",
     "Update",
     "WriteRecord",
     "derive_sync_key",
     "differing_fields",
     "field_value",
+    "merge_fields",
     "plan_entry",
     "plan_sync",
     "quarantine_key",
@@ -72,6 +93,64 @@ MERGE_FIELDS: tuple[str, ...] = (
     "categories",
 )
 """The units of the three-way merge (``when`` is start and end together)."""
+
+
+def merge_fields(content_fields: Iterable[str] | None) -> tuple[str, ...]:
+    """The :data:`MERGE_FIELDS` a side keeps, given the content fields it keeps.
+
+    Args:
+        content_fields: ``Capabilities.content_fields``; ``None`` means all.
+
+    Returns:
+        The merge fields, in :data:`MERGE_FIELDS` order (``when`` needs both
+        ``start`` and ``end``).
+    """
+    if content_fields is None:
+        return MERGE_FIELDS
+    kept = set(content_fields)
+    if {"start", "end"} <= kept:
+        kept.add("when")
+    return tuple(f for f in MERGE_FIELDS if f in kept)
+
+
+@attrs.frozen
+class KeptFields:
+    """Which merge fields each side keeps (what merges and ``verify`` compare).
+
+    Attributes:
+        a, b: the :data:`MERGE_FIELDS` side A / side B keeps.
+        both: the fields both keep: the only ones compared across sides.
+    """
+
+    a: tuple[str, ...] = MERGE_FIELDS
+    b: tuple[str, ...] = MERGE_FIELDS
+    both: tuple[str, ...] = attrs.field(init=False)
+    _missing: dict[Side, tuple[str, ...]] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "both", tuple(f for f in self.a if f in self.b))
+        missing: dict[Side, tuple[str, ...]] = {
+            "a": tuple(f for f in self.b if f not in self.a),
+            "b": tuple(f for f in self.a if f not in self.b),
+        }
+        object.__setattr__(self, "_missing", missing)
+
+    @classmethod
+    def of(cls, a: Iterable[str] | None, b: Iterable[str] | None) -> KeptFields:
+        """From the ``Capabilities.content_fields`` of both sides."""
+        return cls(merge_fields(a), merge_fields(b))
+
+    def on(self, side: Side) -> tuple[str, ...]:
+        """The fields ``side`` keeps."""
+        return self.a if side == "a" else self.b
+
+    def missing_on(self, side: Side) -> tuple[str, ...]:
+        """Fields the other side keeps and ``side`` does not: content coming from
+        ``side`` carries no value for them."""
+        return self._missing[side]
+
+
+_ALL_KEPT = KeptFields()
 
 
 # -- records --------------------------------------------------------------------
@@ -170,10 +249,27 @@ class Quarantine:
         return quarantine_key(self.side, self.item_id)
 
 
+@attrs.frozen
+class Skipped:
+    """A write not planned because ``side`` is read-only (nothing is sent there).
+
+    Attributes:
+        side: the read-only side.
+        operation: ``"create"``, ``"update"`` or ``"delete"``.
+        sync_key: the entry's key.
+        item_id: the item it would have written (``None`` for a create).
+    """
+
+    side: Side
+    operation: str
+    sync_key: str
+    item_id: str | None = None
+
+
 WriteRecord = Create | Update | Delete
 """A record the executor turns into a backend write."""
 
-PlanRecord = Create | Update | Delete | SetLink | Unlink | Conflict | Quarantine
+PlanRecord = Create | Update | Delete | SetLink | Unlink | Conflict | Quarantine | Skipped
 """Any record of a plan."""
 
 
@@ -183,7 +279,8 @@ class Plan:
 
     Records of one entry are adjacent and share a ``sync_key``: its writes first,
     then an optional :class:`Conflict`, then its :class:`SetLink` or :class:`Unlink`.
-    :class:`Quarantine` records stand alone.
+    :class:`Skipped` records (writes a read-only side does not get) sit with their
+    entry. :class:`Quarantine` records stand alone.
     """
 
     records: tuple[PlanRecord, ...] = ()
@@ -195,6 +292,11 @@ class Plan:
     def writes(self) -> tuple[WriteRecord, ...]:
         """The records that write to a backend."""
         return tuple(r for r in self.records if isinstance(r, Create | Update | Delete))
+
+    @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        """The writes not planned because their side is read-only."""
+        return tuple(r for r in self.records if isinstance(r, Skipped))
 
     @property
     def conflicts(self) -> tuple[Conflict, ...]:
@@ -289,13 +391,29 @@ def _values(item: CalendarItem, name: str) -> dict[str, Any]:
     return {name: getattr(item, name)}
 
 
-def _same(left: CalendarItem, right: CalendarItem) -> bool:
-    return all(_field(left, f) == _field(right, f) for f in MERGE_FIELDS)
+def _same(left: CalendarItem, right: CalendarItem, fields: tuple[str, ...] = MERGE_FIELDS) -> bool:
+    return all(_field(left, f) == _field(right, f) for f in fields)
 
 
-def differing_fields(left: CalendarItem, right: CalendarItem) -> tuple[str, ...]:
-    """The :data:`MERGE_FIELDS` in which two items differ (after normalisation)."""
-    return tuple(f for f in MERGE_FIELDS if _field(left, f) != _field(right, f))
+def differing_fields(
+    left: CalendarItem, right: CalendarItem, fields: Iterable[str] = MERGE_FIELDS
+) -> tuple[str, ...]:
+    """The merge ``fields`` (all :data:`MERGE_FIELDS` by default) in which two items
+    differ (after normalisation)."""
+    return tuple(f for f in fields if _field(left, f) != _field(right, f))
+
+
+def _overlay(
+    item: CalendarItem, source: CalendarItem | None, names: tuple[str, ...]
+) -> CalendarItem:
+    """``item`` with the fields ``names`` taken from ``source`` (fields ``item``'s side
+    does not keep: the other side's value survives)."""
+    if not names or source is None:
+        return item
+    values: dict[str, Any] = {}
+    for name in names:
+        values.update(_values(source, name))
+    return attrs.evolve(item, **values)
 
 
 def _loose_fingerprint(item: CalendarItem) -> tuple[object, ...]:
@@ -315,13 +433,22 @@ def _base(content: CalendarItem, activity_from: CalendarItem | None) -> Calendar
 
 
 def _merge(
-    base: CalendarItem | None, a: CalendarItem, b: CalendarItem, policy: SyncPolicy
+    base: CalendarItem | None,
+    a: CalendarItem,
+    b: CalendarItem,
+    policy: SyncPolicy,
+    kept: KeptFields = _ALL_KEPT,
 ) -> tuple[CalendarItem, tuple[str, ...], Side]:
-    """Field-level three-way merge; returns (content, conflicting fields, winner)."""
+    """Field-level three-way merge; returns (content, conflicting fields, winner).
+
+    Only fields both sides keep are merged; a field only B keeps is B's.
+    """
     winner: Side | None = None
     conflicts: list[str] = []
     take_b: dict[str, Any] = {}
-    for name in MERGE_FIELDS:
+    for name in kept.missing_on("a"):
+        take_b.update(_values(b, name))
+    for name in kept.both:
         fa, fb = _field(a, name), _field(b, name)
         if fa == fb:
             continue
@@ -356,6 +483,9 @@ def plan_entry(
     a: CalendarItem | None,
     b: CalendarItem | None,
     policy: SyncPolicy,
+    *,
+    kept: KeptFields | None = None,
+    read_only: frozenset[Side] = frozenset(),
 ) -> list[PlanRecord]:
     """Re-plan one linked entry from fresh reads of both sides.
 
@@ -365,14 +495,21 @@ def plan_entry(
         link: the stored link.
         a, b: the items as read now; ``None`` when deleted.
         policy: the pair's policy.
+        kept: which fields each side keeps (all by default).
+        read_only: sides that get no writes (their writes become :class:`Skipped`).
 
     Returns:
         The entry's records (possibly none).
     """
-    return _decide(link, _seen(link, "a", a), _seen(link, "b", b), policy)
+    records = _decide(link, _seen(link, "a", a), _seen(link, "b", b), policy, kept or _ALL_KEPT)
+    if read_only:
+        records = _without_writes_to(read_only, records, {link.sync_key})
+    return records
 
 
-def _decide(link: Link, a: _Seen, b: _Seen, policy: SyncPolicy) -> list[PlanRecord]:
+def _decide(
+    link: Link, a: _Seen, b: _Seen, policy: SyncPolicy, kept: KeptFields = _ALL_KEPT
+) -> list[PlanRecord]:
     key = link.sync_key
     if link.pending is not None:
         return []
@@ -390,8 +527,11 @@ def _decide(link: Link, a: _Seen, b: _Seen, policy: SyncPolicy) -> list[PlanReco
         live_id = link.id_on(live)
         if live_id is None:
             return [Unlink(key)]
-        if isinstance(survivor, CalendarItem) and (base is None or not _same(survivor, base)):
+        if isinstance(survivor, CalendarItem) and (
+            base is None or not _same(survivor, base, kept.on(live))
+        ):
             # Edit beats delete: bring the entry back on the side that lost it.
+            survivor = _overlay(survivor, base, kept.missing_on(live))
             activity = base if gone == "a" else survivor
             content = policy.to_side(gone, survivor, base if gone == "a" else None)
             new_link = attrs.evolve(
@@ -408,11 +548,11 @@ def _decide(link: Link, a: _Seen, b: _Seen, policy: SyncPolicy) -> list[PlanReco
     assert link.a_id is not None
     assert link.b_id is not None
     if isinstance(a, CalendarItem) and isinstance(b, CalendarItem):
-        merged, fields, winner = _merge(base, a, b, policy)
+        merged, fields, winner = _merge(base, a, b, policy, kept)
         records: list[PlanRecord] = []
-        if not _same(merged, a):
+        if not _same(merged, a, kept.a):
             records.append(Update("a", link.a_id, policy.to_side("a", merged, a), a.etag, key))
-        if not _same(merged, b):
+        if not _same(merged, b, kept.b):
             records.append(Update("b", link.b_id, policy.to_side("b", merged), b.etag, key))
         if fields:
             records.append(Conflict(key, fields, winner, link.a_id, link.b_id))
@@ -431,7 +571,8 @@ def _decide(link: Link, a: _Seen, b: _Seen, policy: SyncPolicy) -> list[PlanReco
     assert target_id is not None
     activity = item if edited == "a" else base
     records = []
-    if base is None or not _same(item, base):
+    item = _overlay(item, base, kept.missing_on(edited))
+    if base is None or not _same(item, base, kept.on(edited)):
         content = policy.to_side(target, item, base if target == "a" else None)
         records.append(Update(target, target_id, content, link.etag_on(target), key))
     if edited == "a":
@@ -451,6 +592,9 @@ def plan_sync(
     b: SideChanges,
     policy: SyncPolicy,
     window: Window,
+    *,
+    kept: KeptFields | None = None,
+    read_only: frozenset[Side] = frozenset(),
 ) -> Plan:
     """Plan one sync run.
 
@@ -460,6 +604,9 @@ def plan_sync(
         a, b: what each side reports (side A: the Severa side).
         policy: which items travel and who wins conflicts (S8, S9).
         window: the sync window; an unlinked item outside it is left alone.
+        kept: which fields each side keeps (all by default).
+        read_only: sides that get no writes; each write they would get becomes a
+            :class:`Skipped` record.
 
     Returns:
         The inert plan (nothing has been written yet).
@@ -502,15 +649,56 @@ def plan_sync(
                 order.append(gone.sync_key)
             slot[side] = _DELETED
 
+    fields = kept or _ALL_KEPT
     for key in order:
         slot = seen[key]
         records.extend(
-            _decide(by_key[key], slot.get("a", _UNCHANGED), slot.get("b", _UNCHANGED), policy)
+            _decide(
+                by_key[key], slot.get("a", _UNCHANGED), slot.get("b", _UNCHANGED), policy, fields
+            )
         )
 
     shared: dict[Side, frozenset[str]] = {"a": a.shared_keys, "b": b.shared_keys}
-    records.extend(_plan_unlinked(unlinked, by_key, shared, policy, window))
+    records.extend(_plan_unlinked(unlinked, by_key, shared, policy, window, kept=fields))
+    if read_only:
+        records = _without_writes_to(read_only, records, by_key)
     return Plan(tuple(records))
+
+
+def _without_writes_to(
+    read_only: frozenset[Side], records: list[PlanRecord], known: Iterable[str] | Mapping[str, Link]
+) -> list[PlanRecord]:
+    """Replace the writes to ``read_only`` sides with :class:`Skipped` records.
+
+    A skipped delete keeps the link as it is (not a delete, not a loss); a skipped
+    create drops a stored link (edit beats delete cannot bring the item back) and
+    stores nothing for a new entry.
+    """
+    stored = known if isinstance(known, Mapping) else set(known)
+    out: list[PlanRecord] = []
+    drop_final: set[str] = set()
+    unlink: set[str] = set()
+    for record in records:
+        if isinstance(record, Create | Update | Delete) and record.side in read_only:
+            operation = type(record).__name__.lower()
+            item_id = None if isinstance(record, Create) else record.item_id
+            out.append(Skipped(record.side, operation, record.sync_key, item_id))
+            if isinstance(record, Delete):
+                drop_final.add(record.sync_key)
+            elif isinstance(record, Create):
+                if record.sync_key in stored:
+                    unlink.add(record.sync_key)
+                else:
+                    drop_final.add(record.sync_key)
+            continue
+        if isinstance(record, SetLink | Unlink):
+            if record.sync_key in drop_final:
+                continue
+            if record.sync_key in unlink:
+                out.append(Unlink(record.sync_key))
+                continue
+        out.append(record)
+    return out
 
 
 def _plan_unlinked(
@@ -519,9 +707,13 @@ def _plan_unlinked(
     shared: Mapping[Side, frozenset[str]],
     policy: SyncPolicy,
     window: Window,
+    *,
+    kept: KeptFields = _ALL_KEPT,
 ) -> list[PlanRecord]:
     records: list[PlanRecord] = []
     candidates: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
+    # Side-A items the policy does not send: linked to an existing copy, never sent.
+    link_only: list[CalendarItem] = []
     for side, items in unlinked.items():
         for item in items:
             assert item.id is not None
@@ -544,10 +736,11 @@ def _plan_unlinked(
             if not window.contains(item):
                 continue
             if side == "a" and not policy.sends(item):
+                link_only.append(item)
                 continue
             candidates[side].append(item)
 
-    if not candidates["a"] or not candidates["b"]:
+    if not (candidates["a"] or link_only) or not candidates["b"]:
         # Nothing to link across sides: only same-side copies need the fingerprint.
         for side, items in candidates.items():
             records.extend(_create_unique(side, items, policy))
@@ -557,13 +750,24 @@ def _plan_unlinked(
         for item in items:
             group = groups.setdefault(_loose_fingerprint(item), {"a": [], "b": []})
             group[side].append(item)
+    quiet: dict[tuple[object, ...], list[CalendarItem]] = {}
+    for item in link_only:
+        print_ = _loose_fingerprint(item)
+        if print_ in groups:  # only where a calendar copy may wait for it
+            quiet.setdefault(print_, []).append(item)
 
-    for group in groups.values():
+    for print_, group in groups.items():
         pairs = min(len(group["a"]), len(group["b"]))
         for a_item, b_item in zip(group["a"][:pairs], group["b"][:pairs], strict=True):
-            records.extend(_link_copies(a_item, b_item, policy))
+            records.extend(_link_copies(a_item, b_item, policy, kept))
+        extra = quiet.get(print_, ())
+        more = min(len(extra), len(group["b"]) - pairs)
+        for a_item, b_item in zip(extra[:more], group["b"][pairs : pairs + more], strict=True):
+            records.extend(_link_copies(a_item, b_item, policy, kept))
         for side in ("a", "b"):
-            rest = group[side][pairs:]
+            rest = group[side][pairs + more if side == "b" else pairs :]
+            if side == "b":
+                pairs += more
             if pairs == 0 and rest:
                 records.extend(_create(side, rest[0], policy))
                 rest = rest[1:]
@@ -621,13 +825,15 @@ def _create(side: Side, item: CalendarItem, policy: SyncPolicy) -> list[PlanReco
     return [Create(target, content, key, item.id), SetLink(link)]
 
 
-def _link_copies(a: CalendarItem, b: CalendarItem, policy: SyncPolicy) -> list[PlanRecord]:
+def _link_copies(
+    a: CalendarItem, b: CalendarItem, policy: SyncPolicy, kept: KeptFields = _ALL_KEPT
+) -> list[PlanRecord]:
     """Link two existing copies (S3) and reconcile the fields they differ in."""
     assert a.id is not None
     assert b.id is not None
     key = derive_sync_key("a", a.id)
     link = Link(key, a_id=a.id, b_id=b.id)
-    records = _decide(link, a, b, policy)
+    records = _decide(link, a, b, policy, kept)
     if not any(isinstance(r, SetLink) for r in records):
         records.append(SetLink(attrs.evolve(link, a_etag=a.etag, b_etag=b.etag, base=_base(a, a))))
     return records

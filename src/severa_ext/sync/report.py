@@ -29,11 +29,15 @@ class SyncReport:
         dry_run: nothing was written (the counts are what would have happened).
         created, updated, deleted: successful writes per operation, keyed by the side
             written to (for a dry run: planned writes).
+        skipped: writes not sent because their side is read-only
+            (``Capabilities.read_only``), per side. Not errors, and never deletes.
         linked: existing copies linked instead of created (S3) or recovered intents.
         unlinked: links dropped (both sides deleted, or a delete propagated).
         quarantined: duplicates parked (S3).
         conflicts: fields both sides changed and who won.
         errors: journal entries of this run at level ``"error"`` (S6).
+        problems: journal entries of the broken items the backends skipped while
+            listing (their ``problems``, S6), once per run; the rest synced.
         changes: how many changed or deleted items the two sides reported.
         cursors_advanced: the delta cursors moved past this run's changes.
     """
@@ -45,11 +49,13 @@ class SyncReport:
     created: Mapping[Side, int] = attrs.field(factory=_per_side)
     updated: Mapping[Side, int] = attrs.field(factory=_per_side)
     deleted: Mapping[Side, int] = attrs.field(factory=_per_side)
+    skipped: Mapping[Side, int] = attrs.field(factory=_per_side)
     linked: int = 0
     unlinked: int = 0
     quarantined: int = 0
     conflicts: tuple[Conflict, ...] = ()
     errors: tuple[JournalEntry, ...] = ()
+    problems: tuple[JournalEntry, ...] = ()
     changes: int = 0
     cursors_advanced: bool = False
 
@@ -82,7 +88,13 @@ class SyncReport:
             f"linked {self.linked}, unlinked {self.unlinked}, "
             f"quarantined {self.quarantined}, conflicts {len(self.conflicts)}, "
             f"errors {len(self.errors)}, writes a={w['a']} b={w['b']}, "
-            f"{self.duration:.3f} s"
+            + (
+                f"read-only skipped a={self.skipped['a']} b={self.skipped['b']}, "
+                if any(self.skipped.values())
+                else ""
+            )
+            + (f"broken items skipped {len(self.problems)}, " if self.problems else "")
+            + f"{self.duration:.3f} s"
         )
 
 
