@@ -87,6 +87,13 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _load_optional_str(value: Any, _type: Any) -> str | None:
+    # What cattrs does for ``str | None`` (``str()`` of a non-None value), in one call.
+    if value is None or value.__class__ is str:
+        return value
+    return str(value)
+
+
 def _dump_optional_when(value: date | None) -> str | None:
     if value is None:
         return None
@@ -109,8 +116,19 @@ def make_converter() -> cattrs.Converter:
     )
     converter.register_structure_hook(datetime, lambda v, _t: _load_datetime(v))
     converter.register_structure_hook(date, lambda v, _t: date.fromisoformat(v))
+    converter.register_structure_hook_func(lambda t: t == _OPTIONAL_STR, _load_optional_str)
+    converter.register_structure_hook_func(
+        lambda t: t == datetime | None,
+        lambda v, _t: None if v is None else _load_datetime(v),
+    )
     converter.register_structure_hook_func(lambda t: t == _WHEN, _load_when)
     converter.register_structure_hook_func(lambda t: t == _OPTIONAL_WHEN, _load_optional_when)
+    # Last: the generated item hook picks up the time hooks above.
+    item_hook = converter.get_structure_hook(CalendarItem)
+    converter.register_structure_hook_func(
+        lambda t: t == CalendarItem | None,
+        lambda v, _t: None if v is None else item_hook(v, CalendarItem),
+    )
     return converter
 
 
