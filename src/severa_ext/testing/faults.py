@@ -39,11 +39,10 @@ Example::
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import TypeVar
-
-import attrs
 
 from severa_ext.backends.base import (
     Backend,
@@ -61,12 +60,12 @@ __all__ = ["FaultyBackend"]
 
 _T = TypeVar("_T")
 _SINGLE_WRITES = ("create", "update", "delete", "write")
-
-
-@attrs.define
-class _Armed:
-    fault: Fault
-    times: int
+_REFUSALS: dict[FaultKind, tuple[type[BackendUnavailable | VersionConflict], str]] = {
+    FaultKind.UNAVAILABLE: (BackendUnavailable, "failed with 503"),
+    FaultKind.TIMEOUT: (BackendUnavailable, "timed out"),
+    FaultKind.STALE_ETAG: (VersionConflict, "refused: stale etag"),
+}
+"""What a refusing fault raises (a throttle raises ``Throttled`` with its wait)."""
 
 
 def _op_name(op: WriteOp) -> str:
@@ -116,7 +115,8 @@ class FaultyBackend:
         self._capabilities = capabilities
         self._wire = wire
         self._after_wire = after_wire
-        self._faults: dict[str, list[_Armed]] = {}
+        # One entry per pending activation, oldest first, by operation.
+        self._pending: dict[str, deque[Fault]] = {}
         self.writes: Counter[str] = Counter()
         """Successful protocol writes by operation (``create``/``update``/``delete``)."""
         self.calls: Counter[str] = Counter()
@@ -202,28 +202,26 @@ class FaultyBackend:
         Raises:
             ValidationError: unknown operation or a count below 1.
         """
-        if operation not in OPERATIONS:
+        if operation not in OPERATIONS or times < 1:
+            wanted = f"one of {sorted(OPERATIONS)}" if times >= 1 else "times >= 1"
             raise ValidationError(
-                f"FaultyBackend.inject: unknown operation {operation!r}; "
-                f"use one of {sorted(OPERATIONS)}"
+                f"FaultyBackend.inject({operation!r}, times={times}): expected {wanted}"
             )
-        if times < 1:
-            raise ValidationError(f"FaultyBackend.inject: times must be >= 1, got {times}")
-        self._faults.setdefault(operation, []).append(_Armed(fault, times))
+        self._pending.setdefault(operation, deque()).extend(itertools.repeat(fault, times))
 
     def clear_faults(self) -> None:
         """Disarm every injected fault."""
-        self._faults.clear()
+        self._pending.clear()
 
     @property
     def armed(self) -> int:
         """How many injected fault activations are still pending."""
-        return sum(a.times for armed in self._faults.values() for a in armed)
+        return sum(map(len, self._pending.values()))
 
     # -- internals ----------------------------------------------------------------
 
     def _batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        if any(self._faults.get(name) for name in _SINGLE_WRITES):
+        if any(self._pending.get(name) for name in _SINGLE_WRITES):
             return apply_one_by_one(self, ops)  # counts its writes through self
         results = self.inner.apply_batch(ops)
         self.writes.update(_op_name(r.op) for r in results if r.ok)
@@ -235,9 +233,10 @@ class FaultyBackend:
         wired = False
         try:
             for name in (operation, "write") if write else (operation,):
-                fault = self._take(name)
-                if fault is None:
+                queue = self._pending.get(name)
+                if not queue:
                     continue
+                fault = queue.popleft()
                 if fault.kind is FaultKind.CALL:
                     if fault.callback is not None:
                         fault.callback()
@@ -257,28 +256,10 @@ class FaultyBackend:
             raise InjectedCrash(f"{self.name}: process died after {operation} (injected)")
         return result
 
-    def _take(self, operation: str) -> Fault | None:
-        armed = self._faults.get(operation)
-        if not armed:
-            return None
-        first = armed[0]
-        first.times -= 1
-        if first.times == 0:
-            armed.pop(0)
-        return first.fault
-
     def _raise(self, operation: str, fault: Fault) -> None:
         name = self.name
         if fault.kind is FaultKind.THROTTLE:
-            raise Throttled(
-                f"{name}: {operation} throttled (injected)",
-                retry_after=fault.retry_after,
-                backend=name,
-            )
-        if fault.kind is FaultKind.UNAVAILABLE:
-            raise BackendUnavailable(
-                f"{name}: {operation} failed with 503 (injected)", backend=name
-            )
-        if fault.kind is FaultKind.TIMEOUT:
-            raise BackendUnavailable(f"{name}: {operation} timed out (injected)", backend=name)
-        raise VersionConflict(f"{name}: {operation} refused: stale etag (injected)", backend=name)
+            text = f"{name}: {operation} throttled (injected)"
+            raise Throttled(text, retry_after=fault.retry_after, backend=name)
+        error, what = _REFUSALS[fault.kind]
+        raise error(f"{name}: {operation} {what} (injected)", backend=name)
