@@ -78,9 +78,9 @@ def test_capabilities_override_bounds_the_batch():
 
 def test_inject_names_the_bad_operation_and_count():
     faulty, _ = _pair()
-    with pytest.raises(ValidationError, match="'upsert'.*expected one of"):
+    with pytest.raises(ValidationError, match=r"'upsert'.*expected one of"):
         faulty.inject("upsert", Fault.unavailable())
-    with pytest.raises(ValidationError, match="times=0.*expected times >= 1"):
+    with pytest.raises(ValidationError, match=r"times=0.*expected times >= 1"):
         faulty.inject("get", Fault.unavailable(), times=0)
     assert faulty.armed == 0
 
