@@ -862,3 +862,22 @@ def test_s6_items_a_backend_skipped_are_journaled_once_per_run() -> None:
     backend.problems = []
     assert pair.engine.run().problems == ()
     assert len(pair.store.journal(pair_id="alice")) == 2
+
+
+def test_s8_edit_beats_delete_never_restores_a_linked_project_task_on_the_calendar() -> None:
+    """A project task linked to the user's own calendar copy (S3): when the user deletes
+    that copy and edits the task, the task stays (no loss) and nothing is sent (S8)."""
+    pair = Pair(NO_OUTGOING)
+    task = pair.activity("Design", activity_type="meeting", project_task=True)
+    copy = pair.event("Design")
+    assert pair.engine.run().linked == 1
+    pair.tick()
+    pair.b.user_delete(copy.id or "")
+    pair.a.user_update(task.id or "", location="Lab")
+    report = pair.engine.run()
+    assert report.ok
+    assert report.created == {"a": 0, "b": 0}
+    assert report.unlinked == 1
+    assert pair.titles("a") == ["Design"]
+    assert pair.titles("b") == []
+    assert pair.engine.run().total_writes == 0

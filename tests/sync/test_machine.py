@@ -51,3 +51,22 @@ TestSyncMachineCalendarsBWins = make_sync_machine(
     name="CalendarsBWinsSyncMachine",
 ).TestCase
 TestSyncMachineCalendarsBWins.settings = settings(max_examples=scaled(200), stateful_step_count=40)
+
+# Side A keeps no show_as (like the activity adapter): convergence, merges and verify
+# compare only the fields both sides keep, and B's show_as is never overwritten.
+_NO_SHOW_AS = Capabilities(
+    delta=True,
+    batch_size=50,
+    content_fields=frozenset(
+        {"title", "start", "end", "location", "body", "private", "categories"}
+    ),
+)
+TestSyncMachineSideADropsShowAs = make_sync_machine(
+    side_a=lambda clock: MemoryDriver(
+        MemoryBackend("severa", capabilities=_NO_SHOW_AS, clock=clock)
+    ),
+    name="SideADropsShowAsSyncMachine",
+).TestCase
+TestSyncMachineSideADropsShowAs.settings = settings(
+    max_examples=scaled(200), stateful_step_count=40
+)

@@ -31,7 +31,9 @@ nothing to the calendar, so S8 holds. Once linked, an entry is governed by its l
 not by the policy (as for an item whose type later leaves the policy): edits and
 deletes travel both ways so both copies stay equal, and "edit beats delete" restores
 a deleted calendar copy of an edited activity (it is restoring the user's own entry,
-not sending a new one; the copy existed before the link).
+not sending a new one; the copy existed before the link) -- except for a project
+task, which never goes to the calendar (S8): its link is dropped instead and the
+activity stays.
 
 Fields a side does not keep (:attr:`Capabilities.content_fields
 <severa_ext.sync.items.Capabilities>`, see :class:`KeptFields`) are neither compared
@@ -530,6 +532,10 @@ def _decide(
         if isinstance(survivor, CalendarItem) and (
             base is None or not _same(survivor, base, kept.on(live))
         ):
+            if gone == "b" and policy.activity_rules and survivor.project_task:
+                # S8: a project task never goes to the calendar, not even to restore a
+                # deleted copy the user had made there; the activity stays (no loss).
+                return [Unlink(key)]
             # Edit beats delete: bring the entry back on the side that lost it.
             survivor = _overlay(survivor, base, kept.missing_on(live))
             activity = base if gone == "a" else survivor

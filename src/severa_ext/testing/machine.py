@@ -10,7 +10,8 @@ design are checked:
 
 1. **no duplicates**: per side, titles of non-quarantined items are unique (every
    user-made entry has a unique title) and no two links share an item;
-2. **convergence**: every linked pair holds equal content;
+2. **convergence**: every linked pair holds equal content (in the fields both sides
+   keep, ``Capabilities.content_fields``);
 3. **idempotence**: one more sync plans nothing and writes nothing;
 4. **no loss**: every item in the window (and, on side A, in the policy) is linked or
    quarantined, and every user edit is still there unless the other side changed
@@ -19,7 +20,9 @@ design are checked:
    deleted its partner and did not edit it since;
 
 plus: writes so far never exceed user changes so far, a fault-free run never writes
-more than the changes it read, and no project task is ever linked (S8).
+more than the changes it read, no project task ever reaches the calendar (S8: only
+a calendar copy the user made can be linked to one), and an entry made on both sides
+(of any activity type, even one the policy does not send) is linked, not copied (S3).
 
 Side drivers (:class:`SideDriver`) adapt a backend to the machine. To run the very
 same machine with another backend on side B::
@@ -46,9 +49,9 @@ from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import Clock, FixedClock
 from severa_ext.errors import MassDeletionRefused
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import CalendarItem, Capabilities, ShowAs, Side
+from severa_ext.sync.items import CalendarItem, Capabilities, ShowAs, Side, normalize_text
 from severa_ext.sync.journal import JournalEntry
-from severa_ext.sync.planner import MERGE_FIELDS, field_value
+from severa_ext.sync.planner import MERGE_FIELDS, KeptFields, field_value
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.report import SyncReport
 from severa_ext.sync.state import Lease, Link, MemoryStateStore, StateChange, StateStore
@@ -348,6 +351,10 @@ class SyncMachine(RuleBasedStateMachine):
             sleep=self.sleeps.append,
             max_attempts=3,
         )
+        self.kept = KeptFields.of(
+            self.sides["a"].backend.capabilities.content_fields,
+            self.sides["b"].backend.capabilities.content_fields,
+        )
         self.titles = 0
         self.pair_titles: set[str] = set()
         self.user_made: set[tuple[Side, str | None]] = set()
@@ -364,6 +371,7 @@ class SyncMachine(RuleBasedStateMachine):
     # -- bookkeeping ---------------------------------------------------------------
 
     def _start_round(self) -> None:
+        self.twins: list[tuple[str, str]] = []
         self.user_deleted: set[tuple[Side, str]] = set()
         self.edits: dict[tuple[Side, str], dict[str, object]] = {}
         self.ids_before: set[tuple[Side, str]] = {
@@ -433,18 +441,32 @@ class SyncMachine(RuleBasedStateMachine):
         made = self.sides[side].user_create(CalendarItem(self._title(), **content, **extra))
         self.user_made.add((side, made.id))
 
-    @rule(content=_content())
-    def create_on_both_sides(self, content: dict[str, Any]) -> None:
-        """The same entry is made on both sides before a sync (S3: link, don't copy)."""
+    @rule(
+        content=_content(),
+        activity_type=st.sampled_from(TYPES),
+        project_task=st.booleans(),
+    )
+    def create_on_both_sides(
+        self, content: dict[str, Any], activity_type: str, project_task: bool
+    ) -> None:
+        """The same entry is made on both sides before a sync (S3: link, don't copy),
+        whether or not the policy sends its activity type."""
         title = self._title()
         self.pair_titles.add(title)
+        ids: list[str] = []
         for side in _SIDES:
             self._act()
-            extra: dict[str, Any] = {"activity_type": "meeting"} if side == "a" else {}
+            extra: dict[str, Any] = (
+                {"activity_type": activity_type, "project_task": project_task}
+                if side == "a"
+                else {}
+            )
             made = self.sides[side].user_create(CalendarItem(title, **content, **extra))
             self.user_made.add((side, made.id))
+            ids.append(str(made.id))
             # Linking copies without a base lets the conflict rule pick each field.
             self._record_edit(side, made, MERGE_FIELDS)
+        self.twins.append((ids[0], ids[1]))
 
     @rule(side=st.sampled_from(_SIDES), index=st.integers(min_value=0))
     def copy_like_another_tool(self, side: Side, index: int) -> None:
@@ -606,10 +628,12 @@ class SyncMachine(RuleBasedStateMachine):
             # 2: convergence.
             assert a is not None, f"linked {link.a_id} missing on side a"
             assert b is not None, f"linked {link.b_id} missing on side b"
-            diff = [f for f in MERGE_FIELDS if field_value(a, f) != field_value(b, f)]
+            diff = [f for f in self.kept.both if field_value(a, f) != field_value(b, f)]
             assert not diff, f"{link.sync_key} diverges in {diff}: {a} / {b}"
-            # S8: project tasks never reach the calendar.
-            assert not (self.policy.activity_rules and a.project_task), a
+            # S8: project tasks never reach the calendar; only a copy the user made
+            # there can be linked to one (S3).
+            sent = ("b", link.b_id) not in self.user_made
+            assert not (self.policy.activity_rules and a.project_task and sent), a
         # 1: no duplicates. Every item the engine made is linked (no orphan of a
         # crash); titles of linked items are unique per user-made entry (an entry made
         # on both sides whose copies differ in time before the first sync is two).
@@ -622,6 +646,19 @@ class SyncMachine(RuleBasedStateMachine):
             for title, count in titles.items():
                 limit = 2 if title in self.pair_titles else 1
                 assert count <= limit, f"{count} copies of {title!r} on side {side}"
+        # S3: an entry made on both sides is linked, not copied, whatever its type.
+        window = self.policy.window(self.clock.now())
+        for a_id, b_id in self.twins:
+            a, b = items["a"].get(a_id), items["b"].get(b_id)
+            if a is None or b is None or ("a", a_id) in quarantined or not window.contains(a):
+                continue
+            if (normalize_text(a.title), a.start, a.end) != (
+                normalize_text(b.title),
+                b.start,
+                b.end,
+            ):
+                continue
+            assert partner.get(("a", a_id)) == ("b", b_id), f"copies {a} / {b} not linked"
         # 4: nothing in the window and policy is left out.
         window = self.policy.window(self.clock.now())
         for side in _SIDES:
