@@ -1,4 +1,4 @@
-"""``FaultyBackend``: MemoryBackend's fault injection around any backend (X5, S3).
+"""``FaultyBackend``: MemoryBackend's fault injection around any backend (S3, S11).
 
 The wrapper is tested over a plain ``MemoryBackend`` (no faults of its own), so what
 the inner backend stored is the ground truth: a crash after a write really wrote, a
@@ -110,7 +110,7 @@ def test_close_closes_the_inner_backend():
     ids=lambda v: v.kind.value if isinstance(v, Fault) else v.__name__,
 )
 def test_transient_faults_refuse_the_call_without_writing(fault, error):
-    """X5: a refused write stores nothing and is not counted."""
+    """S11: a refused write stores nothing and is not counted."""
     faulty, inner = _pair()
     faulty.inject("create", fault)
     with pytest.raises(error) as caught:
@@ -414,7 +414,7 @@ def _run(backend: Any, step: tuple[Any, ...], ids: list[str]) -> object:
 @given(_steps)
 def test_same_outcomes_as_the_memory_backend(steps):
     """Any script of injections and calls ends the same through the wrapper as with
-    the faults injected into ``MemoryBackend`` itself (X5)."""
+    the faults injected into ``MemoryBackend`` itself (S11)."""
     reference = MemoryBackend("cal", clock=FixedClock(START))
     faulty, inner = _pair()
     ref_ids: list[str] = []

@@ -7,7 +7,7 @@ and the same semantics: ``inject(operation, fault, times=...)`` arms a ``Fault``
 the next calls of one operation, ``clear_faults()`` disarms everything, ``armed``
 counts what is still pending and ``writes``/``write_count`` count the successful
 protocol writes. State-machine side drivers use it so that a crash after a write or a
-user edit between the engine's listing and its write (rules X5, S3) happens the same
+user edit between the engine's listing and its write (rules S3, S11) happens the same
 way whatever the backend.
 
 What each fault kind does to the next call of its operation:
@@ -135,7 +135,7 @@ class FaultyBackend:
     @property
     def capabilities(self) -> Capabilities:
         """The capabilities given to the constructor, else the wrapped backend's."""
-        return self._capabilities or self.inner.capabilities
+        return self.inner.capabilities if self._capabilities is None else self._capabilities
 
     @property
     def write_count(self) -> int:
