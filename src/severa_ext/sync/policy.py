@@ -12,6 +12,9 @@ calendar. The seed rules decided here:
 * The policy decides what is sent *for the first time*: an item that later leaves
   the policy (its type changed) or the window is **not** deleted on the other side,
   and a linked pair stays linked.
+* Linking is not sending: an activity the policy does not send is still linked to
+  a copy the calendar already holds (S3, instead of that copy coming in twice), and
+  from then on the link governs, as above (see ``severa_ext.sync.planner``).
 """
 
 from __future__ import annotations
