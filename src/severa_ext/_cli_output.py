@@ -124,12 +124,16 @@ def format_report(
             report.deleted[side],
             errors[side],
             len(problems.get(side, ())),
+            report.skipped[side],
         )
         for side in ("a", "b")
     ]
     title = "dry run (nothing written)" if report.dry_run else "sync"
     lines = [f"{title}: pair {report.pair_id}"]
-    lines += _table(("side", "created", "updated", "deleted", "errors", "skipped"), rows)
+    # "broken": entries the side's backend could not read (journaled, S6);
+    # "not sent": writes planned for a read-only side (e.g. an ICS subscription).
+    headers = ("side", "created", "updated", "deleted", "errors", "broken", "not sent")
+    lines += _table(headers, rows)
     lines.append(
         f"linked {report.linked}, unlinked {report.unlinked}, "
         f"quarantined {report.quarantined}, conflicts {len(report.conflicts)}, "
@@ -143,7 +147,7 @@ def format_report(
         )
     for side in ("a", "b"):
         for problem in problems.get(side, ()):
-            lines.append(f"  skipped on {side.upper()}: {problem.item_ref}: {problem.reason}")
+            lines.append(f"  broken on {side.upper()}: {problem.item_ref}: {problem.reason}")
     for entry in report.errors:
         where = f" {entry.side.upper()}" if entry.side else ""
         lines.append(f"  error{where} {entry.operation} {entry.item_ref or ''}: {entry.message}")

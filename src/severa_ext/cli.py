@@ -248,7 +248,7 @@ def _run_sync(args: argparse.Namespace, *, plan_only: bool) -> int:
                 "ok": not failed,
                 "report": as_dict(report),
                 "writes": report.writes,
-                "skipped": [problem_dict(s, p) for s, ps in problems.items() for p in ps],
+                "broken": [problem_dict(s, p) for s, ps in problems.items() for p in ps],
                 "verify": as_dict(verify) if verify is not None else None,
             }
             print(to_json(document))
