@@ -42,6 +42,8 @@ from severa_ext.sync.report import SyncReport
 from severa_ext.sync.state import MemoryStateStore, StateStore
 
 NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+STEP_WRITES = 1000
+"""``SyncEngine(step_writes=...)``: the intents of 1,000 creates per durable step."""
 POLICY = SyncPolicy(outgoing_types={"meeting"}, default_type="internal", personal_type="personal")
 
 
@@ -134,7 +136,9 @@ def bench(n: int, directory: Path, *, memory: bool, trace: bool, profile: int = 
     gc.collect()
     gc.freeze()
     store, store_name = _store(directory / f"state-{n}.sqlite", memory)
-    engine = SyncEngine(a, b, store, pair_id="bench", policy=POLICY, clock=clock)
+    engine = SyncEngine(
+        a, b, store, pair_id="bench", policy=POLICY, clock=clock, step_writes=STEP_WRITES
+    )
 
     def timed(action: Callable[[], SyncReport]) -> tuple[SyncReport, float, float]:
         if trace:

@@ -29,8 +29,10 @@ merges or in :meth:`SyncEngine.verify`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -102,6 +104,27 @@ _STATE_CHUNK = 2000
 
 def _other(side: Side) -> Side:
     return "b" if side == "a" else "a"
+
+
+class _OrderedKeys:
+    """The sync keys of one run's new entries: time-ordered, globally unique.
+
+    32 hex digits like :func:`~severa_ext.sync.planner.derive_sync_key`: the run's
+    start in milliseconds (12), 48 random bits drawn per run (12) and a counter (8).
+    Keys of one run sort together and in creation order, so the state store's
+    ``sync_key`` index grows at its end instead of being written all over (the
+    planner reads no clock: the engine hands it this factory).
+    """
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self, now: datetime) -> None:
+        millis = int(now.timestamp() * 1000) % (1 << 48)
+        self._prefix = f"{millis:012x}{secrets.randbits(48):012x}"
+        self._count = itertools.count()
+
+    def __call__(self, side: Side, item_id: str) -> str:
+        return f"{self._prefix}{next(self._count) % (1 << 32):08x}"
 
 
 def _with_side(
@@ -253,6 +276,13 @@ class SyncEngine:
         lease_ttl: how long the lease lasts if a run dies.
         mass_delete_ratio: the share of a side a run may delete without override.
         mass_delete_min: deletes below this count are never refused.
+        step_writes: writes per durable step: the intents of a step's creates are
+            stored in one ``apply`` before any of them is sent (batch by batch), its
+            final links go with the next step's intents. Rounded down to whole
+            backend batches; ``0`` (the default): one step per backend batch. Larger
+            steps cost the store less (1000 halves the store's share of a large
+            initial sync); a crash still loses at most the step in flight, and
+            the next run resolves its pending intents by ``find(sync_key)``.
 
     Raises:
         ValidationError: a side is the same object as the other, or a bad setting.
@@ -278,11 +308,14 @@ class SyncEngine:
         lease_ttl: timedelta = timedelta(minutes=30),
         mass_delete_ratio: float = 0.5,
         mass_delete_min: int = 10,
+        step_writes: int = 0,
     ) -> None:
         if a is b:
             raise ValidationError("SyncEngine: side A and side B must be different backends")
         if max_attempts < 1 or max_replans < 0:
             raise ValidationError("SyncEngine: max_attempts >= 1 and max_replans >= 0")
+        if step_writes < 0:
+            raise ValidationError(f"SyncEngine: step_writes must be >= 0, got {step_writes}")
         if not 0 < mass_delete_ratio <= 1:
             raise ValidationError(
                 f"SyncEngine: mass_delete_ratio must be in (0, 1], got {mass_delete_ratio}"
@@ -303,6 +336,7 @@ class SyncEngine:
         self._lease_ttl = lease_ttl
         self._mass_ratio = mass_delete_ratio
         self._mass_min = mass_delete_min
+        self._step_writes = step_writes
         caps = {side: backend.capabilities for side, backend in self._sides.items()}
         self._kept = KeptFields.of(caps["a"].content_fields, caps["b"].content_fields)
         self._read_only = frozenset(side for side in _SIDES if caps[side].read_only)
@@ -411,7 +445,8 @@ class SyncEngine:
         recovered = self._recover(run, extras, commit=commit_recovery)
         if progress is not None:
             progress(0, 0, "list")
-        window = self.policy.window(self._clock.now())
+        now = self._clock.now()
+        window = self.policy.window(now)
         changed: dict[Side, dict[str, CalendarItem]] = {}
         deleted: dict[Side, set[str]] = {}
         cursors: dict[Side, str | None] = {}
@@ -445,6 +480,7 @@ class SyncEngine:
             window,
             kept=self._kept,
             read_only=self._read_only,
+            new_key=_OrderedKeys(now),
         )
         count = sum(len(changed[s]) + len(deleted[s]) for s in ("a", "b"))
         if logger.isEnabledFor(logging.DEBUG):
@@ -677,23 +713,32 @@ class SyncEngine:
         drop: list[str] = []
         for side in _SIDES:
             size = self._sides[side].capabilities.batch_size
+            # One durable step covers several backend batches: the intents of its
+            # creates are stored (with the previous step's final links) before any of
+            # them is sent; a crash leaves those intents pending and the next run
+            # resolves each by ``find(sync_key)``.
+            step = max(size, self._step_writes // size * size)
             work = [(e, r) for e in entries for r in e.writes if r.side == side]
-            for start in range(0, len(work), size):
-                chunk = [(e, r) for e, r in work[start : start + size] if e.stopped is None]
-                if not chunk:
+            for first in range(0, len(work), step):
+                part = [(e, r) for e, r in work[first : first + step] if e.stopped is None]
+                if not part:
                     continue
-                intents = [self._intent(e, r) for e, r in chunk if isinstance(r, Create)]
+                intents = [self._intent(e, r) for e, r in part if isinstance(r, Create)]
                 self._apply(put, drop, intents)
-                outcomes = self._write(side, [r for _, r in chunk])
-                for (entry, record), (item, error) in zip(chunk, outcomes, strict=True):
-                    self._outcome(
-                        entry, record, item=item, error=error, run=run, put=put, drop=drop
-                    )
-                    if entry.complete():
-                        self._finish(entry, run, put, drop)
-                run.done += len(chunk)
-                if progress is not None:
-                    progress(run.done, run.total, "write")
+                for start in range(0, len(part), size):
+                    chunk = [(e, r) for e, r in part[start : start + size] if e.stopped is None]
+                    if not chunk:
+                        continue
+                    outcomes = self._write(side, [r for _, r in chunk])
+                    for (entry, record), (item, error) in zip(chunk, outcomes, strict=True):
+                        self._outcome(
+                            entry, record, item=item, error=error, run=run, put=put, drop=drop
+                        )
+                        if entry.complete():
+                            self._finish(entry, run, put, drop)
+                    run.done += len(chunk)
+                    if progress is not None:
+                        progress(run.done, run.total, "write")
         self._apply(put, drop)
         return [e for e in entries if e.stopped == "replan"]
 

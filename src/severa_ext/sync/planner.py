@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -67,6 +67,7 @@ __all__ = [
     "Create",
     "Delete",
     "KeptFields",
+    "KeyFactory",
     "Plan",
     "PlanRecord",
     "Quarantine",
@@ -273,6 +274,11 @@ WriteRecord = Create | Update | Delete
 
 PlanRecord = Create | Update | Delete | SetLink | Unlink | Conflict | Quarantine | Skipped
 """Any record of a plan."""
+
+KeyFactory = Callable[[Side, str], str]
+"""``new_key(side, item_id)``: the sync key of a new entry first seen as ``item_id``
+on ``side``; it must be a key no other entry holds (:func:`derive_sync_key` hashes
+its arguments; the engine's factory is time-ordered and never repeats)."""
 
 
 @attrs.frozen
@@ -601,6 +607,7 @@ def plan_sync(
     *,
     kept: KeptFields | None = None,
     read_only: frozenset[Side] = frozenset(),
+    new_key: KeyFactory = derive_sync_key,
 ) -> Plan:
     """Plan one sync run.
 
@@ -613,6 +620,9 @@ def plan_sync(
         kept: which fields each side keeps (all by default).
         read_only: sides that get no writes; each write they would get becomes a
             :class:`Skipped` record.
+        new_key: the sync key of a new entry, from the side and id of the item
+            first seen (:func:`derive_sync_key` by default). The engine passes
+            time-ordered keys (cheaper to index); the planner itself reads no clock.
 
     Returns:
         The inert plan (nothing has been written yet).
@@ -665,7 +675,9 @@ def plan_sync(
         )
 
     shared: dict[Side, frozenset[str]] = {"a": a.shared_keys, "b": b.shared_keys}
-    records.extend(_plan_unlinked(unlinked, by_key, shared, policy, window, kept=fields))
+    records.extend(
+        _plan_unlinked(unlinked, by_key, shared, policy, window, kept=fields, new_key=new_key)
+    )
     if read_only:
         records = _without_writes_to(read_only, records, by_key)
     return Plan(tuple(records))
@@ -715,6 +727,7 @@ def _plan_unlinked(
     window: Window,
     *,
     kept: KeptFields = _ALL_KEPT,
+    new_key: KeyFactory = derive_sync_key,
 ) -> list[PlanRecord]:
     records: list[PlanRecord] = []
     candidates: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
@@ -749,7 +762,7 @@ def _plan_unlinked(
     if not (candidates["a"] or link_only) or not candidates["b"]:
         # Nothing to link across sides: only same-side copies need the fingerprint.
         for side, items in candidates.items():
-            records.extend(_create_unique(side, items, policy))
+            records.extend(_create_unique(side, items, policy, new_key))
         return records
     groups: dict[tuple[object, ...], dict[Side, list[CalendarItem]]] = {}
     for side, items in candidates.items():
@@ -775,7 +788,7 @@ def _plan_unlinked(
             if side == "b":
                 pairs += more
             if pairs == 0 and rest:
-                records.extend(_create(side, rest[0], policy))
+                records.extend(_create(side, rest[0], policy, new_key))
                 rest = rest[1:]
             for item in rest:
                 assert item.id is not None
@@ -791,7 +804,9 @@ def _plan_unlinked(
     return records
 
 
-def _create_unique(side: Side, items: list[CalendarItem], policy: SyncPolicy) -> list[PlanRecord]:
+def _create_unique(
+    side: Side, items: list[CalendarItem], policy: SyncPolicy, new_key: KeyFactory
+) -> list[PlanRecord]:
     """Create every item, quarantining second identical copies on one side (S3)."""
     records: list[PlanRecord] = []
     seen: set[tuple[object, ...]] = set()
@@ -810,13 +825,15 @@ def _create_unique(side: Side, items: list[CalendarItem], policy: SyncPolicy) ->
             )
             continue
         seen.add(print_)
-        records.extend(_create(side, item, policy))
+        records.extend(_create(side, item, policy, new_key))
     return records
 
 
-def _create(side: Side, item: CalendarItem, policy: SyncPolicy) -> list[PlanRecord]:
+def _create(
+    side: Side, item: CalendarItem, policy: SyncPolicy, new_key: KeyFactory
+) -> list[PlanRecord]:
     assert item.id is not None
-    key = derive_sync_key(side, item.id)
+    key = new_key(side, item.id)
     target = _other(side)
     content = policy.to_side(target, item)
     activity = item if side == "a" else content
