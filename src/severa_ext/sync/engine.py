@@ -88,6 +88,7 @@ ProgressCallback = Callable[[int, int, str], None]
 ``"write"``, ``"done"``."""
 
 _TRANSIENT = (Throttled, BackendUnavailable)
+_WRITES = (Create, Update, Delete)  # a tuple: isinstance is faster than with a union
 _SIDES: tuple[Side, Side] = ("a", "b")
 _T = TypeVar("_T")
 
@@ -172,7 +173,7 @@ class _Entry:
     final: SetLink | Unlink | None = None
     conflict: Conflict | None = None
     quarantine: Quarantine | None = None
-    skipped: list[Skipped] = attrs.field(factory=list)
+    skipped: tuple[Skipped, ...] = ()  # rare: no list per entry
     results: dict[Side, CalendarItem | None] = attrs.field(factory=dict)
     stopped: str | None = None  # "replan" or "failed"
 
@@ -191,10 +192,10 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
         if current is None or current.key != record.sync_key:
             current = _Entry(record.sync_key)
             entries.append(current)
-        if isinstance(record, Create | Update | Delete):
+        if isinstance(record, _WRITES):
             current.writes.append(record)
         elif isinstance(record, Skipped):
-            current.skipped.append(record)
+            current.skipped = (*current.skipped, record)
         elif isinstance(record, Conflict):
             current.conflict = record
         else:
@@ -718,25 +719,37 @@ class SyncEngine:
             # them is sent; a crash leaves those intents pending and the next run
             # resolves each by ``find(sync_key)``.
             step = max(size, self._step_writes // size * size)
-            work = [(e, r) for e in entries for r in e.writes if r.side == side]
-            for first in range(0, len(work), step):
-                part = [(e, r) for e, r in work[first : first + step] if e.stopped is None]
-                if not part:
-                    continue
-                intents = [self._intent(e, r) for e, r in part if isinstance(r, Create)]
+            # Parallel lists (no (entry, record) pair per write: fewer objects to
+            # allocate and for the collector to scan on a large run).
+            owners: list[_Entry] = []
+            records: list[WriteRecord] = []
+            for entry in entries:
+                for record in entry.writes:
+                    if record.side == side:
+                        owners.append(entry)
+                        records.append(record)
+            for first in range(0, len(records), step):
+                last = min(first + step, len(records))
+                intents = [
+                    self._intent(owners[i], record)
+                    for i in range(first, last)
+                    if isinstance(record := records[i], Create) and owners[i].stopped is None
+                ]
                 self._apply(put, drop, intents)
-                for start in range(0, len(part), size):
-                    chunk = [(e, r) for e, r in part[start : start + size] if e.stopped is None]
-                    if not chunk:
+                for start in range(first, last, size):
+                    end = min(start + size, last)
+                    todo = [i for i in range(start, end) if owners[i].stopped is None]
+                    if not todo:
                         continue
-                    outcomes = self._write(side, [r for _, r in chunk])
-                    for (entry, record), (item, error) in zip(chunk, outcomes, strict=True):
+                    outcomes = self._write(side, [records[i] for i in todo])
+                    for i, (item, error) in zip(todo, outcomes, strict=True):
+                        entry = owners[i]
                         self._outcome(
-                            entry, record, item=item, error=error, run=run, put=put, drop=drop
+                            entry, records[i], item=item, error=error, run=run, put=put, drop=drop
                         )
                         if entry.complete():
                             self._finish(entry, run, put, drop)
-                    run.done += len(chunk)
+                    run.done += len(todo)
                     if progress is not None:
                         progress(run.done, run.total, "write")
         self._apply(put, drop)
