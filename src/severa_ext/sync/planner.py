@@ -836,14 +836,16 @@ def _create(
     key = new_key(side, item.id)
     target = _other(side)
     content = policy.to_side(target, item)
-    activity = item if side == "a" else content
+    # Going to side A, the content already is the base (the item's content with the
+    # activity fields it gets there): one item fewer to build.
+    base = _base(item, item) if side == "a" else content
     link = Link(
         key,
         a_id=item.id if side == "a" else None,
         b_id=item.id if side == "b" else None,
         a_etag=item.etag if side == "a" else None,
         b_etag=item.etag if side == "b" else None,
-        base=_base(item, activity),
+        base=base,
     )
     return [Create(target, content, key, item.id), SetLink(link)]
 
