@@ -4,8 +4,8 @@ Side A is the machine's memory activity side; side B is :class:`IcsBackend` on a
 file in a temporary folder. The "user" of side B edits the file directly (parse,
 change, atomic replace), as another calendar program would, so every sync re-reads a
 file that changed behind its back. Faults are injected around the backend's calls by
-:class:`FaultyIcs`: throttling, 5xx, timeouts, stale etags, a user edit between listing
-and writing, and a crash after the file was written.
+``severa_ext.testing.faults.FaultyBackend``: throttling, 5xx, timeouts, stale etags, a
+user edit between listing and writing, and a crash after the file was written.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,126 +22,18 @@ from hypothesis import HealthCheck, settings
 from icalendar import Calendar
 
 from severa_ext.backends._ics_write import apply_item, new_event
-from severa_ext.backends.base import CreateOp, UpdateOp, WriteOp, WriteResult
 from severa_ext.backends.ics import IcsBackend
-from severa_ext.backends.memory import Fault, FaultKind, InjectedCrash
+from severa_ext.backends.memory import Fault
 from severa_ext.clock import Clock
-from severa_ext.errors import BackendUnavailable, NotFound, Throttled, VersionConflict
-from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window, new_sync_key
+from severa_ext.errors import NotFound
+from severa_ext.sync.items import CalendarItem, Capabilities, Window, new_sync_key
+from severa_ext.testing.faults import FaultyBackend
 from severa_ext.testing.machine import make_sync_machine
 from support import scaled
 
 pytestmark = pytest.mark.slow
 
 EVERYTHING = Window(datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
-
-
-class FaultyIcs:
-    """An :class:`IcsBackend` with the memory backend's fault injection around it."""
-
-    def __init__(self, inner: IcsBackend) -> None:
-        self.inner = inner
-        self.faults: dict[str, list[Fault]] = defaultdict(list)
-        self.writes: Counter[str] = Counter()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(delta=False, batch_size=3, sync_key_lookup=False)
-
-    def _before(self, operation: str, *, write: bool = False) -> bool:
-        crash = False
-        for name in (operation, "write") if write else (operation,):
-            queue = self.faults.get(name)
-            if not queue:
-                continue
-            fault = queue.pop(0)
-            if fault.kind is FaultKind.CALL:
-                if fault.callback is not None:
-                    fault.callback()
-            elif fault.kind is FaultKind.THROTTLE:
-                raise Throttled(f"{operation} (injected)", retry_after=fault.retry_after)
-            elif fault.kind in (FaultKind.UNAVAILABLE, FaultKind.TIMEOUT):
-                raise BackendUnavailable(f"{operation} failed (injected)")
-            elif fault.kind is FaultKind.STALE_ETAG:
-                raise VersionConflict(f"{operation}: stale etag (injected)")
-            else:
-                crash = True
-        return crash
-
-    @staticmethod
-    def _after(crash: bool) -> None:
-        if crash:
-            raise InjectedCrash("process died after the call (injected)")
-
-    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
-        crash = self._before("changes")
-        result = self.inner.changes(cursor, window)
-        self._after(crash)
-        return result
-
-    def get(self, item_id: str) -> CalendarItem | None:
-        crash = self._before("get")
-        result = self.inner.get(item_id)
-        self._after(crash)
-        return result
-
-    def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
-        crash = self._before("find")
-        result = self.inner.find(sync_key)
-        self._after(crash)
-        return result
-
-    def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
-        crash = self._before("create", write=True)
-        result = self.inner.create(item, sync_key)
-        self.writes["create"] += 1
-        self._after(crash)
-        return result
-
-    def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
-        crash = self._before("update", write=True)
-        result = self.inner.update(item_id, item, if_match)
-        self.writes["update"] += 1
-        self._after(crash)
-        return result
-
-    def delete(self, item_id: str, if_match: str | None) -> None:
-        crash = self._before("delete", write=True)
-        self.inner.delete(item_id, if_match)
-        self.writes["delete"] += 1
-        self._after(crash)
-
-    def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        crash = self._before("apply_batch")
-        results: list[WriteResult | None] = [None] * len(ops)
-        passing: list[tuple[int, WriteOp]] = []
-        for position, op in enumerate(ops):
-            kind = (
-                "create"
-                if isinstance(op, CreateOp)
-                else ("update" if isinstance(op, UpdateOp) else "delete")
-            )
-            try:
-                crash = self._before(kind, write=True) or crash
-            except (Throttled, BackendUnavailable, VersionConflict) as exc:
-                results[position] = WriteResult(op, error=exc)
-                continue
-            passing.append((position, op))
-        if passing:
-            done = self.inner.apply_batch([op for _, op in passing])
-            for (position, op), result in zip(passing, done, strict=True):
-                results[position] = result
-                if result.ok:
-                    self.writes[type(op).__name__] += 1
-        self._after(crash)
-        return [r for r in results if r is not None]
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class IcsDriver:
@@ -153,10 +43,13 @@ class IcsDriver:
         self._folder = Path(tempfile.mkdtemp(prefix="ics-machine-"))
         self.path = self._folder / "calendar.ics"
         self._clock = clock
-        self._backend = FaultyIcs(IcsBackend(self.path, clock=clock, create_missing=True))
+        self._backend = FaultyBackend(
+            IcsBackend(self.path, clock=clock, create_missing=True),
+            capabilities=Capabilities(delta=False, batch_size=3, sync_key_lookup=False),
+        )
 
     @property
-    def backend(self) -> FaultyIcs:
+    def backend(self) -> FaultyBackend:
         return self._backend
 
     def _load(self) -> Calendar:
@@ -212,14 +105,14 @@ class IcsDriver:
         return items
 
     def inject(self, operation: str, fault: Fault, *, times: int = 1) -> bool:
-        self._backend.faults[operation].extend([fault] * times)
+        self._backend.inject(operation, fault, times=times)
         return True
 
     def clear_faults(self) -> None:
-        self._backend.faults.clear()
+        self._backend.clear_faults()
 
     def write_count(self) -> int:
-        return sum(self._backend.writes.values())
+        return self._backend.write_count
 
     def close(self) -> None:
         self._backend.close()
