@@ -7,6 +7,8 @@ strategies through the ``hypothesis`` entry point.
 * :class:`BackendContract` (in :mod:`severa_ext.testing.contract`): the backend
   contract test class to subclass for a host's own adapter.
 * :class:`SyncHarness`: two sides, a state store, a fixed clock and a sync engine.
+* :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
+  fault injection of the memory backend.
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
 
 The names here load on first use, so importing the package stays cheap.
@@ -20,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from severa_ext.testing._fixtures_memory import SyncHarness
     from severa_ext.testing.contract import BackendContract
+    from severa_ext.testing.faults import FaultyBackend
 
-__all__ = ["BackendContract", "SyncHarness"]
+__all__ = ["BackendContract", "FaultyBackend", "SyncHarness"]
 
 _LAZY = {
     "BackendContract": "severa_ext.testing.contract",
+    "FaultyBackend": "severa_ext.testing.faults",
     "SyncHarness": "severa_ext.testing._fixtures_memory",
 }
 
