@@ -881,3 +881,58 @@ def test_s8_edit_beats_delete_never_restores_a_linked_project_task_on_the_calend
     assert pair.titles("a") == ["Design"]
     assert pair.titles("b") == []
     assert pair.engine.run().total_writes == 0
+
+
+def test_invariant4_failed_recreate_is_not_recovered_onto_a_quarantined_copy() -> None:
+    """Invariant 4 (no loss), S3: a create refused with a stale etag leaves its intent
+    pending; the next run's ``find(sync_key)`` must not take the quarantined copy made
+    by another tool for it (that copy has the old content and would overwrite the
+    user's edit)."""
+    pair = Pair(max_attempts=2)
+    a = pair.activity("Old title")
+    pair.engine.run()
+    (first,) = pair.b.all_items()
+    copy = pair.b.user_create(first.evolve(id=None, etag=None))  # another tool, same key
+    pair.b.user_delete(first.id or "")
+    pair.tick()
+    pair.a.user_update(a.id or "", title="New title")  # edit beats delete: re-created
+    pair.b.inject("create", Fault.stale_etag(), times=2)
+    failed = pair.engine.run()
+    assert not failed.ok
+    assert failed.quarantined == 1
+    report = pair.engine.run()
+    assert report.ok, report.errors
+    assert pair.titles("a") == ["New title"]
+    assert sorted(pair.titles("b")) == ["New title", "Old title"]  # the copy stays parked
+    assert pair.partner(pair.a.get(a.id or "")).id != copy.id  # type: ignore[arg-type]
+    assert pair.engine.run().total_writes == 0
+
+
+def test_invariant1_refused_recreate_is_retried_under_its_key_not_orphaned() -> None:
+    """Invariant 1 (no orphan), S9, S3: a create refused with a stale etag (a create
+    has no etag to re-read) keeps its intent; the next run creates it under the same
+    key. Re-planning the source as a new item would leave an activity that came from
+    the calendar (a type the policy does not send) unlinked, stamped with a key no
+    link owns, and the user's edit would never reach the calendar."""
+    pair = Pair(max_attempts=2)
+    event = pair.event("Dentist")
+    pair.engine.run()
+    (activity,) = pair.a.all_items()
+    assert activity.activity_type == "other"  # S9: not a type side A sends
+    key = activity.sync_key
+    assert key is not None
+    pair.b.user_delete(event.id or "")
+    pair.tick()
+    pair.a.user_update(activity.id or "", title="Dentist at 9")  # edit beats delete
+    pair.b.inject("create", Fault.stale_etag(), times=2)
+    failed = pair.engine.run()
+    assert not failed.ok
+    assert failed.created == {"a": 0, "b": 0}
+    report = pair.engine.run()
+    assert report.ok, report.errors
+    assert report.created == {"a": 0, "b": 1}
+    assert pair.titles("b") == ["Dentist at 9"]
+    (link,) = pair.store.links("alice")
+    assert (link.sync_key, link.a_id, link.pending) == (key, activity.id, None)
+    assert pair.partner(activity).sync_key == key
+    assert pair.engine.run().total_writes == 0

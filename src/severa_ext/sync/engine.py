@@ -72,6 +72,7 @@ from severa_ext.sync.planner import (
     WriteRecord,
     differing_fields,
     plan_entry,
+    plan_retry_create,
     plan_sync,
     quarantine_key,
 )
@@ -443,7 +444,8 @@ class SyncEngine:
         self, run: _Run, *, commit_recovery: bool, progress: ProgressCallback | None
     ) -> _Prepared:
         extras: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
-        recovered = self._recover(run, extras, commit=commit_recovery)
+        retries: list[tuple[Link, CalendarItem]] = []
+        recovered = self._recover(run, extras, retries, commit=commit_recovery)
         if progress is not None:
             progress(0, 0, "list")
         now = self._clock.now()
@@ -483,7 +485,16 @@ class SyncEngine:
             read_only=self._read_only,
             new_key=_OrderedKeys(now),
         )
-        count = sum(len(changed[s]) + len(deleted[s]) for s in ("a", "b"))
+        if retries:
+            again: list[PlanRecord] = []
+            for intent, source in retries:
+                again.extend(
+                    plan_retry_create(
+                        intent, source, self.policy, kept=self._kept, read_only=self._read_only
+                    )
+                )
+            plan = Plan((*again, *plan.records))
+        count = sum(len(changed[s]) + len(deleted[s]) for s in ("a", "b")) + len(retries)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "pair %s: %d changes, plan of %d records (%d writes)",
@@ -528,9 +539,17 @@ class SyncEngine:
         return frozenset(shared)
 
     def _recover(
-        self, run: _Run, extras: dict[Side, list[CalendarItem]], *, commit: bool
+        self,
+        run: _Run,
+        extras: dict[Side, list[CalendarItem]],
+        retries: list[tuple[Link, CalendarItem]],
+        *,
+        commit: bool,
     ) -> list[Link]:
-        """Resolve intents left by a crashed run; return the links it fixed."""
+        """Resolve intents left by a crashed or refused create; return the links it
+        fixed. An intent whose item is not there and whose source still is goes to
+        ``retries``: its create is planned again under the same key and link
+        (:func:`~severa_ext.sync.planner.plan_retry_create`), never as a new item."""
         put: list[Link] = []
         drop: list[str] = []
         for link in self._store.pending(self.pair_id):
@@ -544,6 +563,17 @@ class SyncEngine:
                 run.errors.append(self._journal("recover", exc, side=side, item_ref=key))
                 run.hold_cursors = True
                 continue
+            # An item another link owns (a copy quarantined under this key, S3) is
+            # not the one this intent created: taking it would link stale content
+            # and overwrite the edit the create carried (invariant 4).
+            owners = self._store.links_by_ids(
+                self.pair_id, side, [f.id for f in found if f.id is not None]
+            )
+            found = tuple(
+                f
+                for f in found
+                if f.id is None or (owner := owners.get(f.id)) is None or owner.sync_key == key
+            )
             if found:
                 first, *duplicates = found
                 fixed = _with_side(link, side, first.id, None)
@@ -564,8 +594,8 @@ class SyncEngine:
                             "warning",
                         )
                 continue
-            drop.append(key)
             source_id = link.id_on(other)
+            source = None
             if source_id is not None:
                 try:
                     source = self._read(other, "get", self._sides[other].get, source_id)
@@ -573,8 +603,12 @@ class SyncEngine:
                     run.errors.append(self._journal("recover", exc, side=other, item_ref=key))
                     run.hold_cursors = True
                     continue
-                if source is not None:
-                    extras[other].append(source)
+            if source is not None:
+                # The create never happened: plan it again, keeping the intent (and
+                # so the key the source may carry) until it is done.
+                retries.append((link, source))
+                continue
+            drop.append(key)
         if commit and (put or drop):
             self._store.apply(self.pair_id, _change(put, drop))
         return put

@@ -82,6 +82,7 @@ __all__ = [
     "field_value",
     "merge_fields",
     "plan_entry",
+    "plan_retry_create",
     "plan_sync",
     "quarantine_key",
 ]
@@ -512,6 +513,65 @@ def plan_entry(
     records = _decide(link, _seen(link, "a", a), _seen(link, "b", b), policy, kept or _ALL_KEPT)
     if read_only:
         records = _without_writes_to(read_only, records, {link.sync_key})
+    return records
+
+
+def plan_retry_create(
+    link: Link,
+    source: CalendarItem,
+    policy: SyncPolicy,
+    *,
+    kept: KeptFields | None = None,
+    read_only: frozenset[Side] = frozenset(),
+) -> list[PlanRecord]:
+    """Re-plan a create whose intent is pending and whose item never appeared.
+
+    The intent ``link`` (``pending`` set) records that the entry was to be created
+    on ``link.pending`` from ``source``, the item on the other side, under
+    ``link.sync_key``. When ``find(sync_key)`` finds nothing there, the create never
+    happened (refused, or lost before it reached the server): the entry keeps its
+    key and link and the create is planned again from ``source`` as read now. It is
+    not re-planned as a new item: the policy that let the entry travel is not asked
+    again (a linked entry of a type it does not send, S3, or an item created on
+    side A by the sync, S9, would be left unlinked with a stamp no link owns), and
+    the item's edits since travel with it (invariant 4). S8 still holds: a project
+    task is never created on the calendar.
+
+    Args:
+        link: the pending intent.
+        source: the entry's item on the side opposite ``link.pending``, read now.
+        policy: the pair's policy.
+        kept: which fields each side keeps (all by default).
+        read_only: sides that get no writes (their writes become :class:`Skipped`).
+
+    Returns:
+        The entry's records: a :class:`Create` and its :class:`SetLink`, or an
+        :class:`Unlink` when the create may not happen (S8).
+    """
+    target = link.pending
+    assert target is not None
+    assert source.id is not None
+    key = link.sync_key
+    live = _other(target)
+    fields = kept or _ALL_KEPT
+    if target == "b" and policy.activity_rules and source.project_task:
+        return [Unlink(key)]
+    base = link.base
+    item = _overlay(source, base, fields.missing_on(live))
+    activity = base if target == "a" else item
+    content = policy.to_side(target, item, base if target == "a" else None)
+    new_link = attrs.evolve(
+        link,
+        a_id=source.id if live == "a" else None,
+        b_id=source.id if live == "b" else None,
+        a_etag=source.etag if live == "a" else None,
+        b_etag=source.etag if live == "b" else None,
+        base=_base(item, activity),
+        pending=None,
+    )
+    records: list[PlanRecord] = [Create(target, content, key, source.id), SetLink(new_link)]
+    if read_only:
+        records = _without_writes_to(read_only, records, {key})
     return records
 
 
