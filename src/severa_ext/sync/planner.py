@@ -545,8 +545,8 @@ def plan_retry_create(
         read_only: sides that get no writes (their writes become :class:`Skipped`).
 
     Returns:
-        The entry's records: a :class:`Create` and its :class:`SetLink`, or an
-        :class:`Unlink` when the create may not happen (S8).
+        A :class:`Create` and its :class:`SetLink`, or an :class:`Unlink` when
+        the create may not happen (S8).
     """
     target = link.pending
     assert target is not None
