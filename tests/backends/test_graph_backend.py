@@ -497,3 +497,22 @@ def test_times_are_read_in_utc_whatever_zone_the_event_has(backend, graph_server
     assert item.start == timed("Helsinki meeting").start
     raw = next(e for e in graph_server.raw_events(MAILBOX) if e["id"] == event_id)
     assert raw["start"]["timeZone"] == "FLE Standard Time"  # stored as written
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall", "fold"),
+    [
+        ("Europe/Helsinki", datetime(2026, 10, 25, 3, 30), 1),  # ambiguous (autumn)
+        ("Europe/Helsinki", datetime(2026, 3, 29, 3, 30), 0),  # nonexistent (spring)
+        ("America/New_York", datetime(2026, 11, 1, 1, 30), 0),
+        ("America/New_York", datetime(2026, 3, 8, 2, 30), 1),
+    ],
+)
+def test_dst_edge_times_survive_a_real_http_round_trip_x3(backend, zone, wall, fold):
+    """X3: the instant of an ambiguous/nonexistent local time survives create + find."""
+    start = wall.replace(tzinfo=ZoneInfo(zone), fold=fold)
+    end = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(ZoneInfo(zone))
+    backend.create(CalendarItem("Edge", start, end), "dst-key")
+    (found,) = backend.find("dst-key")
+    assert found.start == start.astimezone(UTC)
+    assert found.end == end.astimezone(UTC)

@@ -345,3 +345,35 @@ def test_static_token_provider_refreshes_through_its_callback():
     with pytest.raises(AuthError) as info:
         lone.token()
     assert info.value.code == "InvalidAuthenticationToken"
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall", "fold"),
+    [
+        ("Europe/Helsinki", datetime(2026, 10, 25, 3, 30), 0),  # ambiguous (autumn)
+        ("Europe/Helsinki", datetime(2026, 10, 25, 3, 30), 1),
+        ("Europe/Helsinki", datetime(2026, 3, 29, 3, 30), 0),  # nonexistent (spring gap)
+        ("America/New_York", datetime(2026, 11, 1, 1, 30), 1),
+        ("America/New_York", datetime(2026, 3, 8, 2, 30), 0),
+    ],
+)
+def test_dst_edge_times_keep_their_instant_x3(zone: str, wall: datetime, fold: int) -> None:
+    """X3: an ambiguous/nonexistent wall time is sent as UTC so the instant survives."""
+    from zoneinfo import ZoneInfo
+
+    from severa_ext.backends._graph_mapping import format_graph_datetime, parse_graph_datetime
+
+    value = wall.replace(tzinfo=ZoneInfo(zone), fold=fold)
+    wire = format_graph_datetime(value)
+    assert wire.time_zone == "UTC"
+    assert parse_graph_datetime(wire, ref="t") == value.astimezone(UTC)
+
+
+def test_ordinary_local_time_keeps_windows_zone() -> None:
+    """An exact wall time still travels as local time + Windows zone name."""
+    from zoneinfo import ZoneInfo
+
+    from severa_ext.backends._graph_mapping import format_graph_datetime
+
+    wire = format_graph_datetime(datetime(2026, 10, 25, 12, 0, tzinfo=ZoneInfo("Europe/Helsinki")))
+    assert (wire.date_time, wire.time_zone) == ("2026-10-25T12:00:00", "FLE Standard Time")

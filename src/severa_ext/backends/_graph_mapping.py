@@ -149,12 +149,26 @@ def parse_graph_datetime(value: DateTimeTimeZone, *, ref: str) -> datetime:
     return naive.replace(tzinfo=zone)
 
 
+def _wall_time_is_exact(value: datetime) -> bool:
+    """Whether ``value``'s local wall time names exactly one instant in its zone.
+
+    A wall time in an autumn overlap (ambiguous: ``fold`` picks the instant) or in a
+    spring gap (nonexistent) gives different UTC offsets for ``fold=0`` and ``fold=1``.
+    """
+    return value.replace(fold=0).utcoffset() == value.replace(fold=1).utcoffset()
+
+
 def format_graph_datetime(value: datetime) -> DateTimeTimeZone:
-    """A Graph ``dateTimeTimeZone`` for an aware datetime, keeping its zone if known."""
+    """A Graph ``dateTimeTimeZone`` for an aware datetime, keeping its zone if known.
+
+    A wall time plus a Windows zone name cannot carry ``fold``, so a time that is
+    ambiguous or nonexistent in its zone (a DST transition) is sent as UTC: the
+    instant always survives, the zone only where it is exact.
+    """
     zone = value.tzinfo
     name = zone.key if isinstance(zone, ZoneInfo) else None
     windows = iana_to_windows(name) if name else None
-    if windows is None:
+    if windows is None or not _wall_time_is_exact(value):
         value = value.astimezone(UTC)
         windows = "UTC"
     return DateTimeTimeZone(value.replace(tzinfo=None).isoformat(timespec="seconds"), windows)
