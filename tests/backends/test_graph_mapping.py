@@ -377,3 +377,26 @@ def test_ordinary_local_time_keeps_windows_zone() -> None:
 
     wire = format_graph_datetime(datetime(2026, 10, 25, 12, 0, tzinfo=ZoneInfo("Europe/Helsinki")))
     assert (wire.date_time, wire.time_zone) == ("2026-10-25T12:00:00", "FLE Standard Time")
+
+
+_DST_EDGES = [
+    ("Europe/Helsinki", datetime(2026, 3, 29, 3)),  # local wall times of the gap/overlap
+    ("Europe/Helsinki", datetime(2026, 10, 25, 3)),
+    ("America/New_York", datetime(2026, 3, 8, 2)),
+    ("America/New_York", datetime(2026, 11, 1, 1)),
+]
+
+
+@given(
+    edge=st.sampled_from(_DST_EDGES),
+    minutes=st.integers(min_value=-180, max_value=180),
+    fold=st.integers(min_value=0, max_value=1),
+)
+def test_round_trip_keeps_the_instant_around_dst_x3(edge, minutes, fold):
+    """X3: format -> parse keeps the instant for any wall time near a DST transition."""
+    from severa_ext.backends._graph_mapping import format_graph_datetime, parse_graph_datetime
+
+    zone, local_edge = edge
+    wall = (local_edge + timedelta(minutes=minutes)).replace(fold=fold, tzinfo=ZoneInfo(zone))
+    parsed = parse_graph_datetime(format_graph_datetime(wall), ref="t")
+    assert parsed.astimezone(UTC) == wall.astimezone(UTC)
