@@ -88,3 +88,13 @@ def test_window_overlap_and_zero_length_items():
     assert not window.contains(item(start=window.end, end=window.end))
     with pytest.raises(ValidationError):
         Window(now, now)
+
+
+def test_end_before_start_is_judged_by_instant_across_a_dst_fold():
+    """03:00 fold=1 (01:00 UTC) to 03:00 fold=0 (00:00 UTC) in Helsinki ends first."""
+    start = datetime(2026, 10, 25, 3, tzinfo=HELSINKI, fold=1)
+    with pytest.raises(ValidationError, match="before start"):
+        item(start=start, end=start.replace(fold=0))
+    # The other way round is an hour long and valid.
+    ok = item(start=start.replace(fold=0), end=start)
+    assert ok.end.astimezone(UTC) - ok.start.astimezone(UTC) == timedelta(hours=1)

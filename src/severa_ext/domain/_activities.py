@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import attrs
 
@@ -12,6 +12,13 @@ from severa_ext.domain._validators import aware, non_blank
 from severa_ext.errors import ValidationError
 
 __all__ = ["Activity", "ActivityCategory", "ActivityType", "User"]
+
+
+def _ends_before_start(start: datetime | date, end: datetime | date) -> bool:
+    # By instant, not by wall clock: same-zone comparisons ignore ``fold`` (DST).
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return end.astimezone(UTC) < start.astimezone(UTC)
+    return end < start
 
 
 def _categories(value: Iterable[str]) -> tuple[str, ...]:
@@ -87,7 +94,7 @@ class Activity:
             raise ValidationError(
                 f"Activity {self.id!r}: start and end must both be datetimes or both dates"
             )
-        if self.end < self.start:
+        if _ends_before_start(self.start, self.end):
             raise ValidationError(
                 f"Activity {self.id!r}: end {self.end} is before start {self.start}"
             )

@@ -67,6 +67,15 @@ def _optional_when(instance: Any, attribute: attrs.Attribute[Any], value: object
         _when(instance, attribute, value)
 
 
+def _ends_before_start(start: datetime | date, end: datetime | date) -> bool:
+    """``end < start`` by instant: Python compares two times of the same zone by wall
+    clock and ignores ``fold``, so an end at the first 03:00 of a DST fall-back night
+    would pass as after a start at the second one."""
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return end.astimezone(UTC) < start.astimezone(UTC)
+    return end < start
+
+
 def _categories(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         raise ValidationError("CalendarItem.categories must be a sequence of strings")
@@ -120,7 +129,7 @@ class CalendarItem:
                 f"CalendarItem {self.title!r}: start and end must both be datetimes "
                 "(timed) or both dates (all-day)"
             )
-        if self.end < self.start:
+        if _ends_before_start(self.start, self.end):
             raise ValidationError(
                 f"CalendarItem {self.title!r}: end {self.end} is before start {self.start}"
             )
