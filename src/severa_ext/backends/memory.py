@@ -27,13 +27,12 @@ from typing import Any
 
 import attrs
 
-from severa_ext.backends.base import CreateOp, UpdateOp, WriteOp, WriteResult
+from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendUnavailable,
     NotFound,
     ReadOnlyBackend,
-    SeveraExtError,
     Throttled,
     ValidationError,
     VersionConflict,
@@ -315,18 +314,7 @@ class MemoryBackend:
                 f"{self._capabilities.batch_size}"
             )
         crash = self._before("apply_batch")
-        results: list[WriteResult] = []
-        for op in ops:
-            try:
-                if isinstance(op, CreateOp):
-                    results.append(WriteResult(op, self.create(op.item, op.sync_key)))
-                elif isinstance(op, UpdateOp):
-                    results.append(WriteResult(op, self.update(op.item_id, op.item, op.if_match)))
-                else:
-                    self.delete(op.item_id, op.if_match)
-                    results.append(WriteResult(op, None))
-            except SeveraExtError as exc:
-                results.append(WriteResult(op, error=exc))
+        results = apply_one_by_one(self, ops)
         self._after(crash)
         return results
 
