@@ -49,22 +49,20 @@ class ShowAs(enum.Enum):
     UNKNOWN = "unknown"
 
 
-def _when(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+def _when(name: str, value: object, owner: str = "CalendarItem") -> None:
+    """Refuse a time that is neither a date nor an aware datetime."""
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValidationError(
-                f"CalendarItem.{attribute.name} must be timezone-aware, got naive "
+                f"{owner}.{name} must be timezone-aware, got naive "
                 f"{value.isoformat()} (floating times are resolved by the backend)"
             )
     elif not isinstance(value, date):
-        raise ValidationError(
-            f"CalendarItem.{attribute.name} must be a date or an aware datetime, got {value!r}"
-        )
+        raise ValidationError(f"{owner}.{name} must be a date or an aware datetime, got {value!r}")
 
 
-def _optional_when(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _when(instance, attribute, value)
+def _window_when(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    _when(attribute.name, value, "Window")
 
 
 def _ends_before_start(start: datetime | date, end: datetime | date) -> bool:
@@ -106,33 +104,57 @@ class CalendarItem:
         project_task: on the Severa side, whether the activity is a project task (S8).
     """
 
-    title: str = attrs.field(validator=attrs.validators.instance_of(str))
-    start: datetime | date = attrs.field(validator=_when)
-    end: datetime | date = attrs.field(validator=_when)
+    title: str
+    start: datetime | date
+    end: datetime | date
     location: str = ""
     body: str = ""
     private: bool = False
     show_as: ShowAs = ShowAs.BUSY
     categories: tuple[str, ...] = attrs.field(default=(), converter=_categories)
-    last_modified: datetime | None = attrs.field(default=None, validator=_optional_when)
+    last_modified: datetime | None = None
     id: str | None = None
     etag: str | None = None
     sync_key: str | None = None
     series_id: str | None = None
-    original_start: datetime | date | None = attrs.field(default=None, validator=_optional_when)
+    original_start: datetime | date | None = None
     activity_type: str | None = None
     project_task: bool = False
 
     def __attrs_post_init__(self) -> None:
+        # One check instead of a validator per field: every backend listing, create
+        # and copy builds items, so the common case (a str title, two datetimes in
+        # UTC) takes a single branch.
+        start = self.start
+        end = self.end
+        if (
+            start.__class__ is datetime
+            and end.__class__ is datetime
+            and start.tzinfo is UTC
+            and end.tzinfo is UTC
+            and self.title.__class__ is str
+        ):
+            if end < start:  # one fixed zone: wall clock order is instant order
+                self._fail(f"end {end} is before start {start}")
+        else:
+            self._check_slowly()
+        if self.last_modified is not None:
+            _when("last_modified", self.last_modified)
+        if self.original_start is not None:
+            _when("original_start", self.original_start)
+
+    def _check_slowly(self) -> None:
+        if not isinstance(self.title, str):
+            raise ValidationError(f"CalendarItem.title must be a str, got {self.title!r}")
+        _when("start", self.start)
+        _when("end", self.end)
         if isinstance(self.start, datetime) != isinstance(self.end, datetime):
-            raise ValidationError(
-                f"CalendarItem {self.title!r}: start and end must both be datetimes "
-                "(timed) or both dates (all-day)"
-            )
+            self._fail("start and end must both be datetimes (timed) or both dates (all-day)")
         if _ends_before_start(self.start, self.end):
-            raise ValidationError(
-                f"CalendarItem {self.title!r}: end {self.end} is before start {self.start}"
-            )
+            self._fail(f"end {self.end} is before start {self.start}")
+
+    def _fail(self, problem: str) -> None:
+        raise ValidationError(f"CalendarItem {self.title!r}: {problem}")
 
     @property
     def all_day(self) -> bool:
@@ -167,6 +189,8 @@ def normalize_text(text: str) -> str:
     Line endings become ``\\n``, trailing white space of each line and of the whole
     text goes, so ``"a \\r\\nb\\n"`` and ``"a\\nb"`` compare equal.
     """
+    if "\n" not in text and "\r" not in text:
+        return text.strip()  # one line (most titles): its trailing space is the text's
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(line.rstrip() for line in lines).strip()
 
@@ -229,8 +253,8 @@ class Window:
     An item that leaves the window is *not* deleted (invariant 5).
     """
 
-    start: datetime = attrs.field(validator=_when)
-    end: datetime = attrs.field(validator=_when)
+    start: datetime = attrs.field(validator=_window_when)
+    end: datetime = attrs.field(validator=_window_when)
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:

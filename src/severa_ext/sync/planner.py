@@ -896,9 +896,10 @@ def _create(
     key = new_key(side, item.id)
     target = _other(side)
     content = policy.to_side(target, item)
-    # Going to side A, the content already is the base (the item's content with the
-    # activity fields it gets there): one item fewer to build.
-    base = _base(item, item) if side == "a" else content
+    # The content written is the base: going to side A it carries the activity fields
+    # a retried create needs; going to side B the base's activity fields are never
+    # read (a retry takes them from the side-A item), so no second item is built.
+    base = content
     link = Link(
         key,
         a_id=item.id if side == "a" else None,

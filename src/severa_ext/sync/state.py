@@ -38,6 +38,8 @@ class Link:
         a_etag, b_etag: the version last seen / written on each side.
         base: the content as last synced (identity stripped): the common ancestor of
             the three-way merge. ``None`` only while the link is a pending intent.
+            Its activity fields matter only for a create pending on side A (the type
+            the new activity gets); merges compare content fields alone.
         pending: the side a create is in flight on (an intent written before the
             create); after a crash the engine resolves it with ``find(sync_key)``.
         quarantined: the link is parked (duplicates found, S3); the engine skips it
