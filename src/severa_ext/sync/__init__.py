@@ -12,6 +12,7 @@ from severa_ext.sync.items import (
     Side,
     Window,
     content_equal,
+    copy_print,
     fingerprint,
     new_sync_key,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "VerifyReport",
     "Window",
     "content_equal",
+    "copy_print",
     "fingerprint",
     "new_sync_key",
     "plan_sync",

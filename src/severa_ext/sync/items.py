@@ -20,6 +20,7 @@ from severa_ext.errors import ValidationError
 
 __all__ = [
     "CONTENT_FIELDS",
+    "COPY_FIELDS",
     "CalendarItem",
     "Capabilities",
     "ChangeSet",
@@ -27,6 +28,7 @@ __all__ = [
     "Side",
     "Window",
     "content_equal",
+    "copy_print",
     "fingerprint",
     "item_label",
     "new_sync_key",
@@ -239,6 +241,40 @@ def fingerprint(item: CalendarItem, *, fields: tuple[str, ...] = CONTENT_FIELDS)
     key = _content_key(item)
     parts = [repr(key[CONTENT_FIELDS.index(name)]) for name in fields]
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+COPY_FIELDS: tuple[str, ...] = ("title", "start", "end")
+"""The fields two items must share to count as copies of one entry (S3): other tools
+rewrite bodies, categories and free/busy, but keep the title and the times."""
+
+
+def copy_print(item: CalendarItem) -> str:
+    """The S3 print of ``item``: a short digest of its :data:`COPY_FIELDS`.
+
+    Two items have the same print exactly when their normalised titles are equal and
+    their starts and ends are the same instants (however their zones are spelt); the
+    state stores index links by the print of their base, so a copy that another tool
+    makes later is recognised (S3).
+
+    Example:
+        >>> from datetime import datetime, timedelta, timezone
+        >>> helsinki = timezone(timedelta(hours=3))
+        >>> one = CalendarItem("Review ", datetime(2026, 5, 4, 12, tzinfo=helsinki),
+        ...                    datetime(2026, 5, 4, 13, tzinfo=helsinki))
+        >>> two = CalendarItem("Review", datetime(2026, 5, 4, 9, tzinfo=UTC),
+        ...                    datetime(2026, 5, 4, 10, tzinfo=UTC), body="other")
+        >>> copy_print(one) == copy_print(two)
+        True
+    """
+    start, end = _exact_instant(item.start), _exact_instant(item.end)
+    text = f"{normalize_text(item.title)}\x1f{start}\x1f{end}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _exact_instant(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
+    return value.isoformat()
 
 
 def new_sync_key() -> str:

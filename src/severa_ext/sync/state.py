@@ -16,7 +16,7 @@ from typing import Protocol
 import attrs
 
 from severa_ext.errors import LeaseHeld, ValidationError
-from severa_ext.sync.items import CalendarItem, Side
+from severa_ext.sync.items import CalendarItem, Side, copy_print
 from severa_ext.sync.journal import JournalEntry
 
 __all__ = [
@@ -101,6 +101,13 @@ class StateStore(Protocol):
         """Links among ``sync_keys``, keyed by sync key (bulk lookup)."""
         ...
 
+    def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
+        """Links whose base has a :func:`~severa_ext.sync.items.copy_print` among
+        ``prints``, grouped by print (bulk lookup; how a copy that another tool made
+        in a later run is recognised, S3). Links without a base are not indexed.
+        """
+        ...
+
     def links(self, pair_id: str) -> Iterator[Link]:
         """Every link of the pair (a full scan: verify mode, resyncs)."""
         ...
@@ -157,6 +164,8 @@ class MemoryStateStore:
     def __init__(self) -> None:
         self._links: dict[str, dict[str, Link]] = {}
         self._by_id: dict[tuple[str, Side], dict[str, str]] = {}
+        # pair -> base print -> sync keys (insertion ordered: dict as an ordered set)
+        self._by_print: dict[str, dict[str, dict[str, None]]] = {}
         self._cursors: dict[tuple[str, Side], str | None] = {}
         self._leases: dict[str, Lease] = {}
         self._journal: list[JournalEntry] = []
@@ -167,12 +176,19 @@ class MemoryStateStore:
     def _index(self, pair_id: str, side: Side) -> dict[str, str]:
         return self._by_id.setdefault((pair_id, side), {})
 
-    def _unindex(self, pair_id: str, link: Link) -> None:
+    def _unindex(self, pair_id: str, link: Link, new: Link | None = None) -> None:
         for side in ("a", "b"):
             item_id = link.id_on(side)
             index = self._index(pair_id, side)
             if item_id is not None and index.get(item_id) == link.sync_key:
                 del index[item_id]
+        if link.base is not None and (new is None or new.base is not link.base):
+            prints = self._by_print.get(pair_id, {})
+            keys = prints.get(copy_print(link.base))
+            if keys is not None:
+                keys.pop(link.sync_key, None)
+                if not keys:
+                    del prints[copy_print(link.base)]
 
     def apply(self, pair_id: str, change: StateChange) -> None:
         links = self._links.setdefault(pair_id, {})
@@ -183,8 +199,11 @@ class MemoryStateStore:
         for link in change.put:
             old = links.get(link.sync_key)
             if old is not None:
-                self._unindex(pair_id, old)
+                self._unindex(pair_id, old, link)
             links[link.sync_key] = link
+            if link.base is not None and (old is None or old.base is not link.base):
+                prints = self._by_print.setdefault(pair_id, {})
+                prints.setdefault(copy_print(link.base), {})[link.sync_key] = None
             for side in ("a", "b"):
                 item_id = link.id_on(side)
                 if item_id is not None:
@@ -208,6 +227,16 @@ class MemoryStateStore:
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
         links = self._links.get(pair_id, {})
         return {key: links[key] for key in sync_keys if key in links}
+
+    def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
+        index = self._by_print.get(pair_id, {})
+        links = self._links.get(pair_id, {})
+        found: dict[str, list[Link]] = {}
+        for print_ in prints:
+            keys = index.get(print_)
+            if keys:
+                found[print_] = [links[key] for key in keys]
+        return found
 
     def links(self, pair_id: str) -> Iterator[Link]:
         return iter(list(self._links.get(pair_id, {}).values()))

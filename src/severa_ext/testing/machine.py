@@ -219,6 +219,10 @@ class CrashingStore:
         """Delegate."""
         return self.inner.links_by_keys(pair_id, sync_keys)
 
+    def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
+        """Delegate."""
+        return self.inner.links_by_prints(pair_id, prints)
+
     def links(self, pair_id: str) -> Iterator[Link]:
         """Delegate."""
         return self.inner.links(pair_id)
