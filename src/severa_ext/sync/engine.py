@@ -54,7 +54,7 @@ from severa_ext.errors import (
     ValidationError,
     VersionConflict,
 )
-from severa_ext.sync.items import CalendarItem, Side, Window, item_label
+from severa_ext.sync.items import CalendarItem, Side, Window, copy_print, item_label
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.planner import (
     Conflict,
@@ -205,12 +205,22 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
 
 
 def _links_copies(entry: _Entry, links: dict[str, Link]) -> bool:
-    """True when ``entry`` links existing copies (S3): a new link without a create."""
-    return (
-        isinstance(entry.final, SetLink)
-        and entry.key not in links
-        and not any(isinstance(w, Create) for w in entry.writes)
-    )
+    """True when ``entry`` links existing copies (S3): a new link without a create,
+    or a stored link moved to an item that replaces its deleted one (relinked)."""
+    if not isinstance(entry.final, SetLink) or any(isinstance(w, Create) for w in entry.writes):
+        return False
+    stored = links.get(entry.key)
+    return stored is None or _relinked(stored, entry.final.link) is not None
+
+
+def _relinked(stored: Link, planned: Link) -> Side | None:
+    """The side on which ``planned`` links another item than ``stored`` (a relink,
+    S3), if any."""
+    for side in _SIDES:
+        was, now = stored.id_on(side), planned.id_on(side)
+        if was is not None and now is not None and was != now:
+            return side
+    return None
 
 
 def _op(record: WriteRecord) -> WriteOp:
@@ -475,6 +485,7 @@ class SyncEngine:
         if keys:
             links.update(self._store.links_by_keys(self.pair_id, keys))
         shared = {side: self._shared_keys(side, changed[side], links, run) for side in _SIDES}
+        copies = self._known_copies(changed, links, window)
         plan = plan_sync(
             links.values(),
             SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"]), shared["a"]),
@@ -484,6 +495,7 @@ class SyncEngine:
             kept=self._kept,
             read_only=self._read_only,
             new_key=_OrderedKeys(now),
+            known_copies=copies,
         )
         if retries:
             again: list[PlanRecord] = []
@@ -537,6 +549,33 @@ class SyncEngine:
             if any(other.id != item_id for other in found):
                 shared.add(key)
         return frozenset(shared)
+
+    def _known_copies(
+        self, changed: dict[Side, dict[str, CalendarItem]], links: dict[str, Link], window: Window
+    ) -> dict[str, list[Link]]:
+        """Stored links whose base has the print of a new item (S3, later copies).
+
+        Asked only when the pair has links (never on a first sync) and only about
+        changed items no link knows, in the window (on side A only those the policy
+        sends, the ones the planner matches): the cost is one bulk lookup,
+        proportional to the new items of the run.
+        """
+        if not (changed["a"] or changed["b"]):
+            return {}
+        if not links and self._store.count(self.pair_id) == 0:
+            return {}
+        prints: set[str] = set()
+        for side in _SIDES:
+            linked = {link.id_on(side) for link in links.values()}
+            for item_id, item in changed[side].items():
+                if item_id in linked or (item.sync_key is not None and item.sync_key in links):
+                    continue
+                if not window.contains(item) or (side == "a" and not self.policy.sends(item)):
+                    continue
+                prints.add(copy_print(item))
+        if not prints:
+            return {}
+        return self._store.links_by_prints(self.pair_id, prints)
 
     def _recover(
         self,
@@ -706,6 +745,12 @@ class SyncEngine:
                 # Copies linked this run (S3): re-plan them as first seen.
                 template = entry.final.link
                 link = Link(template.sync_key, a_id=template.a_id, b_id=template.b_id)
+            elif link is not None and isinstance(entry.final, SetLink):
+                # Relinked to an item that replaces a deleted one (S3): re-plan the
+                # new item against the stored base, as an edit of the entry.
+                side = _relinked(link, entry.final.link)
+                if side is not None:
+                    link = _with_side(link, side, entry.final.link.id_on(side), None)
             if link is None or link.a_id is None or link.b_id is None:
                 message = f"entry {entry.key} met a concurrent change; retried next run"
                 run.errors.append(self._journal_text("update", message, entry.key))
@@ -874,6 +919,17 @@ class SyncEngine:
                 link = _with_side(link, "a", link.a_id, link.a_etag)
             if _links_copies(entry, run.links):
                 run.linked += 1
+                stored = run.links.get(entry.key)
+                moved = _relinked(stored, link) if stored is not None else None
+                if stored is not None and moved is not None:
+                    self._note(
+                        "link",
+                        f"replacement (S3): {link.id_on(moved)} replaces deleted "
+                        f"{stored.id_on(moved)} on side {moved}; relinked, nothing deleted",
+                        moved,
+                        link.id_on(moved),
+                        "info",
+                    )
             put.append(link)
 
     def _quarantine_link(self, side: Side, item: CalendarItem) -> Link:

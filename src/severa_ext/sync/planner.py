@@ -24,6 +24,25 @@ are *linked* instead (S3, the first sync of two calendars that already hold copi
 An item that carries a sync key another item of its side already holds, or a second
 identical unlinked copy on one side, is *quarantined* (journaled, never multiplied).
 
+Copies another tool makes in a *later* run (S3): the engine looks the
+:func:`~severa_ext.sync.items.copy_print` of each new item up among the stored links
+(``known_copies``). A new item on side ``s`` (in the window; on side A only one the
+policy sends) whose print matches a live link is
+
+- **quarantined** when that link's item on side ``s`` is still there with the same
+  print (unchanged since the last sync, or changed this run but still with the same
+  title and times): it is a copy of an entry that is already synced;
+- **relinked** when that link's item on side ``s`` was deleted in this same run: the
+  new item *replaces* it (a tool that moves items by delete + create, an ICS feed that
+  re-issues UIDs). The link takes the new item's id and the entry is planned as if
+  its side-``s`` item had been edited into the new one: no delete on the other side,
+  no create; fields the new item differs in travel like any edit.
+
+A new item whose linked twin was changed this run into something else (other title
+or times) is not a copy of anything on its side any more: it syncs as a new entry.
+A side-A item the policy does not send is never matched: it writes nothing, so it
+cannot multiply anything, and it stays a plain local activity (S8).
+
 Linking existing copies (S3) ignores what the policy says about *sending*: a side-A
 item of a type that is not outgoing (even a project task) is linked to its calendar
 copy instead of that copy coming in again as a second activity (S9). Linking writes
@@ -51,13 +70,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from severa_ext.sync.items import CalendarItem, Side, Window, normalize_text
+from severa_ext.sync.items import CalendarItem, Side, Window, copy_print, normalize_text
 from severa_ext.sync.policy import SyncPolicy, content_copy
 from severa_ext.sync.state import Link
 
@@ -350,6 +370,10 @@ class _State(enum.Enum):
 _UNCHANGED = _State.UNCHANGED
 _DELETED = _State.DELETED
 _Seen = CalendarItem | _State
+
+
+_SIDE_ORDER: tuple[Side, Side] = ("a", "b")
+_NO_COPIES: Mapping[str, Sequence[Link]] = MappingProxyType({})
 
 
 def derive_sync_key(side: Side, item_id: str) -> str:
@@ -668,6 +692,7 @@ def plan_sync(
     kept: KeptFields | None = None,
     read_only: frozenset[Side] = frozenset(),
     new_key: KeyFactory = derive_sync_key,
+    known_copies: Mapping[str, Sequence[Link]] = _NO_COPIES,
 ) -> Plan:
     """Plan one sync run.
 
@@ -683,6 +708,12 @@ def plan_sync(
         new_key: the sync key of a new entry, from the side and id of the item
             first seen (:func:`derive_sync_key` by default). The engine passes
             time-ordered keys (cheaper to index); the planner itself reads no clock.
+        known_copies: stored links by the :func:`~severa_ext.sync.items.copy_print`
+            of their base, for the prints of the unlinked items (what
+            ``StateStore.links_by_prints`` returns): a new item that copies a linked
+            one is quarantined, one that replaces a linked item deleted in this run
+            is relinked (S3, see the module docstring). Empty by default (nothing
+            is matched against earlier runs).
 
     Returns:
         The inert plan (nothing has been written yet).
@@ -725,6 +756,13 @@ def plan_sync(
                 order.append(gone.sync_key)
             slot[side] = _DELETED
 
+    shared: dict[Side, frozenset[str]] = {"a": a.shared_keys, "b": b.shared_keys}
+    copied: Sequence[PlanRecord] = ()
+    if unlinked["a"] or unlinked["b"]:
+        copied = _match_copies(
+            unlinked, known_copies, seen, by_key, shared=shared, policy=policy, window=window
+        )
+
     fields = kept or _ALL_KEPT
     for key in order:
         slot = seen[key]
@@ -734,13 +772,123 @@ def plan_sync(
             )
         )
 
-    shared: dict[Side, frozenset[str]] = {"a": a.shared_keys, "b": b.shared_keys}
+    records.extend(copied)
     records.extend(
         _plan_unlinked(unlinked, by_key, shared, policy, window, kept=fields, new_key=new_key)
     )
     if read_only:
         records = _without_writes_to(read_only, records, by_key)
     return Plan(tuple(records))
+
+
+def _match_copies(
+    unlinked: dict[Side, list[CalendarItem]],
+    known_copies: Mapping[str, Sequence[Link]],
+    seen: dict[str, dict[Side, _Seen]],
+    by_key: dict[str, Link],
+    *,
+    shared: Mapping[Side, frozenset[str]],
+    policy: SyncPolicy,
+    window: Window,
+) -> list[Quarantine]:
+    """Match unlinked items against linked entries (S3, copies made in a later run).
+
+    Quarantines copies of linked items and relinks replacements of linked items
+    deleted in this run (``by_key`` and ``seen`` are updated: the entry is then
+    decided as if its item had been edited into the replacement). Matched items
+    leave ``unlinked``. Items that carry a sync key a link owns or another item
+    shares, items outside the window and side-A items the policy does not send are
+    left to :func:`_plan_unlinked`.
+    """
+    records: list[Quarantine] = []
+    for side in _SIDE_ORDER:
+        items = unlinked[side]
+        if not items:
+            continue
+        # Linked items of this side changed in this run, by their current print: a
+        # copy of the new version is a copy too (its base print is the old one).
+        changed_twins: dict[str, list[str]] = {}
+        for key, slot in seen.items():
+            state = slot.get(side)
+            if isinstance(state, CalendarItem):
+                changed_twins.setdefault(copy_print(state), []).append(key)
+        if not known_copies and not changed_twins:
+            continue
+        taken: set[str] = set()
+        for item in items:
+            assert item.id is not None
+            if item.sync_key is not None and (
+                item.sync_key in by_key or item.sync_key in shared[side]
+            ):
+                continue
+            if not window.contains(item) or (side == "a" and not policy.sends(item)):
+                continue
+            print_ = copy_print(item)
+            stored = known_copies.get(print_, ())
+            keys = [link.sync_key for link in stored] + changed_twins.get(print_, [])
+            if not keys:
+                continue
+            found = _twin(item, print_, side, keys=keys, stored=stored, seen=seen, by_key=by_key)
+            if found is None:
+                continue
+            link, replaces = found
+            taken.add(item.id)
+            twin_id = link.id_on(side)
+            if replaces:
+                by_key[link.sync_key] = attrs.evolve(
+                    link,
+                    a_id=item.id if side == "a" else link.a_id,
+                    b_id=item.id if side == "b" else link.b_id,
+                    a_etag=None if side == "a" else link.a_etag,
+                    b_etag=None if side == "b" else link.b_etag,
+                )
+                seen[link.sync_key][side] = item
+                continue
+            records.append(
+                Quarantine(
+                    side,
+                    item.id,
+                    item,
+                    f"duplicate (S3): {item.title!r} at {_instant(item.start)} copies "
+                    f"{twin_id} on side {side}, already synced as {link.sync_key}",
+                )
+            )
+        if taken:
+            unlinked[side] = [item for item in items if item.id not in taken]
+    return records
+
+
+def _twin(
+    item: CalendarItem,
+    print_: str,
+    side: Side,
+    *,
+    keys: list[str],
+    stored: Sequence[Link],
+    seen: Mapping[str, Mapping[Side, _Seen]],
+    by_key: Mapping[str, Link],
+) -> tuple[Link, bool] | None:
+    """The linked entry ``item`` copies (``(link, False)``) or replaces
+    (``(link, True)``: its side item was deleted this run), if any.
+
+    A replacement wins over a copy: relinking keeps both entries and deletes nothing.
+    """
+    links = {link.sync_key: link for link in stored}
+    copy_of: Link | None = None
+    for key in dict.fromkeys(keys):
+        link = by_key.get(key) or links[key]
+        twin_id = link.id_on(side)
+        if link.quarantined or link.pending is not None or twin_id in (None, item.id):
+            continue
+        if link.id_on(_other(side)) is None:
+            continue
+        state = seen.get(key, {}).get(side, _UNCHANGED)
+        if state is _DELETED:
+            return link, True
+        current = link.base if state is _UNCHANGED else state
+        if copy_of is None and isinstance(current, CalendarItem) and copy_print(current) == print_:
+            copy_of = link
+    return (copy_of, False) if copy_of is not None else None
 
 
 def _without_writes_to(
@@ -896,10 +1044,11 @@ def _create(
     key = new_key(side, item.id)
     target = _other(side)
     content = policy.to_side(target, item)
-    # The content written is the base: going to side A it carries the activity fields
-    # a retried create needs; going to side B the base's activity fields are never
-    # read (a retry takes them from the side-A item), so no second item is built.
-    base = content
+    # The content written is the base. Going to side A it carries the activity fields
+    # a retried create needs. Going to side B it has none, yet the base must keep the
+    # side-A item's type: a later calendar edit updates the activity with the base's
+    # type (S9: a linked entry keeps its type), so that one case builds a copy.
+    base = content if side == "b" else _base(content, item)
     link = Link(
         key,
         a_id=item.id if side == "a" else None,
