@@ -323,22 +323,28 @@ def test_s3_replacement_merges_with_an_edit_of_the_other_side(pair: Pair) -> Non
     assert pair.link_of("a", activity.id).b_id == b2.id
 
 
-def test_s3_replacement_of_an_entry_deleted_on_the_other_side_is_deleted_too(
+def test_s3_copy_of_an_entry_deleted_on_both_sides_is_quarantined_the_delete_stands(
     pair: Pair,
 ) -> None:
-    """The user deleted the activity; the calendar re-issued its copy in the same
-    run: the delete reaches the replacement, as it would have reached the original."""
+    """The user deleted the activity while the calendar moved its copy (delete +
+    create) in the same run: the new event is not relinked (its delete would only
+    reach an item the user never saw synced) nor brought back as a new activity
+    (that would undo the user's delete): it is parked and journaled."""
     activity = pair.activity("Board meeting")
     pair.engine.run()
     b1 = pair.only(pair.b)
-    pair.copy_without_key(pair.b, b1)
+    b2 = pair.copy_without_key(pair.b, b1)
     pair.b.user_delete(b1.id or "")
     pair.a.user_delete(activity.id or "")
     report = pair.engine.run()
     assert report.ok, report.errors
-    assert report.deleted == {"a": 0, "b": 1}
-    assert pair.b.all_items() == pair.a.all_items() == []
-    assert pair.store.count(PAIR) == 0
+    assert report.total_writes == 0
+    assert (report.quarantined, report.unlinked) == (1, 1)
+    assert pair.a.all_items() == []
+    assert pair.link_of("b", b2.id).quarantined
+    (note,) = pair.notes("quarantine")
+    assert "the delete stands" in note
+    assert str(b1.id) in note
 
 
 def test_s3_replacement_seen_in_a_later_run_than_the_delete_is_a_new_entry(

@@ -476,16 +476,19 @@ class SyncEngine:
             progress(0, 0, "plan")
         links: dict[str, Link] = {link.sync_key: link for link in recovered}
         keys: set[str] = set()
+        known: dict[Side, set[str | None]] = {}
         for side in _SIDES:
             ids = list(changed[side]) + list(deleted[side])
-            for link in self._store.links_by_ids(self.pair_id, side, ids).values():
+            found = self._store.links_by_ids(self.pair_id, side, ids)
+            for link in found.values():
                 links.setdefault(link.sync_key, link)
+            known[side] = {*found, *(link.id_on(side) for link in recovered)}
             keys.update(i.sync_key for i in changed[side].values() if i.sync_key is not None)
         keys.difference_update(links)
         if keys:
             links.update(self._store.links_by_keys(self.pair_id, keys))
         shared = {side: self._shared_keys(side, changed[side], links, run) for side in _SIDES}
-        copies = self._known_copies(changed, links, window)
+        copies = self._known_copies(changed, known, links, window)
         plan = plan_sync(
             links.values(),
             SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"]), shared["a"]),
@@ -551,12 +554,17 @@ class SyncEngine:
         return frozenset(shared)
 
     def _known_copies(
-        self, changed: dict[Side, dict[str, CalendarItem]], links: dict[str, Link], window: Window
+        self,
+        changed: dict[Side, dict[str, CalendarItem]],
+        known: dict[Side, set[str | None]],
+        links: dict[str, Link],
+        window: Window,
     ) -> dict[str, list[Link]]:
         """Stored links whose base has the print of a new item (S3, later copies).
 
         Asked only when the pair has links (never on a first sync) and only about
-        changed items no link knows, in the window (on side A only those the policy
+        changed items no link knows (``known``: the ids on each side that links
+        own), in the window (on side A only those the policy
         sends, the ones the planner matches): the cost is one bulk lookup,
         proportional to the new items of the run.
         """
@@ -566,7 +574,7 @@ class SyncEngine:
             return {}
         prints: set[str] = set()
         for side in _SIDES:
-            linked = {link.id_on(side) for link in links.values()}
+            linked = known[side]
             for item_id, item in changed[side].items():
                 if item_id in linked or (item.sync_key is not None and item.sync_key in links):
                     continue

@@ -32,11 +32,15 @@ policy sends) whose print matches a live link is
 - **quarantined** when that link's item on side ``s`` is still there with the same
   print (unchanged since the last sync, or changed this run but still with the same
   title and times): it is a copy of an entry that is already synced;
-- **relinked** when that link's item on side ``s`` was deleted in this same run: the
-  new item *replaces* it (a tool that moves items by delete + create, an ICS feed that
-  re-issues UIDs). The link takes the new item's id and the entry is planned as if
-  its side-``s`` item had been edited into the new one: no delete on the other side,
-  no create; fields the new item differs in travel like any edit.
+- **relinked** when that link's item on side ``s`` was deleted in this same run and
+  its other item was not: the new item *replaces* it (a tool that moves items by
+  delete + create, an ICS feed that re-issues UIDs). The link takes the new item's id
+  and the entry is planned as if its side-``s`` item had been edited into the new
+  one: no delete on the other side, no create; fields the new item differs in travel
+  like any edit;
+- **quarantined** as well when both items of that link were deleted in this run: the
+  user's delete stands (bringing the new item over would undo it, relinking would
+  only delete the new item).
 
 A new item whose linked twin was changed this run into something else (other title
 or times) is not a copy of anything on its side any more: it syncs as a new entry.
@@ -831,10 +835,10 @@ def _match_copies(
             found = _twin(item, print_, side, keys=keys, stored=stored, seen=seen, by_key=by_key)
             if found is None:
                 continue
-            link, replaces = found
+            link, how = found
             taken.add(item.id)
             twin_id = link.id_on(side)
-            if replaces:
+            if how == "replaces":
                 by_key[link.sync_key] = attrs.evolve(
                     link,
                     a_id=item.id if side == "a" else link.a_id,
@@ -844,15 +848,17 @@ def _match_copies(
                 )
                 seen[link.sync_key][side] = item
                 continue
-            records.append(
-                Quarantine(
-                    side,
-                    item.id,
-                    item,
-                    f"duplicate (S3): {item.title!r} at {_instant(item.start)} copies "
-                    f"{twin_id} on side {side}, already synced as {link.sync_key}",
-                )
+            what = (
+                f"already synced as {link.sync_key}"
+                if how == "copies"
+                else f"deleted in this run with its partner (entry {link.sync_key}); "
+                "the delete stands"
             )
+            reason = (
+                f"duplicate (S3): {item.title!r} at {_instant(item.start)} copies "
+                f"{twin_id} on side {side}, {what}"
+            )
+            records.append(Quarantine(side, item.id, item, reason))
         if taken:
             unlinked[side] = [item for item in items if item.id not in taken]
     return records
@@ -867,28 +873,40 @@ def _twin(
     stored: Sequence[Link],
     seen: Mapping[str, Mapping[Side, _Seen]],
     by_key: Mapping[str, Link],
-) -> tuple[Link, bool] | None:
-    """The linked entry ``item`` copies (``(link, False)``) or replaces
-    (``(link, True)``: its side item was deleted this run), if any.
+) -> tuple[Link, str] | None:
+    """The linked entry ``item`` matches, and how: ``"replaces"`` (its item on
+    ``side`` was deleted this run, its other item lives), ``"copies"`` (its item on
+    ``side`` is there with the same print) or ``"deleted"`` (both its items were
+    deleted this run: relinking would only carry the user's delete over to ``item``).
 
     A replacement wins over a copy: relinking keeps both entries and deletes nothing.
     """
     links = {link.sync_key: link for link in stored}
-    copy_of: Link | None = None
+    found: tuple[Link, str] | None = None
+    other = _other(side)
     for key in dict.fromkeys(keys):
         link = by_key.get(key) or links[key]
         twin_id = link.id_on(side)
         if link.quarantined or link.pending is not None or twin_id in (None, item.id):
             continue
-        if link.id_on(_other(side)) is None:
+        if link.id_on(other) is None:
             continue
-        state = seen.get(key, {}).get(side, _UNCHANGED)
+        slot = seen.get(key, {})
+        state = slot.get(side, _UNCHANGED)
         if state is _DELETED:
-            return link, True
+            if slot.get(other) is not _DELETED:
+                return link, "replaces"
+            if found is None:
+                found = link, "deleted"
+            continue
         current = link.base if state is _UNCHANGED else state
-        if copy_of is None and isinstance(current, CalendarItem) and copy_print(current) == print_:
-            copy_of = link
-    return (copy_of, False) if copy_of is not None else None
+        if (
+            (found is None or found[1] == "deleted")
+            and isinstance(current, CalendarItem)
+            and copy_print(current) == print_
+        ):
+            found = link, "copies"
+    return found
 
 
 def _without_writes_to(
