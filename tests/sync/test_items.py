@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from severa_ext.errors import ValidationError
-from severa_ext.sync.items import CalendarItem, Window, content_equal, fingerprint
+from severa_ext.sync.items import CalendarItem, Window, content_equal, copy_print, fingerprint
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -98,3 +98,66 @@ def test_end_before_start_is_judged_by_instant_across_a_dst_fold():
     # The other way round is an hour long and valid.
     ok = item(start=start.replace(fold=0), end=start)
     assert ok.end.astimezone(UTC) - ok.start.astimezone(UTC) == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"title": 5}, "title must be a str, got 5"),
+        ({"title": None}, "title must be a str"),
+        ({"start": "2026-05-04"}, "start must be a date or an aware datetime"),
+        ({"end": datetime(2026, 5, 4, 10)}, "end must be timezone-aware"),
+        ({"last_modified": datetime(2026, 5, 4)}, "last_modified must be timezone-aware"),
+        ({"last_modified": "yesterday"}, "last_modified must be a date or an aware"),
+        ({"original_start": 3}, "original_start must be a date or an aware"),
+    ],
+)
+def test_every_bad_field_is_a_validation_error_naming_it(changes, message):
+    """One check replaces the per-field validators: the same errors, on every path
+    (construction and ``evolve``), from the package's own hierarchy."""
+    with pytest.raises(ValidationError, match=message):
+        item(**changes)
+    with pytest.raises(ValidationError, match=message):
+        CalendarItem(**{"title": "x", "start": item().start, "end": item().end, **changes})
+
+
+def test_the_utc_fast_path_and_other_zones_agree():
+    utc = item()
+    helsinki = item(start=utc.start.astimezone(HELSINKI), end=utc.end.astimezone(HELSINKI))
+    assert content_equal(utc, helsinki)
+    with pytest.raises(ValidationError, match="before start"):
+        item(start=utc.end, end=utc.start)
+    with pytest.raises(ValidationError, match="before start"):
+        item(start=helsinki.end, end=helsinki.start)
+
+
+_instants = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.timezones()
+)
+
+
+@given(
+    title=st.text(max_size=12),
+    start=_instants,
+    minutes=st.integers(min_value=0, max_value=600),
+    zone=st.timezones(),
+    body=st.text(max_size=5),
+)
+def test_copy_print_is_title_and_instants_S3(title, start, minutes, zone, body):
+    """Copies have one print however their zones are spelt and whatever their bodies;
+    a different title or instant gives another print."""
+    end = start + timedelta(minutes=minutes)
+    one = CalendarItem(title, start, end)
+    respelt = CalendarItem(
+        f"{title}  ", start.astimezone(zone), end.astimezone(zone), body=body, id="other"
+    )
+    assert copy_print(one) == copy_print(respelt)
+    assert copy_print(one) != copy_print(one.evolve(title=title + "x"))
+    later = one.evolve(start=start + timedelta(microseconds=1), end=end + timedelta(minutes=1))
+    assert copy_print(one) != copy_print(later)
+
+
+def test_copy_print_keeps_all_day_dates_apart_from_midnight_instants():
+    day = item(start=date(2026, 5, 4), end=date(2026, 5, 5))
+    midnight = item(start=datetime(2026, 5, 4, tzinfo=UTC), end=datetime(2026, 5, 5, tzinfo=UTC))
+    assert copy_print(day) != copy_print(midnight)

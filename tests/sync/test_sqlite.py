@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from severa_ext.errors import LeaseHeld, StateError, ValidationError
 from severa_ext.sync import _sqlite_codec as codec
 from severa_ext.sync._sqlite_schema import CURRENT_VERSION, MIGRATIONS
-from severa_ext.sync.items import CalendarItem, ShowAs
+from severa_ext.sync.items import CalendarItem, ShowAs, copy_print
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.sqlite import SQLiteStateStore
 from severa_ext.sync.state import Link, MemoryStateStore, StateChange
@@ -74,6 +74,24 @@ class TestStateStoreContract:
         assert store.links_by_ids("p", "b", ["B2"]) == {"B2": _link(2)}
         assert store.links_by_keys("p", ["k2", "k3"]) == {"k2": _link(2)}
         assert store.count("p") == 2
+
+    def test_links_by_prints_S3(self, store):
+        """Links are found by the S3 print of their base (title and instants), grouped
+        by print; a changed base moves the link, and a deleted one is gone."""
+        moved = BASE.evolve(
+            start=BASE.start + timedelta(hours=1), end=BASE.end + timedelta(hours=1)
+        )
+        store.apply("p", StateChange(put=[_link(1), _link(2, base=BASE.evolve(body="v2"))]))
+        store.apply("p", StateChange(put=[_link(3, base=moved), Link("k4", pending="b")]))
+        found = store.links_by_prints("p", [copy_print(BASE), copy_print(moved), "nope"])
+        assert sorted(link.sync_key for link in found[copy_print(BASE)]) == ["k1", "k2"]
+        assert found[copy_print(moved)] == [_link(3, base=moved)]
+        assert "nope" not in found
+        store.apply("p", StateChange(put=[_link(1, base=moved)], delete=["k2"]))
+        found = store.links_by_prints("p", [copy_print(BASE), copy_print(moved)])
+        assert copy_print(BASE) not in found
+        assert sorted(link.sync_key for link in found[copy_print(moved)]) == ["k1", "k3"]
+        assert store.links_by_prints("q", [copy_print(moved)]) == {}
 
     def test_put_replaces_and_reindexes(self, store):
         store.apply("p", StateChange(put=[_link(1)]))
@@ -218,9 +236,18 @@ _links = _keys.flatmap(
         a_etag=st.none() | st.text(max_size=3),
         pending=st.sampled_from([None, "a", "b"]),
         quarantined=st.booleans(),
-        base=st.none() | st.just(BASE),
+        # Three bases, two prints (the body is not part of the S3 print).
+        base=st.none() | st.sampled_from([BASE, BASE.evolve(title="Other"), BASE.evolve(body="x")]),
     )
 )
+_PRINTS = [copy_print(BASE), copy_print(BASE.evolve(title="Other")), "unknown"]
+
+
+def _by_print(store, pair):
+    found = store.links_by_prints(pair, _PRINTS)
+    return {p: sorted(links, key=lambda link: link.sync_key) for p, links in found.items()}
+
+
 _changes = st.builds(
     StateChange,
     put=st.lists(_links, max_size=4, unique_by=lambda link: link.sync_key),
@@ -245,6 +272,7 @@ def test_sqlite_store_answers_like_the_memory_store(steps):
             assert store.links_by_keys(pair, [f"k{n}" for n in range(6)]) == (
                 reference.links_by_keys(pair, [f"k{n}" for n in range(6)])
             )
+            assert _by_print(store, pair) == _by_print(reference, pair)
             for side in ("a", "b"):
                 assert store.cursor(pair, side) == reference.cursor(pair, side)
                 assert store.links_by_ids(pair, side, every_id) == (
@@ -334,6 +362,39 @@ def test_an_old_schema_file_is_migrated(tmp_path):
         assert store.count("p") == 3
 
 
+def test_a_version_2_file_is_migrated_to_columns_with_prints(tmp_path):
+    """Version 3 moves each link out of its JSON document into columns: every field,
+    the scan order and the counter survive, and the S3 prints are filled in."""
+    path = tmp_path / "v2.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for _number, _what, script in MIGRATIONS[:2]:
+        raw.executescript(script)
+    raw.execute("INSERT INTO schema_version VALUES (2)")
+    links = [
+        _link(5, b_etag='W/"5"'),
+        _link(1, quarantined=True, base=BASE.evolve(title="Other")),
+        Link("k3", a_id="A3", pending="b"),
+        _link(2, base=BASE.evolve(start=date(2026, 5, 4), end=date(2026, 5, 5))),
+    ]
+    for link in links:
+        raw.execute(
+            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
+            ("p", link.sync_key, link.a_id, link.b_id, link.pending, codec.dump_link(link)),
+        )
+    raw.execute("INSERT INTO link_counts VALUES ('p', 4)")
+    raw.commit()
+    raw.close()
+    with SQLiteStateStore(path) as store:
+        assert store.schema_version == CURRENT_VERSION
+        assert list(store.links("p")) == links
+        assert store.count("p") == 4
+        assert store.pending("p") == [links[2]]
+        found = store.links_by_prints("p", [copy_print(BASE), copy_print(links[1].base)])
+        assert found == {copy_print(BASE): [links[0]], copy_print(links[1].base): [links[1]]}
+        assert store.links_by_ids("p", "b", ["B2"]) == {"B2": links[3]}
+
+
 def test_a_newer_schema_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "new.db"
     with SQLiteStateStore(path) as store:
@@ -370,13 +431,18 @@ def test_a_missing_directory_is_a_state_error(tmp_path):
         SQLiteStateStore(tmp_path / "no" / "such" / "state.db")
 
 
-def test_a_garbled_row_is_a_state_error(tmp_path):
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("base", '{"title": 5}'), ("base", "not json"), ("extra", "[1, 2]"), ("pending", "c")],
+)
+def test_a_garbled_row_is_a_state_error(tmp_path, column, value):
     path = tmp_path / "s.db"
     with SQLiteStateStore(path) as store:
         store.apply("p", StateChange(put=[_link(1)]))
-        store._conn.execute('UPDATE links SET data = \'{"sync_key": 5, "base": 1}\'')
-        with pytest.raises(StateError, match="link cannot be read"):
+        store._conn.execute(f"UPDATE links SET {column} = ?", (value,))
+        with pytest.raises(StateError, match="link cannot be read") as caught:
             store.link("p", "k1")
+        assert str(path) in str(caught.value)
 
 
 def test_a_locked_file_is_a_state_error_not_sqlite3(tmp_path):
@@ -420,14 +486,16 @@ def test_lookups_use_the_indexes(tmp_path):
         def plan(sql, *args):
             return " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
 
-        by_a = plan("SELECT a_id, data FROM links WHERE pair_id = ? AND a_id IN (?, ?)", "p", 1, 2)
-        by_b = plan("SELECT b_id, data FROM links WHERE pair_id = ? AND b_id IN (?)", "p", 1)
-        pending = plan("SELECT data FROM links WHERE pair_id = ? AND pending IS NOT NULL", "p")
+        by_a = plan("SELECT a_id, base FROM links WHERE pair_id = ? AND a_id IN (?, ?)", "p", 1, 2)
+        by_b = plan("SELECT b_id, base FROM links WHERE pair_id = ? AND b_id IN (?)", "p", 1)
+        by_print = plan("SELECT print, base FROM links WHERE pair_id = ? AND print IN (?)", "p", 1)
+        pending = plan("SELECT base FROM links WHERE pair_id = ? AND pending IS NOT NULL", "p")
         count = plan("SELECT n FROM link_counts WHERE pair_id = ?", "p")
         assert "links_by_a_id" in by_a
         assert "links_by_b_id" in by_b
+        assert "links_by_print" in by_print
         assert "links_pending" in pending
-        for text in (by_a, by_b, pending, count):
+        for text in (by_a, by_b, by_print, pending, count):
             assert "SCAN" not in text
 
 
@@ -440,45 +508,54 @@ def test_a_new_link_field_with_a_default_round_trips():
     link = Extended("k1", a_id="A", base=BASE, note="hello")
     assert converter.structure(converter.unstructure(link), Extended) == link
     # A row written before a field existed loads with the field's default.
-    old_row = '{"sync_key":"k1","a_id":"A"}'
-    assert codec.load_link(old_row, where="test") == Link("k1", a_id="A")
+    old_row = ("k1", "A", None, None, None, None, 0, None, None, None)
+    assert codec.load_row(old_row, where="test") == Link("k1", a_id="A")
+
+
+def test_fields_without_a_column_go_to_the_extra_json(monkeypatch):
+    """Every Link field but the columns and the base is written to ``extra`` (cattrs
+    generated), so a field added later is stored without a schema change."""
+    assert set(codec.LINK_COLUMNS) | {"base"} == {f.name for f in attrs.fields(Link)}
+    monkeypatch.setattr(codec, "_LINK_EXTRA", lambda link: {"note": "hello"})
+    row = codec.link_row(_link(1))
+    assert json.loads(row[-1]) == {"note": "hello"}
+    assert codec.link_row(Link("k"))[-1] is not None  # the patched hook is always asked
 
 
 @settings(max_examples=scaled(100))
-@given(item=calendar_items(with_identity=True), pending=st.sampled_from([None, "a", "b"]))
-def test_any_base_round_trips_through_the_codec(item, pending):
-    """Zones, all-day dates, enums and categories survive the JSON (cattrs) round trip."""
-    link = Link("k", a_id="A", base=item.evolve(last_modified=NOW), pending=pending)
-    loaded = codec.load_link(codec.dump_link(link), where="test")
+@given(
+    item=calendar_items(with_identity=True),
+    pending=st.sampled_from([None, "a", "b"]),
+    quarantined=st.booleans(),
+)
+def test_any_link_round_trips_through_a_row(item, pending, quarantined):
+    """Zones, all-day dates, enums and categories survive the row (cattrs JSON) round
+    trip; the row's print is the base's S3 print."""
+    base = item.evolve(last_modified=NOW)
+    link = Link("k", a_id="A", b_etag='W/"2"', base=base, pending=pending, quarantined=quarantined)
+    row = codec.link_row(link)
+    loaded = codec.load_row(row, where="test")
     assert loaded == link
     assert getattr(loaded.base.start, "tzinfo", None) == getattr(item.start, "tzinfo", None)
+    assert row[7] == (copy_print(base) if pending is None else None)
+    assert codec.load_link(codec.dump_link(link), where="test") == link
 
 
-@settings(max_examples=scaled(50))
-@given(item=calendar_items(with_identity=True), pending=st.sampled_from([None, "a", "b"]))
-def test_the_spliced_link_text_is_the_whole_link_json(item, pending):
-    """The fast path (link fields + a cached base text) writes exactly the JSON object
-    the cattrs converter makes of the whole link, for the intent and the final link."""
-    converter = codec.make_converter()
-    intent = Link("k", a_id="A", a_etag="1", base=item, pending=pending)
-    final = Link("k", a_id="A", b_id="B", a_etag="1", b_etag="2", base=item)
-    for link in (intent, final, Link("k", b_id="B", quarantined=True)):
-        assert json.loads(codec.dump_link(link)) == converter.unstructure(link)
-
-
-def test_the_base_text_cache_follows_the_object_not_its_id():
+def test_the_base_cache_follows_the_object_not_its_id():
     """A cached base text is reused only for the very same (frozen) item object; equal
     or different items are encoded on their own, and eviction keeps answers right."""
-    first = codec.dump_link(_link(1))
-    assert codec.dump_link(_link(1)) == first  # the same BASE object: a cache hit
+    first = codec.dump_base(BASE)
+    assert codec.dump_base(BASE) == first  # the same BASE object: a cache hit
     other = BASE.evolve(title="Retro")
-    assert json.loads(codec.dump_link(_link(1, base=other)))["base"]["title"] == "Retro"
+    text, print_ = codec.dump_base(other)
+    assert json.loads(text)["title"] == "Retro"
+    assert print_ == copy_print(other) != first[1]
     items = [BASE.evolve(title=f"t{n}") for n in range(codec._BASE_CACHE_SIZE + 10)]
     for n, item in enumerate(items):
-        assert json.loads(codec.dump_link(_link(n, base=item)))["base"]["title"] == f"t{n}"
+        assert json.loads(codec.dump_base(item)[0])["title"] == f"t{n}"
     assert len(codec._base_cache) <= codec._BASE_CACHE_SIZE
     for n in (0, len(items) - 1):  # evicted and still cached
-        loaded = codec.load_link(codec.dump_link(_link(n, base=items[n])), where="test")
+        loaded = codec.load_row(codec.link_row(_link(n, base=items[n])), where="test")
         assert loaded.base == items[n]
 
 

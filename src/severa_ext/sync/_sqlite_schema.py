@@ -7,7 +7,7 @@ migration: append a new one.
 
 from __future__ import annotations
 
-__all__ = ["CURRENT_VERSION", "MIGRATIONS"]
+__all__ = ["BACKFILL_PRINTS", "CURRENT_VERSION", "MIGRATIONS"]
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
@@ -59,12 +59,58 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             SELECT pair_id, count(*) FROM links GROUP BY pair_id;
         """,
     ),
+    (
+        3,
+        "link fields in columns, the base as JSON, the S3 print index",
+        """
+        CREATE TABLE links_v3 (
+            pair_id TEXT NOT NULL,
+            sync_key TEXT NOT NULL,
+            a_id TEXT,
+            b_id TEXT,
+            a_etag TEXT,
+            b_etag TEXT,
+            pending TEXT,
+            quarantined INTEGER NOT NULL DEFAULT 0,
+            print TEXT,
+            base TEXT,
+            extra TEXT,
+            PRIMARY KEY (pair_id, sync_key)
+        );
+        INSERT INTO links_v3 (
+            rowid, pair_id, sync_key, a_id, b_id, a_etag, b_etag, pending, quarantined,
+            print, base, extra
+        )
+            SELECT rowid, pair_id, sync_key, a_id, b_id,
+                json_extract(data, '$.a_etag'), json_extract(data, '$.b_etag'), pending,
+                coalesce(json_extract(data, '$.quarantined'), 0), NULL,
+                json_extract(data, '$.base'),
+                nullif(json_remove(data, '$.sync_key', '$.a_id', '$.b_id', '$.a_etag',
+                    '$.b_etag', '$.pending', '$.quarantined', '$.base'), '{}')
+            FROM links ORDER BY rowid;
+        DROP TABLE links;
+        ALTER TABLE links_v3 RENAME TO links;
+        CREATE INDEX links_by_a_id ON links (pair_id, a_id) WHERE a_id IS NOT NULL;
+        CREATE INDEX links_by_b_id ON links (pair_id, b_id) WHERE b_id IS NOT NULL;
+        CREATE INDEX links_pending ON links (pair_id) WHERE pending IS NOT NULL;
+        CREATE INDEX links_by_print ON links (pair_id, print) WHERE print IS NOT NULL;
+        """,
+    ),
 )
 """``(version, what it does, SQL)`` in order.
+
+Version 3 moves each link's fields out of one JSON document into columns (the base
+stays JSON, other fields go to ``extra``); the S3 prints of the migrated bases are
+filled in by the store right after the SQL, in the same transaction
+(:data:`BACKFILL_PRINTS`).
 
 ``link_counts`` is kept by the writer in the same transaction as the links (per-row
 triggers cost more than the whole insert).
 """
+
+BACKFILL_PRINTS = 3
+"""The migration after which the store computes the ``print`` of every link with a
+base (a digest SQL cannot compute: normalised title, instants in UTC)."""
 
 CURRENT_VERSION = MIGRATIONS[-1][0]
 """The schema version this release writes."""

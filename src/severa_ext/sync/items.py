@@ -140,8 +140,9 @@ class CalendarItem:
                 self._fail(f"end {end} is before start {start}")
         else:
             self._check_slowly()
-        if self.last_modified is not None:
-            _when("last_modified", self.last_modified)
+        modified = self.last_modified
+        if modified is not None and not (modified.__class__ is datetime and modified.tzinfo is UTC):
+            _when("last_modified", modified)
         if self.original_start is not None:
             _when("original_start", self.original_start)
 
@@ -271,10 +272,15 @@ def copy_print(item: CalendarItem) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _exact_instant(value: datetime | date) -> str:
+    # Microseconds since the epoch: exact, zone-free, and cheaper than isoformat().
     if isinstance(value, datetime):
-        return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
-    return value.isoformat()
+        return str((value - _EPOCH) // _MICROSECOND)
+    return value.isoformat()  # a date: "2026-05-04" never looks like a number
 
 
 def new_sync_key() -> str:

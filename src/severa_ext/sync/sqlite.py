@@ -7,10 +7,11 @@ survives a crash of the process. Every :meth:`SQLiteStateStore.apply` is one
 of it. Leases are rows written under ``BEGIN IMMEDIATE`` too, so two threads or two
 processes racing for one pair never both win (two runs never interleave).
 
-Links are stored whole, as JSON made by a cattrs converter (a new
-:class:`~severa_ext.sync.state.Link` field with a default needs no migration), next
-to the columns the lookups use; ``links_by_ids`` and ``links_by_keys`` go through
-indexes in chunks below SQLite's variable limit, and ``count`` reads a per-pair
+A link's ids, etags and flags are columns; its base is JSON made by a cattrs
+converter, and any other :class:`~severa_ext.sync.state.Link` field goes to an
+``extra`` JSON column (a new field with a default needs no migration).
+``links_by_ids``, ``links_by_keys`` and ``links_by_prints`` (the S3 print of the base)
+go through indexes in chunks below SQLite's variable limit, and ``count`` reads a per-pair
 counter kept in the same transaction, so a sync that changed nothing never scans
 the table.
 
@@ -41,8 +42,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from severa_ext.errors import LeaseHeld, StateError, ValidationError
-from severa_ext.sync._sqlite_codec import dump_entry, dump_link, load_entry, load_link, utc_key
-from severa_ext.sync._sqlite_schema import CURRENT_VERSION, MIGRATIONS
+from severa_ext.sync._sqlite_codec import (
+    LinkRow,
+    dump_base,
+    dump_entry,
+    link_row,
+    load_entry,
+    load_row,
+    utc_key,
+)
+from severa_ext.sync._sqlite_schema import BACKFILL_PRINTS, CURRENT_VERSION, MIGRATIONS
 from severa_ext.sync.items import Side
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.state import Lease, Link, StateChange
@@ -58,6 +67,19 @@ _PAGE = 1000
 """Links per page of a full scan."""
 
 _ID_COLUMN: dict[str, str] = {"a": "a_id", "b": "b_id"}
+
+_ROW = "sync_key, a_id, b_id, a_etag, b_etag, pending, quarantined, print, base, extra"
+"""The columns a link is loaded from, in :func:`~severa_ext.sync._sqlite_codec.load_row`
+order."""
+
+_INSERT = (
+    f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_VALUE_COLUMNS: tuple[str, ...] = tuple(_ROW.split(", ")[1:])
+"""New links are inserted; a known link's row is updated in the columns that changed
+only (SQLite then leaves the indexes of the other columns alone: settling an intent
+touches the ``b_id``, ``pending`` and ``print`` indexes, not ``a_id``'s)."""
 
 _CHECKPOINT_PAGES = 10_000
 """WAL pages between automatic checkpoints (SQLite's default is 1,000)."""
@@ -206,8 +228,29 @@ class SQLiteStateStore:
                 logger.info("migrating state store %s to version %d: %s", self._path, number, what)
                 for statement in _statements(script):
                     conn.execute(statement)
+                if number == BACKFILL_PRINTS:
+                    self._backfill_prints(conn)
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    def _backfill_prints(self, conn: sqlite3.Connection) -> None:
+        """Fill in the S3 print of every link that has a base (after migration 3)."""
+        last = 0
+        while True:
+            rows = conn.execute(
+                f"SELECT rowid, {_ROW} FROM links WHERE rowid > ? AND base IS NOT NULL "  # noqa: S608
+                "ORDER BY rowid LIMIT ?",
+                (last, _PAGE),
+            ).fetchall()
+            updates = []
+            for rowid, *row in rows:
+                link = self._load(row)
+                assert link.base is not None
+                updates.append((dump_base(link.base)[1], rowid))
+            conn.executemany("UPDATE links SET print = ? WHERE rowid = ?", updates)
+            if len(rows) < _PAGE:
+                return
+            last = rows[-1][0]
 
     @property
     def schema_version(self) -> int:
@@ -215,8 +258,8 @@ class SQLiteStateStore:
         with self._guard("read the schema version") as conn:
             return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
 
-    def _load(self, text: str) -> Link:
-        return load_link(text, where=f"state store {self._path}")
+    def _load(self, row: Any) -> Link:
+        return load_row(row, where=f"state store {self._path}")
 
     # -- links --------------------------------------------------------------------
 
@@ -227,10 +270,8 @@ class SQLiteStateStore:
             StateError: the write failed (nothing of it was stored).
         """
         deletes = [(pair_id, key) for key in change.delete]
-        puts = [
-            (pair_id, link.sync_key, link.a_id, link.b_id, link.pending, dump_link(link))
-            for link in change.put
-        ]
+        # The last put of a key wins, as if the puts were applied one by one.
+        puts = {link.sync_key: link_row(link) for link in change.put}
         cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
         with self._write("apply") as conn:
             delta = 0
@@ -239,15 +280,11 @@ class SQLiteStateStore:
                 conn.executemany("DELETE FROM links WHERE pair_id = ? AND sync_key = ?", deletes)
                 delta -= conn.total_changes - before
             if puts:
-                existing = self._existing(conn, pair_id, [row[1] for row in puts])
-                delta += len({row[1] for row in puts} - existing)
-                conn.executemany(
-                    "INSERT INTO links (pair_id, sync_key, a_id, b_id, pending, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pair_id, sync_key) DO UPDATE SET "
-                    "a_id = excluded.a_id, b_id = excluded.b_id, "
-                    "pending = excluded.pending, data = excluded.data",
-                    puts,
-                )
+                stored = self._stored_rows(conn, pair_id, list(puts))
+                inserts = [(pair_id, *row) for key, row in puts.items() if key not in stored]
+                conn.executemany(_INSERT, inserts)
+                delta += len(inserts)
+                self._update_changed(conn, pair_id, puts, stored)
             if delta:
                 conn.execute(
                     "INSERT INTO link_counts (pair_id, n) VALUES (?, ?) "
@@ -262,29 +299,54 @@ class SQLiteStateStore:
                 )
 
     @staticmethod
-    def _existing(conn: sqlite3.Connection, pair_id: str, keys: list[str]) -> set[str]:
-        """Which of ``keys`` the pair already has (to keep the link count exact)."""
-        found: set[str] = set()
+    def _stored_rows(
+        conn: sqlite3.Connection, pair_id: str, keys: list[str]
+    ) -> dict[str, tuple[Any, ...]]:
+        """The stored values of those of ``keys`` the pair already has."""
+        found: dict[str, tuple[Any, ...]] = {}
         for offset in range(0, len(keys), _CHUNK):
             chunk = keys[offset : offset + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            found.update(
-                key
-                for (key,) in conn.execute(
-                    f"SELECT sync_key FROM links "  # noqa: S608 - placeholders only
-                    f"WHERE pair_id = ? AND sync_key IN ({marks})",
-                    (pair_id, *chunk),
-                )
-            )
+            for row in conn.execute(
+                f"SELECT {_ROW} FROM links "  # noqa: S608 - placeholders only
+                f"WHERE pair_id = ? AND sync_key IN ({marks})",
+                (pair_id, *chunk),
+            ):
+                found[row[0]] = row[1:]
         return found
+
+    @staticmethod
+    def _update_changed(
+        conn: sqlite3.Connection,
+        pair_id: str,
+        puts: dict[str, LinkRow],
+        stored: dict[str, tuple[Any, ...]],
+    ) -> None:
+        """Update each stored row in the columns whose value changed (grouped into one
+        statement per set of columns; an unchanged row is not written at all)."""
+        groups: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        for key, old in stored.items():
+            new = puts[key][1:]
+            changed = tuple(i for i, value in enumerate(new) if value != old[i])
+            if changed:
+                values = tuple(new[i] for i in changed)
+                groups.setdefault(changed, []).append((*values, pair_id, key))
+        for changed, rows in groups.items():
+            assignments = ", ".join(f"{_VALUE_COLUMNS[i]} = ?" for i in changed)
+            conn.executemany(
+                f"UPDATE links SET {assignments} "  # noqa: S608 - fixed column names
+                "WHERE pair_id = ? AND sync_key = ?",
+                rows,
+            )
 
     def link(self, pair_id: str, sync_key: str) -> Link | None:
         """The link with ``sync_key``, if any."""
         with self._guard("read a link") as conn:
             row = conn.execute(
-                "SELECT data FROM links WHERE pair_id = ? AND sync_key = ?", (pair_id, sync_key)
+                f"SELECT {_ROW} FROM links WHERE pair_id = ? AND sync_key = ?",  # noqa: S608
+                (pair_id, sync_key),
             ).fetchone()
-        return self._load(row[0]) if row is not None else None
+        return self._load(row) if row is not None else None
 
     def _bulk(self, operation: str, column: str, pair_id: str, keys: Iterable[str]) -> list[Any]:
         wanted = list(dict.fromkeys(keys))
@@ -295,7 +357,7 @@ class SQLiteStateStore:
                 marks = ",".join("?" * len(chunk))
                 rows.extend(
                     conn.execute(
-                        f"SELECT {column}, data FROM links "  # noqa: S608 - fixed column names
+                        f"SELECT {column}, {_ROW} FROM links "  # noqa: S608 - fixed column names
                         f"WHERE pair_id = ? AND {column} IN ({marks}) ORDER BY rowid",
                         (pair_id, *chunk),
                     )
@@ -308,12 +370,20 @@ class SQLiteStateStore:
         if column is None:
             raise ValidationError(f"links_by_ids: side must be 'a' or 'b', got {side!r}")
         rows = self._bulk("look links up by id", column, pair_id, ids)
-        return {item_id: self._load(data) for item_id, data in rows}
+        return {row[0]: self._load(row[1:]) for row in rows}
 
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
         """Links among ``sync_keys``, keyed by sync key (indexed)."""
         rows = self._bulk("look links up by sync key", "sync_key", pair_id, sync_keys)
-        return {key: self._load(data) for key, data in rows}
+        return {row[0]: self._load(row[1:]) for row in rows}
+
+    def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
+        """Links whose base has one of ``prints`` (S3), grouped by print (indexed)."""
+        rows = self._bulk("look links up by print", "print", pair_id, prints)
+        found: dict[str, list[Link]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(self._load(row[1:]))
+        return found
 
     def links(self, pair_id: str) -> Iterator[Link]:
         """Every link of the pair, page by page (no lock is held between pages)."""
@@ -321,12 +391,12 @@ class SQLiteStateStore:
         while True:
             with self._guard("list links") as conn:
                 rows = conn.execute(
-                    "SELECT rowid, data FROM links WHERE pair_id = ? AND rowid > ? "
-                    "ORDER BY rowid LIMIT ?",
+                    f"SELECT rowid, {_ROW} FROM links "  # noqa: S608 - fixed column names
+                    "WHERE pair_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
                     (pair_id, last, _PAGE),
                 ).fetchall()
-            for _rowid, data in rows:
-                yield self._load(data)
+            for row in rows:
+                yield self._load(row[1:])
             if len(rows) < _PAGE:
                 return
             last = rows[-1][0]
@@ -335,10 +405,11 @@ class SQLiteStateStore:
         """Links that are intents still in flight (indexed)."""
         with self._guard("list pending links") as conn:
             rows = conn.execute(
-                "SELECT data FROM links WHERE pair_id = ? AND pending IS NOT NULL ORDER BY rowid",
+                f"SELECT {_ROW} FROM links "  # noqa: S608 - fixed column names
+                "WHERE pair_id = ? AND pending IS NOT NULL ORDER BY rowid",
                 (pair_id,),
             ).fetchall()
-        return [self._load(data) for (data,) in rows]
+        return [self._load(row) for row in rows]
 
     def count(self, pair_id: str) -> int:
         """How many links the pair has (a counter, not a scan)."""

@@ -104,7 +104,8 @@ class StateStore(Protocol):
     def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
         """Links whose base has a :func:`~severa_ext.sync.items.copy_print` among
         ``prints``, grouped by print (bulk lookup; how a copy that another tool made
-        in a later run is recognised, S3). Links without a base are not indexed.
+        in a later run is recognised, S3). Pending intents and links without a base
+        are not indexed.
         """
         ...
 
@@ -158,6 +159,11 @@ class StateStore(Protocol):
         ...
 
 
+def _indexed(link: Link) -> bool:
+    """Whether ``link`` is found by the print of its base: a settled link with a base."""
+    return link.base is not None and link.pending is None
+
+
 class MemoryStateStore:
     """The reference :class:`StateStore`, in memory (tests, examples, dry runs)."""
 
@@ -182,13 +188,15 @@ class MemoryStateStore:
             index = self._index(pair_id, side)
             if item_id is not None and index.get(item_id) == link.sync_key:
                 del index[item_id]
-        if link.base is not None and (new is None or new.base is not link.base):
+        if _indexed(link) and not (new is not None and _indexed(new) and new.base is link.base):
+            assert link.base is not None
+            print_ = copy_print(link.base)
             prints = self._by_print.get(pair_id, {})
-            keys = prints.get(copy_print(link.base))
+            keys = prints.get(print_)
             if keys is not None:
                 keys.pop(link.sync_key, None)
                 if not keys:
-                    del prints[copy_print(link.base)]
+                    del prints[print_]
 
     def apply(self, pair_id: str, change: StateChange) -> None:
         links = self._links.setdefault(pair_id, {})
@@ -201,7 +209,8 @@ class MemoryStateStore:
             if old is not None:
                 self._unindex(pair_id, old, link)
             links[link.sync_key] = link
-            if link.base is not None and (old is None or old.base is not link.base):
+            if _indexed(link) and not (old is not None and _indexed(old) and old.base is link.base):
+                assert link.base is not None
                 prints = self._by_print.setdefault(pair_id, {})
                 prints.setdefault(copy_print(link.base), {})[link.sync_key] = None
             for side in ("a", "b"):
