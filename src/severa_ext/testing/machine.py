@@ -49,7 +49,14 @@ from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import Clock, FixedClock
 from severa_ext.errors import MassDeletionRefused
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import CalendarItem, Capabilities, ShowAs, Side, normalize_text
+from severa_ext.sync.items import (
+    CalendarItem,
+    Capabilities,
+    ShowAs,
+    Side,
+    copy_print,
+    normalize_text,
+)
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.planner import MERGE_FIELDS, KeptFields, field_value
 from severa_ext.sync.policy import SyncPolicy
@@ -366,6 +373,9 @@ class SyncMachine(RuleBasedStateMachine):
         self.titles = 0
         self.pair_titles: set[str] = set()
         self.user_made: set[tuple[Side, str | None]] = set()
+        # Copies made without a sync key (S3): copy -> the item it copies.
+        self.keyless_copies: dict[tuple[Side, str], tuple[Side, str]] = {}
+        self.copy_prints: dict[tuple[Side, str], str] = {}
         self.user_actions = 0
         self.synced = False
         self._start_round()
@@ -382,9 +392,11 @@ class SyncMachine(RuleBasedStateMachine):
         self.twins: list[tuple[str, str]] = []
         self.user_deleted: set[tuple[Side, str]] = set()
         self.edits: dict[tuple[Side, str], dict[str, object]] = {}
-        self.ids_before: set[tuple[Side, str]] = {
-            (side, str(item.id)) for side in _SIDES for item in self.sides[side].snapshot()
+        self.round_copies: set[tuple[Side, str]] = set()
+        self.items_before: dict[tuple[Side, str], CalendarItem] = {
+            (side, str(item.id)): item for side in _SIDES for item in self.sides[side].snapshot()
         }
+        self.ids_before: set[tuple[Side, str]] = set(self.items_before)
         self.partner_before: dict[tuple[Side, str], tuple[Side, str]] = {}
         for link in self.store.links(PAIR):
             if link.a_id is not None and link.b_id is not None and not link.quarantined:
@@ -403,11 +415,29 @@ class SyncMachine(RuleBasedStateMachine):
         items = self.sides[side].snapshot()
         return items[index % len(items)] if items else None
 
+    def _copied_from(self, item: tuple[Side, str] | None) -> set[tuple[Side, str]]:
+        """The items ``item`` is a keyless copy of, directly or through other copies."""
+        sources: set[tuple[Side, str]] = set()
+        while item is not None:
+            item = self.keyless_copies.get(item)
+            if item is None or item in sources:
+                break
+            sources.add(item)
+        return sources
+
     def _record_edit(self, side: Side, item: CalendarItem, names: Iterable[str]) -> None:
         assert item.id is not None
-        slot = self.edits.setdefault((side, item.id), {})
+        key = (side, item.id)
+        slot = self.edits.setdefault(key, {})
+        before = self.items_before.get(key)
         for name in names:
-            slot[name] = field_value(item, name)
+            value = field_value(item, name)
+            if before is not None and field_value(before, name) == value:
+                slot.pop(name, None)  # edited back to what the last sync left: no edit
+            else:
+                slot[name] = value
+        if not slot:
+            del self.edits[key]
 
     def _edit(self, side: Side, index: int, name: str, value: Any) -> None:
         item = self._pick(side, index)
@@ -485,6 +515,22 @@ class SyncMachine(RuleBasedStateMachine):
         self._act()
         made = self.sides[side].user_create(item.evolve(id=None, etag=None))
         self.user_made.add((side, made.id))
+
+    @rule(side=st.sampled_from(_SIDES), index=st.integers(min_value=0))
+    def copy_without_key_like_another_tool(self, side: Side, index: int) -> None:
+        """Another tool copies an item and drops extended properties: no id, etag or
+        sync key (S3: a copy of a synced entry is quarantined, never multiplied; one
+        that replaces a linked item deleted in the same run takes over its link)."""
+        item = self._pick(side, index)
+        if item is None or item.id is None:
+            return
+        self._act()
+        made = self.sides[side].user_create(item.without_identity())
+        assert made.id is not None
+        self.user_made.add((side, made.id))
+        self.keyless_copies[(side, made.id)] = (side, item.id)
+        self.copy_prints[(side, made.id)] = copy_print(made)
+        self.round_copies.add((side, made.id))
 
     @rule(
         side=st.sampled_from(_SIDES),
@@ -650,10 +696,34 @@ class SyncMachine(RuleBasedStateMachine):
                 key = (side, item.id)
                 if key not in self.user_made:
                     assert key in partner or key in quarantined, f"orphan {item}"
-            titles = Counter(i.title for i in items[side].values() if (side, i.id) in partner)
+            # Keyless copies (S3) share their source's title: checked below instead.
+            titles = Counter(
+                i.title
+                for i in items[side].values()
+                if (key := (side, str(i.id))) in partner
+                and key not in self.keyless_copies
+                and partner[key] not in self.keyless_copies
+            )
             for title, count in titles.items():
                 limit = 2 if title in self.pair_titles else 1
                 assert count <= limit, f"{count} copies of {title!r} on side {side}"
+        # S3: a keyless copy made this round of an entry that is synced, and still
+        # has its title and times, is quarantined (or replaces a deleted item), never
+        # synced as a second entry.
+        for copy in self.round_copies:
+            side, copy_id = copy
+            made = items[side].get(copy_id)
+            if made is None or copy not in partner or partner[copy] in self.user_made:
+                continue  # parked, or linked to an existing item (nothing was written)
+            if self.partner_before.get(partner[copy]) in self.user_deleted:
+                continue  # it took over the link of an item deleted this round
+            for source in self._copied_from(copy):
+                original = items[source[0]].get(source[1])
+                if original is None or source not in partner:
+                    continue
+                assert copy_print(original) != copy_print(made), (
+                    f"keyless copy {made} of synced {original} was synced as a new entry"
+                )
         # S3: an entry made on both sides is linked, not copied, whatever its type.
         window = self.policy.window(self.clock.now())
         for a_id, b_id in self.twins:
@@ -666,7 +736,15 @@ class SyncMachine(RuleBasedStateMachine):
                 b.end,
             ):
                 continue
-            assert partner.get(("a", a_id)) == ("b", b_id), f"copies {a} / {b} not linked"
+            twin_a: tuple[Side, str] = ("a", a_id)
+            twin_b: tuple[Side, str] = ("b", b_id)
+            # A keyless copy (S3) of one twin may be linked to the other instead.
+            linked = (
+                partner.get(twin_a) == twin_b
+                or twin_a in self._copied_from(partner.get(twin_b))
+                or twin_b in self._copied_from(partner.get(twin_a))
+            )
+            assert linked, f"copies {a} / {b} not linked"
         # 4: nothing in the window and policy is left out.
         window = self.policy.window(self.clock.now())
         for side in _SIDES:
@@ -698,7 +776,18 @@ class SyncMachine(RuleBasedStateMachine):
         for key in self.user_deleted:
             was = self.partner_before.get(key)
             if was is not None and was not in self.edits and was in self.ids_before:
-                assert was not in now, f"delete of {key} did not reach {was}"
+                # S3: a keyless copy of the deleted item replaced it (delete + create
+                # by another tool): the partner is relinked to it, not deleted.
+                # S3: a keyless copy with the deleted item's title and times replaced
+                # it (delete + create by another tool): the partner is relinked to it.
+                now_with = partner.get(was)
+                before = self.items_before.get(key)
+                replaced = (
+                    now_with is not None
+                    and before is not None
+                    and self.copy_prints.get(now_with) == copy_print(before)
+                )
+                assert replaced or was not in now, f"delete of {key} did not reach {was}"
         # Writes are bounded by user changes.
         assert self._writes() <= self.user_actions, (self._writes(), self.user_actions)
 
