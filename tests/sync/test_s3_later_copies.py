@@ -19,10 +19,18 @@ from severa_ext.backends.memory import Fault, MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Capabilities, Window, copy_print
-from severa_ext.sync.planner import Create, Delete, Quarantine, SetLink, SideChanges, plan_sync
+from severa_ext.sync.planner import (
+    Create,
+    Delete,
+    Quarantine,
+    SetLink,
+    SideChanges,
+    plan_sync,
+    quarantine_key,
+)
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
-from severa_ext.sync.state import Link, MemoryStateStore, StateStore
+from severa_ext.sync.state import Link, MemoryStateStore, StateChange, StateStore
 
 NOW = datetime(2026, 5, 4, 8, tzinfo=UTC)
 PAIR = "alice"
@@ -527,3 +535,24 @@ def test_s9_activity_sent_to_the_calendar_keeps_its_type_when_the_calendar_edits
     current = pair.a.get(activity.id or "")
     assert current is not None
     assert (current.location, current.activity_type) == ("Room 2", "meeting")
+
+
+def test_s3_a_parked_copy_released_by_dropping_its_quarantine_link_syncs_once_renamed(
+    pair: Pair,
+) -> None:
+    """The documented release: drop the parked copy's quarantine link, then give it
+    another title; the next run syncs it as an entry of its own."""
+    pair.activity("Weekly")
+    pair.engine.run()
+    copy = pair.copy_without_key(pair.b, pair.only(pair.b))
+    pair.engine.run()
+    pair.tick()
+    pair.b.user_update(copy.id or "", body="for team B")
+    assert pair.engine.run().total_writes == 0  # parked: its edits are not synced
+    pair.store.apply(PAIR, StateChange(delete=[quarantine_key("b", copy.id or "")]))
+    pair.tick()
+    pair.b.user_update(copy.id or "", title="Weekly (team B)")
+    report = pair.engine.run()
+    assert report.created == {"a": 1, "b": 0}
+    assert sorted(i.title for i in pair.a.all_items()) == ["Weekly", "Weekly (team B)"]
+    assert pair.engine.run().total_writes == 0
