@@ -204,6 +204,11 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
     return entries
 
 
+def _live(entry: _Entry | None) -> bool:
+    """True for a write slot still to do (not done, its entry not stopped)."""
+    return entry is not None and entry.stopped is None
+
+
 def _links_copies(entry: _Entry, links: dict[str, Link]) -> bool:
     """True when ``entry`` links existing copies (S3): a new link without a create,
     or a stored link moved to an item that replaces its deleted one (relinked)."""
@@ -394,9 +399,12 @@ class SyncEngine:
                 return self._report(run, started, t0, dry_run=False, advanced=False)
             run.links = prepared.links
             run.changes = prepared.changes
+            cursors = prepared.cursors
             self._guard(prepared.plan, allow_mass_delete)
-            self._execute(prepared.plan, run, progress)
-            advanced = self._advance(prepared.cursors, run)
+            entries = _group(prepared.plan.records)
+            del prepared  # the entries hold the records now; each is freed when done
+            self._execute(entries, run, progress)
+            advanced = self._advance(cursors, run)
         finally:
             # A process that really dies keeps the lease until it expires (lease_ttl).
             self._store.release(lease)
@@ -713,8 +721,8 @@ class SyncEngine:
 
     # -- executing ----------------------------------------------------------------------
 
-    def _execute(self, plan: Plan, run: _Run, progress: ProgressCallback | None) -> None:
-        entries = _group(plan.records)
+    def _execute(self, entries: list[_Entry], run: _Run, progress: ProgressCallback | None) -> None:
+        """Execute the grouped plan (``entries`` is consumed: emptied)."""
         run.total = sum(len(entry.writes) for entry in entries)
         put: list[Link] = []
         drop: list[str] = []
@@ -726,6 +734,7 @@ class SyncEngine:
                 self._finish(entry, run, put, drop)
                 if len(put) + len(drop) >= _STATE_CHUNK:
                     self._apply(put, drop)
+        entries.clear()
         self._apply(put, drop)
         for attempt in range(self._max_replans + 1):
             if not writing:
@@ -797,8 +806,25 @@ class SyncEngine:
     def _execute_batched(
         self, entries: list[_Entry], run: _Run, progress: ProgressCallback | None
     ) -> list[_Entry]:
+        """Execute the writes of ``entries`` (the list is consumed: emptied, so that
+        each entry is freed once its writes are done and its final link is stored).
+
+        Returns:
+            The entries that met a stale etag, to re-plan.
+        """
         put: list[Link] = []
         drop: list[str] = []
+        stale: list[_Entry] = []
+        # Parallel lists per side (no (entry, record) pair per write: fewer objects
+        # to allocate); a slot is cleared once done, and with ``entries`` emptied the
+        # run holds only the writes still to do (less for the collector to scan).
+        owners: dict[Side, list[_Entry | None]] = {"a": [], "b": []}
+        records: dict[Side, list[WriteRecord | None]] = {"a": [], "b": []}
+        for entry in entries:
+            for record in entry.writes:
+                owners[record.side].append(entry)
+                records[record.side].append(record)
+        entries.clear()
         for side in _SIDES:
             size = self._sides[side].capabilities.batch_size
             # One durable step covers several backend batches: the intents of its
@@ -806,41 +832,42 @@ class SyncEngine:
             # them is sent; a crash leaves those intents pending and the next run
             # resolves each by ``find(sync_key)``.
             step = max(size, self._step_writes // size * size)
-            # Parallel lists (no (entry, record) pair per write: fewer objects to
-            # allocate and for the collector to scan on a large run).
-            owners: list[_Entry] = []
-            records: list[WriteRecord] = []
-            for entry in entries:
-                for record in entry.writes:
-                    if record.side == side:
-                        owners.append(entry)
-                        records.append(record)
-            for first in range(0, len(records), step):
-                last = min(first + step, len(records))
+            side_owners = owners[side]
+            side_records = records[side]
+            for first in range(0, len(side_records), step):
+                last = min(first + step, len(side_records))
                 intents = [
-                    self._intent(owners[i], record)
+                    self._intent(owner, create)
                     for i in range(first, last)
-                    if isinstance(record := records[i], Create) and owners[i].stopped is None
+                    if isinstance(create := side_records[i], Create)
+                    and (owner := side_owners[i]) is not None
+                    and owner.stopped is None
                 ]
                 self._apply(put, drop, intents)
+                del intents
                 for start in range(first, last, size):
                     end = min(start + size, last)
-                    todo = [i for i in range(start, end) if owners[i].stopped is None]
+                    todo = [i for i in range(start, end) if _live(side_owners[i])]
                     if not todo:
                         continue
-                    outcomes = self._write(side, [records[i] for i in todo])
-                    for i, (item, error) in zip(todo, outcomes, strict=True):
-                        entry = owners[i]
+                    batch = [w for i in todo if (w := side_records[i]) is not None]
+                    outcomes = self._write(side, batch)
+                    for i, write, (item, error) in zip(todo, batch, outcomes, strict=True):
+                        done = side_owners[i]
+                        assert done is not None
+                        side_owners[i] = side_records[i] = None
                         self._outcome(
-                            entry, records[i], item=item, error=error, run=run, put=put, drop=drop
+                            done, write, item=item, error=error, run=run, put=put, drop=drop
                         )
-                        if entry.complete():
-                            self._finish(entry, run, put, drop)
+                        if done.stopped == "replan":
+                            stale.append(done)
+                        elif done.complete():
+                            self._finish(done, run, put, drop)
                     run.done += len(todo)
                     if progress is not None:
                         progress(run.done, run.total, "write")
         self._apply(put, drop)
-        return [e for e in entries if e.stopped == "replan"]
+        return stale
 
     def _intent(self, entry: _Entry, record: Create) -> Link:
         template = entry.final.link if isinstance(entry.final, SetLink) else None
