@@ -556,3 +556,21 @@ def test_s3_a_parked_copy_released_by_dropping_its_quarantine_link_syncs_once_re
     assert report.created == {"a": 1, "b": 0}
     assert sorted(i.title for i in pair.a.all_items()) == ["Weekly", "Weekly (team B)"]
     assert pair.engine.run().total_writes == 0
+
+
+def test_s3_later_copies_on_both_sides_are_linked_to_each_other_not_quarantined(
+    pair: Pair,
+) -> None:
+    """Linking existing copies writes nothing, so it goes first: a new keyless copy
+    on each side of a synced entry are linked together (as on a first sync); only a
+    copy left without a partner is quarantined."""
+    activity = pair.activity("Planning")
+    pair.engine.run()
+    a2 = pair.copy_without_key(pair.a, pair.a.get(activity.id or ""))  # type: ignore[arg-type]
+    b2 = pair.copy_without_key(pair.b, pair.only(pair.b))
+    b3 = pair.copy_without_key(pair.b, b2)
+    report = pair.engine.run()
+    assert report.ok, report.errors
+    assert (report.linked, report.quarantined, report.total_writes) == (1, 1, 0)
+    assert pair.link_of("a", a2.id).b_id == b2.id
+    assert pair.link_of("b", b3.id).quarantined

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -802,34 +803,55 @@ def _match_copies(
     decided as if its item had been edited into the replacement). Matched items
     leave ``unlinked``. Items that carry a sync key a link owns or another item
     shares, items outside the window and side-A items the policy does not send are
-    left to :func:`_plan_unlinked`.
+    left to :func:`_plan_unlinked`, and so are the unlinked items it will link to an
+    unlinked copy on the other side (linking existing copies writes nothing: it
+    goes first).
     """
-    records: list[Quarantine] = []
-    for side in _SIDE_ORDER:
-        items = unlinked[side]
-        if not items:
-            continue
-        # Linked items of this side changed in this run, by their current print: a
-        # copy of the new version is a copy too (its base print is the old one).
-        changed_twins: dict[str, list[str]] = {}
-        for key, slot in seen.items():
-            state = slot.get(side)
+    # Linked items changed in this run, by side and current print: a copy of the
+    # new version is a copy too (its base print is the old one).
+    changed_twins: dict[Side, dict[str, list[str]]] = {"a": {}, "b": {}}
+    for key, slot in seen.items():
+        for side, state in slot.items():
             if isinstance(state, CalendarItem):
-                changed_twins.setdefault(copy_print(state), []).append(key)
-        if not known_copies and not changed_twins:
-            continue
-        taken: set[str] = set()
-        for item in items:
-            assert item.id is not None
+                changed_twins[side].setdefault(copy_print(state), []).append(key)
+    if not (known_copies or changed_twins["a"] or changed_twins["b"]):
+        return []
+    # The items _plan_unlinked considers, in its order, with their prints.
+    sent: dict[Side, list[tuple[CalendarItem, str]]] = {"a": [], "b": []}
+    quiet: Counter[str] = Counter()
+    for side in _SIDE_ORDER:
+        for item in unlinked[side]:
             if item.sync_key is not None and (
                 item.sync_key in by_key or item.sync_key in shared[side]
             ):
                 continue
-            if not window.contains(item) or (side == "a" and not policy.sends(item)):
+            if not window.contains(item):
                 continue
-            print_ = copy_print(item)
+            if side == "a" and not policy.sends(item):
+                quiet[copy_print(item)] += 1
+                continue
+            sent[side].append((item, copy_print(item)))
+    # How many items of each print _plan_unlinked links across sides (the first ones).
+    count: dict[Side, Counter[str]] = {
+        side: Counter(print_ for _, print_ in sent[side]) for side in _SIDE_ORDER
+    }
+    paired: dict[Side, Counter[str]] = {"a": Counter(), "b": Counter()}
+    for print_, in_b in count["b"].items():
+        pairs = min(count["a"][print_], in_b)
+        paired["a"][print_] = pairs
+        paired["b"][print_] = pairs + min(quiet[print_], in_b - pairs)
+    records: list[Quarantine] = []
+    for side in _SIDE_ORDER:
+        skip = paired[side]
+        twins = changed_twins[side]
+        taken: set[str] = set()
+        for item, print_ in sent[side]:
+            assert item.id is not None
+            if skip[print_] > 0:
+                skip[print_] -= 1
+                continue
             stored = known_copies.get(print_, ())
-            keys = [link.sync_key for link in stored] + changed_twins.get(print_, [])
+            keys = [link.sync_key for link in stored] + twins.get(print_, [])
             if not keys:
                 continue
             found = _twin(item, print_, side, keys=keys, stored=stored, seen=seen, by_key=by_key)
@@ -860,7 +882,7 @@ def _match_copies(
             )
             records.append(Quarantine(side, item.id, item, reason))
         if taken:
-            unlinked[side] = [item for item in items if item.id not in taken]
+            unlinked[side] = [item for item in unlinked[side] if item.id not in taken]
     return records
 
 
@@ -1074,6 +1096,7 @@ def _create(
         a_etag=item.etag if side == "a" else None,
         b_etag=item.etag if side == "b" else None,
         base=base,
+        pending=target,  # the create's intent as it is; the engine settles it after
     )
     return [Create(target, content, key, item.id), SetLink(link)]
 

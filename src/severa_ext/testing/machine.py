@@ -531,6 +531,10 @@ class SyncMachine(RuleBasedStateMachine):
         self.keyless_copies[(side, made.id)] = (side, item.id)
         self.copy_prints[(side, made.id)] = copy_print(made)
         self.round_copies.add((side, made.id))
+        # Its content is the tool's: when it is linked to an existing copy without a
+        # base (S3), the conflict rule picks each field, as for an entry made on
+        # both sides.
+        self._record_edit(side, made, MERGE_FIELDS)
 
     @rule(
         side=st.sampled_from(_SIDES),
