@@ -2,7 +2,8 @@
 
 :class:`SyncMachine` is a hypothesis ``RuleBasedStateMachine``: users create, edit,
 move (also out of the window), retype and delete items on both sides, copy items the
-way other sync tools do (S3), create the same entry on both sides, and let time pass;
+way other sync tools do (S3: with our sync key, and without it, as a tool that drops
+extended properties), create the same entry on both sides, and let time pass;
 syncs run with transient faults, with a crash at any step (after a remote write, or
 before / after a state commit) and with concurrent edits between listing and writing.
 After every sync a fault-free sync follows, and then the five invariants of the
@@ -21,8 +22,11 @@ design are checked:
 
 plus: writes so far never exceed user changes so far, a fault-free run never writes
 more than the changes it read, no project task ever reaches the calendar (S8: only
-a calendar copy the user made can be linked to one), and an entry made on both sides
-(of any activity type, even one the policy does not send) is linked, not copied (S3).
+a calendar copy the user made can be linked to one), an entry made on both sides
+(of any activity type, even one the policy does not send) is linked, not copied (S3),
+and a keyless copy of a synced entry is never synced as a second entry: it is
+quarantined, linked to an existing copy, or takes over the link of an item deleted in
+the same round (S3).
 
 Side drivers (:class:`SideDriver`) adapt a backend to the machine. To run the very
 same machine with another backend on side B::
