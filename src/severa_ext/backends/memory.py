@@ -390,12 +390,16 @@ class MemoryBackend:
         first.times -= 1
         if first.times == 0:
             armed.pop(0)
+            if not armed:
+                del self._faults[operation]  # no faults armed: calls take the fast path
         return first.fault
 
     def _before(self, operation: str, *, write: bool = False) -> bool:
         self.calls[operation] += 1
         if write and self._capabilities.read_only:
             raise ReadOnlyBackend(f"{self._name} is read-only", backend=self._name)
+        if not self._faults:
+            return False
         crash = False
         for name in (operation, "write") if write else (operation,):
             fault = self._take(name)

@@ -873,6 +873,8 @@ class SyncEngine:
         template = entry.final.link if isinstance(entry.final, SetLink) else None
         if template is None:
             template = Link(record.sync_key)
+        elif template.pending == record.side:
+            return template  # a new entry's link is planned as its intent
         return _pending(template, record.side)
 
     def _outcome(
