@@ -1,7 +1,8 @@
 """Build the invitation email (X6, X9, X10) with the standard library's email package.
 
 Headers are made from :class:`email.headerregistry.Address` objects and plain
-assignment under :data:`email.policy.SMTP`, never by string formatting, and every
+assignment under :data:`email.policy.SMTP` (with no folding below 998 characters, see
+``_POLICY``), never by string formatting, and every
 name passes through ``header_text`` first (one line, no controls, no RFC 2047
 encoded-word openers, which the standard library would decode into CR LF), so no
 value can add a header or a line. The HTML
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
     from severa_ext.extranet.invites import Branding
 
 __all__ = ["MessageFacts", "build_message"]
+
+_POLICY = SMTP.clone(max_line_length=998)
+"""SMTP line endings, and no folding below RFC 5322's hard limit of 998 characters: our
+headers are short (the subject is at most 150 characters before encoding), and CPython
+3.11's folder can cut an RFC 2047 encoded word in two when it folds, which a reader then
+shows as literal ``=?utf-8?q?...`` text (never a new header, but a garbled subject)."""
 
 NAME_CHARS = 100
 """Longest person or organisation name shown (longer ones end in an ellipsis)."""
@@ -231,7 +238,7 @@ def build_message(branding: Branding, facts: MessageFacts) -> EmailMessage:
     rich = _fill(branding, facts, texts, template=_escape, value=_isolate, link=_anchor)
     sender_domain = branding.sender_address.rsplit("@", 1)[1]
 
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["Subject"] = header_text(subject, 2 * TITLE_CHARS)
     message["From"] = Address(
         display_name=header_text(branding.sender_name, HEADER_NAME_CHARS),
