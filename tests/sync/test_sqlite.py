@@ -482,6 +482,7 @@ def test_lookups_use_the_indexes(tmp_path):
     """A no-change sync looks up a few ids and counts: no statement scans ``links``."""
     with SQLiteStateStore(tmp_path / "s.db") as store:
         conn = store._conn
+        store.links_by_prints("p", ["x"])  # the S3 print index is made on first use
 
         def plan(sql, *args):
             return " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
@@ -497,6 +498,50 @@ def test_lookups_use_the_indexes(tmp_path):
         assert "links_pending" in pending
         for text in (by_a, by_b, by_print, pending, count):
             assert "SCAN" not in text
+
+
+def test_the_print_index_is_made_on_first_lookup_S3(tmp_path):
+    """A pair's first sync inserts its links without the (random) print index; the
+    first print lookup builds it from the table, and later writes keep it."""
+    path = tmp_path / "s.db"
+
+    def indexes():
+        with sqlite3.connect(path) as raw:
+            return {n for (n,) in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+
+    moved = BASE.evolve(start=BASE.start + timedelta(hours=1), end=BASE.end + timedelta(hours=1))
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(n) for n in range(5)]))
+        assert "links_by_print" not in indexes()
+        assert len(store.links_by_prints("p", [copy_print(BASE)])[copy_print(BASE)]) == 5
+        assert "links_by_print" in indexes()
+        store.apply("p", StateChange(put=[_link(9, base=moved)], delete=["k0"]))
+        found = store.links_by_prints("p", [copy_print(BASE), copy_print(moved)])
+        assert len(found[copy_print(BASE)]) == 4
+        assert found[copy_print(moved)] == [_link(9, base=moved)]
+    with SQLiteStateStore(path) as again:  # a second store finds the index there
+        assert len(again.links_by_prints("p", [copy_print(BASE)])[copy_print(BASE)]) == 4
+
+
+def test_a_store_that_cannot_make_the_print_index_answers_by_a_scan(tmp_path, caplog):
+    """If the index cannot be made (a read-only file, a busy writer), prints are still
+    found (the same query, by a scan), a warning says why, and the next lookup tries
+    again."""
+    path = tmp_path / "s.db"
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(1), _link(2, base=None)]))
+        blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
+        blocker.execute("BEGIN IMMEDIATE")
+        store._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            assert store.links_by_prints("p", [copy_print(BASE)]) == {copy_print(BASE): [_link(1)]}
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert "looked up by a scan" in caplog.text
+        assert not store._print_index
+        store.links_by_prints("p", [copy_print(BASE)])
+        assert store._print_index
 
 
 def test_a_new_link_field_with_a_default_round_trips():

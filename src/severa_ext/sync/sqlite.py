@@ -51,7 +51,12 @@ from severa_ext.sync._sqlite_codec import (
     load_row,
     utc_key,
 )
-from severa_ext.sync._sqlite_schema import BACKFILL_PRINTS, CURRENT_VERSION, MIGRATIONS
+from severa_ext.sync._sqlite_schema import (
+    BACKFILL_PRINTS,
+    CURRENT_VERSION,
+    MIGRATIONS,
+    PRINT_INDEX,
+)
 from severa_ext.sync.items import Side
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.state import Lease, Link, StateChange
@@ -126,6 +131,7 @@ class SQLiteStateStore:
         self._path = os.fspath(path)
         self._lock = threading.RLock()
         self._closed = False
+        self._print_index = False
         try:
             self._conn = sqlite3.connect(
                 self._path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -379,11 +385,25 @@ class SQLiteStateStore:
 
     def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
         """Links whose base has one of ``prints`` (S3), grouped by print (indexed)."""
+        self._ensure_print_index()
         rows = self._bulk("look links up by print", "print", pair_id, prints)
         found: dict[str, list[Link]] = {}
         for row in rows:
             found.setdefault(row[0], []).append(self._load(row[1:]))
         return found
+
+    def _ensure_print_index(self) -> None:
+        """Create the S3 print index on first use (see ``PRINT_INDEX``); a store that
+        cannot write answers by a scan instead."""
+        if self._print_index:
+            return
+        try:
+            with self._write("create the print index") as conn:
+                conn.execute(PRINT_INDEX)
+        except StateError as exc:
+            logger.warning("state store %s: prints are looked up by a scan: %s", self._path, exc)
+            return
+        self._print_index = True
 
     def links(self, pair_id: str) -> Iterator[Link]:
         """Every link of the pair, page by page (no lock is held between pages)."""
