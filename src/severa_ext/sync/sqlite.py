@@ -33,12 +33,14 @@ Example:
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
+from itertools import compress
 from typing import Any
 
 from severa_ext.errors import LeaseHeld, StateError, ValidationError
@@ -81,7 +83,7 @@ _INSERT = (
     f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_VALUE_COLUMNS: tuple[str, ...] = tuple(_ROW.split(", ")[1:])
+_COLUMNS: tuple[str, ...] = tuple(_ROW.split(", "))
 """New links are inserted; a known link's row is updated in the columns that changed
 only (SQLite then leaves the indexes of the other columns alone: settling an intent
 touches the ``b_id``, ``pending`` and ``print`` indexes, not ``a_id``'s)."""
@@ -308,7 +310,7 @@ class SQLiteStateStore:
     def _stored_rows(
         conn: sqlite3.Connection, pair_id: str, keys: list[str]
     ) -> dict[str, tuple[Any, ...]]:
-        """The stored values of those of ``keys`` the pair already has."""
+        """The stored rows (``_ROW`` columns) of those of ``keys`` the pair has."""
         found: dict[str, tuple[Any, ...]] = {}
         for offset in range(0, len(keys), _CHUNK):
             chunk = keys[offset : offset + _CHUNK]
@@ -318,7 +320,7 @@ class SQLiteStateStore:
                 f"WHERE pair_id = ? AND sync_key IN ({marks})",
                 (pair_id, *chunk),
             ):
-                found[row[0]] = row[1:]
+                found[row[0]] = row
         return found
 
     @staticmethod
@@ -330,15 +332,14 @@ class SQLiteStateStore:
     ) -> None:
         """Update each stored row in the columns whose value changed (grouped into one
         statement per set of columns; an unchanged row is not written at all)."""
-        groups: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
         for key, old in stored.items():
-            new = puts[key][1:]
-            changed = tuple(i for i, value in enumerate(new) if value != old[i])
-            if changed:
-                values = tuple(new[i] for i in changed)
-                groups.setdefault(changed, []).append((*values, pair_id, key))
+            new = puts[key]
+            changed = tuple(map(operator.ne, new, old))  # the sync keys are equal
+            if any(changed):
+                groups.setdefault(changed, []).append((*compress(new, changed), pair_id, key))
         for changed, rows in groups.items():
-            assignments = ", ".join(f"{_VALUE_COLUMNS[i]} = ?" for i in changed)
+            assignments = ", ".join(f"{name} = ?" for name in compress(_COLUMNS, changed))
             conn.executemany(
                 f"UPDATE links SET {assignments} "  # noqa: S608 - fixed column names
                 "WHERE pair_id = ? AND sync_key = ?",
