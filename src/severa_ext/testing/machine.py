@@ -379,7 +379,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.user_made: set[tuple[Side, str | None]] = set()
         # Copies made without a sync key (S3): copy -> the item it copies.
         self.keyless_copies: dict[tuple[Side, str], tuple[Side, str]] = {}
-        self.copy_prints: dict[tuple[Side, str], str] = {}
+        # The print (title and times) of every item as the round's sync starts.
+        self.sync_prints: dict[tuple[Side, str], str] = {}
         self.user_actions = 0
         self.synced = False
         self._start_round()
@@ -533,7 +534,6 @@ class SyncMachine(RuleBasedStateMachine):
         assert made.id is not None
         self.user_made.add((side, made.id))
         self.keyless_copies[(side, made.id)] = (side, item.id)
-        self.copy_prints[(side, made.id)] = copy_print(made)
         self.round_copies.add((side, made.id))
         # Its content is the tool's: when it is linked to an existing copy without a
         # base (S3), the conflict rule picks each field, as for an entry made on
@@ -641,6 +641,11 @@ class SyncMachine(RuleBasedStateMachine):
             return self.engine.run(allow_mass_delete=True)
 
     def _sync_and_check(self) -> None:
+        self.sync_prints = {
+            (side, str(item.id)): copy_print(item)
+            for side in _SIDES
+            for item in self.sides[side].snapshot()
+        }
         self._run()
         for driver in self.sides.values():
             driver.clear_faults()
@@ -769,6 +774,13 @@ class SyncMachine(RuleBasedStateMachine):
             if current is None or (side, item_id) in quarantined:
                 continue
             other = partner.get((side, item_id))
+            if (
+                other in self.user_made
+                and (side, item_id) not in self.partner_before
+                and other not in self.partner_before
+            ):
+                continue  # linked to an existing copy without a base (S3): the
+                # conflict rule picked each field
             theirs = self.edits.get(other, {}) if other is not None else {}
             for name, value in fields.items():
                 if name in theirs:
@@ -784,16 +796,16 @@ class SyncMachine(RuleBasedStateMachine):
         for key in self.user_deleted:
             was = self.partner_before.get(key)
             if was is not None and was not in self.edits and was in self.ids_before:
-                # S3: a keyless copy of the deleted item replaced it (delete + create
-                # by another tool): the partner is relinked to it, not deleted.
-                # S3: a keyless copy with the deleted item's title and times replaced
-                # it (delete + create by another tool): the partner is relinked to it.
+                # S3: an unlinked item with the deleted item's title and times took
+                # its place in the same run (delete + create by another tool, or an
+                # identical copy that starts to travel): the partner is relinked.
                 now_with = partner.get(was)
                 before = self.items_before.get(key)
                 replaced = (
                     now_with is not None
                     and before is not None
-                    and self.copy_prints.get(now_with) == copy_print(before)
+                    and now_with != key
+                    and self.sync_prints.get(now_with) == copy_print(before)
                 )
                 assert replaced or was not in now, f"delete of {key} did not reach {was}"
         # Writes are bounded by user changes.
