@@ -167,9 +167,10 @@ _WHOLE_LINK: Callable[[Link], dict[str, Any]] = _CONVERTER.get_unstructure_hook(
 
 _BASE_DICT: Callable[[CalendarItem], dict[str, Any]] = _CONVERTER.get_unstructure_hook(CalendarItem)
 
-_BASE_CACHE_SIZE = 4096
-"""Bases kept encoded: far more than the items in flight between an intent and its
-final link (one write batch per side)."""
+_BASE_CACHE_SIZE = 16384
+"""Bases kept encoded (the older half is dropped when full): more than the intents of
+one durable step (``SyncEngine(step_writes=...)``, typically a few thousand), so a
+final link finds its base encoded (a larger step re-encodes, still correctly)."""
 
 _base_cache: dict[int, tuple[CalendarItem, str, str]] = {}
 _base_cache_lock = threading.Lock()
