@@ -11,7 +11,9 @@ and prints seconds, items per second, peak traced memory and writes per side.
 Targets: initial 100k < 5 s; no-change < 50 ms at every N; 1%+1% on 50k < 0.4 s.
 
 Run ``python benchmarks/bench_sync.py`` (``--quick`` for N = 1,000 and 10,000 only,
-``--memory-store`` to use the in-memory state store instead of SQLite, ``--trace``
+``--memory-store`` to use the in-memory state store instead of SQLite,
+``--no-gc-pause`` to leave Python's cyclic collector running during the runs (the
+library's default; the benchmark, like the command line, pauses it), ``--trace``
 to add tracemalloc's peak allocation per sync, which slows the runs, ``--sizes
 1000,100000`` to pick the N values, ``--profile 25`` to print the 25 costliest
 functions of each initial sync). Wall and CPU (``time.process_time``) seconds are
@@ -113,7 +115,15 @@ def _line(label: str, n: int, items: int, report: SyncReport, seconds: float, pe
     )
 
 
-def bench(n: int, directory: Path, *, memory: bool, trace: bool, profile: int = 0) -> str:
+def bench(
+    n: int,
+    directory: Path,
+    *,
+    memory: bool,
+    trace: bool,
+    profile: int = 0,
+    pause_gc: bool = True,
+) -> str:
     """Run the three measurements for ``n`` items; return the store's name."""
     clock = FixedClock(NOW)
     caps = Capabilities(delta=True, batch_size=50)
@@ -137,7 +147,14 @@ def bench(n: int, directory: Path, *, memory: bool, trace: bool, profile: int = 
     gc.freeze()
     store, store_name = _store(directory / f"state-{n}.sqlite", memory)
     engine = SyncEngine(
-        a, b, store, pair_id="bench", policy=POLICY, clock=clock, step_writes=STEP_WRITES
+        a,
+        b,
+        store,
+        pair_id="bench",
+        policy=POLICY,
+        clock=clock,
+        step_writes=STEP_WRITES,
+        pause_gc=pause_gc,
     )
 
     def timed(action: Callable[[], SyncReport]) -> tuple[SyncReport, float, float]:
@@ -203,6 +220,12 @@ def main() -> None:
     parser.add_argument(
         "--sizes", type=str, default="", help="comma-separated N values (overrides --quick)"
     )
+    parser.add_argument(
+        "--no-gc-pause",
+        action="store_true",
+        help="leave the cyclic garbage collector running (SyncEngine(pause_gc=False), "
+        "the library's default; the command line pauses it)",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 50_000, 100_000]
@@ -215,10 +238,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             name = bench(
-                n, Path(tmp), memory=args.memory_store, trace=args.trace, profile=args.profile
+                n,
+                Path(tmp),
+                memory=args.memory_store,
+                trace=args.trace,
+                profile=args.profile,
+                pause_gc=not args.no_gc_pause,
             )
+    collector = "running" if args.no_gc_pause else "paused during each run (pause_gc=True)"
     print(
-        f"state store: {name}; traced: peak allocation during the sync (--trace); "
+        f"state store: {name}; step_writes={STEP_WRITES}; cyclic GC: {collector}; "
+        "traced: peak allocation during the sync (--trace); "
         "peak RSS: the process's peak so far, fixtures included"
     )
 

@@ -213,8 +213,16 @@ def _run_sync(args: argparse.Namespace, *, plan_only: bool) -> int:
     pair_id = _pair_id(left, right)
     names = {"a": left.text, "b": right.text}
     try:
+        # The command line owns its process: it may pause the cyclic collector.
         engine = SyncEngine(
-            a, b, store, pair_id=pair_id, policy=policy, clock=clock, user_id=config.policy.user_id
+            a,
+            b,
+            store,
+            pair_id=pair_id,
+            policy=policy,
+            clock=clock,
+            user_id=config.policy.user_id,
+            pause_gc=True,
         )
         if plan_only:
             plan = engine.plan()
