@@ -113,8 +113,7 @@ BACKFILL_PRINTS = 3
 base (a digest SQL cannot compute: normalised title, instants in UTC)."""
 
 PRINT_INDEX = (
-    "CREATE INDEX IF NOT EXISTS links_by_print ON links (pair_id, print) "
-    "WHERE print IS NOT NULL"
+    "CREATE INDEX IF NOT EXISTS links_by_print ON links (pair_id, print) WHERE print IS NOT NULL"
 )
 """The S3 print index, made on first use: prints are digests, so keeping the index
 while a pair's first sync inserts its links would touch a random index page per link
