@@ -718,3 +718,18 @@ def test_processes_racing_for_a_lease_never_interleave(tmp_path):
         assert int(store.link("pair", "counter").a_etag) == wins > 0
         # An expired lease is taken over by a third party.
         store.acquire("final", "later", now=NOW + timedelta(hours=2), ttl=timedelta(hours=1))
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=scaled(100))
+@given(value=_json_values)
+def test_the_compact_encoder_writes_what_the_json_module_writes(value):
+    """The codec builds json's C encoder once; its text is JSONEncoder's, byte for byte."""
+    assert codec._encode(value) == codec._ENCODER.encode(value)
+    assert json.loads(codec._encode(value)) == value

@@ -57,8 +57,35 @@ _OPTIONAL_STR = str | None
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
 
 
+def _compact_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode`` with json's C encoder built once: ``JSONEncoder.encode``
+    builds it anew on every call, a third of the time of encoding a stored base.
+    Falls back to ``_ENCODER.encode`` where the C encoder is missing or differs."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return _ENCODER.encode
+    try:
+        encoder = make(
+            None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
+            False, False, True,
+        )  # fmt: skip
+    except TypeError:  # pragma: no cover - another signature
+        return _ENCODER.encode
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    probe = {"a": [1, 2.5, None, True, 'é\n"'], "b": {}}
+    return encode if encode(probe) == _ENCODER.encode(probe) else _ENCODER.encode
+
+
+_encode = _compact_encoder()
+
+
 def _dump_when(value: date) -> str:
     # One call per time field (this runs for every stored link): no helper calls.
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value.isoformat()
     if isinstance(value, datetime):
         name = getattr(value.tzinfo, "key", None)
         text = value.isoformat()
@@ -105,6 +132,8 @@ def _load_optional_str(value: Any, _type: Any) -> str | None:
 def _dump_optional_when(value: date | None) -> str | None:
     if value is None:
         return None
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value.isoformat()
     if isinstance(value, datetime):
         name = getattr(value.tzinfo, "key", None)
         text = value.isoformat()
@@ -184,7 +213,7 @@ def dump_base(base: CalendarItem) -> tuple[str, str]:
     if hit is not None and hit[0] is base:
         return hit[1], hit[2]
     fields = _BASE_DICT(base) if type(base) is CalendarItem else _CONVERTER.unstructure(base)
-    text = _ENCODER.encode(fields)
+    text = _encode(fields)
     print_ = copy_print(base)
     with _base_cache_lock:
         if len(_base_cache) >= _BASE_CACHE_SIZE:
@@ -228,7 +257,7 @@ def link_row(link: Link) -> LinkRow:
         1 if link.quarantined else 0,
         print_,
         base_text,
-        _ENCODER.encode(extra) if extra else None,
+        _encode(extra) if extra else None,
     )
 
 
