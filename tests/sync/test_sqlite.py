@@ -544,6 +544,46 @@ def test_a_store_that_cannot_make_the_print_index_answers_by_a_scan(tmp_path, ca
         assert store._print_index
 
 
+def test_rows_written_by_another_connection_are_read_back_not_assumed(tmp_path):
+    """A store skips reading back rows it wrote itself, but only while no other
+    connection has written: a delete or an edit made elsewhere is never overwritten
+    by a stale memory of the row (the second put must insert, the third must set
+    every column that differs)."""
+    path = tmp_path / "s.db"
+    with SQLiteStateStore(path) as one, SQLiteStateStore(path) as other:
+        one.apply("p", StateChange(put=[_link(1), _link(2)]))
+        other.apply("p", StateChange(delete=["k1"], put=[_link(2, b_id="B-elsewhere")]))
+        one.apply("p", StateChange(put=[_link(1), _link(2)]))
+        assert one.link("p", "k1") == _link(1)
+        assert other.link("p", "k2") == _link(2)
+        assert one.count("p") == 2
+        # And its own writes stay remembered correctly across deletes and re-puts.
+        one.apply("p", StateChange(delete=["k1"]))
+        one.apply("p", StateChange(put=[_link(1, a_etag="9")]))
+        assert other.link("p", "k1") == _link(1, a_etag="9")
+        assert other.count("p") == 2
+
+
+def test_a_failed_step_forgets_the_rows_it_meant_to_write(tmp_path):
+    path = tmp_path / "s.db"
+    with SQLiteStateStore(path) as store:
+        store.apply("p", StateChange(put=[_link(1)]))
+        boom = _link(2, base=BASE.evolve(title="x"))
+        original = store._update_changed
+
+        def failing(*args, **kwargs):
+            raise sqlite3.OperationalError("disk I/O error (injected)")
+
+        store._update_changed = failing
+        with pytest.raises(StateError, match="injected"):
+            store.apply("p", StateChange(put=[_link(1, b_id="B-new"), boom]))
+        store._update_changed = original
+        assert store._written == {}
+        assert store.link("p", "k1") == _link(1)
+        store.apply("p", StateChange(put=[_link(1, b_id="B-new")]))
+        assert store.link("p", "k1") == _link(1, b_id="B-new")
+
+
 def test_a_new_link_field_with_a_default_round_trips():
     """The converter is generated from the attrs fields: no hand-written mapping."""
     Extended = attrs.make_class(

@@ -37,7 +37,7 @@ import operator
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from itertools import compress
@@ -78,6 +78,9 @@ _ID_COLUMN: dict[str, str] = {"a": "a_id", "b": "b_id"}
 _ROW = "sync_key, a_id, b_id, a_etag, b_etag, pending, quarantined, print, base, extra"
 """The columns a link is loaded from, in :func:`~severa_ext.sync._sqlite_codec.load_row`
 order."""
+
+_WRITTEN_ROWS = 50_000
+"""Rows a store remembers having written (forgotten all at once when full)."""
 
 _INSERT = (
     f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
@@ -134,6 +137,10 @@ class SQLiteStateStore:
         self._lock = threading.RLock()
         self._closed = False
         self._print_index = False
+        self._nested = False
+        # Rows this store wrote, valid while no other connection writes (see apply).
+        self._written: dict[tuple[str, str], LinkRow] = {}
+        self._written_version: int | None = None
         try:
             self._conn = sqlite3.connect(
                 self._path, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -183,6 +190,7 @@ class SQLiteStateStore:
         with self._guard(operation) as conn:
             nested = conn.in_transaction
             conn.execute("SAVEPOINT write" if nested else "BEGIN IMMEDIATE")
+            self._nested = nested
             try:
                 yield conn
             except BaseException:
@@ -281,30 +289,78 @@ class SQLiteStateStore:
         # The last put of a key wins, as if the puts were applied one by one.
         puts = {link.sync_key: link_row(link) for link in change.put}
         cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
-        with self._write("apply") as conn:
-            delta = 0
-            if deletes:
-                before = conn.total_changes
-                conn.executemany("DELETE FROM links WHERE pair_id = ? AND sync_key = ?", deletes)
-                delta -= conn.total_changes - before
-            if puts:
-                stored = self._stored_rows(conn, pair_id, list(puts))
-                inserts = [(pair_id, *row) for key, row in puts.items() if key not in stored]
-                conn.executemany(_INSERT, inserts)
-                delta += len(inserts)
-                self._update_changed(conn, pair_id, puts, stored)
-            if delta:
-                conn.execute(
-                    "INSERT INTO link_counts (pair_id, n) VALUES (?, ?) "
-                    "ON CONFLICT (pair_id) DO UPDATE SET n = n + excluded.n",
-                    (pair_id, delta),
+        try:
+            with self._write("apply") as conn:
+                written = self._written_rows(conn)
+                self._apply(
+                    conn, pair_id, deletes=deletes, puts=puts, cursors=cursors, written=written
                 )
-            if cursors:
-                conn.executemany(
-                    "INSERT INTO cursors (pair_id, side, cursor) VALUES (?, ?, ?) "
-                    "ON CONFLICT (pair_id, side) DO UPDATE SET cursor = excluded.cursor",
-                    cursors,
-                )
+        except BaseException:
+            self._written.clear()  # the transaction may be gone: trust no cached row
+            raise
+        if written is not None:
+            if len(written) + len(puts) > _WRITTEN_ROWS:
+                written.clear()
+            for key, row in puts.items():
+                written[(pair_id, key)] = row
+
+    def _written_rows(self, conn: sqlite3.Connection) -> dict[tuple[str, str], LinkRow] | None:
+        """The rows this store wrote, while no other connection has written since
+        (``PRAGMA data_version``); ``None`` inside an outer transaction."""
+        if self._nested:
+            return None
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        if version != self._written_version:
+            self._written.clear()
+            self._written_version = version
+        return self._written
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        pair_id: str,
+        *,
+        deletes: list[tuple[str, str]],
+        puts: dict[str, LinkRow],
+        cursors: Sequence[tuple[str, str, str | None]],
+        written: dict[tuple[str, str], LinkRow] | None,
+    ) -> None:
+        delta = 0
+        if deletes:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM links WHERE pair_id = ? AND sync_key = ?", deletes)
+            delta -= conn.total_changes - before
+            if written is not None:
+                for _, key in deletes:
+                    written.pop((pair_id, key), None)
+        if puts:
+            # A row this store wrote is known without reading it back (a final link
+            # after its intent); the others are read in bulk.
+            stored: dict[str, tuple[Any, ...]] = {}
+            unknown: list[str] = []
+            for key in puts:
+                row = written.get((pair_id, key)) if written is not None else None
+                if row is None:
+                    unknown.append(key)
+                else:
+                    stored[key] = row
+            stored.update(self._stored_rows(conn, pair_id, unknown))
+            inserts = [(pair_id, *row) for key, row in puts.items() if key not in stored]
+            conn.executemany(_INSERT, inserts)
+            delta += len(inserts)
+            self._update_changed(conn, pair_id, puts, stored)
+        if delta:
+            conn.execute(
+                "INSERT INTO link_counts (pair_id, n) VALUES (?, ?) "
+                "ON CONFLICT (pair_id) DO UPDATE SET n = n + excluded.n",
+                (pair_id, delta),
+            )
+        if cursors:
+            conn.executemany(
+                "INSERT INTO cursors (pair_id, side, cursor) VALUES (?, ?, ?) "
+                "ON CONFLICT (pair_id, side) DO UPDATE SET cursor = excluded.cursor",
+                cursors,
+            )
 
     @staticmethod
     def _stored_rows(
