@@ -289,20 +289,21 @@ class SQLiteStateStore:
         # The last put of a key wins, as if the puts were applied one by one.
         puts = {link.sync_key: link_row(link) for link in change.put}
         cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
-        try:
-            with self._write("apply") as conn:
-                written = self._written_rows(conn)
-                self._apply(
-                    conn, pair_id, deletes=deletes, puts=puts, cursors=cursors, written=written
-                )
-        except BaseException:
-            self._written.clear()  # the transaction may be gone: trust no cached row
-            raise
-        if written is not None:
-            if len(written) + len(puts) > _WRITTEN_ROWS:
-                written.clear()
-            for key, row in puts.items():
-                written[(pair_id, key)] = row
+        with self._lock:  # the remembered rows change with the transaction, never apart
+            try:
+                with self._write("apply") as conn:
+                    written = self._written_rows(conn)
+                    self._apply(
+                        conn, pair_id, deletes=deletes, puts=puts, cursors=cursors, written=written
+                    )
+                    if written is not None:
+                        if len(written) + len(puts) > _WRITTEN_ROWS:
+                            written.clear()
+                        for key, row in puts.items():
+                            written[(pair_id, key)] = row
+            except BaseException:
+                self._written.clear()  # the step may not have been stored: forget it all
+                raise
 
     def _written_rows(self, conn: sqlite3.Connection) -> dict[tuple[str, str], LinkRow] | None:
         """The rows this store wrote, while no other connection has written since
