@@ -86,10 +86,12 @@ _INSERT = (
     f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_COLUMNS: tuple[str, ...] = tuple(_ROW.split(", "))
 """New links are inserted; a known link's row is updated in the columns that changed
 only (SQLite then leaves the indexes of the other columns alone: settling an intent
 touches the ``b_id``, ``pending`` and ``print`` indexes, not ``a_id``'s)."""
+
+_COLUMNS: tuple[str, ...] = tuple(_ROW.split(", "))
+"""``_ROW`` as names, to build the ``SET`` list of an update."""
 
 _CHECKPOINT_PAGES = 10_000
 """WAL pages between automatic checkpoints (SQLite's default is 1,000)."""
@@ -250,11 +252,13 @@ class SQLiteStateStore:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
 
     def _backfill_prints(self, conn: sqlite3.Connection) -> None:
-        """Fill in the S3 print of every link that has a base (after migration 3)."""
+        """Fill in the S3 print of every settled link with a base (after migration 3;
+        an intent gets its print when it settles, as in ``link_row``)."""
         last = 0
         while True:
             rows = conn.execute(
-                f"SELECT rowid, {_ROW} FROM links WHERE rowid > ? AND base IS NOT NULL "  # noqa: S608
+                f"SELECT rowid, {_ROW} FROM links "  # noqa: S608 - fixed column names
+                "WHERE rowid > ? AND base IS NOT NULL AND pending IS NULL "
                 "ORDER BY rowid LIMIT ?",
                 (last, _PAGE),
             ).fetchall()
