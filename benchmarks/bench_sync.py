@@ -12,6 +12,7 @@ Targets: initial 100k < 5 s; no-change < 50 ms at every N; 1%+1% on 50k < 0.4 s.
 
 Run ``python benchmarks/bench_sync.py`` (``--quick`` for N = 1,000 and 10,000 only,
 ``--memory-store`` to use the in-memory state store instead of SQLite,
+``--step-writes 0`` for the library's default durable step (one backend batch),
 ``--no-gc-pause`` to leave Python's cyclic collector running during the runs (the
 library's default; the benchmark, like the command line, pauses it), ``--trace``
 to add tracemalloc's peak allocation per sync, which slows the runs, ``--sizes
@@ -123,6 +124,7 @@ def bench(
     trace: bool,
     profile: int = 0,
     pause_gc: bool = True,
+    step_writes: int = STEP_WRITES,
 ) -> str:
     """Run the three measurements for ``n`` items; return the store's name."""
     clock = FixedClock(NOW)
@@ -153,7 +155,7 @@ def bench(
         pair_id="bench",
         policy=POLICY,
         clock=clock,
-        step_writes=STEP_WRITES,
+        step_writes=step_writes,
         pause_gc=pause_gc,
     )
 
@@ -221,6 +223,13 @@ def main() -> None:
         "--sizes", type=str, default="", help="comma-separated N values (overrides --quick)"
     )
     parser.add_argument(
+        "--step-writes",
+        type=int,
+        default=STEP_WRITES,
+        help=f"SyncEngine(step_writes=...): writes per durable step (default {STEP_WRITES}; "
+        "0 is the library's default, one step per backend batch)",
+    )
+    parser.add_argument(
         "--no-gc-pause",
         action="store_true",
         help="leave the cyclic garbage collector running (SyncEngine(pause_gc=False), "
@@ -244,10 +253,11 @@ def main() -> None:
                 trace=args.trace,
                 profile=args.profile,
                 pause_gc=not args.no_gc_pause,
+                step_writes=args.step_writes,
             )
     collector = "running" if args.no_gc_pause else "paused during each run (pause_gc=True)"
     print(
-        f"state store: {name}; step_writes={STEP_WRITES}; cyclic GC: {collector}; "
+        f"state store: {name}; step_writes={args.step_writes}; cyclic GC: {collector}; "
         "traced: peak allocation during the sync (--trace); "
         "peak RSS: the process's peak so far, fixtures included"
     )
