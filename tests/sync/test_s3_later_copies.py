@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from severa_ext.backends.memory import Fault, MemoryBackend
 from severa_ext.clock import FixedClock
@@ -31,6 +33,7 @@ from severa_ext.sync.planner import (
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
 from severa_ext.sync.state import Link, MemoryStateStore, StateChange, StateStore
+from support import scaled
 
 NOW = datetime(2026, 5, 4, 8, tzinfo=UTC)
 PAIR = "alice"
@@ -549,7 +552,8 @@ def test_s3_a_parked_copy_released_by_dropping_its_quarantine_link_syncs_once_re
     pair.tick()
     pair.b.user_update(copy.id or "", body="for team B")
     assert pair.engine.run().total_writes == 0  # parked: its edits are not synced
-    pair.store.apply(PAIR, StateChange(delete=[quarantine_key("b", copy.id or "")]))
+    parked: Any = [quarantine_key("b", copy.id or "")]  # StateChange converts to a tuple
+    pair.store.apply(PAIR, StateChange(delete=parked))
     pair.tick()
     pair.b.user_update(copy.id or "", title="Weekly (team B)")
     report = pair.engine.run()
@@ -574,3 +578,79 @@ def test_s3_later_copies_on_both_sides_are_linked_to_each_other_not_quarantined(
     assert (report.linked, report.quarantined, report.total_writes) == (1, 1, 0)
     assert pair.link_of("a", a2.id).b_id == b2.id
     assert pair.link_of("b", b3.id).quarantined
+
+
+_TWIN_STATES = ("unchanged", "body edited", "moved", "deleted", "both deleted")
+
+
+@settings(max_examples=scaled(150))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(("a", "b")), st.sampled_from(_TWIN_STATES)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_s3_planner_property_each_later_copy_is_parked_relinked_or_new_by_its_twin(
+    cases: list[tuple[str, str]], rng: Any
+) -> None:
+    """Hypothesis over linked entries whose item on one side got a keyless copy while
+    that item was left alone, edited, moved or deleted (S3): a copy of an item still
+    there with its title and times is quarantined; a replacement of a deleted item is
+    relinked (no delete, no create); a copy of a moved item, and only that, is new."""
+    start = NOW + timedelta(days=1)
+    window = Window(NOW - timedelta(days=30), NOW + timedelta(days=365))
+    links: list[Link] = []
+    copies: list[CalendarItem] = []
+    changed: dict[str, list[CalendarItem]] = {"a": [], "b": []}
+    deleted: dict[str, set[str]] = {"a": set(), "b": set()}
+    for n, (side, state) in enumerate(cases):
+        base = CalendarItem(f"entry {n}", start, start + timedelta(hours=1))
+        link = Link(f"k{n}", a_id=f"a{n}", b_id=f"b{n}", a_etag="1", b_etag="1", base=base)
+        links.append(link)
+        twin_id = f"{side}{n}"
+        copy = base.evolve(id=f"{side}-copy{n}", etag="1", activity_type="meeting")
+        copies.append(copy)
+        changed[side].append(copy)
+        if state == "body edited":
+            changed[side].append(base.evolve(id=twin_id, etag="2", body="edited"))
+        elif state == "moved":
+            moved = start + timedelta(days=2)
+            changed[side].append(
+                base.evolve(id=twin_id, etag="2", start=moved, end=moved + timedelta(hours=1))
+            )
+        elif state in ("deleted", "both deleted"):
+            deleted[side].add(twin_id)
+            if state == "both deleted":
+                other = "b" if side == "a" else "a"
+                deleted[other].add(f"{other}{n}")
+    for side in ("a", "b"):
+        rng.shuffle(changed[side])
+    known: dict[str, list[Link]] = {}
+    for link in links:
+        assert link.base is not None
+        known.setdefault(copy_print(link.base), []).append(link)
+    plan = plan_sync(
+        links,
+        SideChanges(tuple(changed["a"]), frozenset(deleted["a"])),
+        SideChanges(tuple(changed["b"]), frozenset(deleted["b"])),
+        POLICY,
+        window,
+        known_copies=known,
+    )
+    parked = {r.item_id for r in plan.records if isinstance(r, Quarantine)}
+    sources = {r.source_id for r in plan.records if isinstance(r, Create)}
+    relinked = {
+        r.link.id_on(side) for r in plan.records if isinstance(r, SetLink) for side in ("a", "b")
+    }
+    for (_side, state), copy in zip(cases, copies, strict=True):
+        if state in ("unchanged", "body edited", "both deleted"):
+            assert copy.id in parked, (state, plan)
+        elif state == "moved":
+            assert copy.id in sources, (state, plan)
+        else:
+            assert copy.id in relinked, (state, plan)
+            assert copy.id not in parked | sources
+    deletes = [r for r in plan.records if isinstance(r, Delete)]
+    assert deletes == []  # nothing a copy replaced is deleted on the other side
