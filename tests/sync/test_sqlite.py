@@ -75,6 +75,13 @@ class TestStateStoreContract:
         assert store.links_by_keys("p", ["k2", "k3"]) == {"k2": _link(2)}
         assert store.count("p") == 2
 
+    def test_etags_by_ids(self, store):
+        """The etag a link stores per side, for the ids links own (no base read)."""
+        store.apply("p", StateChange(put=[_link(1, b_etag="b1"), _link(2)]))
+        assert store.etags_by_ids("p", "a", ["A1", "A2", "A9"]) == {"A1": "1", "A2": "1"}
+        assert store.etags_by_ids("p", "b", iter(["B1", "B2"])) == {"B1": "b1", "B2": None}
+        assert store.etags_by_ids("q", "a", ["A1"]) == {}
+
     def test_links_by_prints_S3(self, store):
         """Links are found by the S3 print of their base (title and instants), grouped
         by print; a changed base moves the link, and a deleted one is gone."""
@@ -273,6 +280,10 @@ def test_sqlite_store_answers_like_the_memory_store(steps):
                 reference.links_by_keys(pair, [f"k{n}" for n in range(6)])
             )
             assert _by_print(store, pair) == _by_print(reference, pair)
+            for side in ("a", "b"):
+                assert store.etags_by_ids(pair, side, every_id) == (
+                    reference.etags_by_ids(pair, side, every_id)
+                )
             for side in ("a", "b"):
                 assert store.cursor(pair, side) == reference.cursor(pair, side)
                 assert store.links_by_ids(pair, side, every_id) == (

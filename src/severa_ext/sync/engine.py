@@ -486,6 +486,7 @@ class SyncEngine:
             for extra in extras[side]:
                 if extra.id is not None:
                     by_id.setdefault(extra.id, extra)
+            self._drop_echoes(side, by_id)
             changed[side] = by_id
             deleted[side] = gone
             cursors[side] = cursor
@@ -543,6 +544,17 @@ class SyncEngine:
                     record.sync_key,
                 )
         return _Prepared(plan, cursors, links, count)
+
+    def _drop_echoes(self, side: Side, changed: dict[str, CalendarItem]) -> None:
+        """Leave out listed items whose etag is the one their link stores: unchanged
+        since this engine last wrote or read them (above all, the echo of its own
+        writes in the next delta). The planner would find each unchanged; asking the
+        store for ids and etags only spares loading their links."""
+        if not changed:
+            return
+        for item_id, etag in self._store.etags_by_ids(self.pair_id, side, changed).items():
+            if etag is not None and changed[item_id].etag == etag:
+                del changed[item_id]
 
     def _shared_keys(
         self, side: Side, changed: dict[str, CalendarItem], links: dict[str, Link], run: _Run

@@ -416,7 +416,15 @@ class SQLiteStateStore:
             ).fetchone()
         return self._load(row) if row is not None else None
 
-    def _bulk(self, operation: str, column: str, pair_id: str, keys: Iterable[str]) -> list[Any]:
+    def _bulk(
+        self,
+        operation: str,
+        column: str,
+        pair_id: str,
+        keys: Iterable[str],
+        *,
+        select: str = _ROW,
+    ) -> list[Any]:
         wanted = list(dict.fromkeys(keys))
         rows: list[Any] = []
         with self._guard(operation) as conn:
@@ -425,7 +433,7 @@ class SQLiteStateStore:
                 marks = ",".join("?" * len(chunk))
                 rows.extend(
                     conn.execute(
-                        f"SELECT {column}, {_ROW} FROM links "  # noqa: S608 - fixed column names
+                        f"SELECT {column}, {select} FROM links "  # noqa: S608 - fixed column names
                         f"WHERE pair_id = ? AND {column} IN ({marks}) ORDER BY rowid",
                         (pair_id, *chunk),
                     )
@@ -439,6 +447,15 @@ class SQLiteStateStore:
             raise ValidationError(f"links_by_ids: side must be 'a' or 'b', got {side!r}")
         rows = self._bulk("look links up by id", column, pair_id, ids)
         return {row[0]: self._load(row[1:]) for row in rows}
+
+    def etags_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, str | None]:
+        """The etag stored for each of ``ids`` a link owns on ``side`` (indexed; no
+        base is read)."""
+        column = _ID_COLUMN.get(side)
+        if column is None:
+            raise ValidationError(f"etags_by_ids: side must be 'a' or 'b', got {side!r}")
+        rows = self._bulk("look etags up by id", column, pair_id, ids, select=f"{side}_etag")
+        return dict(rows)
 
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
         """Links among ``sync_keys``, keyed by sync key (indexed)."""

@@ -97,6 +97,12 @@ class StateStore(Protocol):
         """Links whose id on ``side`` is among ``ids``, keyed by that id (bulk lookup)."""
         ...
 
+    def etags_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, str | None]:
+        """The etag each link stores for its item on ``side``, keyed by the ids among
+        ``ids`` that links own (bulk lookup; no base is read): how a run leaves out
+        the items that only echo its own writes."""
+        ...
+
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
         """Links among ``sync_keys``, keyed by sync key (bulk lookup)."""
         ...
@@ -232,6 +238,11 @@ class MemoryStateStore:
             if key is not None:
                 found[item_id] = links[key]
         return found
+
+    def etags_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, str | None]:
+        index = self._index(pair_id, side)
+        links = self._links.get(pair_id, {})
+        return {i: links[key].etag_on(side) for i in ids if (key := index.get(i)) is not None}
 
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
         links = self._links.get(pair_id, {})

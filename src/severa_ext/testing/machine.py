@@ -226,6 +226,10 @@ class CrashingStore:
         """Delegate."""
         return self.inner.links_by_ids(pair_id, side, ids)
 
+    def etags_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, str | None]:
+        """Delegate."""
+        return self.inner.etags_by_ids(pair_id, side, ids)
+
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
         """Delegate."""
         return self.inner.links_by_keys(pair_id, sync_keys)
@@ -379,6 +383,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.user_made: set[tuple[Side, str | None]] = set()
         # Copies made without a sync key (S3): copy -> the item it copies.
         self.keyless_copies: dict[tuple[Side, str], tuple[Side, str]] = {}
+        # Copies made with our sync key (S3): copy -> the key it carries.
+        self.keyed_copies: dict[tuple[Side, str], str] = {}
         # The print (title and times) of every item as the round's sync starts.
         self.sync_prints: dict[tuple[Side, str], str] = {}
         self.user_actions = 0
@@ -513,13 +519,16 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(side=st.sampled_from(_SIDES), index=st.integers(min_value=0))
     def copy_like_another_tool(self, side: Side, index: int) -> None:
-        """Another sync tool copies an item with its sync key (S3: quarantine)."""
+        """Another sync tool copies an item with its sync key (S3: quarantine, or it
+        takes over the link when the item it copies is deleted in the same round)."""
         item = self._pick(side, index)
-        if item is None or item.sync_key is None:
+        if item is None or item.sync_key is None or item.id is None:
             return
         self._act()
         made = self.sides[side].user_create(item.evolve(id=None, etag=None))
+        assert made.id is not None
         self.user_made.add((side, made.id))
+        self.keyed_copies[(side, made.id)] = item.sync_key
 
     @rule(side=st.sampled_from(_SIDES), index=st.integers(min_value=0))
     def copy_without_key_like_another_tool(self, side: Side, index: int) -> None:
@@ -805,7 +814,10 @@ class SyncMachine(RuleBasedStateMachine):
                     now_with is not None
                     and before is not None
                     and now_with != key
-                    and self.sync_prints.get(now_with) == copy_print(before)
+                    and (
+                        self.sync_prints.get(now_with) == copy_print(before)
+                        or self.keyed_copies.get(now_with) == before.sync_key
+                    )
                 )
                 assert replaced or was not in now, f"delete of {key} did not reach {was}"
         # Writes are bounded by user changes.
