@@ -654,3 +654,37 @@ def test_s3_planner_property_each_later_copy_is_parked_relinked_or_new_by_its_tw
             assert copy.id not in parked | sources
     deletes = [r for r in plan.records if isinstance(r, Delete)]
     assert deletes == []  # nothing a copy replaced is deleted on the other side
+
+
+def test_s3_item_moved_by_delete_and_create_keeping_our_key_is_relinked(pair: Pair) -> None:
+    """A tool that moves an event by delete + create and keeps its extended
+    properties: the new event carries the entry's sync key, so it takes over the
+    link even with another time (the move travels to the activity as an edit)."""
+    activity = pair.activity("Board meeting")
+    pair.engine.run()
+    b1 = pair.only(pair.b)
+    later = b1.start + timedelta(days=1)
+    pair.tick()
+    moved = pair.b.user_create(b1.evolve(id=None, etag=None, start=later, end=later))
+    assert moved.sync_key == b1.sync_key
+    pair.b.user_delete(b1.id or "")
+    report = pair.engine.run()
+    assert report.ok, report.errors
+    assert (report.linked, report.quarantined) == (1, 0)
+    assert report.deleted == {"a": 0, "b": 0}
+    assert report.updated == {"a": 1, "b": 0}
+    assert pair.a.get(activity.id or "").start == later  # type: ignore[union-attr]
+    assert pair.link_of("a", activity.id).b_id == moved.id
+    assert pair.engine.run().total_writes == 0
+
+
+def test_s3_copy_with_our_key_of_an_item_that_is_still_there_stays_quarantined(
+    pair: Pair,
+) -> None:
+    pair.activity("Board meeting")
+    pair.engine.run()
+    b1 = pair.only(pair.b)
+    copy = pair.b.user_create(b1.evolve(id=None, etag=None))
+    report = pair.engine.run()
+    assert (report.quarantined, report.linked, report.total_writes) == (1, 0, 0)
+    assert pair.link_of("b", copy.id).quarantined

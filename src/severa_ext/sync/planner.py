@@ -807,6 +807,8 @@ def _match_copies(
     unlinked copy on the other side (linking existing copies writes nothing: it
     goes first).
     """
+    if by_key and seen:
+        _relink_keyed(unlinked, seen, by_key)
     # Linked items changed in this run, by side and current print: a copy of the
     # new version is a copy too (its base print is the old one).
     changed_twins: dict[Side, dict[str, list[str]]] = {"a": {}, "b": {}}
@@ -861,14 +863,7 @@ def _match_copies(
             taken.add(item.id)
             twin_id = link.id_on(side)
             if how == "replaces":
-                by_key[link.sync_key] = attrs.evolve(
-                    link,
-                    a_id=item.id if side == "a" else link.a_id,
-                    b_id=item.id if side == "b" else link.b_id,
-                    a_etag=None if side == "a" else link.a_etag,
-                    b_etag=None if side == "b" else link.b_etag,
-                )
-                seen[link.sync_key][side] = item
+                _relink(link, side, item, seen, by_key)
                 continue
             what = (
                 f"already synced as {link.sync_key}"
@@ -884,6 +879,60 @@ def _match_copies(
         if taken:
             unlinked[side] = [item for item in unlinked[side] if item.id not in taken]
     return records
+
+
+def _relink(
+    link: Link,
+    side: Side,
+    item: CalendarItem,
+    seen: dict[str, dict[Side, _Seen]],
+    by_key: dict[str, Link],
+) -> None:
+    """Move ``link`` on ``side`` to ``item``, which replaces its deleted item (S3):
+    the entry is then decided as if that item had been edited into ``item``."""
+    by_key[link.sync_key] = attrs.evolve(
+        link,
+        a_id=item.id if side == "a" else link.a_id,
+        b_id=item.id if side == "b" else link.b_id,
+        a_etag=None if side == "a" else link.a_etag,
+        b_etag=None if side == "b" else link.b_etag,
+    )
+    seen[link.sync_key][side] = item
+
+
+def _relink_keyed(
+    unlinked: dict[Side, list[CalendarItem]],
+    seen: dict[str, dict[Side, _Seen]],
+    by_key: dict[str, Link],
+) -> None:
+    """Relink items that carry the sync key of an entry whose item on their side was
+    deleted in this run while its other item lives: a tool moved the item by delete
+    + create and kept its extended properties (S3). The key names the entry, so
+    title and times may differ (a move travels as an edit), and neither the window
+    nor the policy is asked: the entry is linked already. Otherwise such an item is
+    quarantined by :func:`_plan_unlinked` (a copy of an entry that is there)."""
+    for side in _SIDE_ORDER:
+        other = _other(side)
+        taken: set[str] = set()
+        for item in unlinked[side]:
+            if item.sync_key is None or item.sync_key not in by_key:
+                continue
+            link = by_key[item.sync_key]
+            slot = seen.get(link.sync_key)
+            if (
+                slot is None
+                or slot.get(side) is not _DELETED
+                or slot.get(other) is _DELETED
+                or link.quarantined
+                or link.pending is not None
+                or link.id_on(other) is None
+            ):
+                continue
+            assert item.id is not None
+            _relink(link, side, item, seen, by_key)
+            taken.add(item.id)
+        if taken:
+            unlinked[side] = [item for item in unlinked[side] if item.id not in taken]
 
 
 def _twin(
