@@ -42,6 +42,11 @@ policy sends) whose print matches a live link is
   user's delete stands (bringing the new item over would undo it, relinking would
   only delete the new item).
 
+An item that carries an entry's sync key and replaces that entry's item deleted in
+this run (a move by delete + create that keeps extended properties) is relinked the
+same way, whatever its title and times. Unlinked copies on both sides are linked to
+each other first (as on a first sync: that writes nothing).
+
 A new item whose linked twin was changed this run into something else (other title
 or times) is not a copy of anything on its side any more: it syncs as a new entry.
 A side-A item the policy does not send is never matched: it writes nothing, so it
