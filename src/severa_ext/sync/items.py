@@ -245,8 +245,10 @@ def fingerprint(item: CalendarItem, *, fields: tuple[str, ...] = CONTENT_FIELDS)
 
 
 COPY_FIELDS: tuple[str, ...] = ("title", "start", "end")
-"""The fields two items must share to count as copies of one entry (S3): other tools
-rewrite bodies, categories and free/busy, but keep the title and the times."""
+"""The fields two items must share to count as copies of one entry (S3).
+
+Other tools rewrite bodies, categories and free/busy, but keep the title and the
+times."""
 
 
 def copy_print(item: CalendarItem) -> str:
