@@ -67,11 +67,7 @@ _CPU: list[float] = [0.0]
 def _measure(action: Callable[[], SyncReport]) -> tuple[SyncReport, float, float]:
     gc.collect()
     tracemalloc.start()
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    report = action()
-    seconds = time.perf_counter() - t0
-    _CPU[0] = time.process_time() - c0
+    report, seconds = _untraced(action)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return report, seconds, peak / 2**20

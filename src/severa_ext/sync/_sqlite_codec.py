@@ -130,15 +130,7 @@ def _load_optional_str(value: Any, _type: Any) -> str | None:
 
 
 def _dump_optional_when(value: date | None) -> str | None:
-    if value is None:
-        return None
-    if value.__class__ is datetime and value.tzinfo is UTC:
-        return value.isoformat()
-    if isinstance(value, datetime):
-        name = getattr(value.tzinfo, "key", None)
-        text = value.isoformat()
-        return f"{text}[{name}]" if isinstance(name, str) and name else text
-    return value.isoformat()
+    return None if value is None else _dump_when(value)
 
 
 def make_converter() -> cattrs.Converter:

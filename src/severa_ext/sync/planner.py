@@ -1094,16 +1094,20 @@ def _plan_unlinked(
                 rest = rest[1:]
             for item in rest:
                 assert item.id is not None
-                records.append(
-                    Quarantine(
-                        side,
-                        item.id,
-                        item,
-                        f"duplicate (S3): another copy of {item.title!r} at "
-                        f"{_instant(item.start)} is already on side {side}",
-                    )
-                )
+                records.append(_second_copy(side, item))
     return records
+
+
+def _second_copy(side: Side, item: CalendarItem) -> Quarantine:
+    """Park ``item``: another unlinked copy of it on ``side`` is synced instead (S3)."""
+    assert item.id is not None
+    return Quarantine(
+        side,
+        item.id,
+        item,
+        f"duplicate (S3): another copy of {item.title!r} at "
+        f"{_instant(item.start)} is already on side {side}",
+    )
 
 
 def _create_unique(
@@ -1116,15 +1120,7 @@ def _create_unique(
         assert item.id is not None
         print_ = _loose_fingerprint(item)
         if print_ in seen:
-            records.append(
-                Quarantine(
-                    side,
-                    item.id,
-                    item,
-                    f"duplicate (S3): another copy of {item.title!r} at "
-                    f"{_instant(item.start)} is already on side {side}",
-                )
-            )
+            records.append(_second_copy(side, item))
             continue
         seen.add(print_)
         records.extend(_create(side, item, policy, new_key))
