@@ -1,0 +1,170 @@
+"""A throw-away Redis server for tests, on a Unix socket in a temp folder.
+
+:class:`RedisServer` starts ``redis-server`` with no TCP port (``--port 0``), a
+socket of mode ``0700`` in a fresh temp folder, and no persistence (no RDB
+snapshots, no append-only file), and stops it at the end. Used by the Celery
+runner's tests as the broker and result backend::
+
+    server = RedisServer.start()
+    try:
+        redis.Redis(unix_socket_path=server.socket_path).ping()
+    finally:
+        server.stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from severa_ext.errors import ConfigError
+
+__all__ = ["RedisNotAvailable", "RedisServer", "find_redis_server"]
+
+logger = logging.getLogger(__name__)
+
+_START_TIMEOUT = 20.0
+_STOP_TIMEOUT = 10.0
+
+
+class RedisNotAvailable(ConfigError):
+    """No Redis server can be started here; the message says what is missing."""
+
+
+def find_redis_server() -> Path:
+    """The ``redis-server`` binary on ``PATH``.
+
+    Raises:
+        RedisNotAvailable: there is none.
+    """
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RedisNotAvailable(
+            "no redis-server on PATH; install one (Debian: apt-get install redis-server)"
+        )
+    return Path(found)
+
+
+def _answers_ping(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(str(path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+class RedisServer:
+    """A running throw-away ``redis-server`` (see the module doc).
+
+    Attributes:
+        root: its temp folder (deleted by :meth:`stop`).
+        socket_path: the Unix socket it listens on.
+    """
+
+    def __init__(self, *, root: Path, process: subprocess.Popen[bytes]) -> None:
+        self.root = root
+        self.socket_path = root / "redis.sock"
+        self._process = process
+
+    def __repr__(self) -> str:
+        return f"RedisServer(socket_path={str(self.socket_path)!r}, pid={self._process.pid})"
+
+    def url(self, db: int = 0) -> str:
+        """The redis-py URL of database ``db`` (``redis.Redis.from_url``)."""
+        return f"unix://{self.socket_path}?db={db}"
+
+    def kombu_url(self, db: int = 0) -> str:
+        """The Celery / kombu broker URL of database ``db`` (``redis+socket://``)."""
+        return f"redis+socket://{self.socket_path}?virtual_host={db}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is still alive."""
+        return self._process.poll() is None
+
+    @classmethod
+    def start(cls, *, binary: Path | None = None) -> RedisServer:
+        """Start ``redis-server`` in a new temp folder and wait until it answers.
+
+        Raises:
+            RedisNotAvailable: no binary, or it did not start (with its log's end).
+        """
+        binary = find_redis_server() if binary is None else binary
+        root = Path(tempfile.mkdtemp(prefix="severa-ext-redis-"))
+        log_path = root / "server.log"
+        command = [
+            str(binary),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(root / "redis.sock"),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(root),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = cls(root=root, process=process)
+        try:
+            server._wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+        logger.info("started Redis test server %s", server)
+        return server
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.root / "server.log").read_text(errors="replace")[-2000:]
+        return ""
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RedisNotAvailable(
+                    f"redis-server exited with {self._process.returncode} at start: "
+                    f"{self._log_tail()}"
+                )
+            if self.socket_path.exists() and _answers_ping(self.socket_path):
+                return
+            time.sleep(0.02)
+        raise RedisNotAvailable(
+            f"redis-server did not answer within {_START_TIMEOUT:.0f} s: {self._log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and delete its folder."""
+        process = self._process
+        if process.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                process.send_signal(sig)
+                try:
+                    process.wait(_STOP_TIMEOUT)
+                    break
+                except subprocess.TimeoutExpired:
+                    logger.warning("redis-server %s ignored %s", process.pid, sig.name)
+        shutil.rmtree(self.root, ignore_errors=True)
