@@ -14,6 +14,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── RightsError                        unknown right / missing dependent right
     │   └── EmailAddressError                  an address that is not valid (X3)
     ├── ConfigError (ValueError)               bad configuration (files, settings)
+    ├── StoreError                             a store's database failed or has a foreign schema
     ├── ExtranetError
     │   ├── ShareRefused (PermissionError)     X3: not the customer's contact / no valid email
     │   ├── ShareNotFound (LookupError)
@@ -32,7 +33,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
     │   ├── LeaseHeld                          another run holds this pair
     │   ├── MassDeletionRefused                the mass-deletion guard stopped a run
-    │   └── StateError                         the state store is unusable or corrupt
+    │   └── StateError (StoreError)            the state store is unusable or corrupt
     └── BackendError                           anything a calendar / activity backend says
         ├── Throttled                          retry_after seconds
         ├── VersionConflict                    stale etag / ChangeKey (412)
@@ -77,6 +78,7 @@ __all__ = [
     "ShareNotFound",
     "ShareRefused",
     "StateError",
+    "StoreError",
     "SyncError",
     "Throttled",
     "ValidationError",
@@ -262,6 +264,15 @@ class WrongPassword(InviteError):
         self.attempts_left = attempts_left
 
 
+# --- stores ----------------------------------------------------------------------
+
+
+class StoreError(SeveraExtError):
+    """A store's database failed (connection lost, a statement refused) or holds a
+    schema this release cannot use (not created, older or newer); the message names
+    the store and what to do."""
+
+
 # --- sync ----------------------------------------------------------------------
 
 
@@ -306,7 +317,7 @@ class MassDeletionRefused(SyncError):
         self.limit = limit
 
 
-class StateError(SyncError):
+class StateError(SyncError, StoreError):
     """The sync state store cannot be used (corrupt, newer schema, unreadable)."""
 
 

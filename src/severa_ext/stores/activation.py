@@ -1,0 +1,83 @@
+"""Sync activations in a SQL database: :class:`SQLActivationStore` (SQLAlchemy Core).
+
+One row per user whose calendar sync is on (S1, S2, S10), in
+``severa_ext_activations``. ``put`` replaces the row of the user (an update, or an
+insert when there is none; a concurrent first insert is retried as an update), so
+two requests turning sync on at once leave one of them, never an error.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from severa_ext.errors import StoreError, ValidationError
+from severa_ext.stores._sql import from_row, to_row, translated
+from severa_ext.stores.schema import activations, check_schema
+from severa_ext.sync.activation import Activation
+
+__all__ = ["SQLActivationStore"]
+
+_NAME = "SQLActivationStore"
+_ROUNDS = 3
+
+
+class SQLActivationStore:
+    """An :class:`~severa_ext.sync.activation.ActivationStore` in ``severa_ext_activations``.
+
+    Args:
+        engine: the host's SQLAlchemy engine; the tables must exist
+            (:func:`~severa_ext.stores.schema.create_all` or the host's migrations).
+
+    Raises:
+        StoreError: the tables are missing or at another schema version.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        check_schema(engine)
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return f"SQLActivationStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def get(self, user_id: str) -> Activation | None:
+        """The user's activation, if sync is on."""
+        query = sa.select(activations).where(activations.c.user_id == user_id)
+        with translated(_NAME), self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else from_row(row, Activation, store=_NAME)
+
+    def put(self, activation: Activation) -> None:
+        """Record that sync is on (replacing the user's earlier activation).
+
+        Raises:
+            ValidationError: ``activation`` is not an ``Activation``.
+            StoreError: the database failed.
+        """
+        if not isinstance(activation, Activation):
+            raise ValidationError(f"SQLActivationStore.put needs an Activation, got {activation!r}")
+        values = to_row(activation)
+        for _ in range(_ROUNDS):
+            try:
+                with self._engine.begin() as conn:
+                    self._upsert(conn, values)
+                return
+            except IntegrityError:
+                continue  # another request inserted the user first: update its row
+            except sa.exc.SQLAlchemyError:
+                with translated(_NAME):
+                    raise
+        raise StoreError(f"{_NAME}: the activation of {activation.user_id!r} keeps changing")
+
+    @staticmethod
+    def _upsert(conn: sa.Connection, values: dict[str, object]) -> None:
+        updated = conn.execute(
+            activations.update().where(activations.c.user_id == values["user_id"]).values(values)
+        )
+        if updated.rowcount == 0:
+            conn.execute(activations.insert().values(values))
+
+    def remove(self, user_id: str) -> None:
+        """Record that sync is off (a no-op if it was off)."""
+        with translated(_NAME), self._engine.begin() as conn:
+            conn.execute(activations.delete().where(activations.c.user_id == user_id))
