@@ -86,8 +86,12 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_ID_TYPE = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql")
+"""Ids compare exactly: MySQL's default collations ignore case."""
+
+
 def _id(name: str, **kwargs: Any) -> sa.Column[str]:
-    return sa.Column(name, sa.String(255), **kwargs)
+    return sa.Column(name, _ID_TYPE, **kwargs)
 
 
 metadata = sa.MetaData(

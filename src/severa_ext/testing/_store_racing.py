@@ -14,17 +14,35 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import attrs
+
+from severa_ext.domain import ContactPerson
+from severa_ext.errors import InviteError, ShareConflict
 from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog
+from severa_ext.extranet.invites import (
+    Branding,
+    Invite,
+    InviteIssuer,
+    InviteStore,
+    ScryptKdf,
+    verify_stored,
+)
 from severa_ext.extranet.rights import Right
+from severa_ext.extranet.shares import Share, ShareStore
 
 __all__ = [
+    "CHEAP_KDF",
     "NOW",
     "PROCESSES",
     "append_in_process",
     "audit_event",
+    "issue_invite",
     "open_sql",
     "race",
     "run_in_processes",
+    "save_in_process",
+    "verify_in_process",
+    "verify_outcome",
 ]
 
 T = TypeVar("T")
@@ -117,3 +135,67 @@ def append_in_process(barrier: Any, queue: Any, reopen: Callable[[], AuditLog], 
     for n in range(20):
         log.append(audit_event(tag, f"c{n}", at=NOW))
     queue.put(True)
+
+
+# --- shares and invites ----------------------------------------------------------------
+
+
+def save_in_process(
+    barrier: Any, queue: Any, reopen: Callable[[], ShareStore], share: Share, expected: int
+) -> None:
+    """Open the store, wait for the others, try one optimistic save; report the outcome."""
+    store = reopen()
+    barrier.wait(TIMEOUT)
+    try:
+        store.save(share, expected_version=expected)
+    except ShareConflict:
+        queue.put("conflict")
+    else:
+        queue.put("saved")
+
+
+@attrs.frozen
+class _Pair:
+    project_id: str
+    contact_id: str
+
+
+CHEAP_KDF = ScryptKdf(n=2, r=1, p=1)
+"""A KDF that costs nothing: the contracts test storage, not the hash's strength."""
+
+
+def issue_invite(
+    project: str, contact: str, *, now: datetime, email: str = "anna.virtanen@example.com"
+) -> Invite:
+    """A fresh invite (its password and record) for the pair, issued at ``now``."""
+    branding = Branding(
+        product_name="Severa",
+        sender_address="noreply@example.com",
+        sender_name="Acme Oy",
+        login_url="https://extranet.example.com/login",
+        support_contact="support@example.com",
+    )
+    person = ContactPerson(contact, "customer-1", "Anna", "Virtanen", email=email)
+    return InviteIssuer(branding, kdf=CHEAP_KDF).issue(_Pair(project, contact), person, now=now)
+
+
+def verify_outcome(store: InviteStore, invite_id: str, candidate: str, now: datetime) -> str:
+    """``"used"`` when ``verify_stored`` accepted the password, else the error's name."""
+    try:
+        verify_stored(store, invite_id, candidate, now)
+    except InviteError as exc:
+        return type(exc).__name__
+    return "used"
+
+
+def verify_in_process(
+    barrier: Any,
+    queue: Any,
+    reopen: Callable[[], InviteStore],
+    attempt: tuple[str, str, datetime],
+) -> None:
+    """Open the store, wait for the others, verify ``(invite_id, candidate, now)`` once;
+    report the outcome."""
+    store = reopen()
+    barrier.wait(TIMEOUT)
+    queue.put(verify_outcome(store, *attempt))
