@@ -45,7 +45,7 @@ def test_spelling_differences_are_not_content():
 
 
 def test_one_precision_whole_seconds():
-    assert PRECISION == timedelta(seconds=1)
+    assert timedelta(seconds=1) == PRECISION
     one = _item(start=datetime(2026, 5, 4, 9, 0, 0, 1, tzinfo=UTC))
     other = _item(start=datetime(2026, 5, 4, 9, 0, 1, tzinfo=UTC))
     assert Content.of(one).print() == Content.of(_item()).print()
