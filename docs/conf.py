@@ -41,12 +41,13 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(builtins|datetime|decimal|enum|typing|collections|abc|email|zoneinfo"
-        r"|pathlib|os|sqlite3|threading|contextlib|types|re|hashlib|io)(\..*)?",
+        r"|pathlib|os|sqlite3|threading|contextlib|types|re|hashlib|io|subprocess)(\..*)?",
     ),
     (
         r"py:.*",
         r"(attr|attrs|cattrs|requests|msal|icalendar|hypothesis|pytest|_pytest"
-        r"|defusedxml|email_validator|recurring_ical_events)(\..*)?",
+        r"|defusedxml|email_validator|recurring_ical_events|sqlalchemy|sa|psycopg"
+        r"|psycopg_pool|redis)(\..*)?",
     ),
     (
         r"py:.*",

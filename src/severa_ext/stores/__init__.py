@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from severa_ext.stores.activation import SQLActivationStore
     from severa_ext.stores.audit import SQLAuditLog
+    from severa_ext.stores.invites import SQLInviteStore
+    from severa_ext.stores.shares import SQLShareStore
 
-__all__ = ["SQLActivationStore", "SQLAuditLog"]
+__all__ = ["SQLActivationStore", "SQLAuditLog", "SQLInviteStore", "SQLShareStore"]
 
 _LAZY = {
     "SQLActivationStore": "severa_ext.stores.activation",
     "SQLAuditLog": "severa_ext.stores.audit",
+    "SQLInviteStore": "severa_ext.stores.invites",
+    "SQLShareStore": "severa_ext.stores.shares",
 }
 
 

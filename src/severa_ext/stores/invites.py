@@ -32,7 +32,7 @@ _ROUNDS = 8
 
 
 def _open_at(now: datetime) -> sa.ColumnElement[bool]:
-    """The SQL of :meth:`InviteRecord.is_open <severa_ext.extranet.invites.InviteRecord.is_open>`."""
+    """The SQL of ``InviteRecord.is_open(now)``."""
     return sa.and_(
         invites.c.revoked_at.is_(None),
         invites.c.used_at.is_(None),

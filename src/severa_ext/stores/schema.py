@@ -57,7 +57,9 @@ COMPONENT = "severa_ext.stores"
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """An aware datetime kept in UTC; naive datetimes are refused."""
 
+    #: The generic type this one wraps (per dialect, see :meth:`load_dialect_impl`).
     impl = sa.DateTime
+    #: Statements using this type may be cached (it has no per-instance state).
     cache_ok = True
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
@@ -110,7 +112,7 @@ schema_version = sa.Table(
     sa.Column("component", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
-"""One row per component: the schema version its tables are at."""
+"""The schema version the tables are at, one row per component."""
 
 shares = sa.Table(
     "severa_ext_shares",
@@ -126,7 +128,7 @@ shares = sa.Table(
     _id("created_by", nullable=False),
     sa.Index(None, "contact_id"),
 )
-"""Shares, stopped ones included (X2, X8): one row per (project, contact)."""
+"""Shares, one row per (project, contact) pair, stopped ones included (X2, X8)."""
 
 invites = sa.Table(
     "severa_ext_invites",
@@ -150,7 +152,7 @@ invites = sa.Table(
     sa.Index(None, "contact_id"),
     sa.Index(None, "email"),
 )
-"""Invite records (salted hashes, never passwords; X6, X9)."""
+"""Invite records, salted hashes and never passwords (X6, X9)."""
 
 audit_events = sa.Table(
     "severa_ext_audit_events",
@@ -173,7 +175,7 @@ audit_events = sa.Table(
     sa.Index(None, "project_id", "seq"),
     sa.Index(None, "contact_id", "seq"),
 )
-"""The Extranet audit trail, append-only; ``seq`` orders it."""
+"""The Extranet audit trail, append-only and ordered by ``seq``."""
 
 activations = sa.Table(
     "severa_ext_activations",
@@ -183,7 +185,7 @@ activations = sa.Table(
     sa.Column("server_kind", sa.String(16), nullable=False),
     sa.Column("activated_at", UTCDateTime, nullable=False),
 )
-"""Users whose calendar sync is on (S1, S2, S10)."""
+"""The users whose calendar sync is on (S1, S2, S10)."""
 
 
 def stamp(connection: sa.Connection) -> None:

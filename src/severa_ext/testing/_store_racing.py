@@ -56,7 +56,7 @@ PROCESSES = 2
 TIMEOUT = 60.0
 
 
-def open_sql(store_class: Callable[[Any], T], url: str) -> T:
+def open_sql(store_class: Callable[[Any], object], url: str) -> object:
     """Open ``store_class`` on a new SQLAlchemy engine for ``url`` (for ``reopen``).
 
     Module-level so that ``functools.partial(open_sql, SQLAuditLog, url)`` pickles

@@ -205,13 +205,18 @@ class PostgresServer:
     """A running throw-away PostgreSQL cluster on a Unix socket (see the module doc).
 
     Use :meth:`start` to make one and :meth:`stop` to shut it down and delete its
-    folder. Attributes: :attr:`socket_dir`, :attr:`port` (names the socket file),
-    :attr:`user`, :attr:`database`, :attr:`dsn`, :attr:`version`.
+    folder.
+
+    Attributes:
+        root: the temp folder (the cluster's data, its log and the socket).
+        bindir: the folder of the server binaries.
+        socket_dir: where the Unix socket is (``host`` in a DSN).
+        port: the port number that names the socket file (no TCP port is opened).
+        user: the superuser to connect as (trusted on the socket).
+        database: the test database :attr:`dsn` reaches.
     """
 
-    def __init__(
-        self, *, root: Path, bindir: Path, process: subprocess.Popen[bytes], owner: _Owner
-    ) -> None:
+    def __init__(self, *, root: Path, bindir: Path, process: subprocess.Popen[bytes]) -> None:
         self.root = root
         self.bindir = bindir
         self.socket_dir = root
@@ -219,7 +224,6 @@ class PostgresServer:
         self.user = SERVER_USER
         self.database = _DATABASE
         self._process = process
-        self._owner = owner
 
     def __repr__(self) -> str:
         return f"PostgresServer(socket_dir={str(self.socket_dir)!r}, pid={self._process.pid})"
@@ -322,7 +326,7 @@ class PostgresServer:
                 group=owner.gid,
                 extra_groups=owner.extra_groups,
             )
-        server = cls(root=root, bindir=bindir, process=process, owner=owner)
+        server = cls(root=root, bindir=bindir, process=process)
         try:
             server._wait_ready()
             server._create_database()
