@@ -10,6 +10,12 @@ strategies through the ``hypothesis`` entry point.
 * :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
   fault injection of the memory backend.
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
+* :class:`StateStoreContract` (in :mod:`severa_ext.testing.state_contract`) and the
+  Extranet / activation store contracts in :mod:`severa_ext.testing.store_contracts`
+  (:class:`ShareStoreContract`, :class:`InviteStoreContract`,
+  :class:`AuditLogContract`, :class:`ActivationStoreContract`).
+* :class:`PostgresServer` and :class:`RedisServer`: throw-away servers for tests
+  (also as the ``postgres_server``, ``postgres_schema`` and ``redis_server`` fixtures).
 
 The names here load on first use, so importing the package stays cheap.
 """
@@ -23,12 +29,39 @@ if TYPE_CHECKING:
     from severa_ext.testing._fixtures_memory import SyncHarness
     from severa_ext.testing.contract import BackendContract
     from severa_ext.testing.faults import FaultyBackend
+    from severa_ext.testing.postgres_server import PostgresServer
+    from severa_ext.testing.redis_server import RedisServer
+    from severa_ext.testing.state_contract import StateStoreContract
+    from severa_ext.testing.store_contracts import (
+        ActivationStoreContract,
+        AuditLogContract,
+        InviteStoreContract,
+        ShareStoreContract,
+    )
 
-__all__ = ["BackendContract", "FaultyBackend", "SyncHarness"]
+__all__ = [
+    "ActivationStoreContract",
+    "AuditLogContract",
+    "BackendContract",
+    "FaultyBackend",
+    "InviteStoreContract",
+    "PostgresServer",
+    "RedisServer",
+    "ShareStoreContract",
+    "StateStoreContract",
+    "SyncHarness",
+]
 
 _LAZY = {
+    "ActivationStoreContract": "severa_ext.testing.store_contracts",
+    "AuditLogContract": "severa_ext.testing.store_contracts",
     "BackendContract": "severa_ext.testing.contract",
     "FaultyBackend": "severa_ext.testing.faults",
+    "InviteStoreContract": "severa_ext.testing.store_contracts",
+    "PostgresServer": "severa_ext.testing.postgres_server",
+    "RedisServer": "severa_ext.testing.redis_server",
+    "ShareStoreContract": "severa_ext.testing.store_contracts",
+    "StateStoreContract": "severa_ext.testing.state_contract",
     "SyncHarness": "severa_ext.testing._fixtures_memory",
 }
 

@@ -78,7 +78,11 @@ _TIMES = st.datetimes(
 _STORE_SETTINGS = settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.differing_executors,
+    ],
 )
 """Hypothesis runs against one store per test: each example writes under fresh ids."""
 
