@@ -16,10 +16,20 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_schema").sqlalchemy_url
 
 
+def _sqlite_wal(dbapi_connection, _record):
+    """WAL with synchronous=NORMAL, as the persistence guide advises SQLite hosts."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 @pytest.fixture
 def engine(database_url):
     """An engine on ``database_url`` with the store tables created."""
     engine = sa.create_engine(database_url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_wal)
     create_all(engine)
     yield engine
     engine.dispose()
