@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from severa_ext.errors import StoreError, ValidationError
 from severa_ext.stores._sql import from_row, to_row, translated
-from severa_ext.stores.schema import activations, check_schema
+from severa_ext.stores.schema import SQLStore, activations
 from severa_ext.sync.activation import Activation
 
 __all__ = ["SQLActivationStore"]
@@ -22,23 +22,11 @@ _NAME = "SQLActivationStore"
 _ROUNDS = 3
 
 
-class SQLActivationStore:
+class SQLActivationStore(SQLStore):
     """An :class:`~severa_ext.sync.activation.ActivationStore` in ``severa_ext_activations``.
 
-    Args:
-        engine: the host's SQLAlchemy engine; the tables must exist
-            (:func:`~severa_ext.stores.schema.create_all` or the host's migrations).
-
-    Raises:
-        StoreError: the tables are missing or at another schema version.
+    Made with the host's engine (:class:`~severa_ext.stores.schema.SQLStore`).
     """
-
-    def __init__(self, engine: sa.Engine) -> None:
-        check_schema(engine)
-        self._engine = engine
-
-    def __repr__(self) -> str:
-        return f"SQLActivationStore({self._engine.url.render_as_string(hide_password=True)!r})"
 
     def get(self, user_id: str) -> Activation | None:
         """The user's activation, if sync is on."""

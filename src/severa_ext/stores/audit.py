@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from severa_ext.errors import ValidationError
 from severa_ext.extranet.audit import AuditEvent
 from severa_ext.stores._sql import from_row, to_row, translated
-from severa_ext.stores.schema import audit_events, check_schema
+from severa_ext.stores.schema import SQLStore, audit_events
 
 __all__ = ["SQLAuditLog"]
 
@@ -29,23 +29,11 @@ _NAME = "SQLAuditLog"
 _COLUMNS = [c for c in audit_events.c if c.name != "seq"]
 
 
-class SQLAuditLog:
+class SQLAuditLog(SQLStore):
     """An :class:`~severa_ext.extranet.audit.AuditLog` in ``severa_ext_audit_events``.
 
-    Args:
-        engine: the host's SQLAlchemy engine; the tables must exist
-            (:func:`~severa_ext.stores.schema.create_all` or the host's migrations).
-
-    Raises:
-        StoreError: the tables are missing or at another schema version.
+    Made with the host's engine (:class:`~severa_ext.stores.schema.SQLStore`).
     """
-
-    def __init__(self, engine: sa.Engine) -> None:
-        check_schema(engine)
-        self._engine = engine
-
-    def __repr__(self) -> str:
-        return f"SQLAuditLog({self._engine.url.render_as_string(hide_password=True)!r})"
 
     def append(self, event: AuditEvent) -> None:
         """Record one event (committed when this returns).

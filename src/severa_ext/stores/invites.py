@@ -22,7 +22,7 @@ from severa_ext.errors import InviteConflict, InviteNotFound, StoreError, Valida
 from severa_ext.extranet.invites import InviteRecord, RevokeReason
 from severa_ext.extranet.shares import check_next_version
 from severa_ext.stores._sql import from_row, to_row, translated
-from severa_ext.stores.schema import check_schema, invites
+from severa_ext.stores.schema import SQLStore, invites
 
 __all__ = ["SQLInviteStore"]
 
@@ -82,23 +82,11 @@ def _revoke_in(
     return _oldest_first(revoked)
 
 
-class SQLInviteStore:
+class SQLInviteStore(SQLStore):
     """An :class:`~severa_ext.extranet.invites.InviteStore` in ``severa_ext_invites``.
 
-    Args:
-        engine: the host's SQLAlchemy engine; the tables must exist
-            (:func:`~severa_ext.stores.schema.create_all` or the host's migrations).
-
-    Raises:
-        StoreError: the tables are missing or at another schema version.
+    Made with the host's engine (:class:`~severa_ext.stores.schema.SQLStore`).
     """
-
-    def __init__(self, engine: sa.Engine) -> None:
-        check_schema(engine)
-        self._engine = engine
-
-    def __repr__(self) -> str:
-        return f"SQLInviteStore({self._engine.url.render_as_string(hide_password=True)!r})"
 
     def add(self, record: InviteRecord) -> tuple[InviteRecord, ...]:
         """Store a new record; the share's records open at ``record.issued_at`` become

@@ -35,6 +35,7 @@ from severa_ext.stores._sql import translated
 __all__ = [
     "COMPONENT",
     "SCHEMA_VERSION",
+    "SQLStore",
     "UTCDateTime",
     "activations",
     "audit_events",
@@ -264,3 +265,23 @@ def check_schema(engine: sa.Engine) -> None:
         )
     if version != SCHEMA_VERSION:
         raise _mismatch(version)
+
+
+class SQLStore:
+    """The base of the SQL stores: the host's engine, checked against the schema once.
+
+    Args:
+        engine: the host's SQLAlchemy engine; the tables must exist
+            (:func:`create_all` or the host's migrations).
+
+    Raises:
+        StoreError: the tables are missing or at another schema version.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        check_schema(engine)
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        url = self._engine.url.render_as_string(hide_password=True)
+        return f"{type(self).__name__}({url!r})"

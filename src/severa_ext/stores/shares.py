@@ -16,30 +16,18 @@ from sqlalchemy.exc import IntegrityError
 from severa_ext.errors import ShareConflict, ValidationError
 from severa_ext.extranet.shares import Share, check_next_version
 from severa_ext.stores._sql import from_row, to_row, translated
-from severa_ext.stores.schema import check_schema, shares
+from severa_ext.stores.schema import SQLStore, shares
 
 __all__ = ["SQLShareStore"]
 
 _NAME = "SQLShareStore"
 
 
-class SQLShareStore:
+class SQLShareStore(SQLStore):
     """A :class:`~severa_ext.extranet.shares.ShareStore` in ``severa_ext_shares``.
 
-    Args:
-        engine: the host's SQLAlchemy engine; the tables must exist
-            (:func:`~severa_ext.stores.schema.create_all` or the host's migrations).
-
-    Raises:
-        StoreError: the tables are missing or at another schema version.
+    Made with the host's engine (:class:`~severa_ext.stores.schema.SQLStore`).
     """
-
-    def __init__(self, engine: sa.Engine) -> None:
-        check_schema(engine)
-        self._engine = engine
-
-    def __repr__(self) -> str:
-        return f"SQLShareStore({self._engine.url.render_as_string(hide_password=True)!r})"
 
     def get(self, project_id: str, contact_id: str) -> Share | None:
         """The share of the pair (stopped ones too), or ``None``."""

@@ -29,7 +29,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pwd
@@ -39,7 +38,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -47,6 +45,7 @@ from urllib.parse import quote, urlencode
 import attrs
 
 from severa_ext.errors import ConfigError
+from severa_ext.testing._server_process import ServerProcess
 
 __all__ = [
     "PostgresNotAvailable",
@@ -69,7 +68,6 @@ _SOCKET_PATH_MAX = 100
 """Unix socket paths are limited to 107 bytes (Linux); keep a margin."""
 
 _START_TIMEOUT = 30.0
-_STOP_TIMEOUT = 10.0
 _SETTINGS: Mapping[str, str] = {
     "listen_addresses": "",
     "fsync": "off",
@@ -167,11 +165,6 @@ class _Owner:
             ) from None
         return cls(entry.pw_uid, entry.pw_gid)
 
-    @property
-    def extra_groups(self) -> list[int] | None:
-        """No supplementary groups once switched (root's stay behind)."""
-        return None if self.uid is None else []
-
     def hand_over(self, path: Path) -> None:
         if self.uid is not None and self.gid is not None:
             os.chown(path, self.uid, self.gid)
@@ -216,7 +209,7 @@ class PostgresServer:
         database: the test database :attr:`dsn` reaches.
     """
 
-    def __init__(self, *, root: Path, bindir: Path, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, *, root: Path, bindir: Path, process: ServerProcess) -> None:
         self.root = root
         self.bindir = bindir
         self.socket_dir = root
@@ -226,7 +219,7 @@ class PostgresServer:
         self._process = process
 
     def __repr__(self) -> str:
-        return f"PostgresServer(socket_dir={str(self.socket_dir)!r}, pid={self._process.pid})"
+        return f"PostgresServer(socket_dir={str(self.socket_dir)!r}, {self._process!r})"
 
     @property
     def dsn(self) -> str:
@@ -258,7 +251,7 @@ class PostgresServer:
     @property
     def running(self) -> bool:
         """Whether the server process is still alive."""
-        return self._process.poll() is None
+        return self._process.running
 
     @classmethod
     def start(cls, *, bindir: Path | None = None) -> PostgresServer:
@@ -313,22 +306,15 @@ class PostgresServer:
             what="initdb",
         )
         settings = [arg for key, value in _SETTINGS.items() for arg in ("-c", f"{key}={value}")]
-        log = (root / "server.log").open("wb")
-        with log:
-            process = subprocess.Popen(
-                [str(bindir / "postgres"), "-D", str(data), "-k", str(root), *settings],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=_environment(),
-                start_new_session=True,
-                user=owner.uid,
-                group=owner.gid,
-                extra_groups=owner.extra_groups,
-            )
+        command = [str(bindir / "postgres"), "-D", str(data), "-k", str(root), *settings]
+        process = ServerProcess(
+            command, log=root / "server.log", env=_environment(), user=owner.uid, group=owner.gid
+        )
         server = cls(root=root, bindir=bindir, process=process)
         try:
-            server._wait_ready()
+            problem = process.wait_until(server._accepts_connections, timeout=_START_TIMEOUT)
+            if problem is not None:
+                raise PostgresNotAvailable(f"PostgreSQL did not start: {problem}")
             server._create_database()
         except BaseException:
             server.stop()
@@ -336,13 +322,7 @@ class PostgresServer:
         logger.info("started PostgreSQL test server %s", server)
         return server
 
-    def _log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.root / "server.log").read_text(errors="replace")[-2000:]
-        return ""
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
+    def _accepts_connections(self) -> bool:
         command = [
             str(self.bindir / "pg_isready"),
             "--quiet",
@@ -355,19 +335,7 @@ class PostgresServer:
             "--dbname",
             "postgres",
         ]
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise PostgresNotAvailable(
-                    f"PostgreSQL exited with {self._process.returncode} at start: "
-                    f"{self._log_tail()}"
-                )
-            if subprocess.run(command, check=False, timeout=10).returncode == 0:
-                return
-            time.sleep(0.05)
-        raise PostgresNotAvailable(
-            f"PostgreSQL did not accept connections within {_START_TIMEOUT:.0f} s: "
-            f"{self._log_tail()}"
-        )
+        return subprocess.run(command, check=False, timeout=10).returncode == 0
 
     def _create_database(self) -> None:
         self.execute("postgres", f"CREATE DATABASE {_DATABASE}")
@@ -424,15 +392,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Shut the server down (fast shutdown, then harder) and delete its folder."""
-        process = self._process
-        if process.poll() is None:
-            for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
-                process.send_signal(sig)
-                try:
-                    process.wait(_STOP_TIMEOUT)
-                    break
-                except subprocess.TimeoutExpired:
-                    logger.warning("PostgreSQL %s ignored %s", process.pid, sig.name)
+        self._process.stop(signal.SIGINT)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -453,7 +413,7 @@ def _run(command: list[str], owner: _Owner, *, what: str) -> None:
             env=_environment(),
             user=owner.uid,
             group=owner.gid,
-            extra_groups=owner.extra_groups,
+            extra_groups=None if owner.uid is None else [],
         )
     except subprocess.CalledProcessError as exc:
         output = (exc.stderr or b"").decode(errors="replace")[-2000:]

@@ -14,24 +14,21 @@ runner's tests as the broker and result backend::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from severa_ext.errors import ConfigError
+from severa_ext.testing._server_process import ServerProcess
 
 __all__ = ["RedisNotAvailable", "RedisServer", "find_redis_server"]
 
 logger = logging.getLogger(__name__)
 
 _START_TIMEOUT = 20.0
-_STOP_TIMEOUT = 10.0
 
 
 class RedisNotAvailable(ConfigError):
@@ -71,13 +68,18 @@ class RedisServer:
         socket_path: the Unix socket it listens on.
     """
 
-    def __init__(self, *, root: Path, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, *, root: Path, process: ServerProcess) -> None:
         self.root = root
         self.socket_path = root / "redis.sock"
         self._process = process
 
     def __repr__(self) -> str:
-        return f"RedisServer(socket_path={str(self.socket_path)!r}, pid={self._process.pid})"
+        return f"RedisServer(socket_path={str(self.socket_path)!r}, {self._process!r})"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is still alive."""
+        return self._process.running
 
     def url(self, db: int = 0) -> str:
         """The redis-py URL of database ``db`` (``redis.Redis.from_url``)."""
@@ -86,11 +88,6 @@ class RedisServer:
     def kombu_url(self, db: int = 0) -> str:
         """The Celery / kombu broker URL of database ``db`` (``redis+socket://``)."""
         return f"redis+socket://{self.socket_path}?virtual_host={db}"
-
-    @property
-    def running(self) -> bool:
-        """Whether the server process is still alive."""
-        return self._process.poll() is None
 
     @classmethod
     def start(cls, *, binary: Path | None = None) -> RedisServer:
@@ -101,13 +98,13 @@ class RedisServer:
         """
         binary = find_redis_server() if binary is None else binary
         root = Path(tempfile.mkdtemp(prefix="severa-ext-redis-"))
-        log_path = root / "server.log"
+        socket_path = root / "redis.sock"
         command = [
             str(binary),
             "--port",
             "0",
             "--unixsocket",
-            str(root / "redis.sock"),
+            str(socket_path),
             "--unixsocketperm",
             "700",
             "--dir",
@@ -119,52 +116,17 @@ class RedisServer:
             "--daemonize",
             "no",
         ]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = cls(root=root, process=process)
-        try:
-            server._wait_ready()
-        except BaseException:
+        server = cls(root=root, process=ServerProcess(command, log=root / "server.log"))
+        problem = server._process.wait_until(
+            lambda: socket_path.exists() and _answers_ping(socket_path), timeout=_START_TIMEOUT
+        )
+        if problem is not None:
             server.stop()
-            raise
+            raise RedisNotAvailable(f"redis-server did not start: {problem}")
         logger.info("started Redis test server %s", server)
         return server
 
-    def _log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.root / "server.log").read_text(errors="replace")[-2000:]
-        return ""
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RedisNotAvailable(
-                    f"redis-server exited with {self._process.returncode} at start: "
-                    f"{self._log_tail()}"
-                )
-            if self.socket_path.exists() and _answers_ping(self.socket_path):
-                return
-            time.sleep(0.02)
-        raise RedisNotAvailable(
-            f"redis-server did not answer within {_START_TIMEOUT:.0f} s: {self._log_tail()}"
-        )
-
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and delete its folder."""
-        process = self._process
-        if process.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                process.send_signal(sig)
-                try:
-                    process.wait(_STOP_TIMEOUT)
-                    break
-                except subprocess.TimeoutExpired:
-                    logger.warning("redis-server %s ignored %s", process.pid, sig.name)
+        """Stop the server (SIGTERM, then harder) and delete its folder."""
+        self._process.stop(signal.SIGTERM)
         shutil.rmtree(self.root, ignore_errors=True)
