@@ -45,7 +45,7 @@ from urllib.parse import quote, urlencode
 import attrs
 
 from severa_ext.errors import ConfigError
-from severa_ext.testing._server_process import ServerProcess
+from severa_ext.testing.server_process import ServerProcess
 
 __all__ = [
     "PostgresNotAvailable",

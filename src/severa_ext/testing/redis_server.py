@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from severa_ext.errors import ConfigError
-from severa_ext.testing._server_process import ServerProcess
+from severa_ext.testing.server_process import ServerProcess
 
 __all__ = ["RedisNotAvailable", "RedisServer", "find_redis_server"]
 
