@@ -41,7 +41,7 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(builtins|datetime|decimal|enum|typing|collections|abc|email|zoneinfo"
-        r"|pathlib|os|sqlite3|threading|contextlib|types|re|hashlib|io|subprocess)(\..*)?",
+        r"|pathlib|os|sqlite3|threading|contextlib|types|re|hashlib|io|subprocess|signal)(\..*)?",
     ),
     (
         r"py:.*",
