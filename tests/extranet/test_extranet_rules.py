@@ -45,6 +45,7 @@ from severa_ext.extranet import (
     AuditKind,
     ExtranetService,
     MemoryAuditLog,
+    MemoryContactDirectory,
     MemoryShareStore,
     Right,
     ShareResult,
@@ -98,6 +99,14 @@ def anna(**changes: object) -> ContactPerson:
     return attrs.evolve(ContactPerson("k1", "c1", "Anna", "Asiakas", "anna@example.com"), **changes)
 
 
+def cards() -> MemoryContactDirectory:
+    """The host's directory: Anna and Bert are contacts of c1, which owns p1-p4."""
+    return MemoryContactDirectory(
+        contacts=[anna(), ContactPerson("k2", "c1", email="bert@example.com")],
+        projects=[make_project(p) for p in ("p1", "p2", "p3", "p4")],
+    )
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(T0)
@@ -112,7 +121,11 @@ def audit() -> MemoryAuditLog:
 def svc(clock: FixedClock, audit: MemoryAuditLog) -> ExtranetService:
     counter = iter(range(1, 10_000))
     return ExtranetService(
-        MemoryShareStore(), clock=clock, audit=audit, ids=lambda: f"id{next(counter)}"
+        MemoryShareStore(),
+        directory=cards(),
+        clock=clock,
+        audit=audit,
+        ids=lambda: f"id{next(counter)}",
     )
 
 
@@ -786,7 +799,7 @@ def test_actor_is_required(svc):
 
 
 def test_service_refuses_a_naive_clock():
-    svc = ExtranetService(MemoryShareStore(), clock=FixedClock(T0))
+    svc = ExtranetService(MemoryShareStore(), directory=cards(), clock=FixedClock(T0))
     svc.clock = type("Naive", (), {"now": lambda self: datetime(2026, 1, 1)})()
     with pytest.raises(ValidationError, match="naive"):
         svc.authorize("k1", "p1", Action.OPEN)
@@ -840,7 +853,7 @@ class RacingStore(MemoryShareStore):
 
 def test_a_lost_update_is_refused_not_overwritten(clock, audit):
     store = RacingStore()
-    svc = ExtranetService(store, clock=clock, audit=audit)
+    svc = ExtranetService(store, directory=cards(), clock=clock, audit=audit)
     svc.share(make_project(), anna(), R.VIEW_HOURS, actor="u1")
     store.race = True
     with pytest.raises(ShareConflict) as conflict:

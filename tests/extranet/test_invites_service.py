@@ -28,6 +28,7 @@ from severa_ext.extranet import (
     InviteIssuer,
     Inviter,
     MemoryAuditLog,
+    MemoryContactDirectory,
     MemoryInviteStore,
     MemoryShareStore,
     RevokeReason,
@@ -54,6 +55,13 @@ def anna(**changes: object) -> ContactPerson:
     return attrs.evolve(person, **changes)
 
 
+def cards() -> MemoryContactDirectory:
+    """The host's directory: Anna is a contact of cust, which owns p1-p3."""
+    return MemoryContactDirectory(
+        contacts=[anna()], projects=[project(p) for p in ("p1", "p2", "p3")]
+    )
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(T0)
@@ -73,7 +81,11 @@ def invites() -> MemoryInviteStore:
 def svc(clock, audit, invites) -> ExtranetService:
     issuer = InviteIssuer(BRANDING, kdf=ScryptKdf(n=2, r=1, p=1))
     return ExtranetService(
-        MemoryShareStore(), clock=clock, audit=audit, inviter=Inviter(issuer, invites)
+        MemoryShareStore(),
+        directory=cards(),
+        clock=clock,
+        audit=audit,
+        inviter=Inviter(issuer, invites),
     )
 
 
@@ -166,7 +178,10 @@ def test_an_inviter_with_its_own_audit_log_keeps_it(clock):
     own = MemoryAuditLog()
     issuer = InviteIssuer(BRANDING, kdf=ScryptKdf(n=2, r=1, p=1))
     svc = ExtranetService(
-        MemoryShareStore(), clock=clock, inviter=Inviter(issuer, MemoryInviteStore(), own)
+        MemoryShareStore(),
+        directory=cards(),
+        clock=clock,
+        inviter=Inviter(issuer, MemoryInviteStore(), own),
     )
     svc.share(project(), anna(), Right.VIEW_STATUS, actor="u1")
     assert [e.kind for e in own.events()] == [InviteAuditKind.ISSUED]
@@ -185,7 +200,7 @@ def test_a_refused_share_issues_and_stores_nothing(svc, invites, audit):
 
 
 def test_without_an_inviter_share_returns_no_invite(clock):
-    svc = ExtranetService(MemoryShareStore(), clock=clock)
+    svc = ExtranetService(MemoryShareStore(), directory=cards(), clock=clock)
     assert svc.share(project(), anna(), Right.VIEW_STATUS, actor="u1").invite is None
     assert svc.inviter is None
     svc.stop("p1", "k1", actor="u1", confirm=True)  # nothing to revoke, nothing breaks

@@ -258,6 +258,8 @@ class RevokeReason(enum.StrEnum):
     """Sharing was stopped (X8)."""
     EMAIL_CHANGED = "email-changed"
     """The contact's email address changed; the old address must not log in."""
+    CONTACT_INELIGIBLE = "contact-ineligible"
+    """The contact left the project's customer or has no valid address (X3)."""
     HOST = "host"
     """The host revoked it for its own reason."""
 

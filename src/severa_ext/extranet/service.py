@@ -11,6 +11,9 @@ injected :class:`~severa_ext.extranet.audit.AuditLog`, time comes from an inject
 Every check and every contact action reads the *current* share from the store at the
 moment of the call: a right removed by :meth:`ExtranetService.update` or a share
 stopped by :meth:`ExtranetService.stop` takes effect on the very next call (X7, X8).
+It also reads the contact's *current* card from the host's
+:class:`~severa_ext.extranet.directory.ContactDirectory` and re-checks X3: a contact
+moved to another customer, or left without a valid address, is refused at once.
 """
 
 from __future__ import annotations
@@ -34,12 +37,10 @@ from severa_ext.domain import (
     ProjectFile,
     ProjectLink,
     ProjectStatus,
-    normalize_email,
 )
 from severa_ext.errors import (
     AccessDenied,
     ConfirmationRequired,
-    EmailAddressError,
     ShareExists,
     ShareNotFound,
     ShareRefused,
@@ -48,7 +49,9 @@ from severa_ext.errors import (
 from severa_ext.extranet.access import Action, Decision, decide, decide_right
 from severa_ext.extranet.approvals import Approval, hour_fingerprint, hours_fingerprint
 from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog, MemoryAuditLog
-from severa_ext.extranet.invites import Invite, Inviter
+from severa_ext.extranet.directory import ContactDirectory
+from severa_ext.extranet.eligibility import Eligibility, eligibility, eligible_contacts
+from severa_ext.extranet.invites import Invite, Inviter, RevokeReason
 from severa_ext.extranet.rights import Right, validate_rights
 from severa_ext.extranet.shares import Share, ShareStore
 from severa_ext.extranet.views import ProjectView, project_view, target_visible
@@ -139,6 +142,8 @@ class ExtranetService:
             random UUID hex strings.
         inviter: issues and stores invitations (X6); without one, ``share`` sends none.
             An inviter without an audit log records into this service's log.
+        directory: the host's current contact cards and project customers; every
+            decision re-checks X3 against them (``MemoryContactDirectory`` for tests).
     """
 
     def __init__(
@@ -146,12 +151,14 @@ class ExtranetService:
         store: ShareStore,
         *,
         clock: Clock,
+        directory: ContactDirectory,
         audit: AuditLog | None = None,
         ids: Callable[[], str] = _default_ids,
         inviter: Inviter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.directory = directory
         self.audit: AuditLog = MemoryAuditLog() if audit is None else audit
         self._ids = ids
         if inviter is not None and inviter.audit is None:
@@ -238,27 +245,44 @@ class ExtranetService:
                 f"customer {customer.id!r} is not the customer {project.customer_id!r} "
                 f"of project {project.id!r}"
             )
-        if contact.customer_id != project.customer_id or (
-            customer is not None and contact.id not in customer.contact_ids
-        ):
+        checked = eligibility(contact, project.customer_id, customer=customer)
+        if checked.email is None:
             raise ShareRefused(
-                f"contact {contact.id!r} is not a contact person of customer "
-                f"{project.customer_id!r}, the customer of project {project.id!r} (X3)",
-                reason="not-customer-contact",
+                f"{checked.message} for project {project.id!r}", reason=checked.reason
             )
-        try:
-            return normalize_email(contact.email)
-        except EmailAddressError as exc:
-            if exc.reason == "missing":
-                raise ShareRefused(
-                    f"contact {contact.id!r} has no email address on the customer card (X3)",
-                    reason="missing-email",
-                ) from exc
-            raise ShareRefused(
-                f"contact {contact.id!r} has an invalid email address on the customer "
-                f"card: {exc.reason} (X3)",
-                reason="invalid-email",
-            ) from exc
+        return checked.email
+
+    def share_candidates(self, project: Project, customer: Customer) -> tuple[Eligibility, ...]:
+        """The share dialog (X3): every contact on the customer's card, with its reason.
+
+        Reads each listed contact's current card from the directory.
+
+        Args:
+            project: the project to share.
+            customer: the project's customer card (its ``contact_ids`` are listed).
+
+        Returns:
+            One :class:`~severa_ext.extranet.eligibility.Eligibility` per listed
+            contact, ordered by contact id; ``reason`` is ``"eligible"`` or says which
+            X3 condition is missing (as :class:`~severa_ext.errors.ShareRefused` would).
+
+        Raises:
+            ValidationError: ``customer`` is not the project's customer.
+        """
+        _check_project(project)
+        card: object = customer
+        if not isinstance(card, Customer) or card.id != project.customer_id:
+            raise ValidationError(
+                f"customer {customer!r} is not the customer {project.customer_id!r} "
+                f"of project {project.id!r}"
+            )
+        return eligible_contacts(
+            customer, (self.directory.contact(c) for c in sorted(customer.contact_ids))
+        )
+
+    def _standing(self, contact_id: str, customer_id: str | None) -> Eligibility:
+        """X3 for the contact's current card and the project's current customer."""
+        return eligibility(self.directory.contact(contact_id), customer_id, contact_id=contact_id)
 
     def share(
         self,
@@ -449,9 +473,13 @@ class ExtranetService:
     def contact_changed(self, contact: ContactPerson, *, actor: str) -> tuple[AuditEvent, ...]:
         """Tell the service that a contact person's card changed (e.g. the email).
 
-        Shares are not changed; every share of the contact that is not stopped gets a
-        ``contact_changed`` audit event. With an inviter, the contact's open invites
-        that were sent to an address the card no longer holds are revoked here.
+        Access does not wait for this call: every decision reads the card from the
+        directory (X3). Shares are not changed; every share of the contact that is not
+        stopped gets a ``contact_changed`` audit event. With an inviter, the contact's
+        open invites that were sent to an address the card no longer holds are revoked
+        (``email-changed``), and so are those of shares the contact can no longer use
+        because it left the project's customer or has no valid address
+        (``contact-ineligible``).
 
         Args:
             contact: the contact as it is now.
@@ -464,8 +492,8 @@ class ExtranetService:
         if not isinstance(contact, ContactPerson):
             raise ValidationError(f"contact must be a ContactPerson, got {contact!r}")
         now = self._now()
-        if self.inviter is not None:  # invites sent to an address no longer on the card
-            self.inviter.contact_changed(contact, now=now, actor=actor)
+        if self.inviter is not None:
+            self._revoke_unusable_invites(self.inviter, contact, now, actor)
         return tuple(
             self._record(
                 AuditKind.CONTACT_CHANGED,
@@ -481,6 +509,21 @@ class ExtranetService:
             for share in self.store.for_contact(contact.id)
             if not share.stopped
         )
+
+    def _revoke_unusable_invites(
+        self, inviter: Inviter, contact: ContactPerson, now: datetime, actor: str
+    ) -> None:
+        inviter.contact_changed(contact, now=now, actor=actor)  # sent to a former address
+        for share in self.store.for_contact(contact.id):
+            customer_id = self.directory.project_customer(share.project_id)
+            if not share.stopped and not eligibility(contact, customer_id).eligible:
+                inviter.revoke_share(
+                    share.project_id,
+                    contact.id,
+                    now=now,
+                    actor=actor,
+                    reason=RevokeReason.CONTACT_INELIGIBLE,
+                )
 
     # --- checks -----------------------------------------------------------------------
 
@@ -517,6 +560,7 @@ class ExtranetService:
             project_id=project_id,
             contact_id=contact_id,
             now=self._now(),
+            standing=self._standing(contact_id, self.directory.project_customer(project_id)),
             expected_version=expected_version,
         )
 
@@ -539,10 +583,14 @@ class ExtranetService:
             project_id=project_id,
             contact_id=contact_id,
             now=self._now(),
+            standing=self._standing(contact_id, self.directory.project_customer(project_id)),
         )
 
     def projects_for(self, contact_id: str) -> tuple[Share, ...]:
         """The X11 menu: the contact's live, unexpired shares, ordered by project id.
+
+        A share appears only while the contact meets X3 for that project's customer
+        on its current card.
 
         Args:
             contact_id: the contact.
@@ -551,9 +599,17 @@ class ExtranetService:
             The shares; the host shows each project's name from its own records.
         """
         now = self._now()
+        card = self.directory.contact(contact_id)
         return tuple(
             sorted(
-                (s for s in self.store.for_contact(contact_id) if s.active(now)),
+                (
+                    s
+                    for s in self.store.for_contact(contact_id)
+                    if s.active(now)
+                    and eligibility(
+                        card, self.directory.project_customer(s.project_id), contact_id=contact_id
+                    ).eligible
+                ),
                 key=lambda s: s.project_id,
             )
         )
@@ -590,6 +646,7 @@ class ExtranetService:
             project_id=project_id,
             contact_id=contact_id,
             now=now,
+            standing=self._standing(contact_id, project.customer_id),
             expected_version=expected_version,
         )
         if not decision.allowed or decision.share is None:
