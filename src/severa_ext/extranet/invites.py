@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_KDF",
+    "MAX_KDF_MEMORY",
+    "MAX_KDF_WORK",
     "MIN_ENTROPY_BITS",
     "SUPPORTED_LANGUAGES",
     "Branding",
@@ -208,7 +210,11 @@ class ScryptKdf:
 
     The parameters are stored in every :class:`InviteRecord`, so a host can raise the
     default later and older records still verify with the cost they were made with.
-    Bounds stop a tampered record from asking for gigabytes of memory.
+    Bounds are checked when the KDF is built (so when an issuer is configured and when a
+    stored record is loaded): scrypt's own limit (``n < 2**(16 * r)``), at most
+    :data:`MAX_KDF_MEMORY` bytes of memory and :data:`MAX_KDF_WORK` units of work per
+    derivation, so a KDF that constructs always derives, and a tampered record cannot
+    ask for gigabytes of memory or minutes of CPU.
 
     Attributes:
         n: CPU/memory cost, a power of two (memory is about ``128 * r * n`` bytes).
@@ -224,13 +230,50 @@ class ScryptKdf:
     dklen: int = attrs.field(default=32, validator=_int_between(16, 64))
     name: str = attrs.field(default="scrypt", validator=_is_scrypt)
 
+    def __attrs_post_init__(self) -> None:
+        if self.n >= 2 ** (16 * self.r):
+            raise ValidationError(
+                f"ScryptKdf.n must be below 2**(16*r) = 2**{16 * self.r} for r={self.r} "
+                f"(scrypt's limit), got {self.n}"
+            )
+        if self.memory_bytes > MAX_KDF_MEMORY:
+            raise ValidationError(
+                f"ScryptKdf(n={self.n}, r={self.r}, p={self.p}) needs {self.memory_bytes} "
+                f"bytes of memory per derivation (128*r*(n+p+2)); the limit is {MAX_KDF_MEMORY}"
+            )
+        if self.work > MAX_KDF_WORK:
+            raise ValidationError(
+                f"ScryptKdf(n={self.n}, r={self.r}, p={self.p}) asks for n*r*p = {self.work} "
+                f"units of work per derivation; the limit is {MAX_KDF_WORK}"
+            )
+
+    @property
+    def memory_bytes(self) -> int:
+        """The memory one derivation needs, ``128 * r * (n + p + 2)`` bytes."""
+        return 128 * self.r * (self.n + self.p + 2)
+
+    @property
+    def work(self) -> int:
+        """The cost of one derivation, ``n * r * p`` (the default: ``2**18``)."""
+        return self.n * self.r * self.p
+
+    @property
+    def maxmem(self) -> int:
+        """The ``maxmem`` given to :func:`hashlib.scrypt` (its need, plus 1 MiB)."""
+        return self.memory_bytes + (1 << 20)
+
     def derive(self, secret: bytes, salt: bytes) -> bytes:
         """Derive ``dklen`` bytes from ``secret`` and ``salt``."""
-        maxmem = 128 * self.r * (self.n + self.p + 2) + (1 << 20)
         return hashlib.scrypt(
-            secret, salt=salt, n=self.n, r=self.r, p=self.p, dklen=self.dklen, maxmem=maxmem
+            secret, salt=salt, n=self.n, r=self.r, p=self.p, dklen=self.dklen, maxmem=self.maxmem
         )
 
+
+MAX_KDF_MEMORY = 256 * 2**20
+"""The most memory one :class:`ScryptKdf` derivation may need: 256 MiB (8x the default)."""
+
+MAX_KDF_WORK = 2**22
+"""The most work (``n * r * p``) of one derivation: 16x the default (1-3 s here)."""
 
 DEFAULT_KDF = ScryptKdf()
 """The default KDF, scrypt n=2**15, r=8, p=1 (32 MiB); one verify takes 50-500 ms here."""
