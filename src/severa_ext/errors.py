@@ -28,6 +28,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── InviteRevoked                      superseded, share stopped, email changed
     │   ├── InviteNotFound (LookupError)       no invite with that id
     │   ├── WrongPassword                      attempts_left; record (failed count + 1)
+    │   ├── LoginFailed                        login by address: one message, reason for the host
     │   └── InviteConflict                     the record changed under a concurrent writer
     ├── SyncError
     │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
@@ -68,6 +69,7 @@ __all__ = [
     "InviteRevoked",
     "InviteUsed",
     "LeaseHeld",
+    "LoginFailed",
     "MalformedResponse",
     "MassDeletionRefused",
     "NotFound",
@@ -268,6 +270,27 @@ class WrongPassword(InviteError):
     def __init__(self, message: str, *, attempts_left: int, record: Any = None) -> None:
         super().__init__(message, record=record)
         self.attempts_left = attempts_left
+
+
+class LoginFailed(InviteError):
+    """A login with an email address and a one-time password was refused (X9).
+
+    ``str()`` is the same for every cause (:attr:`MESSAGE`), so what a user is shown
+    never tells whether the address has an invitation; ``reason`` tells the host.
+
+    Attributes:
+        reason: ``"wrong-password"`` (the address has open invitations, the password
+            matches none; each counted one failure), ``"no-open-invite"`` (no open
+            invitation for the address: unknown, used, expired, revoked or locked) or
+            ``"invalid-address"`` (not an email address at all).
+        record: the newest invitation tried (``None`` when none was).
+    """
+
+    MESSAGE = "the email address or the one-time password is not valid"
+
+    def __init__(self, *, reason: str, record: Any = None) -> None:
+        super().__init__(self.MESSAGE, record=record)
+        self.reason = reason
 
 
 class InviteConflict(InviteError):

@@ -50,6 +50,7 @@ from severa_ext.errors import (
     InviteNotFound,
     InviteRevoked,
     InviteUsed,
+    LoginFailed,
     ValidationError,
     WrongPassword,
 )
@@ -980,15 +981,29 @@ def _saved(store: InviteStore, record: InviteRecord, read: InviteRecord) -> bool
     return True
 
 
+_DUMMY_SALT = bytes(_SALT_BYTES)
+
+
+def dummy_derive(kdf: ScryptKdf) -> None:
+    """Run ``kdf`` once for nothing: a refusal without a record costs what a check does."""
+    kdf.derive(b"", _DUMMY_SALT)
+
+
 def verify_stored(
-    store: InviteStore, invite_id: str, candidate: str, now: datetime
+    store: InviteStore,
+    invite_id: str,
+    candidate: str,
+    now: datetime,
+    *,
+    unknown_kdf: ScryptKdf = DEFAULT_KDF,
 ) -> InviteRecord:
     """Load, :func:`verify` and save an invite; concurrent logins cannot both succeed.
 
     The updated record (used, or one more failure) is saved with compare-and-swap
     against the record that was verified; if another request changed it in between,
     the check runs again on the fresh record, so the password is accepted at most once
-    and every wrong attempt is counted.
+    and every wrong attempt is counted. An unknown ``invite_id`` runs ``unknown_kdf``
+    once before refusing, so it costs the time of a real check.
 
     Returns:
         The stored, used record.
@@ -998,7 +1013,11 @@ def verify_stored(
         InviteError: the refusal from :func:`verify` (already saved).
     """
     for _ in range(_CAS_ROUNDS):
-        record = store.get(invite_id)
+        try:
+            record = store.get(invite_id)
+        except InviteNotFound:
+            dummy_derive(unknown_kdf)
+            raise
         try:
             updated = verify(record, candidate, now)
         except WrongPassword as exc:
@@ -1033,11 +1052,51 @@ class Inviter:
         issuer: issues the invitations.
         store: keeps the records.
         audit: receives an event for each issue, use, failure and revocation.
+        login_slots: how many of an address's newest open invitations :meth:`login`
+            tries (1-20, default 3); every login costs this many KDF runs.
     """
 
     issuer: InviteIssuer
     store: InviteStore
     audit: AuditLog | None = None
+    login_slots: int = attrs.field(default=3, kw_only=True, validator=_int_between(1, 20))
+
+    def login(self, email: str, candidate: str, *, now: datetime) -> InviteRecord:
+        """Log a contact in with the address and the one-time password (X9).
+
+        The open invitations of the normalised address are looked up and the password
+        is checked against the newest :attr:`login_slots` of them, always with exactly
+        ``login_slots`` KDF runs, so an unknown address costs what a known one does.
+        A wrong password counts one failure on every invitation tried.
+
+        Args:
+            email: the address as the person typed it (any case, spaces around).
+            candidate: the password as typed (case, spaces and dashes are ignored).
+            now: the current time (aware).
+
+        Returns:
+            The accepted invitation, stored as used: its ``contact_id`` and
+            ``project_id`` say who logged in and to which share.
+
+        Raises:
+            LoginFailed: one message for every cause; ``reason`` tells the host which.
+            ValidationError: ``candidate`` is not a str or ``now`` is naive.
+        """
+        from severa_ext.extranet._invite_login import attempt_login
+
+        if not isinstance(candidate, str):
+            raise ValidationError(f"candidate must be a str, got {type(candidate).__name__}")
+        _require_aware(now, "login()")
+        outcome = attempt_login(
+            self.store, email, candidate, now, slots=self.login_slots, dummy_kdf=self.issuer.kdf
+        )
+        for record in outcome.failed:
+            detail = f"login by address; attempts_left={record.attempts_left}"
+            self._event(record, InviteAuditKind.FAILED, None, now, detail)
+        if outcome.used is None:
+            raise LoginFailed(reason=outcome.reason, record=outcome.tried)
+        self._event(outcome.used, InviteAuditKind.USED, None, now, "login by address")
+        return outcome.used
 
     def invite(
         self,
@@ -1091,7 +1150,9 @@ class Inviter:
             InviteError: as :func:`verify_stored`; hosts show one generic message.
         """
         try:
-            record = verify_stored(self.store, invite_id, candidate, now)
+            record = verify_stored(
+                self.store, invite_id, candidate, now, unknown_kdf=self.issuer.kdf
+            )
         except WrongPassword as exc:
             self._event(
                 exc.record, InviteAuditKind.FAILED, None, now, f"attempts_left={exc.attempts_left}"
