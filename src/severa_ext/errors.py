@@ -20,6 +20,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── ShareExists
     │   ├── ShareConflict                      the share changed under a concurrent writer
     │   ├── ConfirmationRequired               X8: stop() without confirm=True
+    │   ├── ApprovalRefused                    X4: hours already approved (reason, hour_ids)
     │   └── AccessDenied (PermissionError)     carries the Decision that refused
     ├── InviteError                            one base, so hosts can show one message
     │   ├── InviteExpired
@@ -53,6 +54,7 @@ from typing import Any
 __all__ = [
     "AccessDenied",
     "ActivationError",
+    "ApprovalRefused",
     "AuthError",
     "BackendError",
     "BackendUnavailable",
@@ -210,6 +212,21 @@ class ShareConflict(ExtranetError):
 
 class ConfirmationRequired(ExtranetError):
     """A destructive call (stopping a share, X8) was made without ``confirm=True``."""
+
+
+class ApprovalRefused(ExtranetError):
+    """An approval of hour entries cannot be recorded (X4); nothing was written.
+
+    Attributes:
+        reason: a stable code: ``"already-approved"`` (an approval that still holds
+            covers the entries; a voided one may be approved again).
+        hour_ids: the entries concerned, sorted.
+    """
+
+    def __init__(self, message: str, *, reason: str, hour_ids: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.hour_ids = hour_ids
 
 
 class AccessDenied(ExtranetError, PermissionError):

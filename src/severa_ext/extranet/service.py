@@ -40,6 +40,7 @@ from severa_ext.domain import (
 )
 from severa_ext.errors import (
     AccessDenied,
+    ApprovalRefused,
     ConfirmationRequired,
     ShareExists,
     ShareNotFound,
@@ -47,7 +48,13 @@ from severa_ext.errors import (
     ValidationError,
 )
 from severa_ext.extranet.access import Action, Decision, decide, decide_right
-from severa_ext.extranet.approvals import Approval, hour_fingerprint, hours_fingerprint
+from severa_ext.extranet.approvals import (
+    Approval,
+    ApprovalStatus,
+    entry_approval,
+    hour_fingerprint,
+    hours_fingerprint,
+)
 from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog, MemoryAuditLog
 from severa_ext.extranet.directory import ContactDirectory
 from severa_ext.extranet.eligibility import Eligibility, eligibility, eligible_contacts
@@ -685,8 +692,10 @@ class ExtranetService:
     ) -> ActionResult[Approval]:
         """Record the customer's approval of some hour entries (X4).
 
-        The entries get ``customer_approval_id`` set; their billable status and amount
-        are untouched (approval never affects invoicing).
+        The entries get ``customer_approval_id`` and ``customer_approval_fingerprint``
+        set; their billable status and amount are untouched (approval never affects
+        invoicing). An entry whose approval still holds is not approved again; one
+        whose approval was voided by an edit may be.
 
         Args:
             contact_id: the approving contact.
@@ -700,6 +709,8 @@ class ExtranetService:
 
         Raises:
             AccessDenied: the current share does not allow ``APPROVE_HOURS``.
+            ApprovalRefused: ``reason="already-approved"``: an approval that still holds
+                covers some of the entries (``hour_ids``); nothing is written.
             ValidationError: no ids, or ids that are not entries of the project.
         """
         share, now = self._require(contact_id, project, Action.APPROVE_HOURS, expected_version)
@@ -713,6 +724,14 @@ class ExtranetService:
         if unknown:
             raise ValidationError(
                 f"no hour entries {', '.join(map(repr, unknown))} in project {project.id!r}"
+            )
+        approved = tuple(h for h in wanted if entry_approval(by_id[h]) is ApprovalStatus.VALID)
+        if approved:
+            raise ApprovalRefused(
+                f"hour entries {', '.join(approved)} of project {project.id!r} are already "
+                "approved and unchanged since (X4)",
+                reason="already-approved",
+                hour_ids=approved,
             )
         prints = tuple(hour_fingerprint(by_id[h]) for h in wanted)
         approval = Approval(
@@ -729,7 +748,13 @@ class ExtranetService:
         updated = attrs.evolve(
             project,
             work_hours=tuple(
-                attrs.evolve(h, customer_approval_id=approval.id) if h.id in chosen else h
+                attrs.evolve(
+                    h,
+                    customer_approval_id=approval.id,
+                    customer_approval_fingerprint=hour_fingerprint(h),
+                )
+                if h.id in chosen
+                else h
                 for h in project.work_hours
             ),
         )
