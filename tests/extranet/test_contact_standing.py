@@ -39,7 +39,7 @@ from severa_ext.extranet.invites import Branding
 from support import scaled
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-RIGHTS = Right.VIEW_STATUS | Right.COMMENT | Right.VIEW_FILES | Right.ADD_FILES
+RIGHTS = Right.VIEW_STATUS | Right.COMMENT | Right.VIEW_FILES | Right.ADD_FILE
 BRANDING = Branding(
     product_name="Severa",
     sender_address="noreply@example.com",

@@ -130,8 +130,8 @@ _REQUIREMENTS: Mapping[Action, Requirement] = MappingProxyType(
         Action.COMMENT_PHASE: Requirement(Right.COMMENT, PHASE_VIEW_RIGHTS),
         Action.COMMENT_FILE: Requirement(Right.COMMENT | Right.VIEW_FILES),
         Action.COMMENT_LINK: Requirement(Right.COMMENT | Right.VIEW_FILES),
-        Action.ADD_FILE: Requirement(Right.ADD_FILES | Right.VIEW_FILES),
-        Action.ADD_LINK: Requirement(Right.ADD_FILES | Right.VIEW_FILES),
+        Action.ADD_FILE: Requirement(Right.ADD_FILE | Right.VIEW_FILES),
+        Action.ADD_LINK: Requirement(Right.ADD_FILE | Right.VIEW_FILES),
         Action.CHANGE_STATUS: Requirement(Right.CHANGE_STATUS | Right.VIEW_STATUS),
     }
 )

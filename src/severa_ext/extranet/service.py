@@ -848,7 +848,7 @@ class ExtranetService:
         content_type: str = "application/octet-stream",
         expected_version: int | None = None,
     ) -> ActionResult[ProjectFile]:
-        """Add a file to the project (X4, ``ADD_FILES``); the host stores the bytes.
+        """Add a file to the project (X4, ``ADD_FILE``); the host stores the bytes.
 
         Args:
             contact_id: the contact adding it.
@@ -862,7 +862,7 @@ class ExtranetService:
             The :class:`ActionResult` with the new ``ProjectFile``.
 
         Raises:
-            AccessDenied: the current share does not allow ``ADD_FILES``.
+            AccessDenied: the current share does not allow ``ADD_FILE``.
             ValidationError: bad name, size or content type.
         """
         share, now = self._require(contact_id, project, Action.ADD_FILE, expected_version)
@@ -892,7 +892,7 @@ class ExtranetService:
         title: str = "",
         expected_version: int | None = None,
     ) -> ActionResult[ProjectLink]:
-        """Add a link to the project (X4, ``ADD_FILES``).
+        """Add a link to the project (X4, ``ADD_FILE``).
 
         Args:
             contact_id: the contact adding it.
@@ -905,7 +905,7 @@ class ExtranetService:
             The :class:`ActionResult` with the new ``ProjectLink``.
 
         Raises:
-            AccessDenied: the current share does not allow ``ADD_FILES``.
+            AccessDenied: the current share does not allow ``ADD_FILE``.
             ValidationError: the URL is not an absolute http(s) URL, or the title is bad.
         """
         share, now = self._require(contact_id, project, Action.ADD_LINK, expected_version)
