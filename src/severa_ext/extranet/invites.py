@@ -81,6 +81,7 @@ __all__ = [
     "RevokeReason",
     "ScryptKdf",
     "ShareRef",
+    "dummy_derive",
     "normalize_password",
     "password_entropy_bits",
     "record_from_dict",
