@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from extranet.invite_fixtures import BRANDING
 from severa_ext.clock import FixedClock
 from severa_ext.domain import ContactPerson, Customer, Project, ProjectFile, ProjectStatus
 from severa_ext.errors import AccessDenied, ShareRefused
@@ -35,18 +36,10 @@ from severa_ext.extranet import (
     eligibility,
 )
 from severa_ext.extranet.access import requirement
-from severa_ext.extranet.invites import Branding
 from support import scaled
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 RIGHTS = Right.VIEW_STATUS | Right.COMMENT | Right.VIEW_FILES | Right.ADD_FILE
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
 
 
 def project(project_id: str = "p1", customer_id: str = "c1") -> Project:

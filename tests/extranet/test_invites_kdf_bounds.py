@@ -12,18 +12,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from extranet.invite_fixtures import BRANDING, CHEAP, Pair
 from severa_ext.domain import ContactPerson
 from severa_ext.errors import ValidationError
 from severa_ext.extranet.invites import (
     DEFAULT_KDF,
     MAX_KDF_MEMORY,
     MAX_KDF_WORK,
-    Branding,
     InviteIssuer,
     ScryptKdf,
     record_from_dict,
@@ -31,20 +30,6 @@ from severa_ext.extranet.invites import (
 )
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-CHEAP = ScryptKdf(n=2, r=1, p=1)
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
-
-
-@attrs.frozen
-class Pair:
-    project_id: str
-    contact_id: str
 
 
 @pytest.mark.parametrize(

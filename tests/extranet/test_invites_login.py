@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
+from extranet.invite_fixtures import BRANDING, CHEAP, Pair
 from severa_ext.domain import ContactPerson
 from severa_ext.errors import InviteError, InviteNotFound, LoginFailed, ValidationError
 from severa_ext.extranet import (
-    Branding,
     InviteAuditKind,
     InviteIssuer,
     Inviter,
@@ -32,21 +32,7 @@ from severa_ext.extranet import (
 from severa_ext.extranet.invites import InviteState
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-CHEAP = ScryptKdf(n=2, r=1, p=1)
 COSTLY = ScryptKdf(n=2**12, r=8, p=1)  # ~15 ms: enough to see a missing KDF run
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
-
-
-@attrs.frozen
-class Pair:
-    project_id: str
-    contact_id: str
 
 
 def anna(**changes: object) -> ContactPerson:

@@ -17,6 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from extranet.invite_fixtures import BRANDING, Pair
 from severa_ext.domain import ContactPerson
 from severa_ext.errors import (
     InviteError,
@@ -28,7 +29,6 @@ from severa_ext.errors import (
 )
 from severa_ext.extranet.audit import MemoryAuditLog
 from severa_ext.extranet.invites import (
-    Branding,
     InviteAuditKind,
     InviteIssuer,
     Inviter,
@@ -43,19 +43,6 @@ CONTACTS = ("k1", "k2")
 MAX_ATTEMPTS = 2
 TTL = timedelta(hours=1)
 WRONG = "2222-2222-2222-2"
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
-
-
-@attrs.frozen
-class Pair:
-    project_id: str
-    contact_id: str
 
 
 @attrs.define

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
+from extranet.invite_fixtures import BRANDING
 from severa_ext.clock import FixedClock
 from severa_ext.domain import ContactPerson, Customer, Project
 from severa_ext.errors import (
@@ -22,7 +23,6 @@ from severa_ext.errors import (
     WrongPassword,
 )
 from severa_ext.extranet import (
-    Branding,
     ExtranetService,
     InviteAuditKind,
     InviteIssuer,
@@ -37,13 +37,6 @@ from severa_ext.extranet import (
 )
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
 
 
 def project(project_id: str = "p1") -> Project:
