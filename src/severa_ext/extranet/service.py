@@ -254,9 +254,7 @@ class ExtranetService:
             )
         checked = eligibility(contact, project.customer_id, customer=customer)
         if checked.email is None:
-            raise ShareRefused(
-                f"{checked.message} for project {project.id!r}", reason=checked.reason
-            )
+            raise ShareRefused(f"project {project.id!r}: {checked.message}", reason=checked.reason)
         return checked.email
 
     def share_candidates(self, project: Project, customer: Customer) -> tuple[Eligibility, ...]:
@@ -744,16 +742,14 @@ class ExtranetService:
             fingerprint=hours_fingerprint(prints),
             share_version=share.version,
         )
-        chosen = set(wanted)
+        printed = dict(zip(wanted, prints, strict=True))
         updated = attrs.evolve(
             project,
             work_hours=tuple(
                 attrs.evolve(
-                    h,
-                    customer_approval_id=approval.id,
-                    customer_approval_fingerprint=hour_fingerprint(h),
+                    h, customer_approval_id=approval.id, customer_approval_fingerprint=printed[h.id]
                 )
-                if h.id in chosen
+                if h.id in printed
                 else h
                 for h in project.work_hours
             ),
