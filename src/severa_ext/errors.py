@@ -292,7 +292,7 @@ class WrongPassword(InviteError):
 class LoginFailed(InviteError):
     """A login with an email address and a one-time password was refused (X9).
 
-    ``str()`` is the same for every cause (:attr:`MESSAGE`), so what a user is shown
+    ``str()`` is the same for every cause (``LoginFailed.MESSAGE``), so what a user is shown
     never tells whether the address has an invitation; ``reason`` tells the host.
 
     Attributes:

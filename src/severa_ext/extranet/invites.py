@@ -1076,7 +1076,7 @@ class Inviter:
             now: the current time (aware).
 
         Returns:
-            The accepted invitation, stored as used: its ``contact_id`` and
+            The accepted invitation, stored as used; its ``contact_id`` and
             ``project_id`` say who logged in and to which share.
 
         Raises:
