@@ -11,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from extranet.invite_fixtures import BRANDING
+from extranet.invite_fixtures import BRANDING, Pair
 from severa_ext.clock import FixedClock
 from severa_ext.domain import ContactPerson, Customer, Project
 from severa_ext.errors import (
+    EmailAddressError,
     InviteError,
     InviteRevoked,
     InviteUsed,
@@ -35,6 +38,7 @@ from severa_ext.extranet import (
     Right,
     ScryptKdf,
 )
+from support import scaled
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -212,3 +216,30 @@ def test_one_generic_message_for_every_refusal(svc, clock):
         except InviteError as exc:
             seen.append(type(exc).__name__)
     assert seen == ["WrongPassword", "InviteExpired"]
+
+
+ADDRESSES = st.one_of(
+    st.emails(),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["Anna@Example.COM", " anna@example.com ", "\u00e4nna@example.com", "a@B\u00fccher.de"]
+    ),
+)
+
+
+@given(address=ADDRESSES)
+@settings(max_examples=scaled(100))
+def test_the_share_dialog_and_the_issuer_normalise_an_address_the_same_way(address):
+    """Issue 12: one rule set, so what X3 accepts is exactly where the invitation goes."""
+    contact = anna(email=address)
+    issuer = InviteIssuer(BRANDING, kdf=ScryptKdf(n=2, r=1, p=1))
+    svc = ExtranetService(MemoryShareStore(), directory=cards(), clock=FixedClock(T0))
+    try:
+        accepted = svc.check_contact(project(), contact)
+    except ShareRefused:
+        accepted = None
+    try:
+        sent_to = issuer.issue(Pair("p1", "k1"), contact, now=T0).record.email
+    except EmailAddressError:
+        sent_to = None
+    assert accepted == sent_to
