@@ -32,7 +32,7 @@ from severa_ext.extranet import (
 from severa_ext.extranet.invites import InviteState
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-COSTLY = ScryptKdf(n=2**12, r=8, p=1)  # ~15 ms: enough to see a missing KDF run
+COSTLY = ScryptKdf(n=2**12, r=8, p=1)  # costly enough that a missing KDF run shows
 
 
 def anna(**changes: object) -> ContactPerson:

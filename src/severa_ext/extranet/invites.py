@@ -275,7 +275,7 @@ MAX_KDF_MEMORY = 256 * 2**20
 """The most memory one :class:`ScryptKdf` derivation may need: 256 MiB (8x the default)."""
 
 MAX_KDF_WORK = 2**22
-"""The most work (``n * r * p``) of one derivation: 16x the default (1-3 s here)."""
+"""The most work (``n * r * p``) of one derivation: 16 times the default's."""
 
 DEFAULT_KDF = ScryptKdf()
 """The default KDF, scrypt n=2**15, r=8, p=1 (32 MiB); one verify takes 50-500 ms here."""
