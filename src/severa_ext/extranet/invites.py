@@ -806,7 +806,8 @@ class InviteStore(Protocol):
 
     def add(self, record: InviteRecord) -> tuple[InviteRecord, ...]:
         """Store a new record; earlier open records of the same share become revoked
-        (``SUPERSEDED`` at ``record.issued_at``). Returns those superseded records.
+        (``SUPERSEDED`` at ``record.issued_at``, each as its next version). Returns
+        those superseded records. Atomic: the new record and the revocations together.
 
         Raises:
             ValidationError: a record with that id exists already.
@@ -842,7 +843,7 @@ class InviteStore(Protocol):
     def revoke_share(
         self, project_id: str, contact_id: str, *, reason: RevokeReason, now: datetime
     ) -> tuple[InviteRecord, ...]:
-        """Revoke the share's records that are open at ``now``; return them revoked."""
+        """Revoke the share's records open at ``now`` (next versions); return them."""
         ...
 
     def revoke_contact(
