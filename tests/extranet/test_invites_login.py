@@ -11,7 +11,6 @@ unknown invite id likewise costs a KDF run.
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -127,33 +126,44 @@ def test_login_refuses_bad_arguments_clearly():
 # --- constant work -------------------------------------------------------------------
 
 
-def _median_seconds(call, rounds: int = 7) -> float:
-    times = []
+def _fastest(calls, rounds: int = 9) -> dict[str, float]:
+    """The fastest of ``rounds`` runs of each call, interleaved: load spikes hit all alike."""
+    best = dict.fromkeys(calls, float("inf"))
     for _ in range(rounds):
-        start = time.perf_counter()
-        with contextlib.suppress(InviteError):
-            call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            with contextlib.suppress(InviteError):
+                call()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def test_an_unknown_address_costs_as_much_as_a_wrong_password():
     issuer = InviteIssuer(BRANDING, kdf=COSTLY, max_attempts=100)  # stays open throughout
     login = Inviter(issuer, MemoryInviteStore())
     login.invite(Pair("p1", "k1"), anna(), now=T0, actor="u1")
-    known = _median_seconds(lambda: login.login("anna@example.com", "wrong", now=T0))
-    assert login.store.list_open(T0)[0].failed_attempts == 7
-    unknown = _median_seconds(lambda: login.login("nobody@example.com", "wrong", now=T0))
-    invalid = _median_seconds(lambda: login.login("not an address", "wrong", now=T0))
-    assert 0.5 < unknown / known < 2, (unknown, known)
-    assert 0.5 < invalid / known < 2, (invalid, known)
+    best = _fastest(
+        {
+            "known": lambda: login.login("anna@example.com", "wrong", now=T0),
+            "unknown": lambda: login.login("nobody@example.com", "wrong", now=T0),
+            "invalid": lambda: login.login("not an address", "wrong", now=T0),
+        }
+    )
+    assert login.store.list_open(T0)[0].failed_attempts == 9
+    assert 0.5 < best["unknown"] / best["known"] < 2, best
+    assert 0.5 < best["invalid"] / best["known"] < 2, best
 
 
 def test_verifying_an_unknown_invite_id_costs_a_kdf_run():
     login = inviter(COSTLY)
     invite = login.invite(Pair("p1", "k1"), anna(), now=T0, actor="u1")
-    known = _median_seconds(lambda: login.verify(invite.record.id, "wrong", now=T0), rounds=4)
-    unknown = _median_seconds(lambda: login.verify("no-such-id", "wrong", now=T0), rounds=4)
-    assert 0.5 < unknown / known < 2, (unknown, known)
+    best = _fastest(
+        {
+            "known": lambda: login.verify(invite.record.id, "wrong", now=T0),
+            "unknown": lambda: login.verify("no-such-id", "wrong", now=T0),
+        },
+        rounds=4,  # the invite locks after five wrong passwords
+    )
+    assert 0.5 < best["unknown"] / best["known"] < 2, best
     with pytest.raises(InviteNotFound):
         login.verify("no-such-id", "wrong", now=T0)
