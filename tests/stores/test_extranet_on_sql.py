@@ -19,6 +19,7 @@ from severa_ext.extranet import (
     ExtranetService,
     InviteIssuer,
     Inviter,
+    MemoryContactDirectory,
     Right,
 )
 from severa_ext.stores.audit import SQLAuditLog
@@ -45,6 +46,7 @@ def _service(engine: sa.Engine, clock: FixedClock) -> ExtranetService:
     return ExtranetService(
         SQLShareStore(engine),
         clock=clock,
+        directory=MemoryContactDirectory(contacts=[ANNA], projects=[PROJECT]),
         audit=SQLAuditLog(engine),
         inviter=Inviter(issuer, SQLInviteStore(engine)),
     )

@@ -367,7 +367,7 @@ class ShareStoreContract:
         store.save(first, expected_version=None)
         second = _next(first, rights=Right.VIEW_STATUS, updated_at=NOW + timedelta(minutes=1))
         store.save(second, expected_version=1)
-        third = _next(second, rights=Right.VIEW_FILES | Right.ADD_FILES)
+        third = _next(second, rights=Right.VIEW_FILES | Right.ADD_FILE)
         store.save(third, expected_version=2)
         assert store.get("p1", "c1") == third
 
