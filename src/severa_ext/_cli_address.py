@@ -181,8 +181,6 @@ def open_backend(address: Address, config: Config) -> Any:
     password = read_secret(
         config, settings_ews.password_env, settings_ews.password_file, "[ews] password"
     )
-    if settings_ews.auth not in ("ntlm", "basic"):
-        raise ConfigError(f"{address.text}: [ews] auth must be 'ntlm' or 'basic'")
     make_auth = ews.ntlm_auth if settings_ews.auth == "ntlm" else ews.basic_auth
     return ews.EwsBackend(
         address.url, address.target, auth=make_auth(settings_ews.username, password)
