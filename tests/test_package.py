@@ -110,3 +110,42 @@ def test_errors_carry_structured_facts():
     assert isinstance(errors.AuthError("x"), PermissionError)
     refused = errors.MassDeletionRefused("b", 60, 100, 0.5)
     assert "60 of 100" in str(refused)
+
+
+def _loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
+    import os
+
+    code = f"import json, sys; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    ).stdout
+    return set(json.loads(out))
+
+
+def test_import_severa_ext_imports_no_submodule():
+    """Issue 18: the package's names load on first use (``import severa_ext`` < 100 ms)."""
+    loaded = _loaded_after("import severa_ext")
+    assert sorted(m for m in loaded if m.startswith("severa_ext.")) == []
+    names = _loaded_after("from severa_ext import Activity")
+    assert "severa_ext.domain" in names
+    assert "severa_ext.extranet" not in names
+
+
+def test_every_exported_name_is_listed_by_dir():
+    assert set(severa_ext.__all__) <= set(dir(severa_ext))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        severa_ext.no_such_name  # noqa: B018
+
+
+def test_the_hypothesis_entry_point_imports_no_backend_and_no_io():
+    """``import hypothesis`` in a host's suite registers our strategies, nothing heavier."""
+    loaded = _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": ""})
+    assert "severa_ext.testing.strategies" in loaded  # the hook ran
+    assert not {m for m in loaded if m.startswith("severa_ext.backends")}
+    # What hypothesis loads by itself (it imports socket) is not ours to count.
+    own = loaded - _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": "1"})
+    assert not (own & FORBIDDEN_IN_CORE), sorted(own & FORBIDDEN_IN_CORE)
