@@ -149,3 +149,38 @@ def test_the_hypothesis_entry_point_imports_no_backend_and_no_io():
     # What hypothesis loads by itself (it imports socket) is not ours to count.
     own = loaded - _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": "1"})
     assert not (own & FORBIDDEN_IN_CORE), sorted(own & FORBIDDEN_IN_CORE)
+
+
+def test_ntlm_without_its_extra_is_a_config_error_naming_the_extra(monkeypatch):
+    from severa_ext.backends import ews
+
+    monkeypatch.setitem(sys.modules, "requests_ntlm", None)  # as if not installed
+    with pytest.raises(errors.ConfigError, match=r"severa-ext\[ntlm\]"):
+        ews.ntlm_auth("DOMAIN\\alice", "secret")
+
+
+@pytest.mark.slow
+def test_demo_runs_from_a_wheel_installed_in_a_fresh_virtualenv(tmp_path):
+    """Issue 18: ``pip install severa-ext`` then ``severa-ext demo``, outside any checkout."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+
+    def sh(*args: object, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+        )
+
+    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", root)
+    (wheel,) = (tmp_path / "dist").glob("severa_ext-*.whl")
+    sh(sys.executable, "-m", "venv", tmp_path / "venv")
+    sh(tmp_path / "venv" / "bin" / "pip", "install", "-q", wheel)
+    result = sh(tmp_path / "venv" / "bin" / "severa-ext", "demo", "--into", tmp_path / "demo")
+    assert "nothing to do: both sides are in sync" in result.stdout
+    module = sh(
+        tmp_path / "venv" / "bin" / "python", "-c", "import severa_ext; print(severa_ext.__file__)"
+    )
+    assert str(tmp_path / "venv") in module.stdout  # the wheel's copy, not the checkout
