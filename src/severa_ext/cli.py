@@ -73,7 +73,7 @@ EXIT_USAGE = 2
 EXIT_BUSY = 3
 """Another run holds the pair's lease (:class:`~severa_ext.errors.LeaseHeld`)."""
 EXIT_INTERNAL = 70
-"""An unexpected error: a bug in ``severa_ext`` (``--debug`` shows the traceback)."""
+"""An unexpected error, which is a bug in ``severa_ext`` (``--debug`` shows the traceback)."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C)."""
 EXIT_PIPE = 141
