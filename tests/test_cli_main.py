@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -374,3 +375,30 @@ def test_any_config_gives_a_documented_exit_and_no_traceback(config, command):
 @given(activities=activities_files(), command=st.sampled_from(["plan", "sync"]))
 def test_any_activities_file_gives_a_documented_exit_and_no_traceback(activities, command):
     _fuzz(EXAMPLE_CONFIG, activities, command)
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_the_cli_guide_documents_every_json_field(work, tmp_path_factory):
+    """Issue 18: each field of each command's document is named in the guide."""
+    guide = (ROOT / "docs" / "guides" / "cli.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`([a-z_]+)`", guide))
+    calendar = work / "calendar.ics"
+    calendar.write_text(calendar.read_text().replace("SUMMARY:Team lunch", "SUMMARY:Lunch"))
+    documents = [
+        json.loads(call("plan", *SIDES, "--config", "severa-ext.toml", "--json")[1]),
+        json.loads(call(*SYNC, "--json", "--verify")[1]),
+        json.loads(call("journal", "--config", "severa-ext.toml", "--json")[1]),
+        json.loads(call("sync", "nonsense", "ics:x.ics", "--json")[1]),
+    ]
+    into = tmp_path_factory.mktemp("demo") / "run"
+    documents.append(json.loads(call("demo", "--into", into, "--json")[1]))
+    plan = documents.pop(0)
+    found = set(plan) | {k for d in documents for k in _keys(d)}
+    assert found - documented == set()
