@@ -278,13 +278,16 @@ CONFIG_KEYS = {
 }
 
 
+NESTED_LISTS = st.sampled_from([40, 1_000, 5_000, 200_000]).map(lambda d: "[" * d + "]" * d)
+"""Lists in lists, from past the documents' depth bound to far past the parsers' stack."""
+
+
 @st.composite
 def configs(draw) -> bytes:
     """The example config with some values replaced, keys added, or garbage."""
     kind = draw(st.sampled_from(["edit", "edit", "edit", "deep", "text", "bytes"]))
     if kind == "deep":
-        depth = draw(st.sampled_from([50, 1_000, 200_000]))
-        return ("a = " + "[" * depth + "]" * depth + "\n").encode()
+        return f"a = {draw(NESTED_LISTS)}\n".encode()
     if kind == "text":
         return draw(st.text(max_size=80)).encode("utf-8", "surrogatepass")
     if kind == "bytes":
@@ -318,8 +321,7 @@ def activities_files(draw) -> bytes:
     """The example activities with one value replaced, or a wholly other document."""
     kind = draw(st.sampled_from(["edit", "edit", "edit", "other", "deep", "bytes"]))
     if kind == "deep":
-        depth = draw(st.sampled_from([40, 5_000, 200_000]))
-        return ('{"user": ' + "[" * depth + "]" * depth + "}").encode()
+        return ('{"user": ' + draw(NESTED_LISTS) + "}").encode()
     if kind == "bytes":
         return b'{"user": {"id": "\xff", "email": "a@example.com"}}' + draw(st.binary(max_size=8))
     if kind == "other":
