@@ -322,7 +322,10 @@ class Tenant:
             if self.replay_delta and value:
                 # Replays: the next page repeats this page's last entry (folded by clients).
                 state.remaining.insert(0, page[-1])
-            body["@odata.nextLink"] = f"{path_prefix}/calendarView/delta?$skiptoken={skip}"
+            # Each page has its own skip token, as in Graph (a link names one page).
+            following = secrets.token_urlsafe(16)
+            self.rounds[following] = self.rounds.pop(skip)
+            body["@odata.nextLink"] = f"{path_prefix}/calendarView/delta?$skiptoken={following}"
         else:
             del self.rounds[skip]
             token = secrets.token_urlsafe(16)

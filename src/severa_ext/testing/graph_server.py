@@ -249,7 +249,6 @@ class FakeGraphServer:
         """
         session = kwargs.pop("session", None) or self.session()
         tokens = kwargs.pop("tokens", None) or self.token_provider(session)
-        kwargs.setdefault("sleep", lambda _seconds: None)
         return GraphBackend(mailbox, tokens, session=session, base_url=self.base_url, **kwargs)
 
     # --- tenant set-up ------------------------------------------------------------
