@@ -356,7 +356,7 @@ def test_ews_server_fixture_works_in_a_host_suite(pytester):
                 "alice@contoso.com", CalendarItem("Hi", start, start + timedelta(hours=1))
             )
             window = Window(start - timedelta(days=1), start + timedelta(days=1))
-            with EwsBackend(ews_server.url, "alice@contoso.com", auth=ews_server.auth()) as ews:
+            with ews_server.backend("alice@contoso.com") as ews:
                 assert [i.title for i in ews.changes(None, window).items] == ["Hi"]
         """
     )
