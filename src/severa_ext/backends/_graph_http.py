@@ -37,6 +37,7 @@ from severa_ext.backends._http import (
     parse_json,
     parse_retry_after,
     require_same_origin,
+    safe_url,
     send,
 )
 from severa_ext.errors import (
@@ -220,6 +221,16 @@ def mailbox_slots(base_url: str, mailbox: str, limit: int) -> threading.BoundedS
         return slots
 
 
+def _redirect(response: GraphResponse, ref: str) -> MalformedResponse:
+    target = response.header("Location") or ""
+    return MalformedResponse(
+        f"graph {ref}: HTTP {response.status} redirect to {safe_url(target)!r} not followed "
+        "(the token goes only to the base URL)",
+        backend="graph",
+        code="redirect",
+    )
+
+
 class GraphTransport:
     """Sends Graph requests for one mailbox.
 
@@ -290,8 +301,10 @@ class GraphTransport:
             token = self.tokens.token()
             response = self._send(method, url, token, ref=ref, params=params, data=data,
                                   headers=headers)  # fmt: skip
-            if response.status < 400:
+            if response.status < 300:
                 return response
+            if response.status < 400:
+                raise _redirect(response, ref)
             if response.status == 401 and attempt == 1:
                 code, _ = _error_parts(response.body)
                 logger.info("graph %s: token refused (%s); acquiring a new one", ref, code)
