@@ -14,7 +14,7 @@ import attrs
 
 __all__ = ["JournalEntry", "redact"]
 
-_TOKEN_CHARS = r"[A-Za-z0-9\-._~+/]"
+_CREDENTIAL_CHAR = r"[A-Za-z0-9\-._~+/]"
 _CODE_VALUE = r"(?!AADSTS\d+\b|invalid_[a-z_]+\b|Error[A-Z]\w*\b)"
 _SECRET_PATTERNS = (
     # Authorization headers: the whole value goes (``Authorization_RequestDenied`` is
@@ -24,8 +24,8 @@ _SECRET_PATTERNS = (
     # disabled", "NTLM negotiation failed") is text, not a credential.
     (
         re.compile(
-            rf"(?i)\b(bearer|basic|ntlm|negotiate)\s+(?={_TOKEN_CHARS}*[0-9+/=._~-])"
-            rf"{_TOKEN_CHARS}+=*"
+            rf"(?i)\b(bearer|basic|ntlm|negotiate)\s+(?={_CREDENTIAL_CHAR}*[0-9+/=._~-])"
+            rf"{_CREDENTIAL_CHAR}+=*"
         ),
         r"\1 [REDACTED]",
     ),
