@@ -702,7 +702,7 @@ def test_probe_feeds_activation_where_an_alias_matches_the_users_email_s10(backe
     [
         (lambda s: None, ProbeStatus.UNKNOWN_USER),
         (lambda s: s.set_impersonation(ALICE, allowed=False), ProbeStatus.ACCESS_DENIED),
-        (lambda s: s.set_ews_disabled(), ProbeStatus.NO_MAILBOX),
+        (lambda s: s.set_ews_disabled(), ProbeStatus.EWS_DISABLED),
     ],
     ids=["unknown-user", "no-impersonation-right", "ews-disabled"],
 )

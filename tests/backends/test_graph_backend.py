@@ -421,6 +421,8 @@ def test_probe_explains_each_mailbox_problem_s4_s5(backend, graph_server):
     graph_server.add_mailbox("denied@contoso.com", access=False)
     graph_server.add_mailbox("booking@contoso.com", bookings=True)
     graph_server.add_mailbox("room@contoso.com", purpose="room")
+    graph_server.add_mailbox("projector@contoso.com", purpose="equipment")
+    graph_server.add_mailbox("team@contoso.com", purpose="shared")
     ok = backend.probe()
     assert ok.status is ProbeStatus.OK
     assert "smtp:alice@contoso.fi" in ok.addresses
@@ -429,7 +431,9 @@ def test_probe_explains_each_mailbox_problem_s4_s5(backend, graph_server):
     assert backend.probe("onprem@contoso.com").code == "MailboxNotEnabledForRESTAPI"
     assert backend.probe("denied@contoso.com").status is ProbeStatus.ACCESS_DENIED
     assert backend.probe("booking@contoso.com").status is ProbeStatus.BOOKINGS
-    assert backend.probe("room@contoso.com").status is ProbeStatus.NO_MAILBOX
+    assert backend.probe("room@contoso.com").status is ProbeStatus.ROOM_MAILBOX
+    assert backend.probe("projector@contoso.com").status is ProbeStatus.ROOM_MAILBOX
+    assert backend.probe("team@contoso.com").status is ProbeStatus.SHARED_MAILBOX
     assert backend.probe("nobody@contoso.com").status is ProbeStatus.UNKNOWN_USER
     graph_server.fail(3, status=500)
     assert backend.probe().status is ProbeStatus.UNAVAILABLE

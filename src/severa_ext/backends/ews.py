@@ -1148,7 +1148,7 @@ def _probe_status(exc: BackendError | None) -> ProbeStatus:
     if isinstance(exc, AuthError):
         return ProbeStatus.BAD_CREDENTIALS if exc.code == "401" else ProbeStatus.ACCESS_DENIED
     if exc.code == "EwsDisabled":
-        return ProbeStatus.NO_MAILBOX
+        return ProbeStatus.EWS_DISABLED
     return ProbeStatus.UNAVAILABLE
 
 

@@ -104,7 +104,11 @@ GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
 MAX_BATCH = 20  # Graph's JSON batch limit
 _EXPAND_SYNC_KEY = f"singleValueExtendedProperties($filter=id eq '{SYNC_KEY_PROPERTY_ID}')"
-_NOT_USER_PURPOSES = {"shared", "room", "equipment"}
+_PURPOSE_STATUS = {
+    "room": ProbeStatus.ROOM_MAILBOX,
+    "equipment": ProbeStatus.ROOM_MAILBOX,
+    "shared": ProbeStatus.SHARED_MAILBOX,
+}
 
 
 @attrs.frozen
@@ -655,10 +659,11 @@ class GraphBackend:
                     addresses,
                     detail="the mailbox is a scheduling (Microsoft Bookings) mailbox",
                 )
-            if purpose in _NOT_USER_PURPOSES:
+            status = _PURPOSE_STATUS.get(str(purpose))
+            if status is not None:
                 return MailboxProbe(
                     target,
-                    ProbeStatus.NO_MAILBOX,
+                    status,
                     addresses,
                     detail=f"the mailbox is a {purpose} mailbox, not a user's",
                 )
