@@ -24,7 +24,7 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.activation import ProbeStatus
-from severa_ext.sync.items import CalendarItem, Window, content_equal, fingerprint, new_sync_key
+from severa_ext.sync.items import CalendarItem, ShowAs, Window, content_equal, fingerprint, new_sync_key
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +110,71 @@ def test_user_edits_in_outlook_html_read_back_as_text(backend, graph_server):
 
 
 # -- delta rounds ------------------------------------------------------------------------
+
+
+def test_a_delta_entry_without_body_reads_the_body_not_an_empty_one(backend, graph_server):
+    """Issue 18: one version of an item maps to one content, whatever delta left out."""
+    cursor = backend.changes(None, WINDOW).cursor
+    item = timed("Notes kept", body="Agenda:\n1. budget", location="Room 4")
+    event_id = graph_server.user_create(MAILBOX, item)
+    graph_server.omit_in_delta("body")
+    graph_server.reset_stats()
+    (seen,) = backend.changes(cursor, WINDOW).items
+    assert seen.body == "Agenda:\n1. budget"
+    assert content_equal(seen, backend.get(event_id))
+    assert graph_server.counts()["POST $batch"] == 1  # one lookup for what was left out
+
+
+@pytest.mark.parametrize(
+    "omitted",
+    [
+        ("subject",),
+        ("location", "categories"),
+        ("sensitivity", "showAs"),
+        ("body", "subject", "location", "isAllDay", "sensitivity", "showAs", "categories"),
+    ],
+)
+def test_every_property_graph_may_omit_is_fetched_before_mapping(graph_server, omitted):
+    backend = graph_server.backend(MAILBOX, resolve_sync_keys=False)
+    item = timed(
+        "Private review", body="text", location="Room 4", private=True,
+        categories=("Project",), show_as=ShowAs.TENTATIVE,
+    )  # fmt: skip
+    event_id = graph_server.user_create(MAILBOX, item)
+    graph_server.omit_in_delta(*omitted)
+    (seen,) = backend.changes(None, WINDOW).items
+    assert content_equal(seen, backend.get(event_id))
+    assert content_equal(seen, item)
+
+
+def test_complete_delta_entries_need_no_lookup(graph_server):
+    backend = graph_server.backend(MAILBOX, resolve_sync_keys=False)
+    graph_server.user_create(MAILBOX, timed("Whole"))
+    graph_server.reset_stats()
+    backend.changes(None, WINDOW)
+    assert "POST $batch" not in graph_server.counts()
+
+
+def test_an_event_gone_before_its_lookup_is_left_to_the_next_round(backend, graph_server):
+    cursor = backend.changes(None, WINDOW).cursor
+    event_id = graph_server.user_create(MAILBOX, timed("Short-lived"))
+    graph_server.omit_in_delta("body")
+    graph_server.fail(1, status=404, kinds=["GET event"], code="ErrorItemNotFound")
+    delta = backend.changes(cursor, WINDOW)
+    assert delta.items == ()
+    graph_server.user_delete(MAILBOX, event_id)
+    assert backend.changes(delta.cursor, WINDOW).removed == (event_id,)
+
+
+def test_a_throttled_lookup_fails_the_round_without_advancing(backend, graph_server):
+    cursor = backend.changes(None, WINDOW).cursor
+    graph_server.user_create(MAILBOX, timed("Later"))
+    graph_server.omit_in_delta("body")
+    graph_server.throttle_in_batch(1, retry_after=3)
+    with pytest.raises(Throttled) as info:
+        backend.changes(cursor, WINDOW)
+    assert info.value.retry_after == 3.0
+    assert [i.title for i in backend.changes(cursor, WINDOW).items] == ["Later"]
 
 
 def test_full_round_pages_to_the_delta_link_then_deltas(backend, graph_server):

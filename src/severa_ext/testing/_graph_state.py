@@ -116,6 +116,7 @@ class Tenant:
         self.rounds: dict[str, _Round] = {}
         self.lost_delta: tuple[int, str] | None = None
         self.replay_delta = False
+        self.delta_omits: frozenset[str] = frozenset()
         self.base_url = ""
 
     # --- set-up ------------------------------------------------------------
@@ -316,7 +317,9 @@ class Tenant:
             if "@removed" in entry:
                 value.append(dict(entry))
             else:
-                value.append(self.render(box, entry, prefer))
+                rendered = self.render(box, entry, prefer)
+                # Graph's delta answers need not carry every property.
+                value.append({k: v for k, v in rendered.items() if k not in self.delta_omits})
         body: dict[str, Any] = {"value": value}
         if state.remaining:
             if self.replay_delta and value:

@@ -465,6 +465,15 @@ class FakeGraphServer:
         """Repeat one entry across consecutive delta pages (clients must fold them)."""
         self.tenant.replay_delta = on
 
+    def omit_in_delta(self, *properties: str) -> None:
+        """Leave ``properties`` (``"body"``, ``"subject"`` ...) out of delta entries.
+
+        Graph documents that a delta answer may not carry every property of an event;
+        a client must not read a missing property as an empty one. ``get`` and
+        ``$batch`` GETs still answer the whole event. No arguments: omit nothing.
+        """
+        self.tenant.delta_omits = frozenset(properties)
+
     def expire_tokens(self) -> None:
         """Every issued access token becomes invalid (401 ``InvalidAuthenticationToken``)."""
         with self._lock:
