@@ -24,7 +24,14 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.activation import ProbeStatus
-from severa_ext.sync.items import CalendarItem, ShowAs, Window, content_equal, fingerprint, new_sync_key
+from severa_ext.sync.items import (
+    CalendarItem,
+    ShowAs,
+    Window,
+    content_equal,
+    fingerprint,
+    new_sync_key,
+)
 
 pytestmark = pytest.mark.slow
 

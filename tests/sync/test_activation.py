@@ -113,7 +113,6 @@ def test_probe_problems_are_explained_s4(status, reason):
     assert "server says why" in str(info.value)
 
 
-
 @pytest.mark.parametrize(
     "status", [ProbeStatus.ROOM_MAILBOX, ProbeStatus.SHARED_MAILBOX, ProbeStatus.EWS_DISABLED]
 )
@@ -123,6 +122,7 @@ def test_room_shared_and_ews_disabled_are_not_explained_as_a_licence_s4(status):
         check_activation(SETTINGS, ALICE, ALICE, "alice@contoso.com", confirmed=True, probe=probe)
     assert "licen" not in str(info.value)
     assert info.value.reason != "no-mailbox"
+
 
 def test_the_mailbox_must_belong_to_the_user_s5_s10():
     probe = MailboxProbe("bob@contoso.com", ProbeStatus.OK, ("bob@contoso.com",))

@@ -76,6 +76,7 @@ from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, Writ
 from severa_ext.errors import (
     AuthError,
     BackendError,
+    BackendUnavailable,
     BadItem,
     ConfigError,
     MalformedResponse,
@@ -435,15 +436,36 @@ class GraphBackend:
             answers = self._batch_answers(response)
             for n, event_id in enumerate(chunk):
                 inner = answers.get(str(n))
-                if inner is None or not isinstance(inner.body, dict) or inner.status >= 400:
-                    error = error_for(inner, ref=event_id) if inner is not None else None
-                    if isinstance(error, Throttled):
-                        raise error
-                    seen.pop(event_id)  # gone meanwhile: the next round says so
+                if inner is None or inner.status >= 400 or not isinstance(inner.body, dict):
+                    self._lookup_failed(seen, event_id, inner)
                     continue
                 fetched = {k: v for k, v in inner.body.items() if k in wanted[event_id]}
                 seen[event_id] = {**seen[event_id], **fetched}
         return calls
+
+    def _lookup_failed(
+        self, seen: dict[str, Any], event_id: str, inner: GraphResponse | None
+    ) -> None:
+        """Handle a failed lookup of a delta entry.
+
+        Gone meanwhile (404): the entry is dropped, the next round reports the removal.
+        Throttled or unavailable: the round fails and is read again later. Anything
+        else (a refusal of this one event): the entry is kept as delta gave it.
+
+        Raises:
+            Throttled, BackendUnavailable: a transient failure of the lookup.
+        """
+        error = (
+            error_for(inner, ref=event_id)
+            if inner is not None
+            else MalformedResponse(f"graph lookup: no answer for {event_id!r}", backend="graph")
+        )
+        if isinstance(error, NotFound):
+            seen.pop(event_id)
+        elif isinstance(error, Throttled | BackendUnavailable | MalformedResponse):
+            raise error
+        else:
+            logger.warning("graph %s: lookup of %s refused: %s", self.mailbox, event_id, error)
 
     def _lookup(self, request_id: str, event_id: str) -> dict[str, Any]:
         """One ``$batch`` GET of an event's mapped properties and sync key."""

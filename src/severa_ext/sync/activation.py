@@ -231,8 +231,7 @@ _PROBE_REASONS = {
     ),
     ProbeStatus.SHARED_MAILBOX: (
         "shared-mailbox",
-        "this is a shared mailbox, not a user's own calendar; a user syncs their own "
-        "mailbox (S4)",
+        "this is a shared mailbox, not a user's own calendar; a user syncs their own mailbox (S4)",
     ),
     ProbeStatus.EWS_DISABLED: (
         "ews-disabled",

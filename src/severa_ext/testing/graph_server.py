@@ -45,13 +45,13 @@ import attrs
 import requests
 from requests.adapters import HTTPAdapter
 
-from severa_ext.backends._graph_mapping import SYNC_KEY_PROPERTY_ID, item_to_event
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
+from severa_ext.testing._graph_wire import event_item, event_json
 from severa_ext.testing.faults import FaultyBackend
 
 __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
@@ -59,6 +59,9 @@ __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_drive
 logger = logging.getLogger(__name__)
 
 _TOKEN_PATH = "/oauth2/v2.0/token"
+# The extended property another tool copies with an event (the documented id form
+# ``String {guid} Name <name>``; the GUID is the SDK's, fixed forever).
+SYNC_KEY_PROPERTY = "String {8f3c1a52-6d1e-4b7a-9c55-2f1e0d6b7a41} Name SeveraExtSyncKey"
 
 
 class LoopbackAdapter(HTTPAdapter):
@@ -293,15 +296,13 @@ class FakeGraphServer:
 
     def user_create(self, mailbox: str, item: CalendarItem, *, html: bool = False) -> str:
         """Create an event as the user would (no sync key); return its id."""
-        payload = item_to_event(item)
+        payload = event_json(item, html_body=html)
         if item.sync_key:
             # Another tool copying an event copies its extended properties, not its
             # transactionId (Graph would refuse that as a duplicate create).
             payload["singleValueExtendedProperties"] = [
-                {"id": SYNC_KEY_PROPERTY_ID, "value": item.sync_key}
+                {"id": SYNC_KEY_PROPERTY, "value": item.sync_key}
             ]
-        if not html:
-            payload["body"] = {"contentType": "text", "content": item.body}
         with self.tenant.lock:
             return str(self.tenant.store_event(self._box(mailbox), payload)["id"])
 
@@ -317,7 +318,7 @@ class FakeGraphServer:
             event = box.events.get(event_id)
             if event is None:
                 raise NotFound(f"fake graph: no event {event_id!r}")
-            self.tenant.patch_event(box, event, item_to_event(item))
+            self.tenant.patch_event(box, event, event_json(item, html_body=True))
 
     def user_delete(self, mailbox: str, event_id: str) -> None:
         """Delete an event as the user would."""
@@ -335,9 +336,7 @@ class FakeGraphServer:
             raise ConfigError("user_add_series supports timed items")
         with self.tenant.lock:
             box = self._box(mailbox)
-            master = self.tenant.store_event(
-                box, item_to_event(item), extra={"type": "seriesMaster"}
-            )
+            master = self.tenant.store_event(box, event_json(item), extra={"type": "seriesMaster"})
             for index in range(count):
                 shifted = item.evolve(
                     start=item.start + every * index, end=item.end + every * index
@@ -346,7 +345,7 @@ class FakeGraphServer:
                 assert isinstance(original, datetime)
                 self.tenant.store_event(
                     box,
-                    item_to_event(shifted),
+                    event_json(shifted),
                     extra={
                         "type": "occurrence",
                         "seriesMasterId": master["id"],
@@ -363,12 +362,8 @@ class FakeGraphServer:
 
     def events(self, mailbox: str) -> list[CalendarItem]:
         """The mailbox's events (occurrences, not masters) as neutral items."""
-        from severa_ext.backends._graph_mapping import event_to_item
-
         return [
-            event_to_item(raw)
-            for raw in self.raw_events(mailbox)
-            if raw.get("type") != "seriesMaster"
+            event_item(raw) for raw in self.raw_events(mailbox) if raw.get("type") != "seriesMaster"
         ]
 
     # --- switches ----------------------------------------------------------------------
