@@ -1120,9 +1120,6 @@ class EwsBackend:
             item=ref,
         )
 
-    def flush(self) -> None:
-        """Nothing to do: every write is sent to the server when it is made (no buffer)."""
-
 
 def _refuse_plain_http(url: str, host: str, *, allowed: bool) -> None:
     """Refuse credentials over ``http`` unless ``allowed`` and ``host`` is loopback.

@@ -610,9 +610,6 @@ class GraphBackend:
                 results[index] = self._result(op, inner)
         return results
 
-    def flush(self) -> None:
-        """Nothing to do: every write is sent to Graph when it is made (no buffer)."""
-
     @staticmethod
     def _batch_answers(response: GraphResponse) -> dict[str, GraphResponse]:
         body = response.body
