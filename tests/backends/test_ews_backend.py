@@ -34,6 +34,7 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.activation import ProbeStatus, addresses_match
+from severa_ext.sync.content import Content
 from severa_ext.sync.items import CalendarItem, ShowAs, Window, content_equal
 from severa_ext.testing.ews_server import FakeEwsServer
 
@@ -131,6 +132,26 @@ def test_update_with_unchanged_content_writes_nothing(backend, ews_server):
     created = backend.create(timed("Stable", 4), "k")
     before = len([r for r in ews_server.requests if r.operation == "UpdateItem"])
     again = backend.update(created.id, created, created.etag)
+    assert again.etag == created.etag
+    assert len([r for r in ews_server.requests if r.operation == "UpdateItem"]) == before
+
+
+def test_update_compares_through_the_one_content_value(backend, ews_server):
+    """Issue 11 point 4: "same content" is severa_ext.sync.content, not a local rule.
+
+    Spelling differences the content value takes out (trailing spaces, CRLF line ends,
+    sub-second digits, category order) write nothing.
+    """
+    created = backend.create(timed("Stable", 4, body="a\nb", categories=("x", "y")), "k")
+    before = len([r for r in ews_server.requests if r.operation == "UpdateItem"])
+    respelt = created.evolve(
+        title="Stable  ",
+        body="a\r\nb \n",
+        start=created.start.replace(microsecond=400),
+        categories=("y", "x"),
+    )
+    assert Content.of(respelt) == Content.of(created)
+    again = backend.update(created.id, respelt, created.etag)
     assert again.etag == created.etag
     assert len([r for r in ews_server.requests if r.operation == "UpdateItem"]) == before
 

@@ -85,14 +85,8 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.activation import MailboxProbe, ProbeStatus
-from severa_ext.sync.items import (
-    CONTENT_FIELDS,
-    CalendarItem,
-    Capabilities,
-    ChangeSet,
-    Window,
-    fingerprint,
-)
+from severa_ext.sync.content import Content
+from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
     "EXCHANGE_ONLINE_HOSTS",
@@ -465,7 +459,8 @@ class EwsBackend:
     def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
         """Give ``item_id`` the content of ``item``; ``if_match`` is the ChangeKey read last.
 
-        The item is read first and only the fields that differ are written (an
+        The item is read first and only the fields that differ are written, compared
+        through the one content value (:class:`severa_ext.sync.content.Content`; an
         unchanged item is not written at all), so properties the model does not keep
         survive. ``UpdateItem`` still carries the ChangeKey with
         ``ConflictResolution="NeverOverwrite"``, so a change in between is refused.
@@ -605,11 +600,7 @@ class EwsBackend:
             if op.if_match is not None and found.item.etag != op.if_match:
                 results[index] = WriteResult(op, error=self._stale(op.item_id))
                 continue
-            changed = [
-                name
-                for name in CONTENT_FIELDS
-                if fingerprint(found.item, fields=(name,)) != fingerprint(op.item, fields=(name,))
-            ]
+            changed = Content.of(found.item).diff(Content.of(op.item))
             if not changed:
                 results[index] = WriteResult(op, found.item)
                 continue
