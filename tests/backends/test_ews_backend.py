@@ -156,6 +156,21 @@ def test_update_compares_through_the_one_content_value(backend, ews_server):
     assert len([r for r in ews_server.requests if r.operation == "UpdateItem"]) == before
 
 
+def test_a_delta_and_a_get_of_one_version_give_one_content(backend, ews_server):
+    """Issue 18 for EWS: SyncFolderItems answers ids only and every item is read by one
+    GetItem with one property list, so a listing cannot read a property as empty
+    that ``get()`` returns."""
+    cursor = backend.changes(None, WINDOW).cursor
+    mine = ews_server.create_item(
+        ALICE,
+        timed("Full", 5, body="Agenda\n1. budget", location="Room 4", private=True,
+              categories=("Project",), show_as=ShowAs.TENTATIVE),
+    )  # fmt: skip
+    (seen,) = backend.changes(cursor, WINDOW).items
+    assert Content.of(seen) == Content.of(backend.get(mine.id)) == Content.of(mine)
+    assert seen.body == "Agenda\n1. budget"
+
+
 def test_update_without_if_match_overwrites(backend, ews_server):
     created = backend.create(timed("Draft", 4), "k")
     ews_server.update_item(ALICE, created.id, timed("User edit", 4))
