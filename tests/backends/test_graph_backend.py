@@ -577,3 +577,13 @@ def test_dst_edge_times_survive_a_real_http_round_trip_x3(backend, zone, wall, f
     (found,) = backend.find("dst-key")
     assert found.start == start.astimezone(UTC)
     assert found.end == end.astimezone(UTC)
+
+
+def test_answers_read_whole_give_their_connection_back_to_the_pool(graph_server):
+    """Bounded streaming reads must not cost a new TCP connection per call."""
+    with graph_server.backend(MAILBOX) as backend:
+        backend.probe()  # the token endpoint and the first Graph calls
+        opened = graph_server.connection_count
+        for _ in range(10):
+            backend.probe()
+    assert graph_server.connection_count == opened

@@ -258,19 +258,23 @@ def send(
         MalformedResponse: the body is too large.
     """
     deadline = Deadline.start(limits.deadline)
-    with (
-        _translate_errors(what, backend=backend),
-        session.request(
+    with _translate_errors(what, backend=backend):
+        response = session.request(
             method,
             url,
             stream=True,
             allow_redirects=False,
             timeout=deadline.timeout(timeout),
             **kwargs,
-        ) as response,
-    ):
-        deadline.check(what, backend=backend)
-        body = read_body(response, limits=limits, deadline=deadline, what=what, backend=backend)
+        )
+        try:
+            deadline.check(what, backend=backend)
+            body = read_body(response, limits=limits, deadline=deadline, what=what, backend=backend)
+        except BaseException:
+            response.close()  # unread bytes of a refused answer: drop the connection
+            raise
+        # Read to the end: the connection goes back to the pool for the next call.
+        response.raw.release_conn()
         return HttpAnswer(response.status_code, dict(response.headers), body)
 
 

@@ -101,6 +101,7 @@ class _Stats:
     inner_requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    connections: int = 0
     by_kind: Counter[str] = attrs.field(factory=Counter)
 
 
@@ -519,6 +520,11 @@ class FakeGraphServer:
         return self._stats.inner_requests
 
     @property
+    def connection_count(self) -> int:
+        """TCP connections accepted (a client that keeps connections alive opens few)."""
+        return self._stats.connections
+
+    @property
     def max_in_flight(self) -> int:
         """The most Graph API requests that were being answered at the same time."""
         return self._stats.max_in_flight
@@ -796,6 +802,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.fake._lock:
+            self.fake._stats.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake graph: " + format, *args)
