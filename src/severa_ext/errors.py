@@ -20,6 +20,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── ShareExists
     │   ├── ShareConflict                      the share changed under a concurrent writer
     │   ├── ConfirmationRequired               X8: stop() without confirm=True
+    │   ├── ApprovalRefused                    X4: hours already approved (reason, hour_ids)
     │   └── AccessDenied (PermissionError)     carries the Decision that refused
     ├── InviteError                            one base, so hosts can show one message
     │   ├── InviteExpired
@@ -28,6 +29,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── InviteRevoked                      superseded, share stopped, email changed
     │   ├── InviteNotFound (LookupError)       no invite with that id
     │   ├── WrongPassword                      attempts_left; record (failed count + 1)
+    │   ├── LoginFailed                        login by address: one message, reason for the host
     │   └── InviteConflict                     the record changed under a concurrent writer
     ├── SyncError
     │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
@@ -52,6 +54,7 @@ from typing import Any
 __all__ = [
     "AccessDenied",
     "ActivationError",
+    "ApprovalRefused",
     "AuthError",
     "BackendError",
     "BackendUnavailable",
@@ -68,6 +71,7 @@ __all__ = [
     "InviteRevoked",
     "InviteUsed",
     "LeaseHeld",
+    "LoginFailed",
     "MalformedResponse",
     "MassDeletionRefused",
     "NotFound",
@@ -210,6 +214,21 @@ class ConfirmationRequired(ExtranetError):
     """A destructive call (stopping a share, X8) was made without ``confirm=True``."""
 
 
+class ApprovalRefused(ExtranetError):
+    """An approval of hour entries cannot be recorded (X4); nothing was written.
+
+    Attributes:
+        reason: a stable code: ``"already-approved"`` (an approval that still holds
+            covers the entries; a voided one may be approved again).
+        hour_ids: the entries concerned, sorted.
+    """
+
+    def __init__(self, message: str, *, reason: str, hour_ids: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.hour_ids = hour_ids
+
+
 class AccessDenied(ExtranetError, PermissionError):
     """A contact tried something its current share does not grant.
 
@@ -268,6 +287,27 @@ class WrongPassword(InviteError):
     def __init__(self, message: str, *, attempts_left: int, record: Any = None) -> None:
         super().__init__(message, record=record)
         self.attempts_left = attempts_left
+
+
+class LoginFailed(InviteError):
+    """A login with an email address and a one-time password was refused (X9).
+
+    ``str()`` is the same for every cause (``LoginFailed.MESSAGE``), so what a user is shown
+    never tells whether the address has an invitation; ``reason`` tells the host.
+
+    Attributes:
+        reason: ``"wrong-password"`` (the address has open invitations, the password
+            matches none; each counted one failure), ``"no-open-invite"`` (no open
+            invitation for the address: unknown, used, expired, revoked or locked) or
+            ``"invalid-address"`` (not an email address at all).
+        record: the newest invitation tried (``None`` when none was).
+    """
+
+    MESSAGE = "the email address or the one-time password is not valid"
+
+    def __init__(self, *, reason: str, record: Any = None) -> None:
+        super().__init__(self.MESSAGE, record=record)
+        self.reason = reason
 
 
 class InviteConflict(InviteError):

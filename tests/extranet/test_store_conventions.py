@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
+from extranet.invite_fixtures import BRANDING, CHEAP, Pair
 from severa_ext.domain import ContactPerson
 from severa_ext.errors import (
     InviteConflict,
@@ -23,11 +24,9 @@ from severa_ext.errors import (
     ValidationError,
 )
 from severa_ext.extranet.invites import (
-    Branding,
     InviteIssuer,
     MemoryInviteStore,
     RevokeReason,
-    ScryptKdf,
     record_from_dict,
     record_to_dict,
     verify,
@@ -36,24 +35,10 @@ from severa_ext.extranet.rights import Right
 from severa_ext.extranet.shares import MemoryShareStore, Share
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-CHEAP = ScryptKdf(n=2, r=1, p=1)
-
-
-@attrs.frozen
-class Pair:
-    project_id: str
-    contact_id: str
 
 
 def issuer() -> InviteIssuer:
-    brand = Branding(
-        product_name="Severa",
-        sender_address="noreply@example.com",
-        sender_name="Acme Oy",
-        login_url="https://extranet.example.com/login",
-        support_contact="support@example.com",
-    )
-    return InviteIssuer(brand, kdf=CHEAP)
+    return InviteIssuer(BRANDING, kdf=CHEAP)
 
 
 def issue(project_id="p1", contact_id="c1", email="Anna.Virtanen@Example.COM", now=T0):

@@ -50,6 +50,7 @@ from severa_ext.errors import (
     InviteNotFound,
     InviteRevoked,
     InviteUsed,
+    LoginFailed,
     ValidationError,
     WrongPassword,
 )
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_KDF",
+    "MAX_KDF_MEMORY",
+    "MAX_KDF_WORK",
     "MIN_ENTROPY_BITS",
     "SUPPORTED_LANGUAGES",
     "Branding",
@@ -78,6 +81,7 @@ __all__ = [
     "RevokeReason",
     "ScryptKdf",
     "ShareRef",
+    "dummy_derive",
     "normalize_password",
     "password_entropy_bits",
     "record_from_dict",
@@ -208,7 +212,11 @@ class ScryptKdf:
 
     The parameters are stored in every :class:`InviteRecord`, so a host can raise the
     default later and older records still verify with the cost they were made with.
-    Bounds stop a tampered record from asking for gigabytes of memory.
+    Bounds are checked when the KDF is built (so when an issuer is configured and when a
+    stored record is loaded): scrypt's own limit (``n < 2**(16 * r)``), at most
+    :data:`MAX_KDF_MEMORY` bytes of memory and :data:`MAX_KDF_WORK` units of work per
+    derivation, so a KDF that constructs always derives, and a tampered record cannot
+    ask for gigabytes of memory or minutes of CPU.
 
     Attributes:
         n: CPU/memory cost, a power of two (memory is about ``128 * r * n`` bytes).
@@ -224,13 +232,50 @@ class ScryptKdf:
     dklen: int = attrs.field(default=32, validator=_int_between(16, 64))
     name: str = attrs.field(default="scrypt", validator=_is_scrypt)
 
+    def __attrs_post_init__(self) -> None:
+        if self.n >= 2 ** (16 * self.r):
+            raise ValidationError(
+                f"ScryptKdf.n must be below 2**(16*r) = 2**{16 * self.r} for r={self.r} "
+                f"(scrypt's limit), got {self.n}"
+            )
+        if self.memory_bytes > MAX_KDF_MEMORY:
+            raise ValidationError(
+                f"ScryptKdf(n={self.n}, r={self.r}, p={self.p}) needs {self.memory_bytes} "
+                f"bytes of memory per derivation (128*r*(n+p+2)); the limit is {MAX_KDF_MEMORY}"
+            )
+        if self.work > MAX_KDF_WORK:
+            raise ValidationError(
+                f"ScryptKdf(n={self.n}, r={self.r}, p={self.p}) asks for n*r*p = {self.work} "
+                f"units of work per derivation; the limit is {MAX_KDF_WORK}"
+            )
+
+    @property
+    def memory_bytes(self) -> int:
+        """The memory one derivation needs, ``128 * r * (n + p + 2)`` bytes."""
+        return 128 * self.r * (self.n + self.p + 2)
+
+    @property
+    def work(self) -> int:
+        """The cost of one derivation, ``n * r * p`` (the default: ``2**18``)."""
+        return self.n * self.r * self.p
+
+    @property
+    def maxmem(self) -> int:
+        """The ``maxmem`` given to :func:`hashlib.scrypt` (its need, plus 1 MiB)."""
+        return self.memory_bytes + (1 << 20)
+
     def derive(self, secret: bytes, salt: bytes) -> bytes:
         """Derive ``dklen`` bytes from ``secret`` and ``salt``."""
-        maxmem = 128 * self.r * (self.n + self.p + 2) + (1 << 20)
         return hashlib.scrypt(
-            secret, salt=salt, n=self.n, r=self.r, p=self.p, dklen=self.dklen, maxmem=maxmem
+            secret, salt=salt, n=self.n, r=self.r, p=self.p, dklen=self.dklen, maxmem=self.maxmem
         )
 
+
+MAX_KDF_MEMORY = 256 * 2**20
+"""The most memory one :class:`ScryptKdf` derivation may need: 256 MiB (8x the default)."""
+
+MAX_KDF_WORK = 2**22
+"""The most work (``n * r * p``) of one derivation: 16 times the default's."""
 
 DEFAULT_KDF = ScryptKdf()
 """The default KDF, scrypt n=2**15, r=8, p=1 (32 MiB); one verify takes 50-500 ms here."""
@@ -258,6 +303,8 @@ class RevokeReason(enum.StrEnum):
     """Sharing was stopped (X8)."""
     EMAIL_CHANGED = "email-changed"
     """The contact's email address changed; the old address must not log in."""
+    CONTACT_INELIGIBLE = "contact-ineligible"
+    """The contact left the project's customer or has no valid address (X3)."""
     HOST = "host"
     """The host revoked it for its own reason."""
 
@@ -759,7 +806,8 @@ class InviteStore(Protocol):
 
     def add(self, record: InviteRecord) -> tuple[InviteRecord, ...]:
         """Store a new record; earlier open records of the same share become revoked
-        (``SUPERSEDED`` at ``record.issued_at``). Returns those superseded records.
+        (``SUPERSEDED`` at ``record.issued_at``, each as its next version). Returns
+        those superseded records. Atomic: the new record and the revocations together.
 
         Raises:
             ValidationError: a record with that id exists already.
@@ -795,7 +843,7 @@ class InviteStore(Protocol):
     def revoke_share(
         self, project_id: str, contact_id: str, *, reason: RevokeReason, now: datetime
     ) -> tuple[InviteRecord, ...]:
-        """Revoke the share's records that are open at ``now``; return them revoked."""
+        """Revoke the share's records open at ``now`` (next versions); return them."""
         ...
 
     def revoke_contact(
@@ -935,15 +983,29 @@ def _saved(store: InviteStore, record: InviteRecord, read: InviteRecord) -> bool
     return True
 
 
+_DUMMY_SALT = bytes(_SALT_BYTES)
+
+
+def dummy_derive(kdf: ScryptKdf) -> None:
+    """Run ``kdf`` once for nothing: a refusal without a record costs what a check does."""
+    kdf.derive(b"", _DUMMY_SALT)
+
+
 def verify_stored(
-    store: InviteStore, invite_id: str, candidate: str, now: datetime
+    store: InviteStore,
+    invite_id: str,
+    candidate: str,
+    now: datetime,
+    *,
+    unknown_kdf: ScryptKdf = DEFAULT_KDF,
 ) -> InviteRecord:
     """Load, :func:`verify` and save an invite; concurrent logins cannot both succeed.
 
     The updated record (used, or one more failure) is saved with compare-and-swap
     against the record that was verified; if another request changed it in between,
     the check runs again on the fresh record, so the password is accepted at most once
-    and every wrong attempt is counted.
+    and every wrong attempt is counted. An unknown ``invite_id`` runs ``unknown_kdf``
+    once before refusing, so it costs the time of a real check.
 
     Returns:
         The stored, used record.
@@ -953,7 +1015,11 @@ def verify_stored(
         InviteError: the refusal from :func:`verify` (already saved).
     """
     for _ in range(_CAS_ROUNDS):
-        record = store.get(invite_id)
+        try:
+            record = store.get(invite_id)
+        except InviteNotFound:
+            dummy_derive(unknown_kdf)
+            raise
         try:
             updated = verify(record, candidate, now)
         except WrongPassword as exc:
@@ -988,11 +1054,51 @@ class Inviter:
         issuer: issues the invitations.
         store: keeps the records.
         audit: receives an event for each issue, use, failure and revocation.
+        login_slots: how many of an address's newest open invitations :meth:`login`
+            tries (1-20, default 3); every login costs this many KDF runs.
     """
 
     issuer: InviteIssuer
     store: InviteStore
     audit: AuditLog | None = None
+    login_slots: int = attrs.field(default=3, kw_only=True, validator=_int_between(1, 20))
+
+    def login(self, email: str, candidate: str, *, now: datetime) -> InviteRecord:
+        """Log a contact in with the address and the one-time password (X9).
+
+        The open invitations of the normalised address are looked up and the password
+        is checked against the newest :attr:`login_slots` of them, always with exactly
+        ``login_slots`` KDF runs, so an unknown address costs what a known one does.
+        A wrong password counts one failure on every invitation tried.
+
+        Args:
+            email: the address as the person typed it (any case, spaces around).
+            candidate: the password as typed (case, spaces and dashes are ignored).
+            now: the current time (aware).
+
+        Returns:
+            The accepted invitation, stored as used; its ``contact_id`` and
+            ``project_id`` say who logged in and to which share.
+
+        Raises:
+            LoginFailed: one message for every cause; ``reason`` tells the host which.
+            ValidationError: ``candidate`` is not a str or ``now`` is naive.
+        """
+        from severa_ext.extranet._invite_login import attempt_login
+
+        if not isinstance(candidate, str):
+            raise ValidationError(f"candidate must be a str, got {type(candidate).__name__}")
+        _require_aware(now, "login()")
+        outcome = attempt_login(
+            self.store, email, candidate, now, slots=self.login_slots, dummy_kdf=self.issuer.kdf
+        )
+        for record in outcome.failed:
+            detail = f"login by address; attempts_left={record.attempts_left}"
+            self._event(record, InviteAuditKind.FAILED, None, now, detail)
+        if outcome.used is None:
+            raise LoginFailed(reason=outcome.reason, record=outcome.tried)
+        self._event(outcome.used, InviteAuditKind.USED, None, now, "login by address")
+        return outcome.used
 
     def invite(
         self,
@@ -1046,7 +1152,9 @@ class Inviter:
             InviteError: as :func:`verify_stored`; hosts show one generic message.
         """
         try:
-            record = verify_stored(self.store, invite_id, candidate, now)
+            record = verify_stored(
+                self.store, invite_id, candidate, now, unknown_kdf=self.issuer.kdf
+            )
         except WrongPassword as exc:
             self._event(
                 exc.record, InviteAuditKind.FAILED, None, now, f"attempts_left={exc.attempts_left}"
