@@ -547,7 +547,7 @@ class EwsBackend:
         self._calendar_folder(sub(request, m("ParentFolderIds")))
         message = self._single(self._request("FindItem", request), "FindItem")
         if not message.success:
-            raise self._request_error(message.code, message.message, "FindItem")
+            raise self._fault(message.code, message.message, "FindItem")
         ids = [node.get("Id", "") for node in message.element.iter(t("ItemId")) if node.get("Id")]
         found: dict[str, list[CalendarItem]] = {}
         for parsed in self._get_items(ids).values():
@@ -731,7 +731,7 @@ class EwsBackend:
             self._distinguished(sub(request, m("FolderIds")), target)
             message = self._single(self._request("GetFolder", request, mailbox=target), "GetFolder")
             if not message.success:
-                raise self._request_error(message.code, message.message, "GetFolder", target)
+                raise self._fault(message.code, message.message, "GetFolder", target)
         except BackendError as exc:
             return MailboxProbe(
                 target, _probe_status(exc), dict.fromkeys(addresses), detail=str(exc),
@@ -753,7 +753,7 @@ class EwsBackend:
                 code=message.code,
             )
         if message.element.find(m("ResolutionSet")) is None:
-            raise self._request_error(message.code, message.message, "ResolveNames", address)
+            raise self._fault(message.code, message.message, "ResolveNames", address)
         found: list[str] = []
         for resolution in message.element.iter(t("Resolution")):
             primary = resolution.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
@@ -798,7 +798,7 @@ class EwsBackend:
             if not message.success:
                 if message.code == "ErrorInvalidSyncStateData":
                     raise _InvalidSyncState(message.message, backend=_BACKEND, code=message.code)
-                raise self._request_error(message.code, message.message, "SyncFolderItems")
+                raise self._fault(message.code, message.message, "SyncFolderItems")
             new_state = child_text(message.element, m("SyncState"))
             last = child_text(message.element, m("IncludesLastItemInRange"))
             changes = message.element.find(m("Changes"))
@@ -933,7 +933,7 @@ class EwsBackend:
                     if message.code in ITEM_GONE_CODES:
                         found[item_id] = None
                         continue
-                    raise self._request_error(message.code, message.message, "GetItem")
+                    raise self._fault(message.code, message.message, "GetItem")
                 node = message.element.find(f"{m('Items')}/{t('CalendarItem')}")
                 if node is None:  # not a calendar item (a stray message): not ours
                     found[item_id] = None
@@ -952,7 +952,7 @@ class EwsBackend:
             self._distinguished(sub(request, m("FolderIds")))
             message = self._single(self._request("GetFolder", request), "GetFolder")
             if not message.success:
-                raise self._request_error(message.code, message.message, "GetFolder")
+                raise self._fault(message.code, message.message, "GetFolder")
             node = message.element.find(f".//{t('FolderId')}")
             if node is None or not node.get("Id"):
                 raise MalformedResponse("EWS GetFolder: no FolderId", backend=_BACKEND)
@@ -1095,11 +1095,6 @@ class EwsBackend:
             code, text, operation=operation, mailbox=mailbox or self._mailbox,
             back_off_ms=back_off_ms,
         )  # fmt: skip
-
-    def _request_error(
-        self, code: str, text: str, operation: str, mailbox: str | None = None
-    ) -> BackendError:
-        return self._fault(code, text, operation, mailbox)
 
     def _item_error(self, message: ResponseMessage, operation: str, ref: str) -> BackendError:
         return fault_error(
