@@ -10,6 +10,7 @@ strategies through the ``hypothesis`` entry point.
 * :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
   fault injection of the memory backend.
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
+* :data:`START`: the fakes' clock time (4 May 2026 09:00 UTC).
 * :class:`StateStoreContract` (in :mod:`severa_ext.testing.state_contract`) and the
   Extranet / activation store contracts in :mod:`severa_ext.testing.store_contracts`
   (:class:`ShareStoreContract`, :class:`InviteStoreContract`,
@@ -26,7 +27,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from severa_ext.testing._fixtures_memory import SyncHarness
+    from severa_ext.testing._fixtures_memory import START, SyncHarness
     from severa_ext.testing.contract import BackendContract
     from severa_ext.testing.faults import FaultyBackend
     from severa_ext.testing.postgres_server import PostgresServer
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "START",
     "ActivationStoreContract",
     "AuditLogContract",
     "BackendContract",
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "START": "severa_ext.testing._fixtures_memory",
     "ActivationStoreContract": "severa_ext.testing.store_contracts",
     "AuditLogContract": "severa_ext.testing.store_contracts",
     "BackendContract": "severa_ext.testing.contract",
