@@ -9,6 +9,8 @@ strategies through the ``hypothesis`` entry point.
 * :class:`SyncHarness`: two sides, a state store, a fixed clock and a sync engine.
 * :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
   fault injection of the memory backend.
+* :class:`FakeSeveraServer` (in :mod:`severa_ext.testing.severa_server`): a fake
+  Severa REST API over real HTTP (fixture ``severa_server``).
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
 
 The names here load on first use, so importing the package stays cheap.
@@ -23,11 +25,13 @@ if TYPE_CHECKING:
     from severa_ext.testing._fixtures_memory import SyncHarness
     from severa_ext.testing.contract import BackendContract
     from severa_ext.testing.faults import FaultyBackend
+    from severa_ext.testing.severa_server import FakeSeveraServer
 
-__all__ = ["BackendContract", "FaultyBackend", "SyncHarness"]
+__all__ = ["BackendContract", "FakeSeveraServer", "FaultyBackend", "SyncHarness"]
 
 _LAZY = {
     "BackendContract": "severa_ext.testing.contract",
+    "FakeSeveraServer": "severa_ext.testing.severa_server",
     "FaultyBackend": "severa_ext.testing.faults",
     "SyncHarness": "severa_ext.testing._fixtures_memory",
 }

@@ -118,7 +118,7 @@ class FakeUser:
 
     def wire(self) -> dict[str, Any]:
         """The user as ``GET /v1/users`` answers it."""
-        return {
+        wire = {
             "guid": self.guid,
             "email": self.email,
             "firstName": self.first_name,
@@ -136,6 +136,7 @@ class FakeUser:
             "createdDateTime": _stamp(self.created),
             "lastUpdatedDateTime": _stamp(self.updated),
         }
+        return _without_null_refs(wire)
 
 
 @attrs.define
@@ -211,7 +212,7 @@ class FakeActivity:
     ) -> dict[str, Any]:
         """The activity as the API answers it."""
         activity_type = types.get(self.type_guid)
-        return {
+        wire = {
             "guid": self.guid,
             "name": self.name,
             "startDateTime": spell(self.start, zone, offsets=offsets),
@@ -239,6 +240,18 @@ class FakeActivity:
             "createdDateTime": _stamp(self.created),
             "lastUpdatedDateTime": _stamp(self.updated),
         }
+        return _without_null_refs(wire)
+
+
+_REFERENCES = frozenset(
+    {"customer", "phase", "projectTaskStatus", "recurrence", "defaultActivityType", "timezone"}
+)
+
+
+def _without_null_refs(wire: dict[str, Any]) -> dict[str, Any]:
+    """Leave out empty fields whose schema is a ``$ref``: in OpenAPI 3.0 a ``nullable``
+    beside a ``$ref`` is ignored, so the description admits no ``null`` there."""
+    return {k: v for k, v in wire.items() if not (v is None and k in _REFERENCES)}
 
 
 def _rule_text(recurrence: Mapping[str, Any] | None) -> str | None:
