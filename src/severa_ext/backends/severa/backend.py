@@ -84,6 +84,7 @@ SEVERA_BASE_URL = "https://api.severa.visma.com/rest-api"
 """The production API root (the description's ``servers`` entry)."""
 
 _MAX_ROWS = 100  # the API's largest rowCount
+_MAX_RECENT = 2000  # ids a cursor remembers from the overlap
 
 
 @attrs.frozen
@@ -94,12 +95,16 @@ class SeveraCursor:
         start, end: the window of the last full listing (another window: full again).
         since: the next delta asks for activities changed at or after this instant.
         checked: when the last complete full listing (the delete check) was made.
+        recent: ids and etags of the activities listed last time that changed at or
+            after ``since``: the overlap lists them again, and they are left out
+            unless they changed since (at most :data:`_MAX_RECENT` are kept).
     """
 
     start: datetime
     end: datetime
     since: datetime
     checked: datetime
+    recent: dict[str, str] = attrs.field(factory=dict)
 
     def encode(self) -> str:
         """The cursor as the string the state store keeps."""
@@ -202,6 +207,7 @@ class SeveraBackend:
         self._types: dict[str, SeveraActivityType] | None = None
         self._keys: dict[str, dict[str, CalendarItem]] | None = None
         self._problems: tuple[BadItem, ...] = ()
+        self._own_deletes: list[str] = []
 
     def __repr__(self) -> str:
         return f"SeveraBackend(user={self._who!r}, base_url={self._transport.base_url!r})"
@@ -362,7 +368,11 @@ class SeveraBackend:
         inside = [item for item in items if window.contains(item)]
         complete = not problems
         checked = now if complete else datetime(1970, 1, 1, tzinfo=UTC)
-        cursor = SeveraCursor(window.start, window.end, now - self._overlap, checked).encode()
+        since = now - self._overlap
+        cursor = SeveraCursor(
+            window.start, window.end, since, checked, _recent(items, since)
+        ).encode()
+        self._own_deletes.clear()
         logger.info(
             "severa %s: full listing, %d activities%s",
             self._who,
@@ -374,17 +384,21 @@ class SeveraBackend:
 
     def _delta(self, stored: SeveraCursor, window: Window, now: datetime) -> ChangeSet:
         rows = self._list({"changedSince": _utc(stored.since)}, "list changed activities")
-        items, problems = self._items(rows)
+        listed, problems = self._items(rows)
         self._problems = tuple(problems)
+        since = now - self._overlap
+        cursor = attrs.evolve(stored, since=since, recent=_recent(listed, since)).encode()
+        items = [item for item in listed if stored.recent.get(str(item.id)) != item.etag]
         inside = [item for item in items if window.contains(item)]
         gone = [str(item.id) for item in items if not window.contains(item)]
-        cursor = attrs.evolve(stored, since=now - self._overlap).encode()
+        gone.extend(self._own_deletes)
+        self._own_deletes.clear()
         logger.info(
             "severa %s: delta, %d changed, %d left the window", self._who, len(inside), len(gone)
         )
-        listed: Any = tuple(inside)
+        changed: Any = tuple(inside)
         removed: Any = tuple(gone)
-        return ChangeSet(listed, removed, cursor, full=False)
+        return ChangeSet(changed, removed, cursor, full=False)
 
     def _raw(self, item_id: str) -> dict[str, Any] | None:
         try:
@@ -510,6 +524,7 @@ class SeveraBackend:
             "DELETE", f"v1/activities/{_path(item_id)}", what="delete an activity", ref=item_id
         )
         self._remember(self._item(raw), forget=True)
+        self._own_deletes.append(item_id)  # the next delta reports it
 
     def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Run the writes one by one (the API has no batch); errors per op."""
@@ -606,6 +621,16 @@ class SeveraBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _recent(items: Iterable[CalendarItem], since: datetime) -> dict[str, str]:
+    """Ids and etags of ``items`` changed at or after ``since`` (the next overlap)."""
+    recent = {
+        str(item.id): str(item.etag)
+        for item in items
+        if item.last_modified is not None and item.last_modified >= since
+    }
+    return recent if len(recent) <= _MAX_RECENT else {}
 
 
 def _path(guid: str) -> str:
