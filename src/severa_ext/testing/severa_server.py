@@ -415,6 +415,8 @@ class FakeSeveraServer:
     def _route(self, org: FakeOrganisation, kind: str, parts: list[str], seen: Seen) -> Answer:
         query = seen.query
         if kind in {"GET activities", "GET activitytypes", "GET users"}:
+            if self._loop_pages and query.get("pageToken") == ["loop"]:
+                query = {k: v for k, v in query.items() if k != "pageToken"}
             lister = {
                 "GET activities": org.list_activities,
                 "GET activitytypes": org.list_types,
@@ -422,7 +424,7 @@ class FakeSeveraServer:
             }[kind]
             rows, token = lister(query)
             if self._loop_pages:
-                token = (query.get("pageToken") or ["loop"])[0]
+                token = "loop"
             return 200, ({"NextPageToken": token} if token else {}), rows
         guid = unquote(parts[1]) if len(parts) > 1 else ""
         if kind == "POST activities":
@@ -598,6 +600,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {}, None)
                 return
             self._send(*fake.answer(method, kind, routed[1], seen))
+        except (BrokenPipeError, ConnectionResetError):
+            logger.debug("fake severa: the client went away")
         except Exception as exc:  # the fake's own bug: record it, answer 500
             logger.exception("fake severa failed")
             fake.errors.append(f"{type(exc).__name__}: {exc}")

@@ -57,6 +57,7 @@ SEVERA_CONTENT_FIELDS: tuple[str, ...] = ("title", "start", "end", "location", "
 _MARKER = re.compile(r"(?:\r?\n)*\[severa-ext:sync-key=([A-Za-z0-9._:-]{1,128})\][ \t\r\n]*\Z")
 _PATCHED = ("name", "startDateTime", "endDateTime", "isAllDay", "location", "notes")
 _BACKEND = "severa"
+_MAX_LOCATION = 1000
 
 
 @attrs.frozen
@@ -225,12 +226,17 @@ def activity_body(
     the owner's midnight of its first day to the midnight after its last.
 
     Raises:
-        BadItem: the item has no title (Severa requires a name).
+        BadItem: the item has no title (Severa requires a name) or a location longer
+            than Severa keeps (1000 characters).
     """
     ref = item.id or sync_key or item.title
     if not item.title.strip():
         raise BadItem(
             ref, "Severa requires an activity name; the entry has no title", backend=_BACKEND
+        )
+    if len(item.location) > _MAX_LOCATION:
+        raise BadItem(
+            ref, f"Severa keeps at most {_MAX_LOCATION} characters of location", backend=_BACKEND
         )
     return {
         "name": item.title,
