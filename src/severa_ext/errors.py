@@ -20,6 +20,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── ShareExists
     │   ├── ShareConflict                      the share changed under a concurrent writer
     │   ├── ConfirmationRequired               X8: stop() without confirm=True
+    │   ├── ApprovalRefused                    X4: hours already approved (reason, hour_ids)
     │   └── AccessDenied (PermissionError)     carries the Decision that refused
     ├── InviteError                            one base, so hosts can show one message
     │   ├── InviteExpired
@@ -27,7 +28,9 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── InviteLocked
     │   ├── InviteRevoked                      superseded, share stopped, email changed
     │   ├── InviteNotFound (LookupError)       no invite with that id
-    │   └── WrongPassword                      attempts_left; record (failed count + 1)
+    │   ├── WrongPassword                      attempts_left; record (failed count + 1)
+    │   ├── LoginFailed                        login by address: one message, reason for the host
+    │   └── InviteConflict                     the record changed under a concurrent writer
     ├── SyncError
     │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
     │   ├── LeaseHeld                          another run holds this pair
@@ -51,6 +54,7 @@ from typing import Any
 __all__ = [
     "AccessDenied",
     "ActivationError",
+    "ApprovalRefused",
     "AuthError",
     "BackendError",
     "BackendUnavailable",
@@ -59,6 +63,7 @@ __all__ = [
     "ConfirmationRequired",
     "EmailAddressError",
     "ExtranetError",
+    "InviteConflict",
     "InviteError",
     "InviteExpired",
     "InviteLocked",
@@ -66,6 +71,7 @@ __all__ = [
     "InviteRevoked",
     "InviteUsed",
     "LeaseHeld",
+    "LoginFailed",
     "MalformedResponse",
     "MassDeletionRefused",
     "NotFound",
@@ -173,10 +179,15 @@ class ShareExists(ExtranetError):
 class ShareConflict(ExtranetError):
     """Another writer changed the share first (optimistic locking); re-read and retry.
 
+    A store raises it from what it has at hand: the pair and the version it was told
+    to expect. ``actual_version`` is optional because an ``UPDATE ... WHERE version = ?``
+    that matched no row does not know what it would have found.
+
     Attributes:
         project_id, contact_id: the pair.
         expected_version: the version the writer read (``None``: it saw no share).
-        actual_version: the version found in the store (``None``: no share).
+        actual_version: the version found in the store, when the store knows it
+            (``None``: not known, or no share).
     """
 
     def __init__(
@@ -185,11 +196,12 @@ class ShareConflict(ExtranetError):
         contact_id: str,
         *,
         expected_version: int | None,
-        actual_version: int | None,
+        actual_version: int | None = None,
     ) -> None:
+        found = "" if actual_version is None else f", found version {actual_version}"
         super().__init__(
             f"the share of project {project_id!r} with contact {contact_id!r} changed "
-            f"concurrently (expected version {expected_version}, found {actual_version}); "
+            f"concurrently (expected version {expected_version}{found}); "
             "re-read it and retry"
         )
         self.project_id = project_id
@@ -200,6 +212,21 @@ class ShareConflict(ExtranetError):
 
 class ConfirmationRequired(ExtranetError):
     """A destructive call (stopping a share, X8) was made without ``confirm=True``."""
+
+
+class ApprovalRefused(ExtranetError):
+    """An approval of hour entries cannot be recorded (X4); nothing was written.
+
+    Attributes:
+        reason: a stable code: ``"already-approved"`` (an approval that still holds
+            covers the entries; a voided one may be approved again).
+        hour_ids: the entries concerned, sorted.
+    """
+
+    def __init__(self, message: str, *, reason: str, hour_ids: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.hour_ids = hour_ids
 
 
 class AccessDenied(ExtranetError, PermissionError):
@@ -260,6 +287,52 @@ class WrongPassword(InviteError):
     def __init__(self, message: str, *, attempts_left: int, record: Any = None) -> None:
         super().__init__(message, record=record)
         self.attempts_left = attempts_left
+
+
+class LoginFailed(InviteError):
+    """A login with an email address and a one-time password was refused (X9).
+
+    ``str()`` is the same for every cause (``LoginFailed.MESSAGE``), so what a user is shown
+    never tells whether the address has an invitation; ``reason`` tells the host.
+
+    Attributes:
+        reason: ``"wrong-password"`` (the address has open invitations, the password
+            matches none; each counted one failure), ``"no-open-invite"`` (no open
+            invitation for the address: unknown, used, expired, revoked or locked) or
+            ``"invalid-address"`` (not an email address at all).
+        record: the newest invitation tried (``None`` when none was).
+    """
+
+    MESSAGE = "the email address or the one-time password is not valid"
+
+    def __init__(self, *, reason: str, record: Any = None) -> None:
+        super().__init__(self.MESSAGE, record=record)
+        self.reason = reason
+
+
+class InviteConflict(InviteError):
+    """Another request changed the invite record first (optimistic locking).
+
+    The convention of :class:`ShareConflict`: a store raises it from the id and the
+    version it was told to expect; ``actual_version`` only when it knows it.
+
+    Attributes:
+        invite_id: the record's id.
+        expected_version: the version the writer read.
+        actual_version: the version found in the store, when the store knows it.
+    """
+
+    def __init__(
+        self, invite_id: str, *, expected_version: int, actual_version: int | None = None
+    ) -> None:
+        found = "" if actual_version is None else f", found version {actual_version}"
+        super().__init__(
+            f"invite {invite_id!r} changed concurrently "
+            f"(expected version {expected_version}{found}); re-read it and retry"
+        )
+        self.invite_id = invite_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
 
 
 # --- sync ----------------------------------------------------------------------

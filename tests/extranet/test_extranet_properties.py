@@ -46,6 +46,7 @@ from severa_ext.extranet import (
     Action,
     ApprovalStatus,
     ExtranetService,
+    MemoryContactDirectory,
     MemoryShareStore,
     ProjectView,
     Right,
@@ -292,9 +293,19 @@ def contact(contact_id: str = "k1") -> ContactPerson:
     return ContactPerson(contact_id, "cust", email=f"{contact_id}@example.com")
 
 
+class CustDirectory(MemoryContactDirectory):
+    """The host's directory here: every project is customer cust's, k1 and k2 its contacts."""
+
+    def __init__(self) -> None:
+        super().__init__(contacts=[contact("k1"), contact("k2")])
+
+    def project_customer(self, project_id: str) -> str | None:
+        return "cust"
+
+
 def service() -> tuple[ExtranetService, FixedClock]:
     clock = FixedClock(T0)
-    return ExtranetService(MemoryShareStore(), clock=clock), clock
+    return ExtranetService(MemoryShareStore(), directory=CustDirectory(), clock=clock), clock
 
 
 # --- properties -------------------------------------------------------------------------
@@ -465,7 +476,7 @@ class ShareMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
         self.clock = FixedClock(T0)
-        self.svc = ExtranetService(MemoryShareStore(), clock=self.clock)
+        self.svc = ExtranetService(MemoryShareStore(), directory=CustDirectory(), clock=self.clock)
         self.model: dict[tuple[str, str], tuple[Right, datetime | None]] = {}
         self.versions: dict[tuple[str, str], int] = {}
 

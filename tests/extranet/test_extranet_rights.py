@@ -46,7 +46,7 @@ def test_x5_dependencies_are_the_documented_ones():
         R.VIEW_HOUR_TIMES: R.VIEW_HOURS,
         R.APPROVE_HOURS: R.VIEW_HOURS,
         R.CHANGE_STATUS: R.VIEW_STATUS,
-        R.ADD_FILES: R.VIEW_FILES,
+        R.ADD_FILE: R.VIEW_FILES,
     }
 
 
@@ -56,8 +56,8 @@ def test_x5_dependencies_are_the_documented_ones():
         (R.VIEW_HOUR_TIMES, ("VIEW_HOURS",), "VIEW_HOUR_TIMES needs VIEW_HOURS"),
         (R.APPROVE_HOURS | R.COMMENT, ("VIEW_HOURS",), "APPROVE_HOURS needs VIEW_HOURS"),
         (R.CHANGE_STATUS, ("VIEW_STATUS",), "CHANGE_STATUS needs VIEW_STATUS"),
-        (R.ADD_FILES, ("VIEW_FILES",), "ADD_FILES needs VIEW_FILES"),
-        (R.ADD_FILES | R.CHANGE_STATUS, ("VIEW_FILES", "VIEW_STATUS"), "ADD_FILES needs"),
+        (R.ADD_FILE, ("VIEW_FILES",), "ADD_FILE needs VIEW_FILES"),
+        (R.ADD_FILE | R.CHANGE_STATUS, ("VIEW_FILES", "VIEW_STATUS"), "ADD_FILE needs"),
     ],
 )
 def test_x5_missing_dependency_is_named(rights, missing, words):
@@ -106,7 +106,7 @@ def test_group_names_are_accepted_and_expanded():
     assert rights_from_names(["FINANCE"]) == R.VIEW_BILLING | R.VIEW_BILLABLE
     assert rights_to_names(R.FINANCE) == ["VIEW_BILLABLE", "VIEW_BILLING"]
     assert rights_from_names(["OTHER", "PHASES", "FINANCE"]) == ~Right(0) & ~(
-        R.APPROVE_HOURS | R.COMMENT | R.ADD_FILES
+        R.APPROVE_HOURS | R.COMMENT | R.ADD_FILE
     )
     assert rights_to_names(Right(0)) == []
     assert rights_from_names([]) == Right(0)
@@ -229,7 +229,7 @@ def _share_data(**changes):
     ("changes", "error", "match"),
     [
         ({"rights": ["VIEW_SALARIES"]}, RightsError, "VIEW_SALARIES"),
-        ({"rights": ["ADD_FILES"]}, RightsError, "VIEW_FILES"),
+        ({"rights": ["ADD_FILE"]}, RightsError, "VIEW_FILES"),
         ({"created_at": "2026-03-02T08:00:00"}, ValidationError, "no UTC offset"),
         ({"created_at": "yesterday"}, ValidationError, "ISO 8601"),
         ({"created_at": 5}, ValidationError, "ISO 8601"),
@@ -279,19 +279,21 @@ def test_memory_stores_follow_their_protocols():
 @pytest.mark.parametrize(("stored", "expected"), [(None, 1), (1, None), (2, 1)])
 def test_memory_store_refuses_a_stale_write(stored, expected):
     """Optimistic locking: a write based on an outdated read changes nothing."""
-    store = MemoryShareStore()
-    if stored is not None:
-        store.save(Share("p1", "k1", R.VIEW_HOURS, T0, T0, version=stored), expected_version=None)
+    held = () if stored is None else (Share("p1", "k1", R.VIEW_HOURS, T0, T0, version=stored),)
+    store = MemoryShareStore(held)
     before = store.get("p1", "k1")
+    following = 1 if expected is None else expected + 1
     with pytest.raises(ShareConflict) as conflict:
-        store.save(Share("p1", "k1", R.VIEW_TREE, T0, T0, version=5), expected_version=expected)
+        store.save(
+            Share("p1", "k1", R.VIEW_TREE, T0, T0, version=following), expected_version=expected
+        )
     assert (conflict.value.expected_version, conflict.value.actual_version) == (expected, stored)
     assert store.get("p1", "k1") == before
 
 
 def test_share_validates_itself():
     with pytest.raises(RightsError):
-        Share("p1", "k1", R.ADD_FILES, T0, T0)
+        Share("p1", "k1", R.ADD_FILE, T0, T0)
     with pytest.raises(ValidationError, match="timezone-aware"):
         Share("p1", "k1", R.VIEW_FILES, datetime(2026, 1, 1), T0)
     with pytest.raises(ValidationError, match="positive"):
@@ -300,3 +302,20 @@ def test_share_validates_itself():
     assert share.active(T0)
     assert not share.active(T0 + timedelta(hours=1))
     assert share.expired(T0 + timedelta(hours=1))
+
+
+# --- one name for adding files (issue 18) ----------------------------------------------------
+
+
+def test_the_right_to_add_files_has_the_actions_name():
+    """``Right.ADD_FILE`` matches ``Action.ADD_FILE``; ``ADD_FILES`` stays as an alias."""
+    from severa_ext.extranet import Action
+
+    assert Right.ADD_FILE.name == Action.ADD_FILE.name == AuditKind.ADD_FILE.name
+    assert Right.ADD_FILES is Right.ADD_FILE  # the deprecated alias: same member
+    assert "ADD_FILES" not in [r.name for r in Right]
+    assert rights_to_names(Right.ADD_FILE | Right.VIEW_FILES) == ["ADD_FILE", "VIEW_FILES"]
+    stored_before = rights_from_names(["ADD_FILES", "VIEW_FILES"])  # data written earlier
+    assert stored_before == Right.ADD_FILE | Right.VIEW_FILES
+    with pytest.raises(RightsError, match="ADD_FILE needs VIEW_FILES"):
+        validate_rights(Right.ADD_FILE)

@@ -45,6 +45,7 @@ from severa_ext.extranet import (
     AuditKind,
     ExtranetService,
     MemoryAuditLog,
+    MemoryContactDirectory,
     MemoryShareStore,
     Right,
     ShareResult,
@@ -98,6 +99,14 @@ def anna(**changes: object) -> ContactPerson:
     return attrs.evolve(ContactPerson("k1", "c1", "Anna", "Asiakas", "anna@example.com"), **changes)
 
 
+def cards() -> MemoryContactDirectory:
+    """The host's directory: Anna and Bert are contacts of c1, which owns p1-p4."""
+    return MemoryContactDirectory(
+        contacts=[anna(), ContactPerson("k2", "c1", email="bert@example.com")],
+        projects=[make_project(p) for p in ("p1", "p2", "p3", "p4")],
+    )
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(T0)
@@ -112,7 +121,11 @@ def audit() -> MemoryAuditLog:
 def svc(clock: FixedClock, audit: MemoryAuditLog) -> ExtranetService:
     counter = iter(range(1, 10_000))
     return ExtranetService(
-        MemoryShareStore(), clock=clock, audit=audit, ids=lambda: f"id{next(counter)}"
+        MemoryShareStore(),
+        directory=cards(),
+        clock=clock,
+        audit=audit,
+        ids=lambda: f"id{next(counter)}",
     )
 
 
@@ -202,7 +215,8 @@ def test_x3_customer_card_of_another_customer_is_a_validation_error(svc):
 
 
 def test_x3_check_contact_returns_the_normalized_address(svc):
-    assert svc.check_contact(make_project(), anna(email="Anna@EXAMPLE.com")) == "Anna@example.com"
+    """Issue 12: the share dialog and the invitation normalise addresses one way."""
+    assert svc.check_contact(make_project(), anna(email="Anna@EXAMPLE.com")) == "anna@example.com"
 
 
 # --- X4: approval, commenting, add file -----------------------------------------------------
@@ -365,7 +379,7 @@ def test_x4_comment_needs_the_comment_right(svc):
 
 def test_x4_add_file_and_link(svc, clock):
     project = make_project()
-    svc.share(project, anna(), R.ADD_FILES | R.VIEW_FILES, actor="u1")
+    svc.share(project, anna(), R.ADD_FILE | R.VIEW_FILES, actor="u1")
     added = svc.add_file("k1", project, "spec.pdf", size=1234, content_type="application/pdf")
     assert (added.value.name, added.value.size, added.value.added_by) == ("spec.pdf", 1234, "k1")
     assert added.value.added_at == clock.now()
@@ -383,7 +397,7 @@ def test_x4_add_file_and_link(svc, clock):
 )
 def test_x4_add_file_refuses_bad_names(svc, name):
     project = make_project()
-    svc.share(project, anna(), R.ADD_FILES | R.VIEW_FILES, actor="u1")
+    svc.share(project, anna(), R.ADD_FILE | R.VIEW_FILES, actor="u1")
     with pytest.raises(ValidationError):
         svc.add_file("k1", project, name)
 
@@ -402,14 +416,14 @@ def test_x4_add_file_refuses_bad_names(svc, name):
 )
 def test_x4_add_link_refuses_bad_urls(svc, url):
     project = make_project()
-    svc.share(project, anna(), R.ADD_FILES | R.VIEW_FILES, actor="u1")
+    svc.share(project, anna(), R.ADD_FILE | R.VIEW_FILES, actor="u1")
     with pytest.raises(ValidationError):
         svc.add_link("k1", project, url)
 
 
 def test_x4_add_file_checks_size_and_content_type(svc):
     project = make_project()
-    svc.share(project, anna(), R.ADD_FILES | R.VIEW_FILES, actor="u1")
+    svc.share(project, anna(), R.ADD_FILE | R.VIEW_FILES, actor="u1")
     with pytest.raises(ValidationError, match="size"):
         svc.add_file("k1", project, "a.txt", size=-1)
     with pytest.raises(ValidationError, match="type/subtype"):
@@ -421,7 +435,7 @@ def test_x4_add_file_needs_the_right(svc):
     svc.share(project, anna(), R.VIEW_FILES | R.COMMENT, actor="u1")
     with pytest.raises(AccessDenied) as denied:
         svc.add_file("k1", project, "a.txt")
-    assert denied.value.decision.missing == R.ADD_FILES
+    assert denied.value.decision.missing == R.ADD_FILE
     with pytest.raises(AccessDenied):
         svc.add_link("k1", project, "https://example.com")
 
@@ -547,7 +561,7 @@ def test_x5_dependent_rights_are_refused_naming_the_missing_right(svc):
         (R.VIEW_HOUR_TIMES, "VIEW_HOURS"),
         (R.APPROVE_HOURS, "VIEW_HOURS"),
         (R.CHANGE_STATUS, "VIEW_STATUS"),
-        (R.ADD_FILES, "VIEW_FILES"),
+        (R.ADD_FILE, "VIEW_FILES"),
     ]:
         with pytest.raises(RightsError, match=missing) as refused:
             svc.share(make_project(), anna(), rights, actor="u1")
@@ -727,7 +741,7 @@ def test_explain_names_the_granting_share_or_the_missing_right(svc):
 
 def test_audit_trail_per_project_and_per_contact(svc, audit, clock):
     p1, p2 = make_project("p1"), make_project("p2")
-    rights = R.VIEW_HOURS | R.APPROVE_HOURS | R.COMMENT | R.VIEW_FILES | R.ADD_FILES | R.OTHER
+    rights = R.VIEW_HOURS | R.APPROVE_HOURS | R.COMMENT | R.VIEW_FILES | R.ADD_FILE | R.OTHER
     svc.share(p1, anna(), rights, actor="admin")
     svc.share(p2, anna(), R.VIEW_HOURS, actor="admin")
     clock.advance(timedelta(minutes=5))
@@ -785,7 +799,7 @@ def test_actor_is_required(svc):
 
 
 def test_service_refuses_a_naive_clock():
-    svc = ExtranetService(MemoryShareStore(), clock=FixedClock(T0))
+    svc = ExtranetService(MemoryShareStore(), directory=cards(), clock=FixedClock(T0))
     svc.clock = type("Naive", (), {"now": lambda self: datetime(2026, 1, 1)})()
     with pytest.raises(ValidationError, match="naive"):
         svc.authorize("k1", "p1", Action.OPEN)
@@ -839,7 +853,7 @@ class RacingStore(MemoryShareStore):
 
 def test_a_lost_update_is_refused_not_overwritten(clock, audit):
     store = RacingStore()
-    svc = ExtranetService(store, clock=clock, audit=audit)
+    svc = ExtranetService(store, directory=cards(), clock=clock, audit=audit)
     svc.share(make_project(), anna(), R.VIEW_HOURS, actor="u1")
     store.race = True
     with pytest.raises(ShareConflict) as conflict:

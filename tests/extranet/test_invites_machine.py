@@ -1,10 +1,11 @@
 """A stateful model of invitations (issue 3; X6, X8): hypothesis drives an ``Inviter``.
 
-Rules issue invites for a few (project, contact) pairs, try right and wrong passwords,
-let time pass, stop shares and change contacts' email addresses. A plain-Python model
-predicts every outcome; the invariants check the store against it: a password is
-accepted at most once, never after revocation, use, lock or expiry, at most one invite
-per share is open, and the audit trail never holds a password or an address.
+Rules issue invites for a few (project, contact) pairs, try right and wrong passwords
+(by invite id and by address, X9), let time pass, stop shares and change contacts' email
+addresses. A plain-Python model predicts every outcome; the invariants check the store
+against it: a password is accepted at most once, never after revocation, use, lock or
+expiry, at most one invite per share is open, and the audit trail never holds a password
+or an address.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from extranet.invite_fixtures import BRANDING, Pair
 from severa_ext.domain import ContactPerson
 from severa_ext.errors import (
     InviteError,
@@ -24,11 +26,11 @@ from severa_ext.errors import (
     InviteLocked,
     InviteRevoked,
     InviteUsed,
+    LoginFailed,
     WrongPassword,
 )
 from severa_ext.extranet.audit import MemoryAuditLog
 from severa_ext.extranet.invites import (
-    Branding,
     InviteAuditKind,
     InviteIssuer,
     Inviter,
@@ -43,19 +45,6 @@ CONTACTS = ("k1", "k2")
 MAX_ATTEMPTS = 2
 TTL = timedelta(hours=1)
 WRONG = "2222-2222-2222-2"
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
-
-
-@attrs.frozen
-class Pair:
-    project_id: str
-    contact_id: str
 
 
 @attrs.define
@@ -142,6 +131,27 @@ class InviteMachine(RuleBasedStateMachine):
         if outcome is WrongPassword:
             expected.failed += 1
             assert caught.value.attempts_left == MAX_ATTEMPTS - expected.failed
+
+    @rule(invite_id=invites, right=st.booleans(), shout=st.booleans())
+    def login_by_address(self, invite_id, right, shout):
+        """X9: the address and the password, no invite id; every open invite is tried."""
+        expected = self.model[invite_id]
+        address = expected.email.upper() if shout else expected.email
+        candidate = expected.password if right else WRONG
+        tried = [
+            i for i, e in self.model.items() if e.email == expected.email and e.is_open(self.now)
+        ]
+        if right and invite_id in tried:
+            record = self.inviter.login(address, candidate, now=self.now)
+            assert record.id == invite_id
+            expected.used = True
+            self.accepted.append(invite_id)
+            return
+        with pytest.raises(LoginFailed) as caught:
+            self.inviter.login(address, candidate, now=self.now)
+        assert caught.value.reason == ("wrong-password" if tried else "no-open-invite")
+        for other in tried:
+            self.model[other].failed += 1
 
     @rule(minutes=st.integers(min_value=0, max_value=50))
     def wait(self, minutes):

@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from extranet.invite_fixtures import BRANDING, Pair
 from severa_ext.clock import FixedClock
 from severa_ext.domain import ContactPerson, Customer, Project
 from severa_ext.errors import (
@@ -23,27 +26,21 @@ from severa_ext.errors import (
     WrongPassword,
 )
 from severa_ext.extranet import (
-    Branding,
     ExtranetService,
     InviteAuditKind,
     InviteIssuer,
     Inviter,
     MemoryAuditLog,
+    MemoryContactDirectory,
     MemoryInviteStore,
     MemoryShareStore,
     RevokeReason,
     Right,
     ScryptKdf,
 )
+from support import scaled
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
 
 
 def project(project_id: str = "p1") -> Project:
@@ -53,6 +50,13 @@ def project(project_id: str = "p1") -> Project:
 def anna(**changes: object) -> ContactPerson:
     person = ContactPerson("k1", "cust", "Anna", "Asiakas", "anna@example.com", "fi")
     return attrs.evolve(person, **changes)
+
+
+def cards() -> MemoryContactDirectory:
+    """The host's directory: Anna is a contact of cust, which owns p1-p3."""
+    return MemoryContactDirectory(
+        contacts=[anna()], projects=[project(p) for p in ("p1", "p2", "p3")]
+    )
 
 
 @pytest.fixture
@@ -74,7 +78,11 @@ def invites() -> MemoryInviteStore:
 def svc(clock, audit, invites) -> ExtranetService:
     issuer = InviteIssuer(BRANDING, kdf=ScryptKdf(n=2, r=1, p=1))
     return ExtranetService(
-        MemoryShareStore(), clock=clock, audit=audit, inviter=Inviter(issuer, invites)
+        MemoryShareStore(),
+        directory=cards(),
+        clock=clock,
+        audit=audit,
+        inviter=Inviter(issuer, invites),
     )
 
 
@@ -167,7 +175,10 @@ def test_an_inviter_with_its_own_audit_log_keeps_it(clock):
     own = MemoryAuditLog()
     issuer = InviteIssuer(BRANDING, kdf=ScryptKdf(n=2, r=1, p=1))
     svc = ExtranetService(
-        MemoryShareStore(), clock=clock, inviter=Inviter(issuer, MemoryInviteStore(), own)
+        MemoryShareStore(),
+        directory=cards(),
+        clock=clock,
+        inviter=Inviter(issuer, MemoryInviteStore(), own),
     )
     svc.share(project(), anna(), Right.VIEW_STATUS, actor="u1")
     assert [e.kind for e in own.events()] == [InviteAuditKind.ISSUED]
@@ -177,15 +188,16 @@ def test_an_inviter_with_its_own_audit_log_keeps_it(clock):
 def test_a_refused_share_issues_and_stores_nothing(svc, invites, audit):
     with pytest.raises(ShareRefused):
         svc.share(project(), anna(email=None), Right.VIEW_STATUS, actor="u1")
-    with pytest.raises(EmailAddressError):  # valid for X3, but not addressable over SMTP
+    with pytest.raises(ShareRefused) as refused:  # X3 and the invitation: one rule set
         svc.share(project(), anna(email="\u00e4nna@example.com"), Right.VIEW_STATUS, actor="u1")
+    assert refused.value.reason == "invalid-email"
     assert len(invites) == 0
     assert svc.get_share("p1", "k1") is None
     assert audit.events() == ()
 
 
 def test_without_an_inviter_share_returns_no_invite(clock):
-    svc = ExtranetService(MemoryShareStore(), clock=clock)
+    svc = ExtranetService(MemoryShareStore(), directory=cards(), clock=clock)
     assert svc.share(project(), anna(), Right.VIEW_STATUS, actor="u1").invite is None
     assert svc.inviter is None
     svc.stop("p1", "k1", actor="u1", confirm=True)  # nothing to revoke, nothing breaks
@@ -204,3 +216,30 @@ def test_one_generic_message_for_every_refusal(svc, clock):
         except InviteError as exc:
             seen.append(type(exc).__name__)
     assert seen == ["WrongPassword", "InviteExpired"]
+
+
+ADDRESSES = st.one_of(
+    st.emails(),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["Anna@Example.COM", " anna@example.com ", "\u00e4nna@example.com", "a@B\u00fccher.de"]
+    ),
+)
+
+
+@given(address=ADDRESSES)
+@settings(max_examples=scaled(100))
+def test_the_share_dialog_and_the_issuer_normalise_an_address_the_same_way(address):
+    """Issue 12: one rule set, so what X3 accepts is exactly where the invitation goes."""
+    contact = anna(email=address)
+    issuer = InviteIssuer(BRANDING, kdf=ScryptKdf(n=2, r=1, p=1))
+    svc = ExtranetService(MemoryShareStore(), directory=cards(), clock=FixedClock(T0))
+    try:
+        accepted = svc.check_contact(project(), contact)
+    except ShareRefused:
+        accepted = None
+    try:
+        sent_to = issuer.issue(Pair("p1", "k1"), contact, now=T0).record.email
+    except EmailAddressError:
+        sent_to = None
+    assert accepted == sent_to

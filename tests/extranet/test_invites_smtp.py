@@ -20,19 +20,13 @@ from email.policy import default
 import attrs
 import pytest
 
+from extranet.invite_fixtures import BRANDING
 from severa_ext.domain import ContactPerson
-from severa_ext.extranet.invites import Branding, InviteIssuer, ScryptKdf
+from severa_ext.extranet.invites import InviteIssuer, ScryptKdf
 
 pytestmark = pytest.mark.slow
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-BRANDING = Branding(
-    product_name="Severa",
-    sender_address="noreply@example.com",
-    sender_name="Acme Oy",
-    login_url="https://extranet.example.com/login",
-    support_contact="support@example.com",
-)
 
 
 @attrs.define

@@ -2,7 +2,7 @@
 
 A host application keeps its users' activities in its own database; it implements the
 small :class:`ActivityStore` protocol over them, and :class:`ActivityBackend` turns that
-store into a :class:`~severa_ext.backends.base.Backend` the sync engine drives, by
+store into a :class:`~severa_ext.sync.protocol.Backend` the sync engine drives, by
 mapping each :class:`~severa_ext.domain.Activity` to and from a
 :class:`~severa_ext.sync.items.CalendarItem`:
 
@@ -43,7 +43,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.domain import Activity, ActivityType
 from severa_ext.errors import (
@@ -55,6 +54,7 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
+from severa_ext.sync.protocol import WriteOp, WriteResult, apply_one_by_one
 
 __all__ = [
     "ACTIVITY_CONTENT_FIELDS",
@@ -522,6 +522,9 @@ class ActivityBackend:
     def apply_batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Run the writes one by one; a failing op carries its error, the rest go on."""
         return apply_one_by_one(self, ops)
+
+    def flush(self) -> None:
+        """Nothing to buffer: every write goes to the host's store at once (a no-op)."""
 
     def close(self) -> None:
         """Nothing to release: the store belongs to the host."""

@@ -387,6 +387,9 @@ class EwsBackend:
     ) -> None:
         self.close()
 
+    def flush(self) -> None:
+        """Nothing to buffer: every write is sent to Exchange at once (a no-op)."""
+
     def close(self) -> None:
         """Close the HTTP session if the backend made it."""
         if self._owns_session:

@@ -671,6 +671,9 @@ class GraphBackend:
             status = ProbeStatus.UNAVAILABLE
         return MailboxProbe(target, status, tuple(addresses), detail=str(exc), code=code)
 
+    def flush(self) -> None:
+        """Nothing to buffer: every write is sent to Graph at once (a no-op)."""
+
     def close(self) -> None:
         """Close the HTTP session if the backend created it."""
         if self._own_session:

@@ -1,6 +1,6 @@
 """The in-memory reference backend, with delta cursors, etags and fault injection.
 
-:class:`MemoryBackend` implements :class:`~severa_ext.backends.base.Backend` the way a
+:class:`MemoryBackend` implements :class:`~severa_ext.sync.protocol.Backend` the way a
 real calendar server behaves: every stored item gets an id and an etag, writes are
 guarded by ``if_match``, ``changes`` returns deltas from a cursor (cost proportional
 to the changes, not to the calendar), and ``find`` looks items up by sync key.
@@ -27,7 +27,6 @@ from typing import Any
 
 import attrs
 
-from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendUnavailable,
@@ -38,6 +37,7 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, ShowAs, Window
+from severa_ext.sync.protocol import WriteOp, WriteResult, apply_one_by_one
 
 __all__ = [
     "OPERATIONS",
@@ -146,7 +146,7 @@ def _window_token(window: Window) -> str:
 
 
 class MemoryBackend:
-    """The reference :class:`~severa_ext.backends.base.Backend`, in memory.
+    """The reference :class:`~severa_ext.sync.protocol.Backend`, in memory.
 
     Args:
         name: a short name for logs and the journal.
@@ -317,6 +317,9 @@ class MemoryBackend:
         results = apply_one_by_one(self, ops)
         self._after(crash)
         return results
+
+    def flush(self) -> None:
+        """Nothing to buffer: every write is applied at once."""
 
     def close(self) -> None:
         """Nothing to release."""

@@ -65,8 +65,9 @@ class WorkHour:
     ``start_time``/``end_time`` are optional clock times; an Extranet contact sees them
     only with the VIEW_HOUR_TIMES right (X5). ``customer_approval_id`` names the
     customer's ``Approval`` record that covers the entry (``None``: not approved by the
-    customer); it is separate from ``billable_status`` because customer approval never
-    affects invoicing (X4).
+    customer) and ``customer_approval_fingerprint`` is the entry's fingerprint at that
+    approval, so an edit made afterwards shows as a void approval; both are separate
+    from ``billable_status`` because customer approval never affects invoicing (X4).
     """
 
     id: str = attrs.field(validator=non_blank)
@@ -80,10 +81,15 @@ class WorkHour:
     billable_status: BillableStatus = BillableStatus.BILLABLE
     billable_amount: Decimal | None = None
     customer_approval_id: str | None = None
+    customer_approval_fingerprint: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.quantity < 0:
             raise ValidationError(f"WorkHour {self.id!r}: quantity must not be negative")
+        if self.customer_approval_fingerprint is not None and self.customer_approval_id is None:
+            raise ValidationError(
+                f"WorkHour {self.id!r}: customer_approval_fingerprint needs customer_approval_id"
+            )
 
 
 @attrs.frozen

@@ -15,6 +15,8 @@ from severa_ext.extranet.approvals import (
     changed_hours,
 )
 from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog, MemoryAuditLog
+from severa_ext.extranet.directory import ContactDirectory, MemoryContactDirectory
+from severa_ext.extranet.eligibility import Eligibility, eligibility, eligible_contacts
 from severa_ext.extranet.invites import (
     Branding,
     Invite,
@@ -62,7 +64,9 @@ __all__ = [
     "AuditLog",
     "BillableView",
     "Branding",
+    "ContactDirectory",
     "Decision",
+    "Eligibility",
     "ExtranetService",
     "GanttBar",
     "HourEntryView",
@@ -74,6 +78,7 @@ __all__ = [
     "InviteStore",
     "Inviter",
     "MemoryAuditLog",
+    "MemoryContactDirectory",
     "MemoryInviteStore",
     "MemoryShareStore",
     "OneTimePassword",
@@ -90,6 +95,8 @@ __all__ = [
     "StatusView",
     "approval_status",
     "changed_hours",
+    "eligibility",
+    "eligible_contacts",
     "register_rights_hooks",
     "rights_from_names",
     "rights_to_names",

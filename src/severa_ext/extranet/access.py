@@ -14,6 +14,11 @@ Reason codes of a :class:`Decision` (stable, for hosts to branch on):
     sharing was stopped (X8).
 ``expired``
     the share's ``valid_until`` has passed.
+``not-customer-contact``, ``missing-email``, ``invalid-email``, ``unknown-contact``
+    the contact no longer meets X3 on its current card (moved to another customer,
+    address removed or invalid, card deleted; ``unknown-project`` when the host's
+    directory does not know the project): see :mod:`severa_ext.extranet.eligibility`.
+    Re-checked on every decision.
 ``version-changed``
     the caller's ``expected_version`` is not the share's current version: the rights
     changed since the session last looked (re-read them).
@@ -31,6 +36,7 @@ from types import MappingProxyType
 import attrs
 
 from severa_ext.errors import ValidationError
+from severa_ext.extranet.eligibility import ELIGIBILITY_REASONS, Eligibility
 from severa_ext.extranet.rights import NO_RIGHTS, Right, rights_to_names
 from severa_ext.extranet.shares import Share
 
@@ -50,6 +56,7 @@ PHASE_VIEW_RIGHTS = Right.VIEW_GANTT | Right.VIEW_TREE | Right.VIEW_HOURS | Righ
 
 REASONS = frozenset(
     {"granted", "no-share", "stopped", "expired", "version-changed", "missing-right"}
+    | (ELIGIBILITY_REASONS - {"eligible"})
 )
 """Every reason code a :class:`Decision` can carry."""
 
@@ -123,8 +130,8 @@ _REQUIREMENTS: Mapping[Action, Requirement] = MappingProxyType(
         Action.COMMENT_PHASE: Requirement(Right.COMMENT, PHASE_VIEW_RIGHTS),
         Action.COMMENT_FILE: Requirement(Right.COMMENT | Right.VIEW_FILES),
         Action.COMMENT_LINK: Requirement(Right.COMMENT | Right.VIEW_FILES),
-        Action.ADD_FILE: Requirement(Right.ADD_FILES | Right.VIEW_FILES),
-        Action.ADD_LINK: Requirement(Right.ADD_FILES | Right.VIEW_FILES),
+        Action.ADD_FILE: Requirement(Right.ADD_FILE | Right.VIEW_FILES),
+        Action.ADD_LINK: Requirement(Right.ADD_FILE | Right.VIEW_FILES),
         Action.CHANGE_STATUS: Requirement(Right.CHANGE_STATUS | Right.VIEW_STATUS),
     }
 )
@@ -186,6 +193,7 @@ def _decide(
     contact_id: str,
     action: Action | None,
     now: datetime,
+    standing: Eligibility,
     expected_version: int | None,
 ) -> Decision:
     def refuse(reason: str, message: str, missing: Right = NO_RIGHTS) -> Decision:
@@ -201,6 +209,10 @@ def _decide(
             share=share,
         )
 
+    if standing.contact_id != contact_id:
+        raise ValidationError(
+            f"the eligibility given is of contact {standing.contact_id!r}, not {contact_id!r}"
+        )
     pair = f"project {project_id!r} / contact {contact_id!r}"
     if share is None:
         return refuse("no-share", f"{pair}: the project is not shared with this contact")
@@ -210,6 +222,8 @@ def _decide(
         )
     if share.valid_until is not None and now >= share.valid_until:
         return refuse("expired", f"{pair}: the share expired at {share.valid_until.isoformat()}")
+    if not standing.eligible:
+        return refuse(standing.reason, f"{pair}: {standing.message}")
     if expected_version is not None and expected_version != share.version:
         return refuse(
             "version-changed",
@@ -243,12 +257,14 @@ def decide(
     project_id: str,
     contact_id: str,
     now: datetime,
+    standing: Eligibility,
     expected_version: int | None = None,
 ) -> Decision:
     """Decide whether ``share`` lets its contact take ``action`` at ``now``.
 
-    Checks, in order: a share exists, it is not stopped (X8), not expired, at the
-    expected version (if given), and holds the rights the action needs (X4, X5, X7).
+    Checks, in order: a share exists, it is not stopped (X8), not expired, the contact
+    still meets X3 on its current card (``standing``), the share is at the expected
+    version (if given), and holds the rights the action needs (X4, X5, X7).
 
     Args:
         share: the current share of the pair, or ``None``.
@@ -256,6 +272,8 @@ def decide(
         project_id: the project asked about.
         contact_id: the contact asking.
         now: the current instant (from the caller's clock).
+        standing: the contact's X3 eligibility for the project's customer, from its
+            current card (:func:`~severa_ext.extranet.eligibility.eligibility`).
         expected_version: the share version a host session saw, to re-check per request.
 
     Returns:
@@ -270,6 +288,7 @@ def decide(
         contact_id=contact_id,
         action=action,
         now=now,
+        standing=standing,
         expected_version=expected_version,
     )
 
@@ -281,6 +300,7 @@ def decide_right(
     project_id: str,
     contact_id: str,
     now: datetime,
+    standing: Eligibility,
 ) -> Decision:
     """Decide whether ``share`` grants ``right`` (every member of a group) at ``now``.
 
@@ -290,6 +310,7 @@ def decide_right(
         project_id: the project asked about.
         contact_id: the contact asking.
         now: the current instant.
+        standing: the contact's X3 eligibility, as for :func:`decide`.
 
     Returns:
         The :class:`Decision` (``action`` is ``None``).
@@ -303,5 +324,6 @@ def decide_right(
         contact_id=contact_id,
         action=None,
         now=now,
+        standing=standing,
         expected_version=None,
     )

@@ -30,6 +30,7 @@ __all__ = [
     "ApprovalStatus",
     "approval_status",
     "changed_hours",
+    "entry_approval",
     "hour_fingerprint",
     "hours_fingerprint",
 ]
@@ -110,6 +111,24 @@ def hour_fingerprint(hour: WorkHour) -> str:
     """
     text = json.dumps(_canonical(hour), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def entry_approval(hour: WorkHour) -> ApprovalStatus | None:
+    """The state of the customer approval an hour entry carries (X4).
+
+    Args:
+        hour: the entry as it is now.
+
+    Returns:
+        ``None`` when no approval covers it; ``VALID`` when its fingerprint is still
+        the one recorded at approval; ``VOID`` when it was edited since (or carries an
+        approval without a fingerprint, which cannot be shown as approved).
+    """
+    if hour.customer_approval_id is None:
+        return None
+    if hour.customer_approval_fingerprint == hour_fingerprint(hour):
+        return ApprovalStatus.VALID
+    return ApprovalStatus.VOID
 
 
 def hours_fingerprint(fingerprints: Iterable[str]) -> str:

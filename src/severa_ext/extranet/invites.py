@@ -37,31 +37,35 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import cattrs
 from cattrs.v import format_exception
-from email_validator import EmailNotValidError, validate_email
 
-from severa_ext.domain import ContactPerson
+from severa_ext.domain import ContactPerson, normalize_email
 from severa_ext.domain._validators import aware, non_blank
 from severa_ext.errors import (
     ConfigError,
     EmailAddressError,
+    InviteConflict,
     InviteError,
     InviteExpired,
     InviteLocked,
     InviteNotFound,
     InviteRevoked,
     InviteUsed,
+    LoginFailed,
     ValidationError,
     WrongPassword,
 )
 from severa_ext.extranet import _invite_password as _pw
 from severa_ext.extranet._invite_templates import LANGUAGES, visible_line
 from severa_ext.extranet.audit import AuditEvent, AuditLog
+from severa_ext.extranet.shares import check_next_version
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
 __all__ = [
     "DEFAULT_KDF",
+    "MAX_KDF_MEMORY",
+    "MAX_KDF_WORK",
     "MIN_ENTROPY_BITS",
     "SUPPORTED_LANGUAGES",
     "Branding",
@@ -77,6 +81,7 @@ __all__ = [
     "RevokeReason",
     "ScryptKdf",
     "ShareRef",
+    "dummy_derive",
     "normalize_password",
     "password_entropy_bits",
     "record_from_dict",
@@ -96,6 +101,7 @@ _MAX_ENTROPY_BITS = 256
 _MAX_TTL = timedelta(days=30)
 _MAX_ATTEMPTS = 100
 _SALT_BYTES = 16
+_MAX_VERSION = 2**62
 
 
 def _is_instance(value: object, kind: type) -> bool:
@@ -206,7 +212,11 @@ class ScryptKdf:
 
     The parameters are stored in every :class:`InviteRecord`, so a host can raise the
     default later and older records still verify with the cost they were made with.
-    Bounds stop a tampered record from asking for gigabytes of memory.
+    Bounds are checked when the KDF is built (so when an issuer is configured and when a
+    stored record is loaded): scrypt's own limit (``n < 2**(16 * r)``), at most
+    :data:`MAX_KDF_MEMORY` bytes of memory and :data:`MAX_KDF_WORK` units of work per
+    derivation, so a KDF that constructs always derives, and a tampered record cannot
+    ask for gigabytes of memory or minutes of CPU.
 
     Attributes:
         n: CPU/memory cost, a power of two (memory is about ``128 * r * n`` bytes).
@@ -222,13 +232,50 @@ class ScryptKdf:
     dklen: int = attrs.field(default=32, validator=_int_between(16, 64))
     name: str = attrs.field(default="scrypt", validator=_is_scrypt)
 
+    def __attrs_post_init__(self) -> None:
+        if self.n >= 2 ** (16 * self.r):
+            raise ValidationError(
+                f"ScryptKdf.n must be below 2**(16*r) = 2**{16 * self.r} for r={self.r} "
+                f"(scrypt's limit), got {self.n}"
+            )
+        if self.memory_bytes > MAX_KDF_MEMORY:
+            raise ValidationError(
+                f"ScryptKdf(n={self.n}, r={self.r}, p={self.p}) needs {self.memory_bytes} "
+                f"bytes of memory per derivation (128*r*(n+p+2)); the limit is {MAX_KDF_MEMORY}"
+            )
+        if self.work > MAX_KDF_WORK:
+            raise ValidationError(
+                f"ScryptKdf(n={self.n}, r={self.r}, p={self.p}) asks for n*r*p = {self.work} "
+                f"units of work per derivation; the limit is {MAX_KDF_WORK}"
+            )
+
+    @property
+    def memory_bytes(self) -> int:
+        """The memory one derivation needs, ``128 * r * (n + p + 2)`` bytes."""
+        return 128 * self.r * (self.n + self.p + 2)
+
+    @property
+    def work(self) -> int:
+        """The cost of one derivation, ``n * r * p`` (the default: ``2**18``)."""
+        return self.n * self.r * self.p
+
+    @property
+    def maxmem(self) -> int:
+        """The ``maxmem`` given to :func:`hashlib.scrypt` (its need, plus 1 MiB)."""
+        return self.memory_bytes + (1 << 20)
+
     def derive(self, secret: bytes, salt: bytes) -> bytes:
         """Derive ``dklen`` bytes from ``secret`` and ``salt``."""
-        maxmem = 128 * self.r * (self.n + self.p + 2) + (1 << 20)
         return hashlib.scrypt(
-            secret, salt=salt, n=self.n, r=self.r, p=self.p, dklen=self.dklen, maxmem=maxmem
+            secret, salt=salt, n=self.n, r=self.r, p=self.p, dklen=self.dklen, maxmem=self.maxmem
         )
 
+
+MAX_KDF_MEMORY = 256 * 2**20
+"""The most memory one :class:`ScryptKdf` derivation may need: 256 MiB (8x the default)."""
+
+MAX_KDF_WORK = 2**22
+"""The most work (``n * r * p``) of one derivation: 16 times the default's."""
 
 DEFAULT_KDF = ScryptKdf()
 """The default KDF, scrypt n=2**15, r=8, p=1 (32 MiB); one verify takes 50-500 ms here."""
@@ -256,6 +303,8 @@ class RevokeReason(enum.StrEnum):
     """Sharing was stopped (X8)."""
     EMAIL_CHANGED = "email-changed"
     """The contact's email address changed; the old address must not log in."""
+    CONTACT_INELIGIBLE = "contact-ineligible"
+    """The contact left the project's customer or has no valid address (X3)."""
     HOST = "host"
     """The host revoked it for its own reason."""
 
@@ -303,6 +352,9 @@ class InviteRecord:
         used_at: when the password was accepted (single use); ``None`` until then.
         revoked_at: when it was made unusable before use; ``None`` if never.
         revoked_reason: why (a :class:`RevokeReason`), set together with ``revoked_at``.
+        version: 1 when issued, one more on every change (use, failure, revocation);
+            :meth:`InviteStore.save` compares it (optimistic locking). Records stored
+            before versions existed read back as version 1.
     """
 
     id: str = attrs.field(validator=non_blank)
@@ -319,6 +371,7 @@ class InviteRecord:
     used_at: datetime | None = attrs.field(default=None, validator=aware)
     revoked_at: datetime | None = attrs.field(default=None, validator=aware)
     revoked_reason: RevokeReason | None = attrs.field(default=None, converter=_reason)
+    version: int = attrs.field(default=1, validator=_int_between(1, _MAX_VERSION))
 
     def __attrs_post_init__(self) -> None:
         if self.expires_at <= self.issued_at:
@@ -357,8 +410,12 @@ class InviteRecord:
         return self.state(now) is InviteState.OPEN
 
     def revoked(self, reason: RevokeReason, now: datetime) -> InviteRecord:
-        """A copy made unusable at ``now`` for ``reason``."""
-        return attrs.evolve(self, revoked_at=now, revoked_reason=RevokeReason(reason))
+        """The next version, made unusable at ``now`` for ``reason``."""
+        return self._next(revoked_at=now, revoked_reason=RevokeReason(reason))
+
+    def _next(self, **changes: Any) -> InviteRecord:
+        """The next version of the record with ``changes`` applied."""
+        return attrs.evolve(self, version=self.version + 1, **changes)
 
 
 # --- serialization ------------------------------------------------------------------
@@ -460,20 +517,9 @@ def _config_text(_instance: object, attribute: attrs.Attribute[Any], value: obje
         )
 
 
-def _address(value: object, *, what: str) -> str:
-    """Validate an email address with email-validator; return its ASCII normal form."""
-    if not isinstance(value, str) or not value.strip():
-        raise EmailAddressError(None if value is None else str(value), f"{what} is missing")
-    try:
-        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise EmailAddressError(value, f"{what}: {exc}") from exc
-    return result.ascii_email or result.normalized
-
-
 def _sender(value: str) -> str:
     try:
-        return _address(value, what="sender address")
+        return normalize_email(value)
     except EmailAddressError as exc:
         raise ConfigError(f"Branding.sender_address: {exc}") from exc
 
@@ -649,7 +695,12 @@ class InviteIssuer:
                 f"contact {contact.id!r} is not the contact of the share "
                 f"({share.project_id!r}, {share.contact_id!r})"
             )
-        email = _address(contact.email or "", what=f"email of contact {contact.id!r}")
+        try:
+            email = normalize_email(contact.email)
+        except EmailAddressError as exc:
+            raise EmailAddressError(
+                exc.address, f"email of contact {contact.id!r}: {exc.reason}"
+            ) from exc
         symbols = _pw.generate(self.length)
         password = OneTimePassword(symbols)
         salt = secrets.token_bytes(_SALT_BYTES)
@@ -737,8 +788,8 @@ def verify(record: InviteRecord, candidate: str, now: datetime) -> InviteRecord:
             f"invite {record.id!r} expired at {record.expires_at.isoformat()}", record=record
         )
     if matches:
-        return attrs.evolve(record, used_at=now)
-    failed = attrs.evolve(record, failed_attempts=record.failed_attempts + 1)
+        return record._next(used_at=now)
+    failed = record._next(failed_attempts=record.failed_attempts + 1)
     raise WrongPassword(
         f"wrong one-time password for invite {record.id!r} ({failed.attempts_left} attempts left)",
         attempts_left=failed.attempts_left,
@@ -755,7 +806,8 @@ class InviteStore(Protocol):
 
     def add(self, record: InviteRecord) -> tuple[InviteRecord, ...]:
         """Store a new record; earlier open records of the same share become revoked
-        (``SUPERSEDED`` at ``record.issued_at``). Returns those superseded records.
+        (``SUPERSEDED`` at ``record.issued_at``, each as its next version). Returns
+        those superseded records. Atomic: the new record and the revocations together.
 
         Raises:
             ValidationError: a record with that id exists already.
@@ -770,21 +822,28 @@ class InviteStore(Protocol):
         """
         ...
 
-    def save(self, record: InviteRecord, *, expected: InviteRecord | None = None) -> bool:
-        """Replace the stored record of ``record.id``.
+    def save(self, record: InviteRecord, *, expected_version: int) -> None:
+        """Replace the stored record of ``record.id``, atomically, if unchanged.
 
-        With ``expected``, compare-and-swap: replace only if the stored record still
-        equals ``expected`` and return whether it did.
+        Optimistic locking, the convention of :meth:`ShareStore.save
+        <severa_ext.extranet.shares.ShareStore.save>`: ``expected_version`` is the
+        version of the record the caller read and ``record.version`` is
+        ``expected_version + 1``. A SQL store does
+        ``UPDATE ... WHERE id = ? AND version = ?`` and raises when no row matched.
+        New records go in through :meth:`add`.
 
         Raises:
+            InviteConflict: the stored version is not ``expected_version``; nothing
+                is written.
             InviteNotFound: no record with that id was ever added.
+            ValidationError: ``record.version`` is not ``expected_version + 1``.
         """
         ...
 
     def revoke_share(
         self, project_id: str, contact_id: str, *, reason: RevokeReason, now: datetime
     ) -> tuple[InviteRecord, ...]:
-        """Revoke the share's records that are open at ``now``; return them revoked."""
+        """Revoke the share's records open at ``now`` (next versions); return them."""
         ...
 
     def revoke_contact(
@@ -794,9 +853,20 @@ class InviteStore(Protocol):
         ...
 
     def list_open(
-        self, now: datetime, *, project_id: str | None = None, contact_id: str | None = None
+        self,
+        now: datetime,
+        *,
+        project_id: str | None = None,
+        contact_id: str | None = None,
+        email: str | None = None,
     ) -> tuple[InviteRecord, ...]:
-        """Records open at ``now``, oldest first, optionally for one project/contact."""
+        """Records open at ``now``, oldest first (by ``issued_at``, then ``id``).
+
+        Each filter given must match: ``project_id``, ``contact_id``, and ``email``
+        (compared exactly with ``record.email``, the address as
+        :func:`severa_ext.domain.normalize_email` returned it; the login by address,
+        X9, looks records up this way, so a SQL store indexes that column).
+        """
         ...
 
 
@@ -831,16 +901,20 @@ class MemoryInviteStore:
             except KeyError:
                 raise InviteNotFound(invite_id) from None
 
-    def save(self, record: InviteRecord, *, expected: InviteRecord | None = None) -> bool:
-        """Replace a record; with ``expected``, only if unchanged since it was read."""
+    def save(self, record: InviteRecord, *, expected_version: int) -> None:
+        """Replace a record if its stored version is still ``expected_version``."""
+        if not isinstance(record, InviteRecord):
+            raise ValidationError(f"MemoryInviteStore.save needs an InviteRecord, got {record!r}")
+        check_next_version(record.version, expected_version, what=f"invite {record.id!r}")
         with self._lock:
             current = self._records.get(record.id)
             if current is None:
                 raise InviteNotFound(record.id)
-            if expected is not None and current != expected:
-                return False
+            if current.version != expected_version:
+                raise InviteConflict(
+                    record.id, expected_version=expected_version, actual_version=current.version
+                )
             self._records[record.id] = record
-            return True
 
     def revoke_share(
         self, project_id: str, contact_id: str, *, reason: RevokeReason, now: datetime
@@ -859,9 +933,14 @@ class MemoryInviteStore:
             return self._revoke_where(lambda r: r.contact_id == contact_id, reason, now)
 
     def list_open(
-        self, now: datetime, *, project_id: str | None = None, contact_id: str | None = None
+        self,
+        now: datetime,
+        *,
+        project_id: str | None = None,
+        contact_id: str | None = None,
+        email: str | None = None,
     ) -> tuple[InviteRecord, ...]:
-        """Records open at ``now``, oldest first."""
+        """Records open at ``now`` matching every filter given, oldest first."""
         with self._lock:
             found = [
                 r
@@ -869,6 +948,7 @@ class MemoryInviteStore:
                 if r.is_open(now)
                 and (project_id is None or r.project_id == project_id)
                 and (contact_id is None or r.contact_id == contact_id)
+                and (email is None or r.email == email)
             ]
         return tuple(sorted(found, key=lambda r: (r.issued_at, r.id)))
 
@@ -894,15 +974,38 @@ class MemoryInviteStore:
 _CAS_ROUNDS = 8
 
 
+def _saved(store: InviteStore, record: InviteRecord, read: InviteRecord) -> bool:
+    """Save ``record`` over ``read``; ``False`` when another writer came first."""
+    try:
+        store.save(record, expected_version=read.version)
+    except InviteConflict:
+        return False
+    return True
+
+
+_DUMMY_SALT = bytes(_SALT_BYTES)
+
+
+def dummy_derive(kdf: ScryptKdf) -> None:
+    """Run ``kdf`` once for nothing: a refusal without a record costs what a check does."""
+    kdf.derive(b"", _DUMMY_SALT)
+
+
 def verify_stored(
-    store: InviteStore, invite_id: str, candidate: str, now: datetime
+    store: InviteStore,
+    invite_id: str,
+    candidate: str,
+    now: datetime,
+    *,
+    unknown_kdf: ScryptKdf = DEFAULT_KDF,
 ) -> InviteRecord:
     """Load, :func:`verify` and save an invite; concurrent logins cannot both succeed.
 
     The updated record (used, or one more failure) is saved with compare-and-swap
     against the record that was verified; if another request changed it in between,
     the check runs again on the fresh record, so the password is accepted at most once
-    and every wrong attempt is counted.
+    and every wrong attempt is counted. An unknown ``invite_id`` runs ``unknown_kdf``
+    once before refusing, so it costs the time of a real check.
 
     Returns:
         The stored, used record.
@@ -912,14 +1015,18 @@ def verify_stored(
         InviteError: the refusal from :func:`verify` (already saved).
     """
     for _ in range(_CAS_ROUNDS):
-        record = store.get(invite_id)
+        try:
+            record = store.get(invite_id)
+        except InviteNotFound:
+            dummy_derive(unknown_kdf)
+            raise
         try:
             updated = verify(record, candidate, now)
         except WrongPassword as exc:
-            if store.save(exc.record, expected=record):
+            if _saved(store, exc.record, record):
                 raise
             continue
-        if store.save(updated, expected=record):
+        if _saved(store, updated, record):
             return updated
     raise InviteError(f"invite {invite_id!r} keeps changing; try again", record=None)
 
@@ -947,11 +1054,51 @@ class Inviter:
         issuer: issues the invitations.
         store: keeps the records.
         audit: receives an event for each issue, use, failure and revocation.
+        login_slots: how many of an address's newest open invitations :meth:`login`
+            tries (1-20, default 3); every login costs this many KDF runs.
     """
 
     issuer: InviteIssuer
     store: InviteStore
     audit: AuditLog | None = None
+    login_slots: int = attrs.field(default=3, kw_only=True, validator=_int_between(1, 20))
+
+    def login(self, email: str, candidate: str, *, now: datetime) -> InviteRecord:
+        """Log a contact in with the address and the one-time password (X9).
+
+        The open invitations of the normalised address are looked up and the password
+        is checked against the newest :attr:`login_slots` of them, always with exactly
+        ``login_slots`` KDF runs, so an unknown address costs what a known one does.
+        A wrong password counts one failure on every invitation tried.
+
+        Args:
+            email: the address as the person typed it (any case, spaces around).
+            candidate: the password as typed (case, spaces and dashes are ignored).
+            now: the current time (aware).
+
+        Returns:
+            The accepted invitation, stored as used; its ``contact_id`` and
+            ``project_id`` say who logged in and to which share.
+
+        Raises:
+            LoginFailed: one message for every cause; ``reason`` tells the host which.
+            ValidationError: ``candidate`` is not a str or ``now`` is naive.
+        """
+        from severa_ext.extranet._invite_login import attempt_login
+
+        if not isinstance(candidate, str):
+            raise ValidationError(f"candidate must be a str, got {type(candidate).__name__}")
+        _require_aware(now, "login()")
+        outcome = attempt_login(
+            self.store, email, candidate, now, slots=self.login_slots, dummy_kdf=self.issuer.kdf
+        )
+        for record in outcome.failed:
+            detail = f"login by address; attempts_left={record.attempts_left}"
+            self._event(record, InviteAuditKind.FAILED, None, now, detail)
+        if outcome.used is None:
+            raise LoginFailed(reason=outcome.reason, record=outcome.tried)
+        self._event(outcome.used, InviteAuditKind.USED, None, now, "login by address")
+        return outcome.used
 
     def invite(
         self,
@@ -1005,7 +1152,9 @@ class Inviter:
             InviteError: as :func:`verify_stored`; hosts show one generic message.
         """
         try:
-            record = verify_stored(self.store, invite_id, candidate, now)
+            record = verify_stored(
+                self.store, invite_id, candidate, now, unknown_kdf=self.issuer.kdf
+            )
         except WrongPassword as exc:
             self._event(
                 exc.record, InviteAuditKind.FAILED, None, now, f"attempts_left={exc.attempts_left}"
@@ -1062,7 +1211,7 @@ class Inviter:
             The revoked records.
         """
         try:
-            current: str | None = _address(contact.email, what="email")
+            current: str | None = normalize_email(contact.email)
         except EmailAddressError:
             current = None
         revoked = []
@@ -1072,7 +1221,7 @@ class Inviter:
                 if record.email == current or not record.is_open(now):
                     break
                 updated = record.revoked(RevokeReason.EMAIL_CHANGED, now)
-                if self.store.save(updated, expected=record):
+                if _saved(self.store, updated, record):
                     revoked.append(updated)
                     self._event(updated, InviteAuditKind.REVOKED, actor, now, "email-changed")
                     break

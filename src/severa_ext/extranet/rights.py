@@ -42,7 +42,9 @@ __all__ = [
 class Right(enum.Flag):
     """One Extranet right, or a combination of rights (X4, X5).
 
-    Extra rights (X4): ``APPROVE_HOURS``, ``COMMENT``, ``ADD_FILES``.
+    Extra rights (X4): ``APPROVE_HOURS``, ``COMMENT``, ``ADD_FILE`` (add files and
+    links; ``ADD_FILES`` is a deprecated alias of it, kept so code and stored names
+    written with the earlier name keep working).
     Finance view (X5): ``VIEW_BILLING`` (invoices), ``VIEW_BILLABLE`` (billable amounts).
     Phases view (X5): ``VIEW_GANTT``, ``VIEW_TREE``, ``VIEW_HOURS``, ``VIEW_HOUR_TIMES``
     (start and end times of hour entries), ``VIEW_ESTIMATES``.
@@ -54,7 +56,7 @@ class Right(enum.Flag):
 
     APPROVE_HOURS = enum.auto()
     COMMENT = enum.auto()
-    ADD_FILES = enum.auto()
+    ADD_FILE = enum.auto()
     VIEW_BILLING = enum.auto()
     VIEW_BILLABLE = enum.auto()
     VIEW_GANTT = enum.auto()
@@ -70,6 +72,9 @@ class Right(enum.Flag):
     PHASES = VIEW_GANTT | VIEW_TREE | VIEW_HOURS | VIEW_HOUR_TIMES | VIEW_ESTIMATES
     OTHER = VIEW_STATUS | CHANGE_STATUS | VIEW_FILES
 
+    ADD_FILES = ADD_FILE
+    """Deprecated alias of ``ADD_FILE`` (the name of ``Action.ADD_FILE``); the same member."""
+
 
 NO_RIGHTS: Final = Right(0)
 """The empty set of rights (a share needs no right to open the project, X11)."""
@@ -79,7 +84,7 @@ DEPENDENCIES: Mapping[Right, Right] = MappingProxyType(
         Right.VIEW_HOUR_TIMES: Right.VIEW_HOURS,
         Right.APPROVE_HOURS: Right.VIEW_HOURS,
         Right.CHANGE_STATUS: Right.VIEW_STATUS,
-        Right.ADD_FILES: Right.VIEW_FILES,
+        Right.ADD_FILE: Right.VIEW_FILES,
     }
 )
 """Each right that needs another one, mapped to the right it needs."""

@@ -11,6 +11,9 @@ injected :class:`~severa_ext.extranet.audit.AuditLog`, time comes from an inject
 Every check and every contact action reads the *current* share from the store at the
 moment of the call: a right removed by :meth:`ExtranetService.update` or a share
 stopped by :meth:`ExtranetService.stop` takes effect on the very next call (X7, X8).
+It also reads the contact's *current* card from the host's
+:class:`~severa_ext.extranet.directory.ContactDirectory` and re-checks X3: a contact
+moved to another customer, or left without a valid address, is refused at once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from typing import Final, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
-from email_validator import EmailNotValidError, validate_email
 
 from severa_ext.clock import Clock
 from severa_ext.domain import (
@@ -38,6 +40,7 @@ from severa_ext.domain import (
 )
 from severa_ext.errors import (
     AccessDenied,
+    ApprovalRefused,
     ConfirmationRequired,
     ShareExists,
     ShareNotFound,
@@ -45,9 +48,17 @@ from severa_ext.errors import (
     ValidationError,
 )
 from severa_ext.extranet.access import Action, Decision, decide, decide_right
-from severa_ext.extranet.approvals import Approval, hour_fingerprint, hours_fingerprint
+from severa_ext.extranet.approvals import (
+    Approval,
+    ApprovalStatus,
+    entry_approval,
+    hour_fingerprint,
+    hours_fingerprint,
+)
 from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog, MemoryAuditLog
-from severa_ext.extranet.invites import Invite, Inviter
+from severa_ext.extranet.directory import ContactDirectory
+from severa_ext.extranet.eligibility import Eligibility, eligibility, eligible_contacts
+from severa_ext.extranet.invites import Invite, Inviter, RevokeReason
 from severa_ext.extranet.rights import Right, validate_rights
 from severa_ext.extranet.shares import Share, ShareStore
 from severa_ext.extranet.views import ProjectView, project_view, target_visible
@@ -138,6 +149,8 @@ class ExtranetService:
             random UUID hex strings.
         inviter: issues and stores invitations (X6); without one, ``share`` sends none.
             An inviter without an audit log records into this service's log.
+        directory: the host's current contact cards and project customers; every
+            decision re-checks X3 against them (``MemoryContactDirectory`` for tests).
     """
 
     def __init__(
@@ -145,12 +158,14 @@ class ExtranetService:
         store: ShareStore,
         *,
         clock: Clock,
+        directory: ContactDirectory,
         audit: AuditLog | None = None,
         ids: Callable[[], str] = _default_ids,
         inviter: Inviter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.directory = directory
         self.audit: AuditLog = MemoryAuditLog() if audit is None else audit
         self._ids = ids
         if inviter is not None and inviter.audit is None:
@@ -237,28 +252,42 @@ class ExtranetService:
                 f"customer {customer.id!r} is not the customer {project.customer_id!r} "
                 f"of project {project.id!r}"
             )
-        if contact.customer_id != project.customer_id or (
-            customer is not None and contact.id not in customer.contact_ids
-        ):
-            raise ShareRefused(
-                f"contact {contact.id!r} is not a contact person of customer "
-                f"{project.customer_id!r}, the customer of project {project.id!r} (X3)",
-                reason="not-customer-contact",
+        checked = eligibility(contact, project.customer_id, customer=customer)
+        if checked.email is None:
+            raise ShareRefused(f"project {project.id!r}: {checked.message}", reason=checked.reason)
+        return checked.email
+
+    def share_candidates(self, project: Project, customer: Customer) -> tuple[Eligibility, ...]:
+        """The share dialog (X3): every contact on the customer's card, with its reason.
+
+        Reads each listed contact's current card from the directory.
+
+        Args:
+            project: the project to share.
+            customer: the project's customer card (its ``contact_ids`` are listed).
+
+        Returns:
+            One :class:`~severa_ext.extranet.eligibility.Eligibility` per listed
+            contact, ordered by contact id; ``reason`` is ``"eligible"`` or says which
+            X3 condition is missing (as :class:`~severa_ext.errors.ShareRefused` would).
+
+        Raises:
+            ValidationError: ``customer`` is not the project's customer.
+        """
+        _check_project(project)
+        card: object = customer
+        if not isinstance(card, Customer) or card.id != project.customer_id:
+            raise ValidationError(
+                f"customer {customer!r} is not the customer {project.customer_id!r} "
+                f"of project {project.id!r}"
             )
-        if contact.email is None or not contact.email.strip():
-            raise ShareRefused(
-                f"contact {contact.id!r} has no email address on the customer card (X3)",
-                reason="missing-email",
-            )
-        try:
-            checked = validate_email(contact.email.strip(), check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise ShareRefused(
-                f"contact {contact.id!r} has an invalid email address on the customer "
-                f"card: {exc} (X3)",
-                reason="invalid-email",
-            ) from exc
-        return str(checked.normalized)
+        return eligible_contacts(
+            customer, (self.directory.contact(c) for c in sorted(customer.contact_ids))
+        )
+
+    def _standing(self, contact_id: str, customer_id: str | None) -> Eligibility:
+        """X3 for the contact's current card and the project's current customer."""
+        return eligibility(self.directory.contact(contact_id), customer_id, contact_id=contact_id)
 
     def share(
         self,
@@ -449,9 +478,13 @@ class ExtranetService:
     def contact_changed(self, contact: ContactPerson, *, actor: str) -> tuple[AuditEvent, ...]:
         """Tell the service that a contact person's card changed (e.g. the email).
 
-        Shares are not changed; every share of the contact that is not stopped gets a
-        ``contact_changed`` audit event. With an inviter, the contact's open invites
-        that were sent to an address the card no longer holds are revoked here.
+        Access does not wait for this call: every decision reads the card from the
+        directory (X3). Shares are not changed; every share of the contact that is not
+        stopped gets a ``contact_changed`` audit event. With an inviter, the contact's
+        open invites that were sent to an address the card no longer holds are revoked
+        (``email-changed``), and so are those of shares the contact can no longer use
+        because it left the project's customer or has no valid address
+        (``contact-ineligible``).
 
         Args:
             contact: the contact as it is now.
@@ -464,8 +497,8 @@ class ExtranetService:
         if not isinstance(contact, ContactPerson):
             raise ValidationError(f"contact must be a ContactPerson, got {contact!r}")
         now = self._now()
-        if self.inviter is not None:  # invites sent to an address no longer on the card
-            self.inviter.contact_changed(contact, now=now, actor=actor)
+        if self.inviter is not None:
+            self._revoke_unusable_invites(self.inviter, contact, now, actor)
         return tuple(
             self._record(
                 AuditKind.CONTACT_CHANGED,
@@ -481,6 +514,21 @@ class ExtranetService:
             for share in self.store.for_contact(contact.id)
             if not share.stopped
         )
+
+    def _revoke_unusable_invites(
+        self, inviter: Inviter, contact: ContactPerson, now: datetime, actor: str
+    ) -> None:
+        inviter.contact_changed(contact, now=now, actor=actor)  # sent to a former address
+        for share in self.store.for_contact(contact.id):
+            customer_id = self.directory.project_customer(share.project_id)
+            if not share.stopped and not eligibility(contact, customer_id).eligible:
+                inviter.revoke_share(
+                    share.project_id,
+                    contact.id,
+                    now=now,
+                    actor=actor,
+                    reason=RevokeReason.CONTACT_INELIGIBLE,
+                )
 
     # --- checks -----------------------------------------------------------------------
 
@@ -517,6 +565,7 @@ class ExtranetService:
             project_id=project_id,
             contact_id=contact_id,
             now=self._now(),
+            standing=self._standing(contact_id, self.directory.project_customer(project_id)),
             expected_version=expected_version,
         )
 
@@ -539,10 +588,14 @@ class ExtranetService:
             project_id=project_id,
             contact_id=contact_id,
             now=self._now(),
+            standing=self._standing(contact_id, self.directory.project_customer(project_id)),
         )
 
     def projects_for(self, contact_id: str) -> tuple[Share, ...]:
         """The X11 menu: the contact's live, unexpired shares, ordered by project id.
+
+        A share appears only while the contact meets X3 for that project's customer
+        on its current card.
 
         Args:
             contact_id: the contact.
@@ -551,9 +604,17 @@ class ExtranetService:
             The shares; the host shows each project's name from its own records.
         """
         now = self._now()
+        card = self.directory.contact(contact_id)
         return tuple(
             sorted(
-                (s for s in self.store.for_contact(contact_id) if s.active(now)),
+                (
+                    s
+                    for s in self.store.for_contact(contact_id)
+                    if s.active(now)
+                    and eligibility(
+                        card, self.directory.project_customer(s.project_id), contact_id=contact_id
+                    ).eligible
+                ),
                 key=lambda s: s.project_id,
             )
         )
@@ -590,6 +651,7 @@ class ExtranetService:
             project_id=project_id,
             contact_id=contact_id,
             now=now,
+            standing=self._standing(contact_id, project.customer_id),
             expected_version=expected_version,
         )
         if not decision.allowed or decision.share is None:
@@ -628,8 +690,10 @@ class ExtranetService:
     ) -> ActionResult[Approval]:
         """Record the customer's approval of some hour entries (X4).
 
-        The entries get ``customer_approval_id`` set; their billable status and amount
-        are untouched (approval never affects invoicing).
+        The entries get ``customer_approval_id`` and ``customer_approval_fingerprint``
+        set; their billable status and amount are untouched (approval never affects
+        invoicing). An entry whose approval still holds is not approved again; one
+        whose approval was voided by an edit may be.
 
         Args:
             contact_id: the approving contact.
@@ -643,6 +707,8 @@ class ExtranetService:
 
         Raises:
             AccessDenied: the current share does not allow ``APPROVE_HOURS``.
+            ApprovalRefused: ``reason="already-approved"``: an approval that still holds
+                covers some of the entries (``hour_ids``); nothing is written.
             ValidationError: no ids, or ids that are not entries of the project.
         """
         share, now = self._require(contact_id, project, Action.APPROVE_HOURS, expected_version)
@@ -657,6 +723,14 @@ class ExtranetService:
             raise ValidationError(
                 f"no hour entries {', '.join(map(repr, unknown))} in project {project.id!r}"
             )
+        approved = tuple(h for h in wanted if entry_approval(by_id[h]) is ApprovalStatus.VALID)
+        if approved:
+            raise ApprovalRefused(
+                f"hour entries {', '.join(approved)} of project {project.id!r} are already "
+                "approved and unchanged since (X4)",
+                reason="already-approved",
+                hour_ids=approved,
+            )
         prints = tuple(hour_fingerprint(by_id[h]) for h in wanted)
         approval = Approval(
             id=self._ids(),
@@ -668,11 +742,15 @@ class ExtranetService:
             fingerprint=hours_fingerprint(prints),
             share_version=share.version,
         )
-        chosen = set(wanted)
+        printed = dict(zip(wanted, prints, strict=True))
         updated = attrs.evolve(
             project,
             work_hours=tuple(
-                attrs.evolve(h, customer_approval_id=approval.id) if h.id in chosen else h
+                attrs.evolve(
+                    h, customer_approval_id=approval.id, customer_approval_fingerprint=printed[h.id]
+                )
+                if h.id in printed
+                else h
                 for h in project.work_hours
             ),
         )
@@ -766,7 +844,7 @@ class ExtranetService:
         content_type: str = "application/octet-stream",
         expected_version: int | None = None,
     ) -> ActionResult[ProjectFile]:
-        """Add a file to the project (X4, ``ADD_FILES``); the host stores the bytes.
+        """Add a file to the project (X4, ``ADD_FILE``); the host stores the bytes.
 
         Args:
             contact_id: the contact adding it.
@@ -780,7 +858,7 @@ class ExtranetService:
             The :class:`ActionResult` with the new ``ProjectFile``.
 
         Raises:
-            AccessDenied: the current share does not allow ``ADD_FILES``.
+            AccessDenied: the current share does not allow ``ADD_FILE``.
             ValidationError: bad name, size or content type.
         """
         share, now = self._require(contact_id, project, Action.ADD_FILE, expected_version)
@@ -810,7 +888,7 @@ class ExtranetService:
         title: str = "",
         expected_version: int | None = None,
     ) -> ActionResult[ProjectLink]:
-        """Add a link to the project (X4, ``ADD_FILES``).
+        """Add a link to the project (X4, ``ADD_FILE``).
 
         Args:
             contact_id: the contact adding it.
@@ -823,7 +901,7 @@ class ExtranetService:
             The :class:`ActionResult` with the new ``ProjectLink``.
 
         Raises:
-            AccessDenied: the current share does not allow ``ADD_FILES``.
+            AccessDenied: the current share does not allow ``ADD_FILE``.
             ValidationError: the URL is not an absolute http(s) URL, or the title is bad.
         """
         share, now = self._require(contact_id, project, Action.ADD_LINK, expected_version)

@@ -44,6 +44,7 @@ from severa_ext.domain import (
     WorkHour,
 )
 from severa_ext.extranet.access import PHASE_VIEW_RIGHTS, Action, requirement
+from severa_ext.extranet.approvals import ApprovalStatus, entry_approval
 from severa_ext.extranet.rights import Right
 from severa_ext.extranet.shares import Share
 
@@ -107,7 +108,10 @@ class HourEntryView:
         end_time: as ``start_time``.
         billable_status: ``None`` unless ``VIEW_BILLABLE`` is granted.
         billable_amount: ``None`` unless ``VIEW_BILLABLE`` is granted (or no amount).
-        customer_approved: whether a customer approval record covers the entry.
+        customer_approved: whether a customer approval that still holds covers the
+            entry (``approval is ApprovalStatus.VALID``).
+        approval: the approval's real state: ``None`` (not approved), ``VALID``, or
+            ``VOID`` (the entry was edited after it was approved, X4).
     """
 
     id: str
@@ -118,6 +122,7 @@ class HourEntryView:
     quantity: Decimal
     description: str
     customer_approved: bool
+    approval: ApprovalStatus | None = None
     start_time: time | None = None
     end_time: time | None = None
     billable_status: BillableStatus | None = None
@@ -249,6 +254,7 @@ def _tree(phases: tuple[Phase, ...]) -> tuple[PhaseNode, ...]:
 def _hour(entry: WorkHour, phase_names: dict[str, str], rights: Right) -> HourEntryView:
     times = Right.VIEW_HOUR_TIMES in rights
     money = Right.VIEW_BILLABLE in rights
+    approval = entry_approval(entry)
     return HourEntryView(
         id=entry.id,
         phase_id=entry.phase_id,
@@ -257,7 +263,8 @@ def _hour(entry: WorkHour, phase_names: dict[str, str], rights: Right) -> HourEn
         event_date=entry.event_date,
         quantity=entry.quantity,
         description=entry.description,
-        customer_approved=entry.customer_approval_id is not None,
+        customer_approved=approval is ApprovalStatus.VALID,
+        approval=approval,
         start_time=entry.start_time if times else None,
         end_time=entry.end_time if times else None,
         billable_status=entry.billable_status if money else None,

@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # The engine imports ``severa_ext.backends.base``, which imports this package's
-    # item model: load it on first use so that neither import is circular.
+    # The engine (and its clock, state and retry machinery) loads on first use, so
+    # that importing the item model or the planner stays cheap.
     if name in ("ProgressCallback", "SyncEngine"):
         from severa_ext.sync import engine
 

@@ -41,7 +41,6 @@ from typing import Any, TypeVar
 
 import attrs
 
-from severa_ext.backends.base import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendError,
@@ -78,6 +77,7 @@ from severa_ext.sync.planner import (
     quarantine_key,
 )
 from severa_ext.sync.policy import SyncPolicy
+from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
 from severa_ext.sync.state import Link, StateChange, StateStore
 

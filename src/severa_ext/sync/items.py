@@ -17,6 +17,7 @@ from typing import Any, Literal
 import attrs
 
 from severa_ext.errors import ValidationError
+from severa_ext.sync.content import normalize_text
 
 __all__ = [
     "CONTENT_FIELDS",
@@ -184,18 +185,6 @@ CONTENT_FIELDS: tuple[str, ...] = (
     "categories",
 )
 """The fields both sides keep; convergence and three-way merges compare these."""
-
-
-def normalize_text(text: str) -> str:
-    """Normalise text the way backends rewrite it.
-
-    Line endings become ``\\n``, trailing white space of each line and of the whole
-    text goes, so ``"a \\r\\nb\\n"`` and ``"a\\nb"`` compare equal.
-    """
-    if "\n" not in text and "\r" not in text:
-        return text.strip()  # one line (most titles): its trailing space is the text's
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "\n".join(line.rstrip() for line in lines).strip()
 
 
 def _instant(value: datetime | date) -> str:

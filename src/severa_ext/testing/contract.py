@@ -15,7 +15,7 @@ vdirsyncer's storage tests)::
             yield backend
             backend.close()
 
-The tests check the :class:`~severa_ext.backends.base.Backend` protocol as the sync
+The tests check the :class:`~severa_ext.sync.protocol.Backend` protocol as the sync
 engine relies on it: create / get / find round trips that keep every content field,
 etags that change on update, stale ``if_match`` refused with
 :class:`~severa_ext.errors.VersionConflict` (no lost update), delete and
@@ -60,7 +60,7 @@ _MISSING_ID = "severa-ext-contract-no-such-item"
 
 
 class BackendContract:
-    """Contract tests for one :class:`~severa_ext.backends.base.Backend`.
+    """Contract tests for one :class:`~severa_ext.sync.protocol.Backend`.
 
     Override the :meth:`backend` fixture (it yields a fresh, empty backend and closes
     it afterwards) and adjust the class attributes below. Override :meth:`sample_item`

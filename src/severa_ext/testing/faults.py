@@ -1,6 +1,6 @@
 """Fault injection around any backend: the memory backend's faults, for every backend.
 
-:class:`FaultyBackend` wraps a :class:`~severa_ext.backends.base.Backend` (an ICS
+:class:`FaultyBackend` wraps a :class:`~severa_ext.sync.protocol.Backend` (an ICS
 file, Graph or EWS against their fake servers, a host's own adapter) and gives it the
 fault injection of ``severa_ext.backends.memory.MemoryBackend``, with the same API
 and the same semantics: ``inject(operation, fault, times=...)`` arms a ``Fault`` for
@@ -81,7 +81,7 @@ class FaultyBackend:
 
     Every protocol call goes to ``inner``; armed faults act before it (errors,
     callbacks) or after it (a crash). The wrapper is itself a
-    :class:`~severa_ext.backends.base.Backend`.
+    :class:`~severa_ext.sync.protocol.Backend`.
 
     Args:
         inner: the backend to wrap; the wrapper closes it on ``close``.
@@ -183,6 +183,10 @@ class FaultyBackend:
                 f"FaultyBackend.apply_batch: {len(ops)} ops exceed the batch size {size}"
             )
         return self._call("apply_batch", lambda: self._batch(ops))
+
+    def flush(self) -> None:
+        """Flush the wrapped backend."""
+        self.inner.flush()
 
     def close(self) -> None:
         """Close the wrapped backend."""

@@ -1,0 +1,158 @@
+"""One normalised content value: what "same content" means, everywhere.
+
+:class:`Content` is the content of a :class:`~severa_ext.sync.items.CalendarItem`
+with every spelling difference a backend may introduce taken out. The planner's
+merges, the engine's echo filter and verify mode, the state stores' S3 print index,
+the backends that compare content and the tests all compare through it, so there is
+one answer to "did this item change".
+
+Normalisation:
+
+* **text** (title, location, body, each category): line endings become ``\\n``,
+  trailing white space of each line and of the whole text goes
+  (:func:`normalize_text`);
+* **categories**: normalised, empty ones dropped, sorted (backends reorder them);
+* **times**: the instant in UTC, **to the whole second** (:data:`PRECISION`): the
+  zone an instant is spelt in does not matter, and neither do sub-second digits
+  (Graph sends seven, ICS and EWS none). All-day dates are compared as dates;
+* **show_as**: its enum value.
+
+Identity (id, etag, sync key), ``last_modified`` and the Severa-only fields
+(activity type, project task) are not content.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from severa_ext.sync.items import CalendarItem
+
+__all__ = [
+    "MERGE_FIELDS",
+    "PRECISION",
+    "Content",
+    "instant",
+    "normalize_text",
+]
+
+PRECISION = timedelta(seconds=1)
+"""The one time precision of content (instants compare to the whole second, in UTC)."""
+
+MERGE_FIELDS: tuple[str, ...] = (
+    "title",
+    "when",
+    "location",
+    "body",
+    "private",
+    "show_as",
+    "categories",
+)
+"""The units content is compared and merged in (``when`` is start and end together:
+a move changes both, and half a move is never merged)."""
+
+
+def normalize_text(text: str) -> str:
+    """Normalise text the way backends rewrite it.
+
+    Line endings become ``\\n``, trailing white space of each line and of the whole
+    text goes, so ``"a \\r\\nb\\n"`` and ``"a\\nb"`` compare equal.
+    """
+    if "\n" not in text and "\r" not in text:
+        return text.strip()  # one line (most titles): its trailing space is the text's
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def instant(value: datetime | date) -> str:
+    """The normalised spelling of a start or end: ISO 8601 in UTC to the second, or
+    the ISO date of an all-day item."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return value.isoformat()
+
+
+@attrs.frozen(cache_hash=True)
+class Content:
+    """The normalised content of one item (see the module docstring).
+
+    Build it with :meth:`of`. Two items hold the same content exactly when their
+    values are equal.
+
+    Example:
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from severa_ext.sync.items import CalendarItem
+        >>> helsinki = timezone(timedelta(hours=3))
+        >>> one = CalendarItem("Review ", datetime(2026, 5, 4, 12, tzinfo=helsinki),
+        ...                    datetime(2026, 5, 4, 13, tzinfo=helsinki))
+        >>> two = CalendarItem("Review", datetime(2026, 5, 4, 9, 0, 0, 500, tzinfo=UTC),
+        ...                    datetime(2026, 5, 4, 10, tzinfo=UTC), body="notes")
+        >>> Content.of(one).print() == Content.of(two).print()
+        True
+        >>> Content.of(one).diff(Content.of(two))
+        ('body',)
+    """
+
+    title: str
+    start: str
+    end: str
+    location: str
+    body: str
+    private: bool
+    show_as: str
+    categories: tuple[str, ...]
+
+    @classmethod
+    def of(cls, item: CalendarItem) -> Content:
+        """The content of ``item``."""
+        categories = (normalize_text(c) for c in item.categories) if item.categories else ()
+        return cls(
+            normalize_text(item.title),
+            instant(item.start),
+            instant(item.end),
+            normalize_text(item.location),
+            normalize_text(item.body),
+            item.private,
+            item.show_as.value,
+            tuple(sorted(c for c in categories if c)),
+        )
+
+    def value(self, name: str) -> object:
+        """The value of one of :data:`MERGE_FIELDS` (or ``start`` / ``end``)."""
+        if name == "when":
+            return (self.start, self.end)
+        return getattr(self, name)
+
+    def key(self, fields: Iterable[str] = MERGE_FIELDS) -> tuple[object, ...]:
+        """The values of ``fields`` (all :data:`MERGE_FIELDS` by default), in order:
+        a hashable key that compares content on just those fields."""
+        return tuple(self.value(name) for name in fields)
+
+    def diff(self, other: Content, fields: Iterable[str] = MERGE_FIELDS) -> tuple[str, ...]:
+        """The ``fields`` (all :data:`MERGE_FIELDS` by default) in which ``self`` and
+        ``other`` differ, in the order given."""
+        return tuple(name for name in fields if self.value(name) != other.value(name))
+
+    def print(self) -> str:
+        """The S3 print: a short digest of the title and the times.
+
+        Other tools that copy an entry (a phone's sync, a second Outlook) rewrite
+        bodies, categories and free/busy, but keep the title and the times; two items
+        with one print are copies of one entry. The state stores index links by the
+        print of their base.
+        """
+        text = f"{self.title}\x1f{self.start}\x1f{self.end}"
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+    def digest(self, fields: Iterable[str] = MERGE_FIELDS) -> str:
+        """A stable hex digest of ``fields`` (for a backend that stores a version of
+        the content it wrote, or compares one field at a time)."""
+        text = "\x1f".join(repr(value) for value in self.key(fields))
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
