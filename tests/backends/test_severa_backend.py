@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.severa import SeveraCursor, api_details
-from severa_ext.backends.severa._wire import HttpLimits
 from severa_ext.clock import FixedClock
 from severa_ext.errors import (
     ActivationError,

@@ -17,6 +17,7 @@ it only when a check is built.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+import urllib3
 
 __all__ = ["SPEC_SERVER", "SpecCheck", "find_description"]
 
@@ -110,7 +112,11 @@ class SpecCheck:
         return session
 
     def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        response.content  # noqa: B018 (read the streamed body so that it can be checked)
+        data = response.content  # the streamed body, read here so that it can be checked
+        # ... and put back as a fresh stream for the client, which reads ``raw`` itself.
+        response.raw = urllib3.HTTPResponse(
+            body=io.BytesIO(data), status=response.status_code, preload_content=False
+        )
         self.check(response.request, response)
 
     def check(self, prepared: requests.PreparedRequest, response: requests.Response) -> None:

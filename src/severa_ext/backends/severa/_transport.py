@@ -1,13 +1,14 @@
 """HTTP of the Severa backend: one session, the token flow, errors mapped at one edge.
 
 :class:`SeveraTransport` sends every request through one ``requests.Session`` with a
-timeout and the bounded reading of :mod:`._wire`; it adds ``Authorization: Bearer``
-and ``Client_Id`` to every call, gets tokens from ``POST /v1/token``, refreshes them
-with ``POST /v1/refreshtoken`` shortly before they expire, and once more after a 401.
-:func:`error_for` is the one place where an answer becomes a package error: the
-API's ``ExceptionModel`` (its ``type`` and ``details``) goes into the message (so the
-S6 journal keeps it), ``code`` holds the type and :func:`api_details` returns the
-details. Secrets and tokens never appear in a repr, a log line or an exception.
+timeout and the bounded reading of :mod:`severa_ext.backends._http`; it adds
+``Authorization: Bearer`` and ``Client_Id`` to every call, gets tokens from
+``POST /v1/token``, refreshes them with ``POST /v1/refreshtoken`` shortly before
+they expire, and once more after a 401. :func:`error_for` is the one place where an
+answer becomes a package error: the API's ``ExceptionModel`` (its ``type`` and
+``details``) goes into the message (so the S6 journal keeps it), ``code`` holds the
+type and :func:`api_details` returns the details. Secrets and tokens never appear in
+a repr, a log line or an exception.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 import attrs
 import requests
 
-from severa_ext.backends.severa._wire import (
+from severa_ext.backends._http import (
     DEFAULT_RETRY_AFTER,
     HttpAnswer,
     HttpLimits,

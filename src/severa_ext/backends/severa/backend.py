@@ -51,6 +51,7 @@ import attrs
 import cattrs
 import requests
 
+from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.backends.severa._mapping import (
     SEVERA_CONTENT_FIELDS,
@@ -62,7 +63,6 @@ from severa_ext.backends.severa._mapping import (
     split_notes,
 )
 from severa_ext.backends.severa._transport import SeveraCredentials, SeveraTransport
-from severa_ext.backends.severa._wire import HttpLimits
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     ActivationError,
