@@ -51,8 +51,9 @@ __all__ = [
     "split_notes",
 ]
 
-SEVERA_CONTENT_FIELDS: tuple[str, ...] = ("title", "start", "end", "location", "body", "private")
-"""What an activity keeps of an item (no free/busy state, no categories)."""
+SEVERA_CONTENT_FIELDS: tuple[str, ...] = ("title", "start", "end", "location", "body")
+"""What an activity keeps of an item: no free/busy state, no categories, and no
+private flag (the Personal category is the nearest; see the mapping table)."""
 
 _MARKER = re.compile(r"(?:\r?\n)*\[severa-ext:sync-key=([A-Za-z0-9._:-]{1,128})\][ \t\r\n]*\Z")
 _PATCHED = ("name", "startDateTime", "endDateTime", "isAllDay", "location", "notes")
