@@ -93,6 +93,7 @@ class _Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     body: bytes = b""
+    after: int = 0  # matching requests let through first
 
 
 @attrs.define
@@ -325,10 +326,16 @@ class FakeSeveraServer:
         self._add(_Fault("status", count, _kinds(kinds), status=status, retry_after=after))
 
     def fail(
-        self, count: int = 1, *, status: int = 503, kinds: Iterable[str] | None = None
+        self,
+        count: int = 1,
+        *,
+        status: int = 503,
+        kinds: Iterable[str] | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``count`` requests with ``status`` (an ``ExceptionModel``)."""
-        self._add(_Fault("status", count, _kinds(kinds), status=status))
+        """Answer ``count`` requests with ``status`` (an ``ExceptionModel``), after
+        letting ``after`` matching requests through (a listing that fails part way)."""
+        self._add(_Fault("status", count, _kinds(kinds), status=status, after=after))
 
     def slow(self, seconds: float, count: int = 1, *, kinds: Iterable[str] | None = None) -> None:
         """Wait ``seconds`` before answering the next ``count`` requests."""
@@ -372,6 +379,9 @@ class FakeSeveraServer:
         with self._lock:
             for fault in self._faults:
                 if fault.count > 0 and (fault.kinds is None or kind in fault.kinds):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)
