@@ -154,7 +154,7 @@ class FakeOrganisation:
     # -- setup (the organisation's own users, types and activities) ----------------
 
     def add_user(self, email: str, **fields: Any) -> FakeUser:
-        """Add a user; ``fields`` as :class:`FakeUser` takes them."""
+        """Add a user; ``fields`` as :class:`~severa_ext.testing._severa_records.FakeUser` takes them."""
         with self.lock:
             stamp = self._stamp()
             values: dict[str, Any] = {

@@ -57,7 +57,7 @@ from severa_ext.testing._severa_records import (
     invalid,
 )
 
-__all__ = ["ALL_SCOPES", "FakeSeveraServer"]
+__all__ = ["ALL_SCOPES", "FakeSeveraServer", "Seen"]
 
 logger = logging.getLogger(__name__)
 

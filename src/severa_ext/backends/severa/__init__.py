@@ -1,11 +1,13 @@
 """The Severa side of a sync pair, over Severa's public REST API.
 
 :class:`SeveraBackend` is the backend; :class:`SeveraCredentials` the organisation's
-API client. See ``docs/guides/severa.md``.
+API client; :class:`HttpLimits` (from ``severa_ext.backends._http``) bounds what the
+server may send. See ``docs/guides/severa.md``.
 """
 
 from __future__ import annotations
 
+from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.severa._mapping import (
     SEVERA_CONTENT_FIELDS,
     SeveraActivityType,
@@ -20,6 +22,7 @@ from severa_ext.backends.severa.backend import SEVERA_BASE_URL, SeveraBackend, S
 
 __all__ = [
     "DEFAULT_SCOPES",
+    "HttpLimits",
     "SEVERA_BASE_URL",
     "SEVERA_CONTENT_FIELDS",
     "SeveraActivityType",

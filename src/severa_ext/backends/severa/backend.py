@@ -97,7 +97,7 @@ class SeveraCursor:
         checked: when the last complete full listing (the delete check) was made.
         recent: ids and etags of the activities listed last time that changed at or
             after ``since``: the overlap lists them again, and they are left out
-            unless they changed since (at most :data:`_MAX_RECENT` are kept).
+            unless they changed since (at most 2,000 are kept).
     """
 
     start: datetime
