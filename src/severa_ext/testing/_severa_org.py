@@ -22,6 +22,7 @@ The semantics follow the published description:
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 import json
 import threading
@@ -150,11 +151,15 @@ class FakeOrganisation:
         self.types: dict[str, FakeActivityType] = {}
         self.activities: dict[str, FakeActivity] = {}
         self._seq = itertools.count(1)
+        self.version = 0  # moves on every write (listings are cached per version)
+        self._listed: dict[str, list[FakeActivity]] = {}
+        self._listed_at: dict[str, tuple[int, int]] = {}
 
     # -- setup (the organisation's own users, types and activities) ----------------
 
     def add_user(self, email: str, **fields: Any) -> FakeUser:
-        """Add a user; ``fields`` as :class:`~severa_ext.testing._severa_records.FakeUser` takes them."""
+        """Add a user; ``fields`` as
+        :class:`~severa_ext.testing._severa_records.FakeUser` takes them."""
         with self.lock:
             stamp = self._stamp()
             values: dict[str, Any] = {
@@ -190,6 +195,7 @@ class FakeOrganisation:
             return activity_type
 
     def _stamp(self) -> datetime:
+        self.version += 1  # every write stamps
         return self.now().astimezone(UTC)
 
     def zone_of(self, owner_guid: str) -> ZoneInfo:
@@ -218,7 +224,7 @@ class FakeOrganisation:
             since = self._since(query)
             rows = [
                 u
-                for u in self.users.values()
+                for u in sorted(self.users.values(), key=_by_seq)
                 if (not email or u.email.lower() == email)
                 and (active is None or u.is_active is active)
                 and (since is None or u.updated >= since)
@@ -233,7 +239,7 @@ class FakeOrganisation:
             since = self._since(query)
             rows = [
                 t
-                for t in self.types.values()
+                for t in sorted(self.types.values(), key=_by_seq)
                 if (active is None or t.is_active is active)
                 and (not categories or t.category in categories)
                 and (since is None or t.updated >= since)
@@ -252,16 +258,15 @@ class FakeOrganisation:
         query: Mapping[str, list[str]],
         render: Callable[[Any], dict[str, Any]],
     ) -> Page:
-        """One page of ``rows`` (anything with a ``seq``) in creation order."""
-        ordered = sorted(rows, key=lambda row: row.seq)
+        """One page of ``rows`` (anything with a ``seq``, in ``seq`` order)."""
         count = _rows(_one(query, "rowCount"))
         qkey = _query_key(query)
         token = _one(query, "pageToken")
+        first = 0
         if token is not None:
-            after = _untoken(token, qkey)
-            ordered = [row for row in ordered if row.seq > after]
-        chunk = ordered[:count]
-        more = len(ordered) > count
+            first = bisect.bisect_right([row.seq for row in rows], _untoken(token, qkey))
+        chunk = rows[first : first + count]
+        more = len(rows) > first + count
         next_token = _token(chunk[-1].seq, qkey) if chunk and more else None
         return [render(row) for row in chunk], next_token
 
@@ -270,8 +275,15 @@ class FakeOrganisation:
     def list_activities(self, query: Mapping[str, list[str]]) -> Page:
         """``GET /v1/activities``."""
         with self.lock:
-            keep = self._activity_filter(query)
-            rows = [a for a in self.activities.values() if keep(a)]
+            # A listing's pages ask the same query again: its rows are kept until the
+            # next write, so paging through N rows costs O(N), not O(N^2 / rowCount).
+            key = (_query_key(query), self.version, len(self.activities))
+            rows = self._listed.get(key[0])
+            if rows is None or self._listed_at.get(key[0]) != key[1:]:
+                keep = self._activity_filter(query)
+                rows = sorted((a for a in self.activities.values() if keep(a)), key=_by_seq)
+                self._listed = {key[0]: rows}
+                self._listed_at = {key[0]: key[1:]}
             return self._page(rows, query, self.wire)
 
     def _activity_filter(self, query: Mapping[str, list[str]]) -> Callable[[FakeActivity], bool]:
@@ -412,6 +424,7 @@ class FakeOrganisation:
             activity = self.activities.pop(guid, None)
             if activity is None:
                 return False
+            self.version += 1
             if activity.recurrence_type == "Series":
                 for child in [a for a in self.activities.values() if a.parent_guid == guid]:
                     del self.activities[child.guid]
@@ -463,6 +476,10 @@ class FakeOrganisation:
                     "original_start": original,
                 }
             )
+
+
+def _by_seq(row: Any) -> int:
+    return int(row.seq)
 
 
 def _fields(activity: FakeActivity) -> dict[str, Any]:

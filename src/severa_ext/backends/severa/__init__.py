@@ -22,9 +22,9 @@ from severa_ext.backends.severa.backend import SEVERA_BASE_URL, SeveraBackend, S
 
 __all__ = [
     "DEFAULT_SCOPES",
-    "HttpLimits",
     "SEVERA_BASE_URL",
     "SEVERA_CONTENT_FIELDS",
+    "HttpLimits",
     "SeveraActivityType",
     "SeveraBackend",
     "SeveraCredentials",
