@@ -28,7 +28,7 @@ from severa_ext.errors import (
 )
 from severa_ext.sync.items import CalendarItem, Window
 from severa_ext.sync.policy import SyncPolicy
-from severa_ext.testing._severa_world import START, World, description_or_skip
+from severa_ext.testing._severa_world import START, World, checked_world
 from severa_ext.testing._severa_world import world as plain_world
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,8 @@ def clock():
 
 @pytest.fixture
 def world(clock):
-    made = World(clock, check=description_or_skip())
-    yield made
-    made.close()
-    assert made.check is not None
-    assert made.check.problems == []
+    with checked_world(clock) as made:
+        yield made
 
 
 def add(world: World, title: str, hours: int = 24, **fields) -> str:

@@ -21,7 +21,7 @@ from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Capabilities
 from severa_ext.sync.state import MemoryStateStore
-from severa_ext.testing._severa_world import START, World, description_or_skip
+from severa_ext.testing._severa_world import START, World, checked_world
 from severa_ext.testing.ews_server import FakeEwsServer
 from severa_ext.testing.faults import FaultyBackend
 
@@ -37,11 +37,8 @@ def clock():
 
 @pytest.fixture
 def world(clock):
-    made = World(clock, check=description_or_skip())
-    yield made
-    made.close()
-    assert made.check is not None
-    assert made.check.problems == []
+    with checked_world(clock) as made:
+        yield made
 
 
 def engine_for(world: World, a, b, store=None, **options) -> SyncEngine:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import calendar
 import itertools
 import json
 import threading
@@ -64,20 +65,7 @@ _FREQUENCIES = {
     "Monthly": rrule.MONTHLY,
     "Yearly": rrule.YEARLY,
 }
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+_MONTHS = tuple(calendar.month_name)[1:]  # "January" ... "December", as the API spells them
 
 
 def _token(seq: int, query: str) -> str:

@@ -18,7 +18,7 @@ from severa_ext.clock import Clock
 from severa_ext.testing._severa_openapi import SpecCheck, find_description
 from severa_ext.testing.severa_server import FakeSeveraServer
 
-__all__ = ["EMAIL", "START", "World", "description_or_skip", "world"]
+__all__ = ["EMAIL", "START", "World", "checked_world", "description_or_skip", "world"]
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 EMAIL = "alice@example.com"
@@ -88,3 +88,13 @@ def world(clock: Clock | None = None, *, check: SpecCheck | None = None) -> Iter
         yield made
     finally:
         made.close()
+
+
+@contextmanager
+def checked_world(clock: Clock | None = None) -> Iterator[World]:
+    """A :class:`World` whose traffic is checked against the description; it fails
+    when any exchange was off the description."""
+    with world(clock, check=description_or_skip()) as made:
+        yield made
+    assert made.check is not None
+    assert made.check.problems == [], made.check.problems

@@ -553,7 +553,7 @@ def _json(body: bytes) -> Any:
         raise invalid("the body is not JSON") from None
 
 
-def route_kind(method: str, path: str) -> tuple[str, list[str]] | None:
+def _route_kind(method: str, path: str) -> tuple[str, list[str]] | None:
     """The operation a request names (``"GET activities"``...) and its path parts."""
     if not path.startswith(_PREFIX):
         return None
@@ -592,7 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             split = urlsplit(self.path)
-            routed = route_kind(method, split.path)
+            routed = _route_kind(method, split.path)
             kind = routed[0] if routed else f"{method} unknown"
             seen = Seen(
                 method,
