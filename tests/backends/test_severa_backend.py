@@ -120,6 +120,18 @@ def test_token_route_failure_is_a_clear_auth_error_without_secrets(world, caplog
     assert secret not in caplog.text
 
 
+def test_a_throttled_or_failing_token_route_is_transient(world):
+    backend = world.backend()
+    world.server.throttle(retry_after=4, kinds=["POST token"])
+    with pytest.raises(Throttled) as raised:
+        backend.user()
+    assert raised.value.retry_after == 4
+    world.server.fail(status=502, kinds=["POST token"])
+    with pytest.raises(BackendUnavailable):
+        backend.user()
+    assert backend.user().email == "alice@example.com"
+
+
 def test_tokens_never_in_repr_or_logs(world, caplog):
     caplog.set_level(logging.DEBUG)
     backend = world.backend()

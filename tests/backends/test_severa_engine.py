@@ -176,6 +176,23 @@ def test_crash_between_create_and_record_never_duplicates(world, clock):
     assert link.pending is None
 
 
+def test_the_journal_keeps_the_api_error_but_no_secret(world, clock):
+    calendar = MemoryBackend("calendar", capabilities=Capabilities(delta=True), clock=clock)
+    store = MemoryStateStore()
+    backend = world.backend()
+    engine = engine_for(world, backend, calendar, store)
+    backend.user()  # signed in: a token exists
+    world.server.fail(50, status=500, kinds=["GET activities"])
+    report = engine.run()
+    assert report.errors
+    text = " ".join(entry.message for entry in store.journal(pair_id="alice"))
+    assert "HTTP 500 InternalSystemError" in text  # the ExceptionModel's type (S6)
+    assert world.server.client_secret not in text
+    token = backend._transport._token
+    assert token is not None
+    assert token.access not in text
+
+
 # -- other calendars on side B ----------------------------------------------------------------
 
 
