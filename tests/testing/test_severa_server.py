@@ -291,3 +291,23 @@ def test_the_plugin_fixture(pytester):
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_organisations_are_kept_apart(server, check):
+    other = server.new_organisation()
+    server.add_client("other-client", "other-secret", organisation=other)
+    other.add_user("bob@other.example")
+    session = check.watch(requests.Session())
+    token = session.post(
+        f"{server.base_url}/v1/token",
+        json={"client_id": "other-client", "client_secret": "other-secret"},
+        headers={"Client_Id": "other-client"},
+    ).json()["access_token"]
+    users = session.get(
+        f"{server.base_url}/v1/users",
+        headers={"Authorization": f"Bearer {token}", "Client_Id": "other-client"},
+    ).json()
+    assert [u["email"] for u in users] == ["bob@other.example"]
+    assert [u["email"] for u in Client(server, check).call("GET", "users").json()] == [
+        "alice@example.com"
+    ]
