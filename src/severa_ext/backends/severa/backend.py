@@ -257,7 +257,7 @@ class SeveraBackend:
         if not self._by_email:
             try:
                 _, raw = self._transport.request(
-                    "GET", f"v1/users/{self._who}", what="get the user"
+                    "GET", f"v1/users/{_path(self._who)}", what="get the user"
                 )
             except NotFound:
                 raise ActivationError(
