@@ -455,3 +455,12 @@ def test_settings_are_checked_against_the_activity_types(world):
         )
     with pytest.raises(ActivationError, match="not an active"):
         backend.check_settings(SyncPolicy(default_type="no-such-type"))
+
+
+def test_a_user_given_by_guid(world):
+    backend = world.backend(user_email=None, user_guid=world.user.guid)
+    assert backend.user().email == "alice@example.com"
+    missing = world.backend(user_email=None, user_guid="no-such-user")
+    with pytest.raises(ActivationError) as raised:
+        missing.user()
+    assert raised.value.reason == "unknown-user"
