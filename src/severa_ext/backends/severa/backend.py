@@ -318,10 +318,11 @@ class SeveraBackend:
         now = self._clock.now()
         self._keys = None  # a new read epoch: find() lists again
         stored = self._cursor(cursor)
-        due = stored is None or (stored.start, stored.end) != (window.start, window.end)
-        if stored is not None and not due and now - stored.checked >= self._check_every:
-            due = True
-        if due or stored is None:
+        if (
+            stored is None
+            or (stored.start, stored.end) != (window.start, window.end)
+            or now - stored.checked >= self._check_every  # the delete check is due
+        ):
             return self._full(window, now)
         return self._delta(stored, window, now)
 
