@@ -305,7 +305,8 @@ class SeveraBackend:
         """The types, read again once when a row names one not seen yet."""
         types = self.activity_types()
         for row in rows:
-            guid = row.get("activityType", {}).get("guid") if isinstance(row, dict) else None
+            kind = row.get("activityType") if isinstance(row, dict) else None
+            guid = kind.get("guid") if isinstance(kind, dict) else None
             if isinstance(guid, str) and guid not in types:
                 return self.activity_types(refresh=True)
         return types
