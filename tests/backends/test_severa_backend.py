@@ -464,3 +464,19 @@ def test_a_user_given_by_guid(world):
     with pytest.raises(ActivationError) as raised:
         missing.user()
     assert raised.value.reason == "unknown-user"
+
+
+def test_odd_rows_are_problems_not_crashes(world):
+    backend = world.backend()
+    backend.user()
+    world.check.skip_bodies_of.add(200)
+    world.server.malformed(
+        body=b'[{"name": "no guid", "activityType": null}, {"guid": "g", "activityType": 5}]',
+        kinds=["GET activities"],
+    )
+    listing = backend.changes(None, WINDOW)
+    world.check.skip_bodies_of.clear()
+    world.check.problems.clear()  # the odd rows were asked for
+    assert listing.items == ()
+    assert not listing.full  # not a delete check
+    assert len(backend.problems) == 2
