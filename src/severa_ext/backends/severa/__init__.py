@@ -1,13 +1,11 @@
 """The Severa side of a sync pair, over Severa's public REST API.
 
 :class:`SeveraBackend` is the backend; :class:`SeveraCredentials` the organisation's
-API client; :class:`HttpLimits` (from ``severa_ext.backends._http``) bounds what the
-server may send. See ``docs/guides/severa.md``.
+API client; ``limits=`` takes a :class:`severa_ext.backends._http.HttpLimits`. See ``docs/guides/severa.md``.
 """
 
 from __future__ import annotations
 
-from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.severa._mapping import (
     SEVERA_CONTENT_FIELDS,
     SeveraActivityType,
@@ -24,7 +22,6 @@ __all__ = [
     "DEFAULT_SCOPES",
     "SEVERA_BASE_URL",
     "SEVERA_CONTENT_FIELDS",
-    "HttpLimits",
     "SeveraActivityType",
     "SeveraBackend",
     "SeveraCredentials",
