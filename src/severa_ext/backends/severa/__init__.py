@@ -1,7 +1,8 @@
 """The Severa side of a sync pair, over Severa's public REST API.
 
 :class:`SeveraBackend` is the backend; :class:`SeveraCredentials` the organisation's
-API client; ``limits=`` takes a :class:`severa_ext.backends._http.HttpLimits`. See ``docs/guides/severa.md``.
+API client; ``limits=`` takes a :class:`severa_ext.backends._http.HttpLimits`.
+See ``docs/guides/severa.md``.
 """
 
 from __future__ import annotations
