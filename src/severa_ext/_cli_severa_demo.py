@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-__all__ = ["run_severa_demo"]
+__all__ = ["run_severa_demo", "severa_demo"]
 
 EMAIL = "alice@example.com"
 MAILBOX = "alice@contoso.com"
@@ -83,3 +84,13 @@ def run_severa_demo(echo: Callable[[str], None] = print) -> int:
             severa.close()
             graph.close()
     return 0 if converged else 1
+
+
+def severa_demo() -> Any:
+    """The demo as the command line's ``Outcome`` (its text, a JSON document, the code)."""
+    from severa_ext._cli_commands import Outcome
+
+    lines: list[str] = []
+    code = run_severa_demo(lines.append)
+    document = {"demo": "severa-graph", "converged": code == 0, "lines": lines}
+    return Outcome(code, document, "\n".join(lines))

@@ -48,3 +48,14 @@ def test_the_demo_runs_severa_against_graph_end_to_end():
     calendar = text.split("the calendar now holds:")[1]
     assert "Implement the API" not in calendar  # a project task stays in Severa (S8)
     assert "Dentist              type Personal" in text  # a private entry (S9)
+
+
+def test_severa_ext_demo_severa_from_the_command_line(capsys):
+    import json
+
+    from severa_ext.cli import main
+
+    assert main(["demo", "--severa", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["converged"] is True
+    assert any(line.startswith("run 2: created 0") for line in document["lines"])
