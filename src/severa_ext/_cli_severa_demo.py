@@ -89,7 +89,15 @@ def run_severa_demo(echo: Callable[[str], None] = print) -> int:
 def severa_demo() -> Any:
     """The demo as the command line's ``Outcome`` (its text, a JSON document, the code)."""
     from severa_ext._cli_commands import Outcome
+    from severa_ext.errors import ConfigError
 
+    try:
+        import jsonpatch  # noqa: F401 (the fake Severa server needs it)
+    except ImportError as exc:
+        raise ConfigError(
+            "the Severa demo runs the package's fake servers: install the testing extra "
+            "(pip install 'severa-ext[testing]')"
+        ) from exc
     lines: list[str] = []
     code = run_severa_demo(lines.append)
     document = {"demo": "severa-graph", "converged": code == 0, "lines": lines}
