@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from severa_ext._cli_commands import Outcome
 
 __all__ = ["run_severa_demo", "severa_demo"]
 
@@ -86,7 +89,7 @@ def run_severa_demo(echo: Callable[[str], None] = print) -> int:
     return 0 if converged else 1
 
 
-def severa_demo() -> Any:
+def severa_demo() -> Outcome:
     """The demo as the command line's ``Outcome`` (its text, a JSON document, the code)."""
     from severa_ext._cli_commands import Outcome
     from severa_ext.errors import ConfigError
