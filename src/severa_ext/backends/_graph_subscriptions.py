@@ -326,3 +326,9 @@ class GraphSubscriptions:
         """Close the session if this object made it."""
         if self._own_session:
             self._transport.session.close()
+
+    def __enter__(self) -> GraphSubscriptions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
