@@ -380,3 +380,13 @@ def test_graph_subscriptions_repr_holds_no_secret(graph):
     assert graph.client_secret not in repr(client)
     assert isinstance(client, GraphSubscriptions)
     client.close()
+
+
+def test_the_guide_example_runs():
+    import pathlib
+    import re
+
+    guide = pathlib.Path(__file__).parents[2] / "docs" / "guides" / "notifications.md"
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.DOTALL)
+    (example,) = [block for block in blocks if "FakeGraphServer" in block]
+    exec(compile(example, str(guide), "exec"), {"__name__": "guide"})

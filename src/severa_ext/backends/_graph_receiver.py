@@ -65,13 +65,13 @@ class SignalKind(enum.Enum):
     """What a notification asks of the host."""
 
     CHANGED = "changed"
-    """An event changed: sync the pair early (a delta round picks the change up)."""
+    """An event changed; sync the pair early (a delta round picks the change up)."""
     REAUTHORIZE = "reauthorizationRequired"
     """Graph needs the subscription renewed (``PATCH``) before it sends more."""
     RECREATE = "subscriptionRemoved"
-    """Graph removed the subscription: create a new one, then resync the pair."""
+    """Graph removed the subscription; create a new one, then sync the pair."""
     RESYNC = "missed"
-    """Graph dropped notifications: the pair is due for a sync now."""
+    """Graph dropped notifications; the pair is due for a sync now."""
 
 
 _LIFECYCLE = {kind.value: kind for kind in SignalKind if kind is not SignalKind.CHANGED}

@@ -13,7 +13,7 @@
   over its database); :class:`MemorySubscriptionStore` is the reference.
 
 Graph lets an Outlook event subscription live at most 4230 minutes (just under three
-days): :data:`MAX_EVENT_SUBSCRIPTION_MINUTES`.
+days): ``MAX_EVENT_SUBSCRIPTION_MINUTES``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import attrs
 import cattrs
 import requests
 
-from severa_ext.backends._graph_auth import TokenProvider
+from severa_ext.backends import _graph_auth
 from severa_ext.backends._graph_http import GraphTransport
 from severa_ext.backends._http import HttpLimits
 from severa_ext.clock import Clock, SystemClock
@@ -200,7 +200,7 @@ class GraphSubscriptions:
         base_url: the Graph endpoint with its version.
         clock: the time expiries are counted from (the system clock by default).
         lifetime: how long each created or renewed subscription lives (at most
-            :data:`MAX_EVENT_SUBSCRIPTION_MINUTES`).
+            4230 minutes, the default).
         timeout: seconds for connecting and for each read.
         limits: what an answer may be (``HttpLimits()`` by default).
 
@@ -210,7 +210,7 @@ class GraphSubscriptions:
 
     def __init__(
         self,
-        tokens: TokenProvider,
+        tokens: _graph_auth.TokenProvider,
         *,
         session: requests.Session | None = None,
         base_url: str = "https://graph.microsoft.com/v1.0",
