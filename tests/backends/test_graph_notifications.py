@@ -390,3 +390,42 @@ def test_the_guide_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.DOTALL)
     (example,) = [block for block in blocks if "FakeGraphServer" in block]
     exec(compile(example, str(guide), "exec"), {"__name__": "guide"})
+
+
+def test_renew_due_renews_the_due_and_recreates_the_gone(graph, served, subscribe, clock):
+    kept = subscribe()
+    clock.advance(timedelta(hours=1))
+    later = subscribe()
+    removed = subscribe()
+    graph.subscriptions.lifecycle(removed.id, "subscriptionRemoved")
+    assert graph.subscriptions.wait_delivered()
+    clock.advance(timedelta(hours=44))  # kept is 3 h from its end, the others 4 h
+
+    fresh = subscribe.client.renew_due(
+        [kept, later, removed], margin=timedelta(hours=3, minutes=30)
+    )
+    assert [s.id for s in fresh] == [kept.id]
+    assert fresh[0].expires == clock.now() + timedelta(hours=48)
+
+    fresh = subscribe.client.renew_due([later, removed], margin=timedelta(hours=5))
+    by_pair = {s.id: s for s in fresh}
+    assert later.id in by_pair
+    (recreated,) = [s for s in fresh if s.id != later.id]
+    assert recreated.id != removed.id
+    assert recreated.client_state != removed.client_state
+    assert (recreated.pair, recreated.mailbox) == (removed.pair, removed.mailbox)
+    assert sorted(graph.subscriptions.ids()) == sorted([kept.id, later.id, recreated.id])
+
+
+def test_no_secret_reaches_the_logs_in_a_whole_round_trip(graph, served, subscribe, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    subscription = subscribe()
+    graph.user_create(ALICE, CalendarItem("Logged", NOW, NOW + timedelta(hours=1)))
+    assert graph.subscriptions.wait_delivered()
+    post(served.url, {"value": [{"subscriptionId": subscription.id, "clientState": "no"}]})
+    subscribe.client.renew(subscription)
+    assert served.sink.signals
+    assert subscription.client_state not in caplog.text
+    assert graph.client_secret not in caplog.text

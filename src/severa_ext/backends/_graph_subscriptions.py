@@ -310,6 +310,45 @@ class GraphSubscriptions:
         logger.info("graph: renewed subscription %s until %s", subscription.id, expires)
         return attrs.evolve(subscription, expires=expires)
 
+    def recreate(self, subscription: Subscription) -> Subscription:
+        """A new subscription for the same mailbox, pair and URLs (after Graph removed
+        one, or let it expire); a new client state too.
+
+        Raises:
+            BadItem, AuthError, Throttled, BackendUnavailable, MalformedResponse: as
+                for :meth:`create`.
+        """
+        return self.create(
+            subscription.mailbox,
+            subscription.notification_url,
+            pair=subscription.pair,
+            lifecycle_url=subscription.lifecycle_url,
+        )
+
+    def renew_due(
+        self, subscriptions: Iterable[Subscription], *, margin: timedelta
+    ) -> tuple[Subscription, ...]:
+        """Renew every subscription :func:`due_for_renewal` names; recreate the gone ones.
+
+        Returns:
+            The new records, to store in place of the old ones (same ``id`` when
+            renewed, a new ``id`` when Graph no longer had it and it was created again;
+            the pair should then be synced, as notifications may have been lost).
+
+        Raises:
+            Throttled, BackendUnavailable, AuthError: as for any Graph call; the
+                records renewed before the failure are lost to the caller only if it
+                does not retry (renewing twice is harmless).
+        """
+        renewed: list[Subscription] = []
+        for subscription in due_for_renewal(subscriptions, now=self._clock.now(), margin=margin):
+            try:
+                renewed.append(self.renew(subscription))
+            except LookupError:  # NotFound: expired or removed meanwhile
+                logger.info("graph: subscription %s is gone; creating it again", subscription.id)
+                renewed.append(self.recreate(subscription))
+        return tuple(renewed)
+
     def delete(self, subscription: Subscription) -> None:
         """End a subscription; one Graph no longer has counts as deleted."""
         ref = f"delete subscription {subscription.id}"
