@@ -382,16 +382,6 @@ def test_graph_subscriptions_repr_holds_no_secret(graph):
     client.close()
 
 
-def test_the_guide_example_runs():
-    import pathlib
-    import re
-
-    guide = pathlib.Path(__file__).parents[2] / "docs" / "guides" / "notifications.md"
-    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.DOTALL)
-    (example,) = [block for block in blocks if "FakeGraphServer" in block]
-    exec(compile(example, str(guide), "exec"), {"__name__": "guide"})
-
-
 def test_renew_due_renews_the_due_and_recreates_the_gone(graph, served, subscribe, clock):
     kept = subscribe()
     clock.advance(timedelta(hours=1))
@@ -429,3 +419,12 @@ def test_no_secret_reaches_the_logs_in_a_whole_round_trip(graph, served, subscri
     assert served.sink.signals
     assert subscription.client_state not in caplog.text
     assert graph.client_secret not in caplog.text
+
+
+def test_changes_in_another_mailbox_notify_nobody(graph, served, subscribe):
+    subscribe()
+    graph.add_mailbox("bob@contoso.com")
+    graph.user_create("bob@contoso.com", CalendarItem("Bob's", NOW, NOW + timedelta(hours=1)))
+    assert graph.subscriptions.wait_delivered()
+    assert graph.subscriptions.deliveries == []
+    assert served.sink.signals == ()

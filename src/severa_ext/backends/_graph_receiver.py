@@ -232,6 +232,15 @@ class NotificationReceiver:
             headers: the request headers (unused today; Graph signs nothing here).
             body: the request body, already bounded by the caller (the WSGI adapter
                 refuses a body larger than ``limits.max_body_bytes`` before reading it).
+
+        Returns:
+            ``200`` with the token for a validation request, ``202`` for a
+            notification collection (whether or not any entry was genuine), ``400``,
+            ``405`` or ``413`` for a request that is none of those.
+
+        Raises:
+            Exception: only what the host's sink raises (a WSGI server then answers
+                500 and Graph delivers the notification again later).
         """
         if method.upper() != "POST":
             self._count(refused=1)
