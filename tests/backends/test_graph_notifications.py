@@ -30,7 +30,7 @@ from severa_ext.backends.graph_notifications import (
 )
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
-from severa_ext.errors import BadItem, ConfigError, NotFound
+from severa_ext.errors import BackendUnavailable, BadItem, ConfigError, NotFound, Throttled
 from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Capabilities
 from severa_ext.sync.policy import SyncPolicy
@@ -428,3 +428,21 @@ def test_changes_in_another_mailbox_notify_nobody(graph, served, subscribe):
     assert graph.subscriptions.wait_delivered()
     assert graph.subscriptions.deliveries == []
     assert served.sink.signals == ()
+
+
+def test_subscription_calls_share_the_backends_error_mapping_and_token_refresh(
+    graph, served, subscribe
+):
+    subscription = subscribe()
+    graph.throttle(1, retry_after=7, kinds=["PATCH subscription"])
+    with pytest.raises(Throttled) as caught:
+        subscribe.client.renew(subscription)
+    assert caught.value.retry_after == 7
+    graph.expire_tokens()  # the next call gets 401, takes a fresh token, and succeeds
+    issued = graph.tokens_issued
+    assert subscribe.client.renew(subscription).id == subscription.id
+    assert graph.tokens_issued == issued + 1
+    graph.fail(1, status=500, kinds=["DELETE subscription"])
+    with pytest.raises(BackendUnavailable):
+        subscribe.client.delete(subscription)
+    assert graph.subscriptions.ids() == [subscription.id]

@@ -193,6 +193,12 @@ def _expiry(body: Any, ref: str) -> tuple[str, datetime]:
 class GraphSubscriptions:
     """Creates, renews and deletes event subscriptions through Graph's REST API.
 
+    Every call goes through a :class:`~severa_ext.backends._graph_http.GraphTransport`
+    (at most four in flight per process and base URL), so errors are those of
+    ``GraphBackend``: 429 and 503 are :class:`~severa_ext.errors.Throttled`, other 5xx
+    and network faults :class:`~severa_ext.errors.BackendUnavailable`, a refused token
+    gets one fresh token and then :class:`~severa_ext.errors.AuthError`.
+
     Args:
         tokens: where bearer tokens come from (the same providers as ``GraphBackend``;
             app-only needs ``Calendars.Read`` for other users' events).
