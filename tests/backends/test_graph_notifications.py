@@ -446,3 +446,36 @@ def test_subscription_calls_share_the_backends_error_mapping_and_token_refresh(
     with pytest.raises(BackendUnavailable):
         subscribe.client.delete(subscription)
     assert graph.subscriptions.ids() == [subscription.id]
+
+
+def test_renewing_on_schedule_keeps_one_live_subscription(served):
+    """Property: after every ``renew_due`` the record is live on the fake and expires
+    beyond the margin, and its id changes only when its expiry had passed before."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    clock = FixedClock(NOW)
+    lifetime, margin = timedelta(hours=48), timedelta(hours=6)
+    with FakeGraphServer(clock=clock) as graph:
+        graph.add_mailbox(ALICE)
+        client = graph.graph_subscriptions(clock=clock, lifetime=lifetime)
+        steps = st.lists(st.integers(min_value=0, max_value=60 * 60), min_size=1, max_size=6)
+
+        @given(steps=steps)
+        def run(steps):
+            graph.subscriptions.expire_all()
+            clock.current = NOW
+            record = client.create(ALICE, served.url, pair="alice")
+            for minutes in steps:
+                clock.advance(timedelta(minutes=minutes))
+                was_expired = record.expires <= clock.now()
+                (fresh,) = client.renew_due([record], margin=margin) or (record,)
+                assert (fresh.id != record.id) == was_expired
+                assert fresh.expires > clock.now() + margin
+                assert fresh.id in graph.subscriptions.ids()
+                record = fresh
+
+        run()
+        client.close()
+        assert not graph.errors
+        assert len(graph.subscriptions.validations) >= 100  # one create per example at least

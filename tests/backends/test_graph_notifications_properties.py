@@ -16,6 +16,7 @@ from severa_ext.backends.graph_notifications import (
     ReceiverLimits,
     SignalKind,
     Subscription,
+    due_for_renewal,
 )
 
 SECRET = "s3cr3t-client-state-0123456789abcdef"
@@ -101,3 +102,22 @@ def test_the_handshake_echoes_any_token_and_only_on_post(token, method):
         assert answer.body == token.encode("utf-8", "replace")
         assert dict(answer.headers)["Content-Type"].startswith("text/plain")
     assert sink.signals == ()
+
+
+@given(
+    offsets=st.lists(st.integers(min_value=-10_000, max_value=10_000), max_size=12),
+    margin=st.integers(min_value=0, max_value=5_000),
+)
+def test_due_for_renewal_is_exactly_those_within_the_margin_soonest_first(offsets, margin):
+    from datetime import timedelta
+
+    import attrs
+
+    now = datetime(2026, 5, 4, tzinfo=UTC)
+    records = [
+        attrs.evolve(KNOWN, id=f"s{i}", expires=now + timedelta(minutes=m))
+        for i, m in enumerate(offsets)
+    ]
+    due = due_for_renewal(records, now=now, margin=timedelta(minutes=margin))
+    assert {s.id for s in due} == {f"s{i}" for i, m in enumerate(offsets) if m <= margin}
+    assert [s.expires for s in due] == sorted(s.expires for s in due)
