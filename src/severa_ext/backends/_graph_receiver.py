@@ -338,9 +338,9 @@ class NotificationReceiver:
         pairs = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
         query = {key: values[-1] for key, values in pairs.items()}
         headers = {
-            key[5:].replace("_", "-").title(): str(value)
+            key.removeprefix("HTTP_").replace("_", "-").title(): str(value)
             for key, value in environ.items()
-            if key.startswith("HTTP_")
+            if key.startswith("HTTP_") or key in {"CONTENT_TYPE", "CONTENT_LENGTH"}
         }
         length = _content_length(environ.get("CONTENT_LENGTH"))
         if length > self.limits.max_body_bytes:
