@@ -478,4 +478,3 @@ def test_renewing_on_schedule_keeps_one_live_subscription(served):
         run()
         client.close()
         assert not graph.errors
-        assert len(graph.subscriptions.validations) >= 100  # one create per example at least
