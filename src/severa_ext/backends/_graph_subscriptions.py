@@ -193,7 +193,7 @@ def _expiry(body: Any, ref: str) -> tuple[str, datetime]:
 class GraphSubscriptions:
     """Creates, renews and deletes event subscriptions through Graph's REST API.
 
-    Every call goes through a :class:`~severa_ext.backends._graph_http.GraphTransport`
+    Every call goes through the Graph backend's ``GraphTransport``
     (at most four in flight per process and base URL), so errors are those of
     ``GraphBackend``: 429 and 503 are :class:`~severa_ext.errors.Throttled`, other 5xx
     and network faults :class:`~severa_ext.errors.BackendUnavailable`, a refused token
