@@ -478,3 +478,19 @@ def test_renewing_on_schedule_keeps_one_live_subscription(served):
         run()
         client.close()
         assert not graph.errors
+
+
+def test_a_flood_of_forged_entries_logs_one_line(served, subscribe, caplog):
+    import logging
+
+    subscription = subscribe()
+    forged = [{"subscriptionId": subscription.id, "clientState": f"guess-{i}"} for i in range(300)]
+    unknown = [{"subscriptionId": f"x{i}", "clientState": "y"} for i in range(200)]
+    with caplog.at_level(logging.WARNING, logger="severa_ext.backends._graph_receiver"):
+        assert post(served.url, {"value": [*forged, *unknown, 7]}).status_code == 202
+    (line,) = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    assert "'wrong client state': 300" in line
+    assert "'unknown subscription': 200" in line
+    assert "'not an object': 1" in line
+    assert served.receiver.counts.ignored == 501
+    assert served.sink.signals == ()

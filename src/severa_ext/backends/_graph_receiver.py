@@ -32,13 +32,14 @@ import enum
 import hmac
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs
 
 import attrs
 
-from severa_ext.backends._graph_subscriptions import Subscription, SubscriptionStore
+from severa_ext.backends._graph_subscriptions import SubscriptionStore
 from severa_ext.backends._http import parse_json
 from severa_ext.errors import ConfigError, MalformedResponse
 
@@ -178,12 +179,6 @@ def _refusal(status: int, text: str) -> ReceiverAnswer:
     return ReceiverAnswer(status, _TEXT, text.encode())
 
 
-def _shown(value: object) -> str:
-    """An untrusted id for a log line: short and quoted."""
-    text = value if isinstance(value, str) else type(value).__name__
-    return repr(text[:64])
-
-
 class NotificationReceiver:
     """Answers Graph's validation requests and turns notifications into signals.
 
@@ -256,10 +251,16 @@ class NotificationReceiver:
             self._count(refused=1)
             return _refusal(400, "not a notification collection")
         signals: dict[tuple[SignalKind, str], Signal] = {}
+        ignored: Counter[str] = Counter()
         for entry in entries:
-            signal = self._accept(entry)
-            if signal is not None:
-                signals.setdefault((signal.kind, signal.subscription_id), signal)
+            outcome = self._accept(entry)
+            if isinstance(outcome, Signal):
+                signals.setdefault((outcome.kind, outcome.subscription_id), outcome)
+            else:
+                ignored[outcome] += 1
+        self._count(accepted=len(entries) - ignored.total(), ignored=ignored.total())
+        if ignored:  # one line per request, whatever a sender floods us with
+            logger.warning("graph notifications: ignored %s", dict(sorted(ignored.items())))
         for signal in signals.values():
             logger.info(
                 "graph notifications: %s for pair %s (subscription %s)",
@@ -294,43 +295,24 @@ class NotificationReceiver:
             return None
         return value
 
-    def _accept(self, entry: Any) -> Signal | None:
-        """The signal of one entry, or ``None`` (ignored and counted)."""
-        subscription = self._subscription(entry)
+    def _accept(self, entry: Any) -> Signal | str:
+        """The signal of one entry, or why it is ignored."""
+        if not isinstance(entry, dict):
+            return "not an object"
+        sid, state = entry.get("subscriptionId"), entry.get("clientState")
+        if not isinstance(sid, str) or not 0 < len(sid) <= _MAX_ID:
+            return "no subscription id"
+        subscription = self._store.get(sid)
         if subscription is None:
-            self._count(ignored=1)
-            return None
+            return "unknown subscription"
+        given = state.encode("utf-8", "replace") if isinstance(state, str) else b""
+        if not hmac.compare_digest(given, subscription.client_state.encode()):
+            return "wrong client state"
         lifecycle = entry.get("lifecycleEvent")
         kind = SignalKind.CHANGED if lifecycle is None else _LIFECYCLE.get(str(lifecycle))
         if kind is None:
-            logger.warning(
-                "graph notifications: unknown lifecycle event %s ignored", _shown(lifecycle)
-            )
-            self._count(ignored=1)
-            return None
-        self._count(accepted=1)
+            return "unknown lifecycle event"
         return Signal(kind, subscription.pair, subscription.mailbox, subscription.id)
-
-    def _subscription(self, entry: Any) -> Subscription | None:
-        """The stored subscription an entry names, if its client state matches."""
-        if not isinstance(entry, dict):
-            logger.warning("graph notifications: ignored an entry that is not an object")
-            return None
-        sid, state = entry.get("subscriptionId"), entry.get("clientState")
-        if not isinstance(sid, str) or not 0 < len(sid) <= _MAX_ID:
-            logger.warning("graph notifications: ignored an entry without a subscription id")
-            return None
-        subscription = self._store.get(sid)
-        if subscription is None:
-            logger.warning("graph notifications: ignored unknown subscription %s", _shown(sid))
-            return None
-        given = state.encode("utf-8", "replace") if isinstance(state, str) else b""
-        if not hmac.compare_digest(given, subscription.client_state.encode()):
-            logger.warning(
-                "graph notifications: ignored subscription %s: wrong client state", _shown(sid)
-            )
-            return None
-        return subscription
 
     def wsgi(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The receiver as a WSGI application (PEP 3333); mount it at the notification URL."""
