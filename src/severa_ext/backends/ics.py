@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -46,19 +45,20 @@ from severa_ext.backends._ics_cursor import (
     make_cursor,
     options_fingerprint,
 )
+from severa_ext.backends._ics_file import Rendering, atomic_write
 from severa_ext.backends._ics_index import (
     EXPANSION_BUDGET_S,
     SYNC_KEY_PROPERTY,
     CalendarIndex,
     SkippedComponent,
     build_index,
+    convert,
     expand_series,
     split_id,
 )
 from severa_ext.backends._ics_text import (
     DEFAULT_MAX_BYTES,
     parse_calendar_bytes,
-    scan_event_lines,
 )
 from severa_ext.backends._ics_write import apply_item, new_event, new_override
 from severa_ext.backends._timezones import resolve_zone
@@ -128,6 +128,27 @@ class _Loaded:
     signature: tuple[int, int, int] | None
     notes: tuple[str, ...]
     expansions: dict[Window, tuple[CalendarItem, ...]] = attrs.field(factory=dict)
+    rendering: Rendering = attrs.field(factory=Rendering)
+    dirty: bool = False
+    keys: dict[str, list[str]] | None = None
+
+    def ids_of(self, sync_key: str) -> list[str]:
+        """Ids of the single events stamped with ``sync_key`` (one lookup table per read)."""
+        if self.keys is None:
+            keys: dict[str, list[str]] = {}
+            for item in self.index.singles.values():
+                if item.sync_key is not None and item.id is not None:
+                    keys.setdefault(item.sync_key, []).append(item.id)
+            self.keys = keys
+        return self.keys.get(sync_key, [])
+
+    def put_single(self, uid: str, item: CalendarItem) -> None:
+        """Index a written single event (its sync key too)."""
+        self.index.singles[uid] = item
+        if self.keys is not None and item.sync_key is not None:
+            ids = self.keys.setdefault(item.sync_key, [])
+            if uid not in ids:
+                ids.append(uid)
 
 
 def _index_calendar(
@@ -280,7 +301,12 @@ class IcsReader:
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
         """Every item stamped with ``sync_key``."""
         loaded = self._lookup()
-        found = [i for i in loaded.index.singles.values() if i.sync_key == sync_key]
+        singles = loaded.index.singles
+        found = [
+            item
+            for item_id in loaded.ids_of(sync_key)
+            if (item := singles.get(item_id)) is not None and item.sync_key == sync_key
+        ]
         window = self._last_window
         if window is not None:
             found.extend(i for i in self._occurrences(loaded, window) if i.sync_key == sync_key)
@@ -307,6 +333,10 @@ def _reparse_in_place(component: Component) -> None:
     for name, value in fresh.items():
         component[name] = value
     component.subcomponents[:] = fresh.subcomponents
+
+
+def _recurring(component: Component) -> bool:
+    return any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
 
 
 def _digest(data: bytes) -> str:
@@ -355,6 +385,9 @@ class IcsBackend(IcsReader):
         self._backend_name = f"ics:{self.path}"
         self._needs_zones = False
         self._touched: list[Component] = []
+        self._series_changed = False
+        self._flushes_called = False
+        self._created_here = False
         self._parses = 0
         self._options = options_fingerprint(
             zone=self._zone,
@@ -366,7 +399,8 @@ class IcsBackend(IcsReader):
             empty = Calendar()
             empty.add("PRODID", _PRODID)
             empty.add("VERSION", "2.0")
-            self._atomic_write(empty.to_ical())
+            atomic_write(self.path, empty.to_ical())
+            self._created_here = True
 
     def __repr__(self) -> str:
         return f"IcsBackend({str(self.path)!r})"
@@ -432,6 +466,8 @@ class IcsBackend(IcsReader):
 
     def _current(self) -> _Loaded:
         loaded = self._loaded
+        if loaded is not None and loaded.dirty:
+            return loaded  # buffered writes: a change on disk is refused at flush
         if loaded is None or self._stat() != loaded.signature:
             self._loaded = loaded = self._read()
         return loaded
@@ -461,61 +497,74 @@ class IcsBackend(IcsReader):
 
     # --- writing -------------------------------------------------------------
 
-    def _atomic_write(self, data: bytes) -> None:
-        folder = self.path.parent
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp_path = Path(tmp_name)
-            if self.path.exists():
-                tmp_path.chmod(self.path.stat().st_mode & 0o777)
-            tmp_path.replace(self.path)
-        except OSError as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise BackendError(f"{self.path}: cannot be written: {exc}", backend="ics") from exc
-        try:  # make the rename itself durable
-            dir_fd = os.open(folder, os.O_RDONLY)
-        except OSError:
+    def flush(self) -> None:
+        """Write every change accepted so far to the file, once (atomically, fsynced).
+
+        The engine calls it at the end of each durable step, before its state store
+        commits the step; until a caller has called it once, :meth:`apply_batch` and
+        the single-item writes flush by themselves, so an engine that never calls it
+        still never records a write the file does not have.
+
+        Raises:
+            VersionConflict: the file changed on disk since it was read (the buffered
+                changes are dropped; the next read starts from the file).
+            BackendError: the file cannot be written.
+        """
+        self._flushes_called = True
+        loaded = self._loaded
+        if loaded is None or not loaded.dirty:
+            return
+        self._write_out(loaded)
+
+    def _refuse_if_changed(self, loaded: _Loaded) -> None:
+        signature = self._stat()
+        if signature == loaded.signature:
             return
         try:
-            os.fsync(dir_fd)
+            on_disk = self.path.read_bytes() if signature is not None else b""
         except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+            on_disk = b""
+        if _digest(on_disk) != loaded.digest:
+            self._loaded = None  # our in-memory changes are dropped
+            raise VersionConflict(
+                f"{self.path} changed on disk since it was read; not overwriting it",
+                backend="ics",
+            )
 
-    def _commit(self, loaded: _Loaded, needs_zones: bool) -> None:
-        """Write the mutated calendar if the file is still what we read."""
-        signature = self._stat()
-        if signature != loaded.signature:
-            try:
-                on_disk = self.path.read_bytes() if signature is not None else b""
-            except OSError:
-                on_disk = b""
-            if _digest(on_disk) != loaded.digest:
-                self._loaded = None  # our in-memory changes are dropped
-                raise VersionConflict(
-                    f"{self.path} changed on disk since it was read; not overwriting it",
-                    backend="ics",
-                )
-        for component in self._touched:
+    def _write_out(self, loaded: _Loaded) -> None:
+        """Render the calendar (changed components only) and replace the file."""
+        self._refuse_if_changed(loaded)
+        data = loaded.rendering.render(loaded.calendar)
+        atomic_write(self.path, data)
+        loaded.digest = _digest(data)
+        loaded.signature = self._stat()
+        loaded.dirty = False
+        self._created_here = False
+        logger.info("%s: wrote %d bytes", self.path, len(data))
+
+    def _settle(self, loaded: _Loaded, touched: list[Component], needs_zones: bool) -> None:
+        """Bring the index in step with the changed components (no file access)."""
+        for component in touched:
             _reparse_in_place(component)
+            loaded.rendering.forget(component)
         if needs_zones:
             loaded.calendar.add_missing_timezones()
-        data = loaded.calendar.to_ical()
-        self._atomic_write(data)
-        logger.info("%s: wrote %d changed event(s)", self.path, len(self._touched))
-        self._loaded = None
-        # Index what was written without parsing the whole file again: every changed
-        # component was re-parsed above, so memory holds what a fresh read would give.
-        event_lines = scan_event_lines(data, str(self.path))
+        loaded.expansions.clear()
+        loaded.dirty = True
+        simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(_recurring(c) for c in touched)
+        if simple and not self._series_changed:
+            resolver = loaded.index.resolver
+            for component in touched:
+                uid = str(component.get("UID", "")).strip()
+                item = convert(component, resolver, item_id=uid)
+                loaded.put_single(uid, item)
+            return
+        # Lines are those of the last read; components written since have none.
         index, _floating = _index_parsed(
-            loaded.calendar, event_lines, str(self.path), self._zone, budget=self._budget
+            loaded.calendar, (), str(self.path), self._zone, budget=self._budget
         )
-        self._loaded = _Loaded(loaded.calendar, index, _digest(data), self._stat(), loaded.notes)
+        loaded.index = index
+        loaded.keys = None
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -534,13 +583,14 @@ class IcsBackend(IcsReader):
         return current
 
     def _do_create(self, loaded: _Loaded, item: CalendarItem, sync_key: str) -> str:
-        for existing in loaded.index.singles.values():
-            if existing.sync_key == sync_key:
-                return existing.id or ""
+        for existing_id in loaded.ids_of(sync_key):
+            if existing_id in loaded.index.singles:
+                return existing_id
         uid = f"{sync_key}@severa-ext"
         event = new_event(uid)
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
         loaded.calendar.add_component(event)
+        loaded.index.stored.setdefault(uid, []).append(event)
         self._touched.append(event)
         return uid
 
@@ -563,6 +613,7 @@ class IcsBackend(IcsReader):
                     raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
                 target = new_override(master, current.original_start)
                 loaded.calendar.add_component(target)
+            self._series_changed = True
         self._needs_zones |= apply_item(target, item, now=self._now(), sync_key=sync_key)
         self._touched.append(target)
         return item_id
@@ -572,19 +623,27 @@ class IcsBackend(IcsReader):
         series = loaded.index.series.get(uid)
         return series.stored_overrides.get(token) if series is not None else None
 
+    def _remove(self, loaded: _Loaded, component: Component) -> None:
+        subcomponents = loaded.calendar.subcomponents
+        for position, candidate in enumerate(subcomponents):
+            if candidate is component:
+                del subcomponents[position]
+                return
+
     def _do_delete(self, loaded: _Loaded, item_id: str, if_match: str | None) -> None:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
         components = self._stored(loaded, uid)
+        self._series_changed = True
         if token is None:
             for component in components:
                 if "RECURRENCE-ID" not in component:
-                    loaded.calendar.subcomponents.remove(component)
+                    self._remove(loaded, component)
                     break
             return
         override = self._override(loaded, uid, token)
         if override is not None:
-            loaded.calendar.subcomponents.remove(override)
+            self._remove(loaded, override)
         master = next((c for c in components if "RECURRENCE-ID" not in c), None)
         if master is not None and current.original_start is not None:
             original = current.original_start
@@ -594,47 +653,48 @@ class IcsBackend(IcsReader):
         elif override is None:
             raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
 
+    def _apply(self, loaded: _Loaded, op: WriteOp) -> str | None:
+        if isinstance(op, CreateOp):
+            return self._do_create(loaded, op.item, op.sync_key)
+        if isinstance(op, UpdateOp):
+            return self._do_update(loaded, op.item_id, op.item, op.if_match)
+        self._do_delete(loaded, op.item_id, op.if_match)
+        return None
+
     def _run(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         loaded = self._current()
         self._needs_zones = False
+        self._series_changed = False
         self._touched = []
         outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
         try:
             for op in ops:
                 try:
-                    if isinstance(op, CreateOp):
-                        outcomes.append((op, self._do_create(loaded, op.item, op.sync_key), None))
-                    elif isinstance(op, UpdateOp):
-                        outcomes.append(
-                            (op, self._do_update(loaded, op.item_id, op.item, op.if_match), None)
-                        )
-                    else:
-                        self._do_delete(loaded, op.item_id, op.if_match)
-                        outcomes.append((op, None, None))
+                    outcomes.append((op, self._apply(loaded, op), None))
                 except SeveraExtError as exc:
                     outcomes.append((op, None, exc))
             if any(error is None for _op, _id, error in outcomes):
-                self._commit(loaded, self._needs_zones)
+                self._settle(loaded, self._touched, self._needs_zones)
+                if not self._flushes_called:
+                    self._write_out(loaded)
         except BaseException:
             self._loaded = None
             raise
-        results: list[WriteResult] = []
-        for op, item_id, error in outcomes:
-            if error is not None:
-                results.append(WriteResult(op, error=error))
-            elif item_id is None:
-                results.append(WriteResult(op, None))
-            else:
-                stored = self.get(item_id)
-                if stored is None:
-                    results.append(
-                        WriteResult(
-                            op, error=BadItem(item_id, "not readable after writing", backend="ics")
-                        )
-                    )
-                else:
-                    results.append(WriteResult(op, stored))
-        return results
+        return [self._result(op, item_id, error) for op, item_id, error in outcomes]
+
+    def _result(
+        self, op: WriteOp, item_id: str | None, error: SeveraExtError | None
+    ) -> WriteResult:
+        if error is not None:
+            return WriteResult(op, error=error)
+        if item_id is None:
+            return WriteResult(op, None)
+        stored = self.get(item_id)
+        if stored is None:
+            return WriteResult(
+                op, error=BadItem(item_id, "not readable after writing", backend="ics")
+            )
+        return WriteResult(op, stored)
 
     def _one(self, op: WriteOp) -> CalendarItem | None:
         (result,) = self._run([op])
@@ -679,8 +739,18 @@ class IcsBackend(IcsReader):
         return self._run(ops)
 
     def close(self) -> None:
-        """Forget the cached read."""
-        self._loaded = None
+        """Write what is still buffered (as :meth:`flush`), then forget the cached read.
+
+        Raises:
+            VersionConflict: the file changed on disk since it was read.
+            BackendError: the file cannot be written.
+        """
+        try:
+            loaded = self._loaded
+            if loaded is not None and loaded.dirty:
+                self._write_out(loaded)
+        finally:
+            self._loaded = None
 
 
 class IcsSubscription(IcsReader):
