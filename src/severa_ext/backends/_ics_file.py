@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from icalendar import Calendar, Component
@@ -38,8 +39,11 @@ class Rendering:
         """``component`` changed: render it again next time."""
         self._texts.pop(id(component), None)
 
-    def render(self, calendar: Calendar) -> bytes:
-        """The calendar as iCalendar bytes (RFC 5545 line folding, CRLF)."""
+    def render(self, calendar: Calendar, tail: Iterable[bytes] = ()) -> bytes:
+        """The calendar as iCalendar bytes (RFC 5545 line folding, CRLF).
+
+        ``tail``: components already rendered (created events), written last.
+        """
         head = Calendar()
         head.update(calendar)
         head_text = head.to_ical()
@@ -54,6 +58,7 @@ class Rendering:
                 entry = (component, component.to_ical())
             texts[key] = entry
             parts.append(entry[1])
+        parts.extend(tail)
         parts.append(_END)
         self._texts = texts
         return b"".join(parts)

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import requests
 import x_wr_timezone
-from icalendar import Calendar, Component
+from icalendar import Calendar, Component, Timezone
 
 from severa_ext.backends._ics_cursor import (
     CURSOR_PREFIX,
@@ -45,6 +45,7 @@ from severa_ext.backends._ics_cursor import (
     make_cursor,
     options_fingerprint,
 )
+from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
 from severa_ext.backends._ics_file import Rendering, atomic_write
 from severa_ext.backends._ics_index import (
     EXPANSION_BUDGET_S,
@@ -131,6 +132,26 @@ class _Loaded:
     rendering: Rendering = attrs.field(factory=Rendering)
     dirty: bool = False
     keys: dict[str, list[str]] | None = None
+    appended: dict[str, NewEvent] = attrs.field(factory=dict)
+    """Events created since the read, kept as text until a write needs their component."""
+
+    def materialize(self, uid: str) -> None:
+        """Turn the created event ``uid`` (if it is one) into a component of the calendar."""
+        created = self.appended.pop(uid, None)
+        if created is None:
+            return
+        component = Component.from_ical(created.text)
+        self.calendar.add_component(component)
+        self.index.stored.setdefault(uid, []).append(component)
+
+    def render(self) -> bytes:
+        """The file's new bytes, with a VTIMEZONE for each zone a created event names."""
+        have = {str(c.get("TZID")) for c in self.calendar.subcomponents if c.name == "VTIMEZONE"}
+        needed = set().union(*(e.tzids for e in self.appended.values())) - have
+        for tzid in sorted(needed):
+            self.calendar.subcomponents.insert(0, Timezone.from_tzid(tzid))
+        tail = (created.text for created in self.appended.values())
+        return self.rendering.render(self.calendar, tail)
 
     def ids_of(self, sync_key: str) -> list[str]:
         """Ids of the single events stamped with ``sync_key`` (one lookup table per read)."""
@@ -335,6 +356,10 @@ def _reparse_in_place(component: Component) -> None:
     component.subcomponents[:] = fresh.subcomponents
 
 
+def _plain_key(sync_key: str) -> bool:
+    return sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
+
+
 def _recurring(component: Component) -> bool:
     return any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
 
@@ -534,7 +559,7 @@ class IcsBackend(IcsReader):
     def _write_out(self, loaded: _Loaded) -> None:
         """Render the calendar (changed components only) and replace the file."""
         self._refuse_if_changed(loaded)
-        data = loaded.rendering.render(loaded.calendar)
+        data = loaded.render()
         atomic_write(self.path, data)
         loaded.digest = _digest(data)
         loaded.signature = self._stat()
@@ -553,12 +578,15 @@ class IcsBackend(IcsReader):
         loaded.dirty = True
         simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(_recurring(c) for c in touched)
         if simple and not self._series_changed:
+            # Created events are indexed already; changed single events again here.
             resolver = loaded.index.resolver
             for component in touched:
                 uid = str(component.get("UID", "")).strip()
                 item = convert(component, resolver, item_id=uid)
                 loaded.put_single(uid, item)
             return
+        for uid in list(loaded.appended):
+            loaded.materialize(uid)
         # Lines are those of the last read; components written since have none.
         index, _floating = _index_parsed(
             loaded.calendar, (), str(self.path), self._zone, budget=self._budget
@@ -587,6 +615,11 @@ class IcsBackend(IcsReader):
             if existing_id in loaded.index.singles:
                 return existing_id
         uid = f"{sync_key}@severa-ext"
+        if emittable(item) and _plain_key(sync_key):
+            created = emit_event(uid, item, now=self._now(), sync_key=sync_key)
+            loaded.appended[uid] = created
+            loaded.put_single(uid, created.item)
+            return uid
         event = new_event(uid)
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
         loaded.calendar.add_component(event)
@@ -599,6 +632,7 @@ class IcsBackend(IcsReader):
     ) -> str:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
+        loaded.materialize(uid)
         components = self._stored(loaded, uid)
         sync_key = current.sync_key
         if token is None:
@@ -633,6 +667,7 @@ class IcsBackend(IcsReader):
     def _do_delete(self, loaded: _Loaded, item_id: str, if_match: str | None) -> None:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
+        loaded.materialize(uid)
         components = self._stored(loaded, uid)
         self._series_changed = True
         if token is None:
