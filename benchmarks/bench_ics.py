@@ -1,8 +1,11 @@
-"""Benchmark of the ICS backend: parse + index a generated 50,000-event file, then a
-no-change sync against it.
+"""Benchmark of the ICS backend: initial syncs into an empty file, parse + index of a
+generated 50,000-event file, then a no-change sync against it.
 
-Run: ``python benchmarks/bench_ics.py [--events N] [--skip-full]``. Prints seconds and
-peak memory (the process's peak resident set size after each phase).
+Run: ``python benchmarks/bench_ics.py [--events N] [--initial N,N] [--skip-full]``.
+Prints seconds and peak memory (the process's peak resident set size after each
+phase). Each initial-sync row is measured side by side with the implementation on
+``main`` (``--baseline REF``, copied from git into a temporary package at run time),
+on the same data in the same run, and printed with the ratio.
 
 A no-change sync with a fresh backend (a new command-line process) passes the cursor
 the previous run stored: the file is hashed, not parsed, and the engine does no
@@ -13,20 +16,24 @@ cursor (a full parse and listing, the behaviour before cursors).
 from __future__ import annotations
 
 import argparse
+import importlib
+import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from types import ModuleType
+from typing import Any, TypeVar
 
 from severa_ext.backends.ics import IcsBackend
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import ChangeSet, Window
+from severa_ext.sync.items import CalendarItem, ChangeSet, Window
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
 
@@ -113,14 +120,107 @@ def no_change_sync(path: Path, state_path: Path, *, full: bool) -> None:
     store.close()
 
 
+def baseline_module(ref: str, folder: Path) -> ModuleType:
+    """``severa_ext.backends.ics`` as of git ``ref``, importable as ``ics_baseline.ics``.
+
+    Copies ``ics.py`` and its private ``_ics_*`` helpers into a temporary package
+    (imports of those helpers renamed), so both implementations run in one process.
+    """
+    root = Path(__file__).resolve().parent.parent
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", ref, "src/severa_ext/backends/"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    package = folder / "ics_baseline"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in names:
+        base = Path(name).name
+        if base != "ics.py" and not base.startswith("_ics_"):
+            continue
+        text = subprocess.run(
+            ["git", "show", f"{ref}:{name}"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        text = re.sub(r"severa_ext\.backends\.(_ics_\w+|ics)\b", r"ics_baseline.\1", text)
+        (package / base).write_text(text)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("ics_baseline.ics")
+
+
+def source_items(count: int) -> MemoryBackend:
+    """A memory calendar of ``count`` single items inside the window."""
+    memory = MemoryBackend("memory")
+    for n in range(count):
+        start = START + timedelta(minutes=13 * n)  # 50,000 items fit the window
+        memory.user_create(
+            CalendarItem(
+                f"Activity {n}",
+                start,
+                start + timedelta(minutes=30),
+                location=f"Room {n % 40}",
+                body=f"Generated activity {n}\nwith a second line",
+            )
+        )
+    return memory
+
+
+def initial_sync(count: int, folder: Path, backend_type: Any, label: str) -> float:
+    """Seconds of the first sync of ``count`` items into an empty file, then the echo
+    run and a no-change run (printed)."""
+    path = folder / f"initial-{label}-{count}.ics"
+    state = SQLiteStateStore(folder / f"state-{label}-{count}.sqlite")
+    memory = source_items(count)
+    policy = SyncPolicy.calendars(past_days=35, future_days=510)
+    clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
+
+    def run() -> Any:
+        ics = backend_type(path, create_missing=True, clock=clock)
+        engine = SyncEngine(memory, ics, state, pair_id=label, policy=policy, clock=clock)
+        try:
+            return engine.run()
+        finally:
+            ics.close()
+
+    began = time.perf_counter()
+    first = run()
+    seconds = time.perf_counter() - began
+    print(f"  {label:<9} initial sync of {count:>6}: {seconds:8.2f} s  ({first.summary()})")
+    measure(f"  {label:<9} echo run", run)
+    measure(f"  {label:<9} no-change run", run)
+    state.close()
+    return seconds
+
+
+def initial_rows(counts: list[int], ref: str, folder: Path) -> None:
+    baseline = baseline_module(ref, folder).IcsBackend if ref else None
+    for count in counts:
+        ours = initial_sync(count, folder, IcsBackend, "this")
+        if baseline is not None:
+            theirs = initial_sync(count, folder, baseline, ref)
+            print(f"  initial sync of {count}: {theirs / ours:.1f}x faster than {ref}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument(
         "--skip-full", action="store_true", help="leave out the sync that ignores the cursor"
     )
+    parser.add_argument(
+        "--initial", default="25000,50000", help="item counts of the initial-sync rows"
+    )
+    parser.add_argument("--baseline", default="main", help="git ref to compare with ('' for none)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
+        counts = [int(n) for n in args.initial.split(",") if n]
+        initial_rows(counts, args.baseline, Path(folder))
         path = Path(folder) / "bench.ics"
         generate(path, args.events)
         size = path.stat().st_size

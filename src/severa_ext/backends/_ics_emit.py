@@ -139,7 +139,7 @@ def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) ->
         "SEQUENCE:0",
         "END:VEVENT",
     ]
-    text = b"".join(_fold(line) for line in lines)
+    data = b"".join(_fold(line) for line in lines)
     read = CalendarItem(
         title=item.title,
         start=start,
@@ -154,4 +154,4 @@ def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) ->
         sync_key=sync_key,
     )
     tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
-    return NewEvent(text, attrs.evolve(read, etag=item_etag(read)), tzids)
+    return NewEvent(data, attrs.evolve(read, etag=item_etag(read)), tzids)

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -38,6 +39,15 @@ import requests
 import x_wr_timezone
 from icalendar import Calendar, Component, Timezone
 
+from severa_ext.backends._http import (
+    DEFAULT_RETRY_AFTER,
+    HttpAnswer,
+    HttpLimits,
+    parse_retry_after,
+    require_same_origin,
+    safe_url,
+    send,
+)
 from severa_ext.backends._ics_cursor import (
     CURSOR_PREFIX,
     content_digest,
@@ -101,6 +111,9 @@ ICS_SYNC_KEY_PROPERTY = SYNC_KEY_PROPERTY
 """``X-SEVERA-EXT-SYNC-KEY``: the property that carries the engine's sync key (S3)."""
 
 _PRODID = "-//severa_ext//ICS backend//EN"
+
+MAX_REDIRECTS = 5
+"""Redirects a subscription follows (same origin only) before it gives up."""
 
 
 def parse_zone(zone: str | ZoneInfo) -> tzinfo:
@@ -500,6 +513,26 @@ class IcsBackend(IcsReader):
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
         return make_cursor(loaded.digest, window, self._options)
 
+    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
+        """As :meth:`IcsReader.changes`; a file this backend created is refused when
+        ``cursor`` shows the pair was synced with a file here before.
+
+        Raises:
+            NotFound: the file was created empty now although the stored cursor names
+                an earlier one (it vanished: listing it empty would delete everything
+                on the other side); the empty file is removed again.
+        """
+        created, self._created_here = self._created_here, False
+        if created and cursor is not None and cursor.startswith(CURSOR_PREFIX + ":"):
+            self.path.unlink(missing_ok=True)
+            self._loaded = None
+            raise NotFound(
+                f"{self.path}: no such calendar file, although an earlier sync read one "
+                "there (restore it, or reset the pair's state to start over)",
+                backend="ics",
+            )
+        return super().changes(cursor, window)
+
     def _unchanged_since(self, cursor: str | None, window: Window) -> bool:
         # Only hashing: size and mtime are never trusted (an edit may keep both), so
         # the hash also drops a cached parse the stat signature would still accept.
@@ -796,12 +829,18 @@ class IcsSubscription(IcsReader):
         session: the ``requests.Session`` to use (one per backend; injected in tests).
         zone: the zone floating times are read in.
         timeout: seconds for connecting and for each read.
-        max_seconds: the whole download must finish within this many seconds.
-        max_bytes: larger bodies are refused.
+        max_seconds: the whole download (each request, redirects included in the
+            count of :data:`MAX_REDIRECTS`) must finish within this many seconds.
+        max_bytes: larger bodies (after decompression) are refused.
         expansion_budget: seconds one recurring series may take to expand.
+        allow_http: accept a plain ``http://`` URL (a feed on a trusted local
+            network, or a test server); without it only ``https://`` and
+            ``webcal://`` (read as https) are accepted, since a plain-http feed can
+            be altered by anyone on the path.
 
     Raises:
-        ConfigError: the URL is not http(s) or webcal, or the zone is unknown.
+        ConfigError: the URL is not https or webcal (or http without
+            ``allow_http``), or the zone is unknown.
     """
 
     def __init__(
@@ -814,12 +853,19 @@ class IcsSubscription(IcsReader):
         max_seconds: float = 120.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
         expansion_budget: float = EXPANSION_BUDGET_S,
+        allow_http: bool = False,
     ) -> None:
         lowered = url.lower()
         if lowered.startswith("webcal://"):
             url = "https://" + url[len("webcal://") :]
+        elif lowered.startswith("http://") and not allow_http:
+            raise ConfigError(
+                f"{safe_url(url)}: a plain http:// subscription is refused (anyone on the "
+                "path can alter it); use https:// or webcal://, or allow_http=True for a "
+                "trusted local feed"
+            )
         elif not lowered.startswith(("http://", "https://")):
-            raise ConfigError(f"not an http(s) or webcal URL: {url!r}")
+            raise ConfigError(f"not an https or webcal URL: {safe_url(url)!r}")
         self.url = url
         self._budget = expansion_budget
         self._session = session or requests.Session()
@@ -827,6 +873,7 @@ class IcsSubscription(IcsReader):
         self._timeout = timeout
         self._max_seconds = max_seconds
         self._max_bytes = max_bytes
+        self._limits = HttpLimits(max_body_bytes=max_bytes, deadline=max_seconds)
         self._loaded = None
         self._last_window = None
         self._backend_name = url
@@ -844,71 +891,63 @@ class IcsSubscription(IcsReader):
         return Capabilities(delta=False, batch_size=1, read_only=True, sync_key_lookup=False)
 
     def _download(self) -> bytes | None:
-        """The new body, or ``None`` when the server says 304 Not Modified."""
+        """The new body, or ``None`` when the server says 304 Not Modified.
+
+        Redirects are followed by hand, at most :data:`MAX_REDIRECTS`, and only to the
+        configured URL's scheme, host and port (nothing configured for this feed, a
+        session's auth or cookies, may reach another host); each request has the total
+        deadline and the decompressed size cap of :mod:`severa_ext.backends._http`.
+        """
         headers = {"Accept": "text/calendar, */*;q=0.1"}
         if self._body is not None:
             if "etag" in self._validators:
                 headers["If-None-Match"] = self._validators["etag"]
             if "last-modified" in self._validators:
                 headers["If-Modified-Since"] = self._validators["last-modified"]
-        started = time.monotonic()
-        try:
-            with self._session.get(
-                self.url, headers=headers, timeout=self._timeout, stream=True
-            ) as response:
-                status = response.status_code
-                if status == 304:
-                    if self._body is None:
-                        raise MalformedResponse(
-                            f"{self.url}: 304 Not Modified to an unconditional request",
-                            backend="ics",
-                        )
-                    return None
-                _raise_for_status(self.url, response)
-                content_type = response.headers.get("Content-Type", "").lower()
-                if "html" in content_type:
-                    raise MalformedResponse(
-                        f"{self.url}: the server sent an HTML page ({content_type}), "
-                        "not a calendar",
-                        backend="ics",
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > self._max_bytes:
-                        raise BackendError(
-                            f"{self.url}: the download exceeds the limit of "
-                            f"{self._max_bytes} bytes",
-                            backend="ics",
-                        )
-                    if time.monotonic() - started > self._max_seconds:
-                        raise BackendUnavailable(
-                            f"{self.url}: the download took more than {self._max_seconds:g} s",
-                            backend="ics",
-                        )
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-                expected = response.headers.get("Content-Length")
-                if expected is not None and expected.isdigit() and int(expected) != len(body):
-                    raise BackendUnavailable(
-                        f"{self.url}: truncated download ({len(body)} of {expected} bytes)",
-                        backend="ics",
-                    )
-                validators = {}
-                if response.headers.get("ETag"):
-                    validators["etag"] = response.headers["ETag"]
-                if response.headers.get("Last-Modified"):
-                    validators["last-modified"] = response.headers["Last-Modified"]
-                self._pending_validators = validators
-                self._charset = response.encoding if "charset=" in content_type else None
-                return body
-        except requests.Timeout as exc:
-            raise BackendUnavailable(f"{self.url}: timed out: {exc}", backend="ics") from exc
-        except requests.RequestException as exc:
-            raise BackendUnavailable(
-                f"{self.url}: download failed ({type(exc).__name__}): {exc}", backend="ics"
-            ) from exc
+        url = self.url
+        for _hop in range(MAX_REDIRECTS + 1):
+            answer = send(
+                self._session,
+                "GET",
+                url,
+                limits=self._limits,
+                timeout=self._timeout,
+                backend="ics",
+                what=f"GET {safe_url(url)}",
+                headers=headers,
+            )
+            if answer.status not in (301, 302, 303, 307, 308):
+                return self._accept(answer)
+            target = urljoin(url, answer.header("Location") or "")
+            url = require_same_origin(target, self.url, what="redirect", backend="ics")
+        raise MalformedResponse(
+            f"{safe_url(self.url)}: more than {MAX_REDIRECTS} redirects", backend="ics"
+        )
+
+    def _accept(self, answer: HttpAnswer) -> bytes | None:
+        if answer.status == 304:
+            if self._body is None:
+                raise MalformedResponse(
+                    f"{self.url}: 304 Not Modified to an unconditional request",
+                    backend="ics",
+                )
+            return None
+        _raise_for_status(self.url, answer)
+        content_type = (answer.header("Content-Type") or "").lower()
+        if "html" in content_type:
+            raise MalformedResponse(
+                f"{self.url}: the server sent an HTML page ({content_type}), not a calendar",
+                backend="ics",
+            )
+        validators = {}
+        if answer.header("ETag"):
+            validators["etag"] = answer.header("ETag") or ""
+        if answer.header("Last-Modified"):
+            validators["last-modified"] = answer.header("Last-Modified") or ""
+        self._pending_validators = validators
+        match = re.search(r"charset=\"?([A-Za-z0-9_.:-]+)", content_type)
+        self._charset = match.group(1) if match else None
+        return answer.body
 
     def _current(self) -> _Loaded:
         body = self._download()
@@ -958,19 +997,19 @@ class IcsSubscription(IcsReader):
         self._session.close()
 
 
-def _raise_for_status(url: str, response: requests.Response) -> None:
-    status = response.status_code
+def _raise_for_status(url: str, answer: HttpAnswer) -> None:
+    status = answer.status
     if status < 300 and status != 204:
         return
-    reason = f"{url}: HTTP {status} {response.reason or ''}".strip()
+    reason = f"{safe_url(url)}: HTTP {status}"
     if status in (401, 403):
         raise AuthError(reason, backend="ics")
     if status in (404, 410):
         raise NotFound(reason, backend="ics")
-    if status == 429:
-        retry = response.headers.get("Retry-After", "")
+    if status == 429 or (status == 503 and answer.header("Retry-After")):
+        retry = parse_retry_after(answer.header("Retry-After"), now=datetime.now(UTC))
         raise Throttled(
-            reason, retry_after=float(retry) if retry.isdigit() else 60.0, backend="ics"
+            reason, retry_after=retry if retry is not None else DEFAULT_RETRY_AFTER, backend="ics"
         )
     if status >= 500:
         raise BackendUnavailable(reason, backend="ics")
