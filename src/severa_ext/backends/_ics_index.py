@@ -465,6 +465,37 @@ def _as_utc(value: datetime | date) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _stamp(component: Component, name: str) -> datetime:
+    prop: Any = component.get(name)
+    value = getattr(prop, "dt", None) if prop is not None and not isinstance(prop, list) else None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return _EPOCH
+
+
+def _rank(component: Component) -> tuple[int, datetime]:
+    """How recent a copy of a UID is (RFC 5545 3.8.7.4): its SEQUENCE, then the later
+    of its DTSTAMP and LAST-MODIFIED."""
+    try:
+        sequence = int(str(component.get("SEQUENCE", 0)))
+    except ValueError:
+        sequence = 0
+    stamp = max(_stamp(component, "DTSTAMP"), _stamp(component, "LAST-MODIFIED"))
+    return sequence, stamp
+
+
+def _loses(component: Component, kept: Component) -> bool:
+    """Whether ``component`` loses to ``kept``, another copy of its UID: the lower rank
+    loses; on a tie the lesser text, so the file's order never decides."""
+    mine, theirs = _rank(component), _rank(kept)
+    if mine != theirs:
+        return mine < theirs
+    return bool(component.to_ical() < kept.to_ical())
+
+
 def _uid_of(component: Component) -> str:
     return _text(component, "UID").strip()
 
@@ -492,6 +523,7 @@ def build_index(
     resolver = ZoneResolver(calendar, floating)
     index = CalendarIndex(resolver, expansion_budget)
     seen_lines: dict[str, int | None] = {}
+    best: dict[str, tuple[Component, int | None, Component]] = {}
     broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     stored = originals if originals is not None else events
@@ -510,12 +542,25 @@ def build_index(
             is_override = "RECURRENCE-ID" in component
             recurring = is_override or "RRULE" in component or "RDATE" in component
             if not recurring:
-                if uid in seen_lines or uid in index.series:
+                if uid in index.series:
                     index.bad_ids.add(uid)
-                    raise SkippedComponent(
-                        f"duplicate UID (first seen on line {seen_lines.get(uid)}); "
-                        "this copy is quarantined, the first one is kept"
+                    raise SkippedComponent("a single event reuses the UID of a recurring series")
+                kept = best.get(uid)
+                if kept is not None:
+                    loses = _loses(component, kept[0])
+                    loser_line = line if loses else kept[1]
+                    index.problems.append(
+                        BadItem(
+                            f"{uid} ({source}, line {loser_line})" if loser_line else uid,
+                            "duplicate UID: the copy with the higher SEQUENCE (then the "
+                            "later DTSTAMP / LAST-MODIFIED) is kept, this one is ignored",
+                            backend="ics",
+                        )
                     )
+                    if loses:
+                        continue
+                    index.singles.pop(uid, None)
+                best[uid] = (component, line, stored[position])
                 seen_lines[uid] = line
                 if _text(component, "STATUS").strip().upper() == "CANCELLED":
                     continue  # not a live entry
@@ -557,6 +602,10 @@ def build_index(
                 series_now = index.series.get(uid)
                 if is_master and (series_now is None or series_now.master is None):
                     broken_series.add(uid)
+    for uid, (_read, _line, winner) in best.items():
+        copies = index.stored[uid]
+        if len(copies) > 1:  # writes go to the copy that was read
+            copies.sort(key=lambda c: c is not winner)
     for uid in broken_series:
         # Without its master a series cannot be listed faithfully: withhold all of it
         # (``get`` raises BadItem) rather than let its occurrences look deleted.

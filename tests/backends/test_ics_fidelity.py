@@ -1,0 +1,207 @@
+"""Issue 16 classes: duplicate UIDs, buffered writes and flush, new files, http refusal.
+
+Every calendar here is written by the test itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from severa_ext.backends.base import CreateOp, UpdateOp
+from severa_ext.backends.ics import IcsBackend, IcsSubscription
+from severa_ext.clock import FixedClock
+from severa_ext.errors import ConfigError, NotFound, VersionConflict
+from severa_ext.sync.items import CalendarItem, Window
+from support import scaled
+
+WINDOW = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+CLOCK = FixedClock(datetime(2026, 5, 1, tzinfo=UTC))
+START = datetime(2026, 6, 1, 9, tzinfo=UTC)
+
+
+def event(
+    uid: str,
+    title: str,
+    *,
+    sequence: int | None = None,
+    stamp: str = "20260101T000000Z",
+    modified: str | None = None,
+) -> str:
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"DTSTAMP:{stamp}",
+        f"SUMMARY:{title}",
+        "DTSTART:20260601T090000Z",
+        "DTEND:20260601T100000Z",
+    ]
+    if sequence is not None:
+        lines.append(f"SEQUENCE:{sequence}")
+    if modified is not None:
+        lines.append(f"LAST-MODIFIED:{modified}")
+    return "\r\n".join([*lines, "END:VEVENT"])
+
+
+def calendar(*events: str) -> bytes:
+    head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//fidelity//EN"
+    return "\r\n".join([head, *events, "END:VCALENDAR"]).encode() + b"\r\n"
+
+
+def titles(path: Path) -> dict[str, str]:
+    backend = IcsBackend(path)
+    return {i.id or "": i.title for i in backend.changes(None, WINDOW).items}
+
+
+COPIES = [
+    event("dup", "old", sequence=1, stamp="20260301T000000Z"),
+    event("dup", "newest", sequence=3, stamp="20260101T000000Z"),
+    event("dup", "middle", sequence=2, stamp="20260401T000000Z"),
+]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_duplicate_uid_the_higher_sequence_wins_in_any_order(tmp_path, order):
+    path = tmp_path / "dup.ics"
+    path.write_bytes(calendar(*(COPIES[i] for i in order)))
+    backend = IcsBackend(path)
+    assert {i.title for i in backend.changes(None, WINDOW).items} == {"newest"}
+    assert len(backend.problems) == 2
+    assert all("higher SEQUENCE" in p.reason for p in backend.problems)
+
+
+def test_duplicate_uid_same_sequence_later_stamp_wins(tmp_path):
+    early = event("d", "early", sequence=0, stamp="20260101T000000Z")
+    late = event("d", "late", sequence=0, stamp="20260101T000000Z", modified="20260201T000000Z")
+    for pair in ((early, late), (late, early)):
+        path = tmp_path / "d.ics"
+        path.write_bytes(calendar(*pair))
+        assert titles(path) == {"d": "late"}
+
+
+def test_a_write_goes_to_the_winning_copy(tmp_path):
+    path = tmp_path / "dup.ics"
+    path.write_bytes(calendar(COPIES[0], COPIES[1]))
+    backend = IcsBackend(path, clock=CLOCK)
+    current = backend.get("dup")
+    assert current is not None
+    assert current.title == "newest"
+    backend.update("dup", current.evolve(title="edited"), current.etag)
+    assert titles(path) == {"dup": "edited"}
+
+
+@st.composite
+def shuffled_files(draw):
+    uids = draw(st.lists(st.sampled_from("abc"), min_size=1, max_size=6))
+    events = [
+        event(
+            uid,
+            f"t{n}",
+            sequence=draw(st.integers(0, 2)),
+            stamp=f"2026010{draw(st.integers(1, 3))}T000000Z",
+        )
+        for n, uid in enumerate(uids)
+    ]
+    return events, draw(st.permutations(events))
+
+
+@settings(max_examples=scaled(40))
+@given(files=shuffled_files())
+def test_reordering_components_never_changes_the_listing(tmp_path_factory, files):
+    events, shuffled = files
+    folder = tmp_path_factory.mktemp("order")
+    (folder / "a.ics").write_bytes(calendar(*events))
+    (folder / "b.ics").write_bytes(calendar(*shuffled))
+    a, b = IcsBackend(folder / "a.ics"), IcsBackend(folder / "b.ics")
+    listed_a = sorted(a.changes(None, WINDOW).items, key=lambda i: i.id or "")
+    listed_b = sorted(b.changes(None, WINDOW).items, key=lambda i: i.id or "")
+    assert listed_a == listed_b
+
+
+def item(n: int) -> CalendarItem:
+    start = START + timedelta(hours=n)
+    return CalendarItem(f"Item {n}", start, start + timedelta(minutes=30))
+
+
+def test_apply_batch_writes_through_until_the_caller_flushes(tmp_path):
+    path = tmp_path / "cal.ics"
+    backend = IcsBackend(path, create_missing=True, clock=CLOCK)
+    backend.apply_batch([CreateOp(item(0), "k0")])
+    assert "k0@severa-ext" in titles(path)  # no flush() seen yet: written at once
+    backend.flush()  # the engine calls flush: from now on writes wait for it
+    backend.apply_batch([CreateOp(item(1), "k1"), CreateOp(item(2), "k2")])
+    assert set(titles(path)) == {"k0@severa-ext"}
+    assert [i.title for i in backend.find("k1")] == ["Item 1"]  # memory answers already
+    backend.flush()
+    assert set(titles(path)) == {"k0@severa-ext", "k1@severa-ext", "k2@severa-ext"}
+
+
+def test_one_flush_writes_the_file_once(tmp_path, monkeypatch):
+    import severa_ext.backends.ics as ics_module
+
+    path = tmp_path / "cal.ics"
+    backend = IcsBackend(path, create_missing=True, clock=CLOCK)
+    backend.flush()
+    writes: list[int] = []
+    real = ics_module.atomic_write
+    monkeypatch.setattr(
+        ics_module, "atomic_write", lambda p, d: (writes.append(len(d)), real(p, d))
+    )
+    for n in range(5):
+        backend.apply_batch([CreateOp(item(n), f"k{n}")])
+    assert writes == []
+    backend.flush()
+    backend.flush()  # nothing new: no write
+    assert len(writes) == 1
+    assert len(titles(path)) == 5
+
+
+def test_update_of_a_buffered_create_and_close_flushes(tmp_path):
+    path = tmp_path / "cal.ics"
+    backend = IcsBackend(path, create_missing=True, clock=CLOCK)
+    backend.flush()
+    (created,) = backend.apply_batch([CreateOp(item(0), "k0")])
+    assert created.item is not None
+    (updated,) = backend.apply_batch(
+        [UpdateOp(created.item.id or "", created.item.evolve(title="renamed"), created.item.etag)]
+    )
+    assert updated.error is None
+    assert updated.item is not None
+    assert updated.item.title == "renamed"
+    backend.close()
+    assert titles(path) == {"k0@severa-ext": "renamed"}
+
+
+def test_flush_refuses_a_file_changed_on_disk(tmp_path):
+    path = tmp_path / "cal.ics"
+    backend = IcsBackend(path, create_missing=True, clock=CLOCK)
+    backend.flush()
+    backend.apply_batch([CreateOp(item(0), "k0")])
+    path.write_bytes(calendar(event("other", "someone else's")))
+    with pytest.raises(VersionConflict):
+        backend.flush()
+    assert titles(path) == {"other": "someone else's"}
+
+
+def test_a_new_file_is_created_but_a_vanished_one_is_refused(tmp_path):
+    path = tmp_path / "new.ics"
+    first = IcsBackend(path, create_missing=True, clock=CLOCK)
+    listing = first.changes(None, WINDOW)
+    assert path.exists()
+    assert listing.items == ()
+    path.unlink()  # the file vanishes between runs; the stored cursor remembers it
+    again = IcsBackend(path, create_missing=True, clock=CLOCK)
+    with pytest.raises(NotFound, match="earlier sync"):
+        again.changes(listing.cursor, WINDOW)
+    assert not path.exists()  # never an empty calendar standing in for the lost one
+
+
+def test_plain_http_subscription_is_refused_without_the_option():
+    with pytest.raises(ConfigError, match="allow_http"):
+        IcsSubscription("http://calendar.example.com/feed.ics")
+    assert IcsSubscription("http://127.0.0.1:9/feed.ics", allow_http=True).url.startswith("http:")
