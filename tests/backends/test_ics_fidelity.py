@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -205,3 +206,39 @@ def test_plain_http_subscription_is_refused_without_the_option():
     with pytest.raises(ConfigError, match="allow_http"):
         IcsSubscription("http://calendar.example.com/feed.ics")
     assert IcsSubscription("http://127.0.0.1:9/feed.ics", allow_http=True).url.startswith("http:")
+
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+@pytest.mark.parametrize(
+    ("duration", "end"),
+    [
+        ("PT24H", datetime(2026, 10, 25, 11, 0, tzinfo=HELSINKI)),  # exact: 24 h elapsed
+        ("P1D", datetime(2026, 10, 25, 12, 0, tzinfo=HELSINKI)),  # nominal: same wall time
+        ("P1DT1H", datetime(2026, 10, 25, 13, 0, tzinfo=HELSINKI)),
+        ("PT1440M", datetime(2026, 10, 25, 11, 0, tzinfo=HELSINKI)),
+        ("P1W", datetime(2026, 10, 31, 12, 0, tzinfo=HELSINKI)),
+    ],
+)
+def test_duration_exact_hours_and_nominal_days_across_dst(tmp_path, duration, end):
+    """RFC 5545 3.3.6; Helsinki leaves summer time on 2026-10-25 (a 25-hour day)."""
+    path = tmp_path / "dst.ics"
+    path.write_bytes(
+        calendar(
+            "\r\n".join(
+                [
+                    "BEGIN:VEVENT",
+                    "UID:d",
+                    "DTSTAMP:20260101T000000Z",
+                    "SUMMARY:over the change",
+                    "DTSTART;TZID=Europe/Helsinki:20261024T120000",
+                    f"DURATION:{duration}",
+                    "END:VEVENT",
+                ]
+            )
+        )
+    )
+    (listed,) = IcsBackend(path).changes(None, WINDOW).items
+    assert listed.end == end
+    assert listed.end.utcoffset() == end.utcoffset()

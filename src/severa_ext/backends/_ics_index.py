@@ -164,7 +164,36 @@ def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[da
     return values
 
 
-def _times(component: Component, resolver: ZoneResolver) -> tuple[datetime | date, datetime | date]:
+_DURATION_TEXT = re.compile(
+    r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE
+)
+
+
+def add_duration(start: datetime | date, duration: timedelta, text: str | None) -> datetime | date:
+    """``start`` plus a DURATION, RFC 5545 3.3.6: weeks and days are nominal (the same
+    wall time on a later day, across a DST change too), hours, minutes and seconds exact
+    (elapsed time). ``text`` is the value as written; without it (a value made in
+    memory) whole days count as nominal and the rest as exact."""
+    match = _DURATION_TEXT.fullmatch(text.strip()) if text else None
+    if match is not None:
+        sign = -1 if match.group(1) == "-" else 1
+        weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups()[1:])
+        nominal = timedelta(days=sign * (7 * weeks + days))
+        exact = timedelta(hours=sign * hours, minutes=sign * minutes, seconds=sign * seconds)
+    else:
+        nominal = timedelta(days=duration.days)
+        exact = duration - nominal
+    if not isinstance(start, datetime) or start.tzinfo is None:
+        return start + nominal + exact
+    wall = start + nominal  # aware arithmetic in Python keeps the wall clock
+    if not exact:
+        return wall
+    return (wall.astimezone(UTC) + exact).astimezone(start.tzinfo)
+
+
+def _times(
+    component: Component, resolver: ZoneResolver, duration_text: str | None = None
+) -> tuple[datetime | date, datetime | date]:
     start = _dt(component, "DTSTART", resolver)
     if start is None:
         raise SkippedComponent("no DTSTART")
@@ -174,7 +203,7 @@ def _times(component: Component, resolver: ZoneResolver) -> tuple[datetime | dat
         duration = duration_prop.dt
         if not isinstance(duration, timedelta):
             raise SkippedComponent("DURATION is not a duration")
-        end = start + duration
+        end = add_duration(start, duration, duration_text)
     if end is None:
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     if isinstance(start, datetime) != isinstance(end, datetime):
@@ -226,10 +255,14 @@ def convert(
     end: datetime | date | None = None,
     series_id: str | None = None,
     original_start: datetime | date | None = None,
+    duration_text: str | None = None,
 ) -> CalendarItem:
-    """One VEVENT (or one occurrence with its own start/end) as a ``CalendarItem``."""
+    """One VEVENT (or one occurrence with its own start/end) as a ``CalendarItem``.
+
+    ``duration_text``: its DURATION as written in the file (see :func:`add_duration`).
+    """
     if start is None or end is None:
-        start, end = _times(component, resolver)
+        start, end = _times(component, resolver, duration_text)
     klass = _text(component, "CLASS").strip().upper()
     sync_key = _text(component, SYNC_KEY_PROPERTY).strip() or None
     try:
@@ -261,6 +294,7 @@ class Series:
     uid: str
     master: Component | None = None
     master_line: int | None = None
+    master_duration: str | None = None
     overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
     stored_overrides: dict[str, Component] = attrs.field(factory=dict)
 
@@ -349,7 +383,7 @@ def expand_series(
     sources: list[Component] = []
 
     def add(component: Component, *, master: bool) -> None:
-        start, end = _times(component, resolver)
+        start, end = _times(component, resolver, series.master_duration if master else None)
         event = Event()
         event.add("UID", series.uid)
         event.add("X-SRC", str(len(sources)))
@@ -508,6 +542,7 @@ def build_index(
     originals: list[Component] | None = None,
     *,
     expansion_budget: float = EXPANSION_BUDGET_S,
+    durations: tuple[str | None, ...] = (),
 ) -> CalendarIndex:
     """Index the VEVENTs of ``calendar``; broken ones become problems, never errors.
 
@@ -519,6 +554,7 @@ def build_index(
         originals: the VEVENTs of the calendar as stored (when ``calendar`` is a
             normalised copy), in the same order; writes go to these.
         expansion_budget: seconds one series' expansion may take.
+        durations: the DURATION of each VEVENT as written (``None``: none), in order.
     """
     resolver = ZoneResolver(calendar, floating)
     index = CalendarIndex(resolver, expansion_budget)
@@ -530,6 +566,7 @@ def build_index(
     for position, component in enumerate(events):
         index.stored.setdefault(_uid_of(component), []).append(stored[position])
         line = event_lines[position] if position < len(event_lines) else None
+        duration_text = durations[position] if position < len(durations) else None
         uid = _uid_of(component)
         ref = f"{uid or '(no UID)'} ({source}, line {line})" if line else (uid or "(no UID)")
         broken = [(name, msg) for name, msg in component.errors if name in _KEPT]
@@ -564,7 +601,9 @@ def build_index(
                 seen_lines[uid] = line
                 if _text(component, "STATUS").strip().upper() == "CANCELLED":
                     continue  # not a live entry
-                index.singles[uid] = convert(component, resolver, item_id=uid)
+                index.singles[uid] = convert(
+                    component, resolver, item_id=uid, duration_text=duration_text
+                )
                 continue
             if uid in index.singles:
                 index.bad_ids.add(uid)
@@ -588,9 +627,10 @@ def build_index(
                         f"duplicate UID (series first seen on line {series.master_line}); "
                         "this copy is quarantined, the first one is kept"
                     )
-                _times(component, resolver)
+                _times(component, resolver, duration_text)
                 series.master = component
                 series.master_line = line
+                series.master_duration = duration_text
             seen_lines.setdefault(uid, line)
         except SkippedComponent as exc:
             index.problems.append(BadItem(ref, str(exc), backend="ics"))

@@ -23,6 +23,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 _BEGIN_END = re.compile(rb"^(BEGIN|END)[ \t]*:[ \t]*([A-Za-z0-9-]+)[ \t]*\r?$", re.IGNORECASE)
 _LINE_SPLIT = re.compile(rb"\r\n|\n|\r")
+_DURATION = re.compile(rb"^DURATION(?:;[^:]*)?:[ \t]*([+-]?P[0-9WDTHMS]+)[ \t]*$", re.IGNORECASE)
 
 
 @attrs.frozen
@@ -32,6 +33,9 @@ class ParsedText:
     Attributes:
         calendar: the parsed ``VCALENDAR``.
         event_lines: the line number of each top-level ``BEGIN:VEVENT``, in file order.
+        durations: the ``DURATION`` value of each of those events as written (``None``
+            where it has none), since the parser keeps only a ``timedelta`` and
+            RFC 5545 3.3.6 tells ``PT24H`` (exact) from ``P1D`` (nominal).
         encoding: the encoding the bytes were decoded with (``"utf-8"`` normally).
         notes: non-fatal findings about the text (a BOM, a non-UTF-8 encoding).
     """
@@ -40,6 +44,7 @@ class ParsedText:
     event_lines: tuple[int, ...]
     encoding: str
     notes: tuple[str, ...]
+    durations: tuple[str | None, ...] = ()
 
 
 def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, list[str]]:
@@ -72,15 +77,20 @@ def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, l
         ) from exc
 
 
-def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
-    """Check BEGIN/END nesting; return the lines of top-level VEVENTs."""
+def _scan(text_bytes: bytes, source: str) -> tuple[tuple[int, ...], tuple[str | None, ...]]:
+    """Check BEGIN/END nesting; return the lines and DURATIONs of top-level VEVENTs."""
     stack: list[tuple[str, int]] = []
     events: list[int] = []
+    durations: list[str | None] = []
     seen_calendar = False
     for number, line in enumerate(_LINE_SPLIT.split(text_bytes), start=1):
         if not line or line[:1] in b" \t":
             continue
         match = _BEGIN_END.match(line)
+        if match is None and len(stack) == 2 and stack[-1][0] == "VEVENT":
+            duration = _DURATION.match(line)
+            if duration is not None:
+                durations[-1] = duration.group(1).decode("ascii")
         if match is None:
             if not stack and line.strip():
                 raise BackendError(
@@ -101,6 +111,7 @@ def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
                 seen_calendar = True
             elif len(stack) == 1 and name == "VEVENT":
                 events.append(number)
+                durations.append(None)
             stack.append((name, number))
         else:
             if not stack or stack[-1][0] != name:
@@ -122,7 +133,7 @@ def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
             f"{source}: no BEGIN:VCALENDAR found (an empty body is never an empty calendar)",
             backend="ics",
         )
-    return tuple(events)
+    return tuple(events), tuple(durations)
 
 
 def parse_calendar_bytes(
@@ -161,7 +172,7 @@ def parse_calendar_bytes(
             f"{source}: the content is HTML or XML, not iCalendar (an error page?)",
             backend="ics",
         )
-    events = _scan(utf8, source)
+    events, durations = _scan(utf8, source)
     try:
         calendar = Calendar.from_ical(utf8)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -170,7 +181,7 @@ def parse_calendar_bytes(
         ) from exc
     if not isinstance(calendar, Calendar):
         raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
-    return ParsedText(calendar, events, used, tuple(notes))
+    return ParsedText(calendar, events, used, tuple(notes), durations)
 
 
 def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
@@ -179,4 +190,4 @@ def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
     Raises:
         BackendError: the components are not well nested.
     """
-    return _scan(data, source)
+    return _scan(data, source)[0]

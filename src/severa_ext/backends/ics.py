@@ -196,7 +196,12 @@ def _index_calendar(
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
     parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
     index, _floating = _index_parsed(
-        parsed.calendar, parsed.event_lines, source, floating, budget=budget
+        parsed.calendar,
+        parsed.event_lines,
+        source,
+        floating,
+        budget=budget,
+        durations=parsed.durations,
     )
     for note in parsed.notes:
         logger.info("%s: %s", source, note)
@@ -210,6 +215,7 @@ def _index_parsed(
     floating: tzinfo,
     *,
     budget: float,
+    durations: tuple[str | None, ...] = (),
 ) -> tuple[CalendarIndex, tzinfo]:
     """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading)."""
     read = calendar
@@ -225,7 +231,15 @@ def _index_parsed(
         wr_zone = resolve_zone(str(calendar["X-WR-TIMEZONE"]))
         if wr_zone is not None:
             floating = wr_zone
-    index = build_index(read, event_lines, floating, source, originals, expansion_budget=budget)
+    index = build_index(
+        read,
+        event_lines,
+        floating,
+        source,
+        originals,
+        expansion_budget=budget,
+        durations=durations,
+    )
     return index, floating
 
 
