@@ -6,6 +6,7 @@ Every calendar here is written by the test itself.
 from __future__ import annotations
 
 import itertools
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -242,3 +243,29 @@ def test_duration_exact_hours_and_nominal_days_across_dst(tmp_path, duration, en
     (listed,) = IcsBackend(path).changes(None, WINDOW).items
     assert listed.end == end
     assert listed.end.utcoffset() == end.utcoffset()
+
+
+def test_library_warnings_become_notes_even_under_w_error(tmp_path):
+    """icalendar warns when it guesses a globally unique TZID; nothing escapes."""
+    path = tmp_path / "global.ics"
+    path.write_bytes(
+        calendar(
+            "\r\n".join(
+                [
+                    "BEGIN:VEVENT",
+                    "UID:g",
+                    "DTSTAMP:20260101T000000Z",
+                    "SUMMARY:vendor zone",
+                    "DTSTART;TZID=/example.org/tzdb/Europe/Berlin:20260601T090000",
+                    "DTEND;TZID=/example.org/tzdb/Europe/Berlin:20260601T100000",
+                    "END:VEVENT",
+                ]
+            )
+        )
+    )
+    backend = IcsBackend(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under python -W error
+        (listed,) = backend.changes(None, WINDOW).items
+    assert listed.start == datetime(2026, 6, 1, 9, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert any("globally unique" in note for note in backend.notes)

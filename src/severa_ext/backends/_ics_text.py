@@ -9,14 +9,23 @@ and, where it can be known, the line.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
+import warnings
+from collections.abc import Iterator
 
 import attrs
 from icalendar import Calendar
 
 from severa_ext.errors import BackendError
 
-__all__ = ["DEFAULT_MAX_BYTES", "ParsedText", "parse_calendar_bytes", "scan_event_lines"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ParsedText",
+    "captured_warnings",
+    "parse_calendar_bytes",
+    "scan_event_lines",
+]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Files and downloads above this size are refused (a huge-file guard)."""
@@ -45,6 +54,22 @@ class ParsedText:
     encoding: str
     notes: tuple[str, ...]
     durations: tuple[str | None, ...] = ()
+
+
+@contextlib.contextmanager
+def captured_warnings(notes: list[str]) -> Iterator[None]:
+    """Turn the warnings the calendar libraries emit inside into ``notes``.
+
+    ``icalendar`` warns, for example, when it guesses what a "globally unique" TZID
+    means; under ``-W error`` that warning would be raised out of the parser. Inside
+    this block every warning is recorded instead (whatever the process's filters say)
+    and its text appended to ``notes``, for the journal.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        notes.append(f"{warning.category.__name__}: {warning.message}")
 
 
 def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, list[str]]:
@@ -174,7 +199,8 @@ def parse_calendar_bytes(
         )
     events, durations = _scan(utf8, source)
     try:
-        calendar = Calendar.from_ical(utf8)
+        with captured_warnings(notes):
+            calendar = Calendar.from_ical(utf8)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise BackendError(
             f"{source}: not a readable iCalendar file: {exc}", backend="ics"

@@ -69,6 +69,7 @@ from severa_ext.backends._ics_index import (
 )
 from severa_ext.backends._ics_text import (
     DEFAULT_MAX_BYTES,
+    captured_warnings,
     parse_calendar_bytes,
 )
 from severa_ext.backends._ics_write import apply_item, new_event, new_override
@@ -195,17 +196,19 @@ def _index_calendar(
     budget: float,
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
     parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
-    index, _floating = _index_parsed(
-        parsed.calendar,
-        parsed.event_lines,
-        source,
-        floating,
-        budget=budget,
-        durations=parsed.durations,
-    )
-    for note in parsed.notes:
+    notes = list(parsed.notes)
+    with captured_warnings(notes):
+        index, _floating = _index_parsed(
+            parsed.calendar,
+            parsed.event_lines,
+            source,
+            floating,
+            budget=budget,
+            durations=parsed.durations,
+        )
+    for note in notes:
         logger.info("%s: %s", source, note)
-    return parsed.calendar, index, parsed.notes
+    return parsed.calendar, index, tuple(notes)
 
 
 def _index_parsed(
@@ -286,7 +289,11 @@ class IcsReader:
     def _occurrences(self, loaded: _Loaded, window: Window) -> tuple[CalendarItem, ...]:
         cached = loaded.expansions.get(window)
         if cached is None:
-            cached = loaded.expansions[window] = tuple(loaded.index.expand(window))
+            notes: list[str] = []
+            with captured_warnings(notes):
+                cached = loaded.expansions[window] = tuple(loaded.index.expand(window))
+            for note in notes:
+                logger.info("%s: %s", self._backend_name, note)
         return cached
 
     def _unchanged_since(self, cursor: str | None, window: Window) -> bool:
