@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from severa_ext.backends.base import CreateOp, UpdateOp
 from severa_ext.backends.ics import IcsBackend, IcsSubscription
 from severa_ext.clock import FixedClock
-from severa_ext.errors import ConfigError, NotFound, VersionConflict
+from severa_ext.errors import BackendError, ConfigError, NotFound, VersionConflict
 from severa_ext.sync.items import CalendarItem, Window
 from support import scaled
 
@@ -269,3 +269,65 @@ def test_library_warnings_become_notes_even_under_w_error(tmp_path):
         (listed,) = backend.changes(None, WINDOW).items
     assert listed.start == datetime(2026, 6, 1, 9, tzinfo=ZoneInfo("Europe/Berlin"))
     assert any("globally unique" in note for note in backend.notes)
+
+
+def test_a_problem_names_the_line_of_the_offending_property(tmp_path):
+    path = tmp_path / "bad.ics"
+    path.write_bytes(
+        calendar(
+            event("fine", "fine"),
+            "\r\n".join(
+                [
+                    "BEGIN:VEVENT",  # line 11
+                    "UID:bad",
+                    "DTSTAMP:20260101T000000Z",
+                    "SUMMARY:bad end",
+                    "DTSTART:20260601T100000Z",
+                    "DTEND:20260601T090000Z",  # line 16
+                    "END:VEVENT",
+                ]
+            ),
+        )
+    )
+    backend = IcsBackend(path)
+    assert [i.id for i in backend.changes(None, WINDOW).items] == ["fine"]
+    (problem,) = backend.problems
+    assert problem.item_ref == f"bad ({path}, line 16)"
+
+
+def test_a_recurrence_fault_names_the_rule_line(tmp_path):
+    path = tmp_path / "rule.ics"
+    rule = "\r\n".join(
+        [
+            "BEGIN:VEVENT",  # line 4
+            "UID:often",
+            "DTSTAMP:20260101T000000Z",
+            "SUMMARY:every minute",
+            "DTSTART:20260101T000000Z",
+            "DURATION:PT1M",
+            "RRULE:FREQ=MINUTELY",  # line 10
+            "END:VEVENT",
+        ]
+    )
+    path.write_bytes(calendar(rule))
+    backend = IcsBackend(path)
+    assert backend.changes(None, WINDOW).items == ()
+    (problem,) = backend.problems
+    assert problem.item_ref == f"often ({path}, line 10)"
+    assert "occurrences" in problem.reason
+
+
+def test_truncated_and_foreign_files_name_their_line(tmp_path):
+    cut = tmp_path / "cut.ics"
+    cut.write_bytes(calendar(event("a", "a"))[:-40])
+    last = len(cut.read_bytes().splitlines())
+    with pytest.raises(BackendError, match=f"line {last}: the file ends inside"):
+        IcsBackend(cut).changes(None, WINDOW)
+    page = tmp_path / "page.ics"
+    page.write_bytes(b"<!DOCTYPE html><html><body>Sign in</body></html>\n")
+    with pytest.raises(BackendError, match="line 1: the content is HTML"):
+        IcsBackend(page).changes(None, WINDOW)
+    text = tmp_path / "notes.ics"
+    text.write_bytes(b"just some notes\nBEGIN:VCALENDAR\n")
+    with pytest.raises(BackendError, match="line 1: content outside BEGIN:VCALENDAR"):
+        IcsBackend(text).changes(None, WINDOW)

@@ -116,7 +116,14 @@ def item_etag(item: CalendarItem) -> str:
 
 
 class SkippedComponent(Exception):
-    """A component (or series) that cannot become items; the reason is journaled."""
+    """A component (or series) that cannot become items; the reason is journaled.
+
+    ``prop`` names the offending property, so the problem can name its line.
+    """
+
+    def __init__(self, message: str, prop: str | None = None) -> None:
+        super().__init__(message)
+        self.prop = prop
 
 
 def _text(component: Component, name: str) -> str:
@@ -133,13 +140,13 @@ def _dt(component: Component, name: str, resolver: ZoneResolver) -> datetime | d
     if prop is None:
         return None
     if isinstance(prop, list):
-        raise SkippedComponent(f"{name} appears more than once")
+        raise SkippedComponent(f"{name} appears more than once", name)
     try:
         return resolve_value(prop.dt, prop.params.get("TZID"), resolver)
     except UnknownZone as exc:
-        raise SkippedComponent(f"{name}: {exc}") from exc
+        raise SkippedComponent(f"{name}: {exc}", name) from exc
     except (TypeError, AttributeError, ValueError) as exc:
-        raise SkippedComponent(f"{name} is not a date or date-time: {exc}") from exc
+        raise SkippedComponent(f"{name} is not a date or date-time: {exc}", name) from exc
 
 
 def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[datetime | date]:
@@ -158,9 +165,9 @@ def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[da
             try:
                 values.append(resolve_value(raw, tzid, resolver))
             except UnknownZone as exc:
-                raise SkippedComponent(f"{name}: {exc}") from exc
+                raise SkippedComponent(f"{name}: {exc}", name) from exc
             except TypeError as exc:
-                raise SkippedComponent(f"{name}: {exc}") from exc
+                raise SkippedComponent(f"{name}: {exc}", name) from exc
     return values
 
 
@@ -202,14 +209,17 @@ def _times(
         duration_prop: Any = component["DURATION"]
         duration = duration_prop.dt
         if not isinstance(duration, timedelta):
-            raise SkippedComponent("DURATION is not a duration")
+            raise SkippedComponent("DURATION is not a duration", "DURATION")
         end = add_duration(start, duration, duration_text)
     if end is None:
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     if isinstance(start, datetime) != isinstance(end, datetime):
-        raise SkippedComponent("DTSTART and DTEND mix a date and a date-time")
+        raise SkippedComponent("DTSTART and DTEND mix a date and a date-time", "DTEND")
     if end < start:
-        raise SkippedComponent(f"DTEND {end} is before DTSTART {start}")
+        raise SkippedComponent(
+            f"DTEND {end} is before DTSTART {start}",
+            "DTEND" if "DTEND" in component else "DURATION",
+        )
     return start, end
 
 
@@ -295,6 +305,7 @@ class Series:
     master: Component | None = None
     master_line: int | None = None
     master_duration: str | None = None
+    master_property_lines: dict[str, int] = attrs.field(factory=dict)
     overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
     stored_overrides: dict[str, Component] = attrs.field(factory=dict)
 
@@ -312,6 +323,7 @@ class CalendarIndex:
 
     resolver: ZoneResolver
     expansion_budget: float = EXPANSION_BUDGET_S
+    source: str = ""
     singles: dict[str, CalendarItem] = attrs.field(factory=dict)
     series: dict[str, Series] = attrs.field(factory=dict)
     problems: list[BadItem] = attrs.field(factory=list)
@@ -328,8 +340,10 @@ class CalendarIndex:
                     series, self.resolver, window, budget=self.expansion_budget
                 )
             except SkippedComponent as exc:
-                line = series.master_line
-                ref = f"{uid} (line {line})" if line else uid
+                # An expansion fault is the rule's (or the named property's) line.
+                lines = series.master_property_lines
+                line = lines.get(exc.prop or "RRULE", series.master_line)
+                ref = f"{uid} ({self.source}, line {line})" if line else uid
                 problem = BadItem(ref, str(exc), backend="ics")
                 if uid not in self.series_problems:
                     self.problems.append(problem)
@@ -395,7 +409,7 @@ def expand_series(
                 count = rule.get("COUNT")
                 if count and int(count[0]) > MAX_COUNT:
                     raise SkippedComponent(
-                        f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}"
+                        f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}", "RRULE"
                     )
             if len(rule_list) == 1:
                 start_rebased = _rebase(start, rule_list[0], window, end - start)  # type: ignore[operator]
@@ -543,6 +557,7 @@ def build_index(
     *,
     expansion_budget: float = EXPANSION_BUDGET_S,
     durations: tuple[str | None, ...] = (),
+    property_lines: tuple[dict[str, int], ...] = (),
 ) -> CalendarIndex:
     """Index the VEVENTs of ``calendar``; broken ones become problems, never errors.
 
@@ -555,9 +570,11 @@ def build_index(
             normalised copy), in the same order; writes go to these.
         expansion_budget: seconds one series' expansion may take.
         durations: the DURATION of each VEVENT as written (``None``: none), in order.
+        property_lines: the physical line of each property of each VEVENT, in order
+            (a problem names the line of the offending property where it is known).
     """
     resolver = ZoneResolver(calendar, floating)
-    index = CalendarIndex(resolver, expansion_budget)
+    index = CalendarIndex(resolver, expansion_budget, source)
     seen_lines: dict[str, int | None] = {}
     best: dict[str, tuple[Component, int | None, Component]] = {}
     broken_series: set[str] = set()
@@ -567,6 +584,7 @@ def build_index(
         index.stored.setdefault(_uid_of(component), []).append(stored[position])
         line = event_lines[position] if position < len(event_lines) else None
         duration_text = durations[position] if position < len(durations) else None
+        lines_of = property_lines[position] if position < len(property_lines) else {}
         uid = _uid_of(component)
         ref = f"{uid or '(no UID)'} ({source}, line {line})" if line else (uid or "(no UID)")
         broken = [(name, msg) for name, msg in component.errors if name in _KEPT]
@@ -575,7 +593,7 @@ def build_index(
                 raise SkippedComponent("no UID")
             if broken:
                 reasons = "; ".join(f"{name or 'content line'}: {msg}" for name, msg in broken)
-                raise SkippedComponent(f"broken properties: {reasons}")
+                raise SkippedComponent(f"broken properties: {reasons}", broken[0][0])
             is_override = "RECURRENCE-ID" in component
             recurring = is_override or "RRULE" in component or "RDATE" in component
             if not recurring:
@@ -631,8 +649,12 @@ def build_index(
                 series.master = component
                 series.master_line = line
                 series.master_duration = duration_text
+                series.master_property_lines = lines_of
             seen_lines.setdefault(uid, line)
         except SkippedComponent as exc:
+            prop_line = lines_of.get(exc.prop or "")
+            if prop_line is not None:
+                ref = f"{uid or '(no UID)'} ({source}, line {prop_line})"
             index.problems.append(BadItem(ref, str(exc), backend="ics"))
             if uid:
                 index.bad_ids.add(uid)

@@ -32,6 +32,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 _BEGIN_END = re.compile(rb"^(BEGIN|END)[ \t]*:[ \t]*([A-Za-z0-9-]+)[ \t]*\r?$", re.IGNORECASE)
 _LINE_SPLIT = re.compile(rb"\r\n|\n|\r")
+_NAME = re.compile(rb"^([A-Za-z0-9-]+)[;:]")
 _DURATION = re.compile(rb"^DURATION(?:;[^:]*)?:[ \t]*([+-]?P[0-9WDTHMS]+)[ \t]*$", re.IGNORECASE)
 
 
@@ -45,6 +46,8 @@ class ParsedText:
         durations: the ``DURATION`` value of each of those events as written (``None``
             where it has none), since the parser keeps only a ``timedelta`` and
             RFC 5545 3.3.6 tells ``PT24H`` (exact) from ``P1D`` (nominal).
+        property_lines: for each of those events, the physical line where each of its
+            own properties (not those of a nested VALARM) first appears.
         encoding: the encoding the bytes were decoded with (``"utf-8"`` normally).
         notes: non-fatal findings about the text (a BOM, a non-UTF-8 encoding).
     """
@@ -54,6 +57,7 @@ class ParsedText:
     encoding: str
     notes: tuple[str, ...]
     durations: tuple[str | None, ...] = ()
+    property_lines: tuple[dict[str, int], ...] = ()
 
 
 @contextlib.contextmanager
@@ -102,17 +106,33 @@ def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, l
         ) from exc
 
 
-def _scan(text_bytes: bytes, source: str) -> tuple[tuple[int, ...], tuple[str | None, ...]]:
-    """Check BEGIN/END nesting; return the lines and DURATIONs of top-level VEVENTs."""
+@attrs.frozen
+class _Scan:
+    events: tuple[int, ...]
+    durations: tuple[str | None, ...]
+    property_lines: tuple[dict[str, int], ...]
+
+
+def _scan(text_bytes: bytes, source: str) -> _Scan:
+    """Check BEGIN/END nesting; return the lines, DURATIONs and property lines of
+    top-level VEVENTs."""
     stack: list[tuple[str, int]] = []
     events: list[int] = []
     durations: list[str | None] = []
+    property_lines: list[dict[str, int]] = []
+    last = 0
     seen_calendar = False
     for number, line in enumerate(_LINE_SPLIT.split(text_bytes), start=1):
+        if line.strip():
+            last = number
         if not line or line[:1] in b" \t":
             continue
         match = _BEGIN_END.match(line)
         if match is None and len(stack) == 2 and stack[-1][0] == "VEVENT":
+            name_match = _NAME.match(line)
+            if name_match is not None:
+                prop = name_match.group(1).decode("ascii").upper()
+                property_lines[-1].setdefault(prop, number)
             duration = _DURATION.match(line)
             if duration is not None:
                 durations[-1] = duration.group(1).decode("ascii")
@@ -137,6 +157,7 @@ def _scan(text_bytes: bytes, source: str) -> tuple[tuple[int, ...], tuple[str | 
             elif len(stack) == 1 and name == "VEVENT":
                 events.append(number)
                 durations.append(None)
+                property_lines.append({})
             stack.append((name, number))
         else:
             if not stack or stack[-1][0] != name:
@@ -147,10 +168,10 @@ def _scan(text_bytes: bytes, source: str) -> tuple[tuple[int, ...], tuple[str | 
                 )
             stack.pop()
     if stack:
-        name, number = stack[-1]
+        opened_name, opened_line = stack[-1]
         raise BackendError(
-            f"{source}: BEGIN:{name} on line {number} is never closed "
-            "(a truncated file or download?)",
+            f"{source}, line {last}: the file ends inside BEGIN:{opened_name} of line "
+            f"{opened_line}, which is never closed (a truncated file or download?)",
             backend="ics",
         )
     if not seen_calendar:
@@ -158,7 +179,7 @@ def _scan(text_bytes: bytes, source: str) -> tuple[tuple[int, ...], tuple[str | 
             f"{source}: no BEGIN:VCALENDAR found (an empty body is never an empty calendar)",
             backend="ics",
         )
-    return tuple(events), tuple(durations)
+    return _Scan(tuple(events), tuple(durations), tuple(property_lines))
 
 
 def parse_calendar_bytes(
@@ -194,10 +215,10 @@ def parse_calendar_bytes(
     stripped = utf8.lstrip()
     if stripped[:1] == b"<":
         raise BackendError(
-            f"{source}: the content is HTML or XML, not iCalendar (an error page?)",
+            f"{source}, line 1: the content is HTML or XML, not iCalendar (an error page?)",
             backend="ics",
         )
-    events, durations = _scan(utf8, source)
+    scan = _scan(utf8, source)
     try:
         with captured_warnings(notes):
             calendar = Calendar.from_ical(utf8)
@@ -207,7 +228,9 @@ def parse_calendar_bytes(
         ) from exc
     if not isinstance(calendar, Calendar):
         raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
-    return ParsedText(calendar, events, used, tuple(notes), durations)
+    return ParsedText(
+        calendar, scan.events, used, tuple(notes), scan.durations, scan.property_lines
+    )
 
 
 def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
@@ -216,4 +239,4 @@ def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
     Raises:
         BackendError: the components are not well nested.
     """
-    return _scan(data, source)[0]
+    return _scan(data, source).events

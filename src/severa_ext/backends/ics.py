@@ -205,6 +205,7 @@ def _index_calendar(
             floating,
             budget=budget,
             durations=parsed.durations,
+            property_lines=parsed.property_lines,
         )
     for note in notes:
         logger.info("%s: %s", source, note)
@@ -219,6 +220,7 @@ def _index_parsed(
     *,
     budget: float,
     durations: tuple[str | None, ...] = (),
+    property_lines: tuple[dict[str, int], ...] = (),
 ) -> tuple[CalendarIndex, tzinfo]:
     """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading)."""
     read = calendar
@@ -242,6 +244,7 @@ def _index_parsed(
         originals,
         expansion_budget=budget,
         durations=durations,
+        property_lines=property_lines,
     )
     return index, floating
 
