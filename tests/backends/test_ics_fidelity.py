@@ -331,3 +331,57 @@ def test_truncated_and_foreign_files_name_their_line(tmp_path):
     text.write_bytes(b"just some notes\nBEGIN:VCALENDAR\n")
     with pytest.raises(BackendError, match="line 1: content outside BEGIN:VCALENDAR"):
         IcsBackend(text).changes(None, WINDOW)
+
+
+def folded_event(summary_lines: list[bytes], description_lines: list[bytes]) -> bytes:
+    return b"\r\n".join(
+        [
+            b"BEGIN:VCALENDAR",
+            b"VERSION:2.0",
+            b"PRODID:-//tests//folds//EN",
+            b"BEGIN:VEVENT",
+            b"UID:f",
+            b"DTSTAMP:20260101T000000Z",
+            b"DTSTART:20260601T090000Z",
+            b"DTEND:20260601T100000Z",
+            *summary_lines,
+            *description_lines,
+            b"END:VEVENT",
+            b"BEGIN:VEVENT",
+            b"UID:g",
+            b"DTSTAMP:20260101T000000Z",
+            b"SUMMARY:the next event",
+            b"DTSTART:20260602T090000Z",
+            b"END:VEVENT",
+            b"END:VCALENDAR",
+            b"",
+        ]
+    )
+
+
+@pytest.mark.parametrize("split", range(1, 4))
+def test_a_character_split_across_a_fold_is_restored_exactly(tmp_path, split):
+    """Folding is on octets (RFC 5545 3.1); some writers split a UTF-8 character."""
+    title = "Jyväskylä 🌲 kokous".encode()
+    cut = title.index("🌲".encode()) + split  # inside the four-byte character
+    path = tmp_path / "split.ics"
+    path.write_bytes(folded_event([b"SUMMARY:" + title[:cut], b" " + title[cut:]], []))
+    backend = IcsBackend(path)
+    items = {i.id: i for i in backend.changes(None, WINDOW).items}
+    assert items["f"].title == "Jyväskylä 🌲 kokous"
+    assert set(items) == {"f", "g"}
+
+
+def test_a_continuation_line_without_its_space_is_repaired_and_named(tmp_path):
+    path = tmp_path / "lost.ics"
+    path.write_bytes(
+        folded_event(
+            [b"SUMMARY:Kept"], [b"DESCRIPTION:first half and", b" the second half"]
+        ).replace(b"\r\n the second", b"\r\nthe second")
+    )
+    backend = IcsBackend(path)
+    items = {i.id: i for i in backend.changes(None, WINDOW).items}
+    assert set(items) == {"f", "g"}  # the rest of the event and the file still import
+    assert items["f"].body == "first half andthe second half"
+    assert items["f"].title == "Kept"
+    assert any(note.startswith("line 11: a continuation line") for note in backend.notes)

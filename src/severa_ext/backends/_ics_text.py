@@ -24,6 +24,7 @@ __all__ = [
     "ParsedText",
     "captured_warnings",
     "parse_calendar_bytes",
+    "repair_folds",
     "scan_event_lines",
 ]
 
@@ -74,6 +75,51 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
         yield
     for warning in caught:
         notes.append(f"{warning.category.__name__}: {warning.message}")
+
+
+_SPLIT_CHARACTER = re.compile(rb"([\xc0-\xf7][\x80-\xbf]*)(\r?\n[ \t])([\x80-\xbf]+)")
+_CONTENT_LINE = re.compile(rb"^[A-Za-z0-9-]+[;:]")
+
+
+def repair_folds(data: bytes, *, utf8: bool = True) -> tuple[bytes, list[str]]:
+    """Mend two folding faults on the bytes, before any decoding; line numbers stay.
+
+    * A multi-byte UTF-8 character split by a fold (RFC 5545 3.1 folds on octets, and
+      some writers split characters): its continuation bytes move before the fold, so
+      the character is restored exactly.
+    * A continuation line that lost its leading space (inside a component, not a
+      ``NAME:`` or ``NAME;`` content line, not ``BEGIN``/``END``): the space is put
+      back, and a note names the line.
+
+    ``utf8``: whether the bytes are UTF-8 (a legacy encoding skips the first repair).
+
+    Returns:
+        The mended bytes and one note per repair.
+    """
+    notes: list[str] = []
+    mended = data
+    if utf8:
+        mended = _SPLIT_CHARACTER.sub(lambda m: m.group(1) + m.group(3) + m.group(2), data)
+    if mended != data:
+        notes.append("a UTF-8 character split across a folded line was joined")
+    if b"\n" not in mended:
+        return mended, notes
+    lines = mended.split(b"\n")
+    depth = 0
+    for position, line in enumerate(lines):
+        body = line.rstrip(b"\r")
+        if not body.strip() or body[:1] in b" \t":
+            continue
+        if _BEGIN_END.match(line) is not None:
+            depth += 1 if body[:5].upper() == b"BEGIN" else -1
+            continue
+        if depth > 0 and position > 0 and _CONTENT_LINE.match(body) is None:
+            lines[position] = b" " + line
+            notes.append(
+                f"line {position + 1}: a continuation line without its leading space "
+                "was joined to the line before"
+            )
+    return b"\n".join(lines), notes
 
 
 def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, list[str]]:
@@ -210,7 +256,10 @@ def parse_calendar_bytes(
         raise BackendError(
             f"{source}: empty content (never read as an empty calendar)", backend="ics"
         )
+    legacy = encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+    data, repairs = repair_folds(data, utf8=not legacy)
     text, used, notes = _decode(data, source, encoding)
+    notes.extend(repairs)
     utf8 = text.encode("utf-8")
     stripped = utf8.lstrip()
     if stripped[:1] == b"<":
