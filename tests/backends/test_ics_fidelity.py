@@ -310,7 +310,7 @@ def test_a_recurrence_fault_names_the_rule_line(tmp_path):
         ]
     )
     path.write_bytes(calendar(rule))
-    backend = IcsBackend(path)
+    backend = IcsBackend(path, expansion_budget=600.0)  # the count limit decides, not time
     assert backend.changes(None, WINDOW).items == ()
     (problem,) = backend.problems
     assert problem.item_ref == f"often ({path}, line 10)"
@@ -385,3 +385,34 @@ def test_a_continuation_line_without_its_space_is_repaired_and_named(tmp_path):
     assert items["f"].body == "first half andthe second half"
     assert items["f"].title == "Kept"
     assert any(note.startswith("line 11: a continuation line") for note in backend.notes)
+
+
+@pytest.mark.parametrize("move", [timedelta(0), timedelta(hours=2)])
+def test_a_floating_event_stays_floating_when_written_back(tmp_path, move):
+    path = tmp_path / "floating.ics"
+    path.write_bytes(
+        calendar(
+            "\r\n".join(
+                [
+                    "BEGIN:VEVENT",
+                    "UID:fl",
+                    "DTSTAMP:20260101T000000Z",
+                    "SUMMARY:wall clock",
+                    "DTSTART:20260601T090000",
+                    "DTEND:20260601T100000",
+                    "END:VEVENT",
+                ]
+            )
+        )
+    )
+    backend = IcsBackend(path, zone="Europe/Helsinki", clock=CLOCK)
+    (read,) = backend.changes(None, WINDOW).items
+    assert read.start == datetime(2026, 6, 1, 9, tzinfo=HELSINKI)
+    changed = read.evolve(title="renamed", start=read.start + move, end=read.end + move)
+    written = backend.update("fl", changed, read.etag)
+    text = path.read_bytes().decode()
+    wall = (datetime(2026, 6, 1, 9) + move).strftime("%Y%m%dT%H%M%S")
+    assert f"DTSTART:{wall}\r\n" in text  # no Z, no TZID: still floating
+    (again,) = IcsBackend(path, zone="Europe/Helsinki").changes(None, WINDOW).items
+    assert again == written
+    assert again.start == changed.start

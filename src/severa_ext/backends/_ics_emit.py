@@ -10,7 +10,7 @@ reads them back (the tests hold the two equal for any item).
 
 Only items whose every value has one obvious form take this path
 (:func:`emittable`); anything else (an aware time in a non-IANA zone, text with
-carriage returns or other control characters, categories with separators) is written
+carriage returns or other control characters) is written
 through ``icalendar`` as before.
 """
 
@@ -26,7 +26,7 @@ from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, item_etag
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.sync.items import CalendarItem, ShowAs
 
-__all__ = ["NewEvent", "emit_event", "emittable"]
+__all__ = ["NewEvent", "emit_event", "emittable", "escape_text"]
 
 _UTC_ZONE = ZoneInfo("UTC")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
@@ -63,15 +63,13 @@ def emittable(item: CalendarItem) -> bool:
     texts = (item.title, item.location, item.body)
     if any(_CONTROL.search(text) for text in texts):
         return False
-    if any(
-        cat != cat.strip() or not cat or any(c in cat for c in ",;\\") or _CONTROL.search(cat)
-        for cat in item.categories
-    ):
+    if any(cat != cat.strip() or not cat or _CONTROL.search(cat) for cat in item.categories):
         return False
     return _plain_zone(item.start) and _plain_zone(item.end)
 
 
-def _escape(text: str) -> str:
+def escape_text(text: str) -> str:
+    """RFC 5545 3.3.11 TEXT escaping (the backslash first)."""
     return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
@@ -115,14 +113,14 @@ def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) ->
     end, end_text, end_zone = _read_back(item.end)
     stamp = now.astimezone(_UTC_ZONE).replace(microsecond=0)
     stamp_text = f"{stamp:%Y%m%dT%H%M%SZ}"
-    lines = ["BEGIN:VEVENT", f"UID:{_escape(uid)}"]
+    lines = ["BEGIN:VEVENT", f"UID:{escape_text(uid)}"]
     for name, text in (
         ("SUMMARY", item.title),
         ("LOCATION", item.location),
         ("DESCRIPTION", item.body),
     ):
         if text:
-            lines.append(f"{name}:{_escape(text)}")
+            lines.append(f"{name}:{escape_text(text)}")
     lines += [f"DTSTART{start_text}", f"DTEND{end_text}"]
     if item.private:
         lines.append("CLASS:PRIVATE")
@@ -131,9 +129,9 @@ def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) ->
     if cdo is not None:
         lines.append(f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}")
     if item.categories:
-        lines.append("CATEGORIES:" + ",".join(item.categories))
+        lines.append("CATEGORIES:" + ",".join(escape_text(cat) for cat in item.categories))
     lines += [
-        f"{SYNC_KEY_PROPERTY}:{_escape(sync_key)}",
+        f"{SYNC_KEY_PROPERTY}:{escape_text(sync_key)}",
         f"LAST-MODIFIED:{stamp_text}",
         f"DTSTAMP:{stamp_text}",
         "SEQUENCE:0",

@@ -79,7 +79,6 @@ _KEPT = {
     "RECURRENCE-ID",
     SYNC_KEY_PROPERTY,
 }
-_UNESCAPE = re.compile(r"\\([\\;,nN])")
 _CDO = {
     "FREE": ShowAs.FREE,
     "TENTATIVE": ShowAs.TENTATIVE,
@@ -95,10 +94,6 @@ _STEP_FREQ = {
     "DAILY": timedelta(days=1),
     "WEEKLY": timedelta(days=7),
 }
-
-
-def _unescape(text: str) -> str:
-    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), text)
 
 
 def split_id(item_id: str) -> tuple[str, str | None]:
@@ -240,7 +235,7 @@ def _categories(component: Component) -> tuple[str, ...]:
     out: list[str] = []
     for prop in props:
         for cat in getattr(prop, "cats", []):
-            text = _unescape(str(cat)).strip()
+            text = str(cat).strip()  # icalendar has unescaped it (RFC 5545 3.3.11)
             if text:
                 out.append(text)
     return tuple(out)

@@ -705,7 +705,13 @@ class IcsBackend(IcsReader):
                 target = new_override(master, current.original_start)
                 loaded.calendar.add_component(target)
             self._series_changed = True
-        self._needs_zones |= apply_item(target, item, now=self._now(), sync_key=sync_key)
+        self._needs_zones |= apply_item(
+            target,
+            item,
+            now=self._now(),
+            sync_key=sync_key,
+            floating=loaded.index.resolver.floating,
+        )
         self._touched.append(target)
         return item_id
 
