@@ -1,11 +1,15 @@
 """Benchmark of the ICS backend: initial syncs into an empty file, parse + index of a
 generated 50,000-event file, then a no-change sync against it.
 
-Run: ``python benchmarks/bench_ics.py [--events N] [--initial N,N] [--skip-full]``.
+Run: ``python benchmarks/bench_ics.py [--events N] [--initial N,N] [--skip-full]
+[--baseline REF] [--baseline-max N] [--vdirsyncer PYTHON]``.
 Prints seconds and peak memory (the process's peak resident set size after each
 phase). Each initial-sync row is measured side by side with the implementation on
 ``main`` (``--baseline REF``, copied from git into a temporary package at run time),
-on the same data in the same run, and printed with the ratio.
+on the same data in the same run, and printed with the ratio. The backend's writes
+of the same counts are also timed against vdirsyncer 0.21.0's ``singlefile`` storage
+uploading the same events, run by ``--vdirsyncer`` (a Python in the benchmark's own
+virtualenv, ``/tmp/bench-venv``; never a dependency of this package).
 
 A no-change sync with a fresh backend (a new command-line process) passes the cursor
 the previous run stored: the file is hashed, not parsed, and the engine does no
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import resource
 import subprocess
@@ -29,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from severa_ext.backends.base import CreateOp
 from severa_ext.backends.ics import IcsBackend
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
@@ -207,6 +213,68 @@ def initial_rows(counts: list[int], ref: str, folder: Path, baseline_max: int) -
             print(f"  initial sync of {count}: {theirs / ours:.1f}x faster than {ref}")
 
 
+_VDIRSYNCER = """
+import asyncio, json, sys, time
+from vdirsyncer.storage.singlefile import SingleFileStorage
+from vdirsyncer.vobject import Item
+
+async def upload(texts, path):
+    storage = SingleFileStorage(path)
+    async with storage.at_once():
+        for text in texts:
+            await storage.upload(Item(text))
+
+texts = json.load(open(sys.argv[1]))
+began = time.perf_counter()
+asyncio.run(upload(texts, sys.argv[2]))
+print(time.perf_counter() - began)
+"""
+
+
+def backend_write(count: int, folder: Path) -> tuple[float, Path]:
+    """Seconds to create ``count`` items through ``apply_batch`` + ``flush`` per batch."""
+    path = folder / f"backend-{count}.ics"
+    clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
+    items = list(source_items(count).changes(None, WINDOW).items)
+    began = time.perf_counter()
+    backend = IcsBackend(path, create_missing=True, clock=clock)
+    backend.flush()  # the engine's protocol: one flush per durable step
+    for first in range(0, count, 500):
+        ops = [CreateOp(item, f"key-{n}") for n, item in enumerate(items[first : first + 500])]
+        backend.apply_batch(ops)
+        backend.flush()
+    backend.close()
+    return time.perf_counter() - began, path
+
+
+def vdirsyncer_row(count: int, folder: Path, python: Path) -> None:
+    """Our backend's writes of ``count`` items vs vdirsyncer's ``singlefile`` storage
+    uploading the same events (one ``at_once`` block: one write at the end)."""
+    ours, written = backend_write(count, folder)
+    events = re.findall(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", written.read_bytes(), re.S)
+    texts = [
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n"
+        + event.decode()
+        + "END:VCALENDAR\r\n"
+        for event in events
+    ]
+    source = folder / f"vdirsyncer-items-{count}.json"
+    source.write_text(json.dumps(texts))
+    target = folder / f"vdirsyncer-{count}.ics"
+    target.write_bytes(b"")
+    answer = subprocess.run(
+        [str(python), "-c", _VDIRSYNCER, str(source), str(target)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    theirs = float(answer.stdout.strip())
+    print(
+        f"  write {count} new events: this backend {ours:.2f} s (flush per 500), "
+        f"vdirsyncer 0.21.0 singlefile {theirs:.2f} s (one write): {theirs / ours:.1f}x"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
@@ -223,10 +291,18 @@ def main(argv: list[str] | None = None) -> int:
         default=25_000,
         help="largest count the baseline runs for (main's writes are quadratic)",
     )
+    parser.add_argument(
+        "--vdirsyncer",
+        default="/tmp/bench-venv/bin/python",
+        help="a Python with vdirsyncer 0.21.0 installed ('' to skip that row)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         counts = [int(n) for n in args.initial.split(",") if n]
         initial_rows(counts, args.baseline, Path(folder), args.baseline_max)
+        if args.vdirsyncer and Path(args.vdirsyncer).exists():
+            for count in counts:
+                vdirsyncer_row(count, Path(folder), Path(args.vdirsyncer))
         path = Path(folder) / "bench.ics"
         generate(path, args.events)
         size = path.stat().st_size
