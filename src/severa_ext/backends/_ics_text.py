@@ -79,6 +79,7 @@ def captured_warnings(notes: list[str]) -> Iterator[None]:
 
 _SPLIT_CHARACTER = re.compile(rb"([\xc0-\xf7][\x80-\xbf]*)(\r?\n[ \t])([\x80-\xbf]+)")
 _CONTENT_LINE = re.compile(rb"^[A-Za-z0-9-]+[;:]")
+_SUSPECT_LINE = re.compile(rb"\n(?![ \t]|[A-Za-z0-9-]+[;:]|\r?\n|\r?$)")
 
 
 def repair_folds(data: bytes, *, utf8: bool = True) -> tuple[bytes, list[str]]:
@@ -102,8 +103,8 @@ def repair_folds(data: bytes, *, utf8: bool = True) -> tuple[bytes, list[str]]:
         mended = _SPLIT_CHARACTER.sub(lambda m: m.group(1) + m.group(3) + m.group(2), data)
     if mended != data:
         notes.append("a UTF-8 character split across a folded line was joined")
-    if b"\n" not in mended:
-        return mended, notes
+    if _SUSPECT_LINE.search(mended) is None:
+        return mended, notes  # the usual case: no line to look at one by one
     lines = mended.split(b"\n")
     depth = 0
     for position, line in enumerate(lines):
