@@ -100,6 +100,7 @@ from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "ICS_SYNC_KEY_PROPERTY",
+    "MAX_REDIRECTS",
     "IcsBackend",
     "IcsReader",
     "IcsSubscription",
