@@ -416,3 +416,16 @@ def test_a_floating_event_stays_floating_when_written_back(tmp_path, move):
     (again,) = IcsBackend(path, zone="Europe/Helsinki").changes(None, WINDOW).items
     assert again == written
     assert again.start == changed.start
+
+
+def test_a_listing_between_writes_and_flush_keeps_the_buffered_writes(tmp_path):
+    path = tmp_path / "cal.ics"
+    backend = IcsBackend(path, create_missing=True, clock=CLOCK)
+    first = backend.changes(None, WINDOW)
+    backend.flush()
+    backend.apply_batch([CreateOp(item(0), "k0")])
+    again = backend.changes(first.cursor, WINDOW)  # the engine re-reads mid-run
+    assert again.full
+    assert [i.sync_key for i in again.items] == ["k0"]
+    backend.flush()
+    assert set(titles(path)) == {"k0@severa-ext"}

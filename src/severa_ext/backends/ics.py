@@ -564,6 +564,8 @@ class IcsBackend(IcsReader):
         # Anything unexpected (not a cursor of this format, a missing, oversized or
         # unreadable file) answers False, and the full listing that follows raises
         # the same errors it always did.
+        if self._loaded is not None and self._loaded.dirty:
+            return False  # writes not flushed yet: list from memory, never drop them
         ours = cursor is not None and cursor.startswith(CURSOR_PREFIX + ":")
         if not ours and self._loaded is None:
             return False
