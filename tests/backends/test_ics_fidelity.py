@@ -429,3 +429,47 @@ def test_a_listing_between_writes_and_flush_keeps_the_buffered_writes(tmp_path):
     assert [i.sync_key for i in again.items] == ["k0"]
     backend.flush()
     assert set(titles(path)) == {"k0@severa-ext"}
+
+
+def _unambiguous(moment: datetime) -> bool:
+    """A Helsinki wall time that names one instant (not in the repeated autumn hour)."""
+    wall = moment.astimezone(HELSINKI).replace(tzinfo=None)
+    return wall.replace(tzinfo=HELSINKI, fold=0) == wall.replace(tzinfo=HELSINKI, fold=1)
+
+
+@settings(max_examples=scaled(30), deadline=None)
+@given(
+    start=st.datetimes(datetime(2026, 1, 2), datetime(2026, 12, 20), timezones=st.just(UTC))
+    .map(lambda d: d.replace(microsecond=0))
+    .filter(_unambiguous),
+    minutes=st.integers(0, 600),
+    title=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+)
+def test_floating_item_to_ics_to_item_is_exact(tmp_path_factory, start, minutes, title):
+    end = start + timedelta(minutes=minutes)
+    if not _unambiguous(end):
+        return
+    path = tmp_path_factory.mktemp("floating") / "f.ics"
+    path.write_bytes(
+        calendar(
+            "\r\n".join(
+                [
+                    "BEGIN:VEVENT",
+                    "UID:fl",
+                    "DTSTAMP:20260101T000000Z",
+                    "DTSTART:20260601T090000",
+                    "DTEND:20260601T100000",
+                    "END:VEVENT",
+                ]
+            )
+        )
+    )
+    backend = IcsBackend(path, zone="Europe/Helsinki", clock=CLOCK)
+    (read,) = backend.changes(None, WINDOW).items
+    written = backend.update("fl", read.evolve(title=title, start=start, end=end), read.etag)
+    assert b"DTSTART:" + start.astimezone(HELSINKI).strftime(
+        "%Y%m%dT%H%M%S"
+    ).encode() + b"\r\n" in (path.read_bytes())
+    back = IcsBackend(path, zone="Europe/Helsinki").get("fl")
+    assert back == written
+    assert (back.start, back.end, back.title) == (start, end, title)
