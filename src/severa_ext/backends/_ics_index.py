@@ -430,8 +430,12 @@ def expand_series(
 
     items: list[CalendarItem] = []
     try:
-        with _time_budget(budget):
-            for occurrence in recurring_ical_events.of(mini).after(window.start):
+        with (
+            _time_budget(budget),
+            contextlib.closing(recurring_ical_events.of(mini).after(window.start)) as occurrences,
+        ):
+            # Closed here, not by the garbage collector at some later moment.
+            for occurrence in occurrences:
                 start = occurrence["DTSTART"].dt
                 if _as_utc(start) >= window.end:
                     break
