@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from severa_ext.backends.base import CreateOp
-from severa_ext.backends.ews import EwsBackend
 from severa_ext.sync.items import CalendarItem, ChangeSet, Window
 from severa_ext.testing.ews_server import FakeEwsServer
 
@@ -40,7 +39,7 @@ def main() -> None:
         seeded = [server.create_item(MAILBOX, item(n)) for n in range(args.items)]
         for series in range(5):
             server.create_series(MAILBOX, item(series), count=30)
-        with EwsBackend(server.url, MAILBOX, auth=server.auth()) as backend:
+        with server.backend(MAILBOX) as backend:
             phases: list[tuple[str, float, int, int]] = []
 
             def phase(name: str, run: Callable[[], Any]) -> Any:

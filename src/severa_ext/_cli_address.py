@@ -22,7 +22,7 @@ from typing import Any, Literal
 import attrs
 
 from severa_ext._cli_config import Config, read_secret
-from severa_ext.errors import ConfigError
+from severa_ext.errors import BackendError, ConfigError
 
 __all__ = ["Address", "open_backend", "parse_address"]
 
@@ -161,7 +161,10 @@ def open_backend(address: Address, config: Config) -> Any:
         if not path.is_file():
             raise ConfigError(f"{address.text}: no such activities file {path}")
         store = ActivityFile(path)
-        types = store.activity_types()
+        try:
+            types = store.activity_types()
+        except BackendError as exc:  # the file the command was given is not valid
+            raise ConfigError(str(exc)) from exc
         _check_policy_types(config, types, address)
         user_id = config.policy.user_id or store.user.id
         return ActivityBackend(store, user_id=user_id, activity_types=types)
@@ -185,8 +188,6 @@ def open_backend(address: Address, config: Config) -> Any:
     password = read_secret(
         config, settings_ews.password_env, settings_ews.password_file, "[ews] password"
     )
-    if settings_ews.auth not in ("ntlm", "basic"):
-        raise ConfigError(f"{address.text}: [ews] auth must be 'ntlm' or 'basic'")
     make_auth = ews.ntlm_auth if settings_ews.auth == "ntlm" else ews.basic_auth
     return ews.EwsBackend(
         address.url, address.target, auth=make_auth(settings_ews.username, password)

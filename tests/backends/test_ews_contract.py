@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from severa_ext.backends.ews import EwsBackend
 from severa_ext.testing.contract import BackendContract
 
 pytestmark = pytest.mark.slow
@@ -15,7 +14,5 @@ class TestEwsBackendContract(BackendContract):
 
     @pytest.fixture
     def backend(self, ews_server):
-        with EwsBackend(
-            ews_server.url, "alice@contoso.com", auth=ews_server.auth(), sleep=lambda _: None
-        ) as backend:
+        with ews_server.backend("alice@contoso.com") as backend:
             yield backend

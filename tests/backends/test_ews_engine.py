@@ -38,7 +38,7 @@ def pair():
     with FakeEwsServer(clock=clock) as server:
         server.add_mailbox(ALICE)
         severa = MemoryBackend("severa", capabilities=Capabilities(delta=True), clock=clock)
-        ews = EwsBackend(server.url, ALICE, auth=server.auth(), sleep=lambda _: None)
+        ews = EwsBackend(server.url, ALICE, allow_loopback_http=True, auth=server.auth())
         engine = SyncEngine(
             severa,
             ews,
@@ -46,10 +46,14 @@ def pair():
             pair_id="alice",
             policy=SyncPolicy.calendars(),
             clock=clock,
-            sleep=lambda _: None,
+            sleep=WAITS.append,
         )
+        WAITS.clear()
         yield severa, server, engine
         ews.close()
+
+
+WAITS: list[float] = []  # what the engine waited for (the backend never waits)
 
 
 def converged(severa: MemoryBackend, server: FakeEwsServer) -> None:
@@ -111,3 +115,15 @@ def test_a_copy_with_our_sync_key_is_not_multiplied_s3(pair):
     assert engine.run().ok
     assert [i.title for i in severa.all_items()] == ["Planning"]
     assert len(server.calendar_items(ALICE)) == 2  # parked, never copied back to Severa
+
+
+def test_server_busy_is_waited_for_by_the_engine_not_the_backend(pair):
+    """One retry policy (issue 11): EWS raises Throttled with BackOffMilliseconds and
+    the engine waits that long and tries again; the run still converges."""
+    severa, server, engine = pair
+    severa.user_create(entry("Busy day", 1))
+    server.fail_next("ErrorServerBusy", times=2, back_off_ms=1500)
+    report = engine.run()
+    assert report.ok, report.errors
+    assert WAITS == [1.5, 1.5]
+    converged(severa, server)

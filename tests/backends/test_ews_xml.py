@@ -360,7 +360,7 @@ def test_update_writes_only_the_properties_of_changed_fields():
 
     assert uris(["title"]) == ["item:Subject"]
     assert uris(["private", "location"]) == ["item:Sensitivity", "calendar:Location"]
-    assert uris(["end"]) == [
+    assert uris(["when"]) == [
         "calendar:Start",
         "calendar:End",
         "calendar:IsAllDayEvent",

@@ -7,6 +7,7 @@ order, expired tokens, dropped connections and slow answers; the msal flows.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,14 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync.activation import ProbeStatus
-from severa_ext.sync.items import CalendarItem, Window, content_equal, fingerprint, new_sync_key
+from severa_ext.sync.items import (
+    CalendarItem,
+    ShowAs,
+    Window,
+    content_equal,
+    fingerprint,
+    new_sync_key,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,22 +46,9 @@ def timed(title: str, day: int = 1, hour: int = 9, **fields) -> CalendarItem:
     return CalendarItem(title, start, start + timedelta(hours=1), **fields)
 
 
-class Sleeps:
-    def __init__(self):
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 @pytest.fixture
-def sleeps():
-    return Sleeps()
-
-
-@pytest.fixture
-def backend(graph_server, sleeps):
-    backend = graph_server.backend(MAILBOX, page_size=3, sleep=sleeps, timeout=5)
+def backend(graph_server):
+    backend = graph_server.backend(MAILBOX, page_size=3, timeout=5)
     yield backend
     backend.close()
 
@@ -122,6 +117,71 @@ def test_user_edits_in_outlook_html_read_back_as_text(backend, graph_server):
 
 
 # -- delta rounds ------------------------------------------------------------------------
+
+
+def test_a_delta_entry_without_body_reads_the_body_not_an_empty_one(backend, graph_server):
+    """Issue 18: one version of an item maps to one content, whatever delta left out."""
+    cursor = backend.changes(None, WINDOW).cursor
+    item = timed("Notes kept", body="Agenda:\n1. budget", location="Room 4")
+    event_id = graph_server.user_create(MAILBOX, item)
+    graph_server.omit_in_delta("body")
+    graph_server.reset_stats()
+    (seen,) = backend.changes(cursor, WINDOW).items
+    assert seen.body == "Agenda:\n1. budget"
+    assert content_equal(seen, backend.get(event_id))
+    assert graph_server.counts()["POST $batch"] == 1  # one lookup for what was left out
+
+
+@pytest.mark.parametrize(
+    "omitted",
+    [
+        ("subject",),
+        ("location", "categories"),
+        ("sensitivity", "showAs"),
+        ("body", "subject", "location", "isAllDay", "sensitivity", "showAs", "categories"),
+    ],
+)
+def test_every_property_graph_may_omit_is_fetched_before_mapping(graph_server, omitted):
+    backend = graph_server.backend(MAILBOX, resolve_sync_keys=False)
+    item = timed(
+        "Private review", body="text", location="Room 4", private=True,
+        categories=("Project",), show_as=ShowAs.TENTATIVE,
+    )  # fmt: skip
+    event_id = graph_server.user_create(MAILBOX, item)
+    graph_server.omit_in_delta(*omitted)
+    (seen,) = backend.changes(None, WINDOW).items
+    assert content_equal(seen, backend.get(event_id))
+    assert content_equal(seen, item)
+
+
+def test_complete_delta_entries_need_no_lookup(graph_server):
+    backend = graph_server.backend(MAILBOX, resolve_sync_keys=False)
+    graph_server.user_create(MAILBOX, timed("Whole"))
+    graph_server.reset_stats()
+    backend.changes(None, WINDOW)
+    assert "POST $batch" not in graph_server.counts()
+
+
+def test_an_event_gone_before_its_lookup_is_left_to_the_next_round(backend, graph_server):
+    cursor = backend.changes(None, WINDOW).cursor
+    event_id = graph_server.user_create(MAILBOX, timed("Short-lived"))
+    graph_server.omit_in_delta("body")
+    graph_server.fail(1, status=404, kinds=["GET event"], code="ErrorItemNotFound")
+    delta = backend.changes(cursor, WINDOW)
+    assert delta.items == ()
+    graph_server.user_delete(MAILBOX, event_id)
+    assert backend.changes(delta.cursor, WINDOW).removed == (event_id,)
+
+
+def test_a_throttled_lookup_fails_the_round_without_advancing(backend, graph_server):
+    cursor = backend.changes(None, WINDOW).cursor
+    graph_server.user_create(MAILBOX, timed("Later"))
+    graph_server.omit_in_delta("body")
+    graph_server.throttle_in_batch(1, retry_after=3)
+    with pytest.raises(Throttled) as info:
+        backend.changes(cursor, WINDOW)
+    assert info.value.retry_after == 3.0
+    assert [i.title for i in backend.changes(cursor, WINDOW).items] == ["Later"]
 
 
 def test_full_round_pages_to_the_delta_link_then_deltas(backend, graph_server):
@@ -252,28 +312,25 @@ def test_batch_inner_failures_do_not_fail_the_batch(backend):
     assert backend.get(existing.id) is None
 
 
-def test_throttled_inner_requests_are_retried_after_their_retry_after(
-    backend, graph_server, sleeps
-):
+def test_throttled_inner_requests_are_reported_per_op_never_waited_for(backend, graph_server):
+    """The backend never sleeps or retries: the engine owns waiting (one retry policy)."""
     graph_server.throttle_in_batch(3, retry_after=2)
     ops = [CreateOp(timed(f"T{i}"), f"t-{i}") for i in range(5)]
+    started = time.monotonic()
     results = backend.apply_batch(ops)
-    assert all(r.ok for r in results)
-    assert sleeps.calls == [2.0]
+    assert time.monotonic() - started < 1.5
+    throttled = [r for r in results if isinstance(r.error, Throttled)]
+    assert len(throttled) == 3
+    assert all(r.error.retry_after == 2.0 for r in throttled)
+    assert len(graph_server.events(MAILBOX)) == 2
+    assert graph_server.counts()["POST $batch"] == 1
+    again = backend.apply_batch([r.op for r in throttled])  # what the engine does later
+    assert all(r.ok for r in again)
     assert len(graph_server.events(MAILBOX)) == 5
 
 
-def test_inner_throttling_that_persists_is_reported_per_op(graph_server, sleeps):
-    backend = graph_server.backend(MAILBOX, sleep=sleeps, batch_retries=1)
-    graph_server.throttle_in_batch(10, retry_after=1)
-    results = backend.apply_batch([CreateOp(timed("T"), "t-1"), CreateOp(timed("U"), "t-2")])
-    assert all(isinstance(r.error, Throttled) for r in results)
-    assert all(r.error.retry_after == 1.0 for r in results)
-    assert sleeps.calls == [1.0]
-
-
-def test_a_failed_batch_call_marks_its_ops_and_keeps_earlier_results(graph_server, sleeps):
-    backend = graph_server.backend(MAILBOX, sleep=sleeps, batch_size=2)
+def test_a_failed_batch_call_marks_its_ops_and_keeps_earlier_results(graph_server):
+    backend = graph_server.backend(MAILBOX, batch_size=2)
     graph_server.throttle(1, retry_after=5, path="$batch")
     ops = [CreateOp(timed(f"C{i}"), f"c-{i}") for i in range(4)]
     results = backend.apply_batch(ops)
@@ -436,6 +493,8 @@ def test_probe_explains_each_mailbox_problem_s4_s5(backend, graph_server):
     graph_server.add_mailbox("denied@contoso.com", access=False)
     graph_server.add_mailbox("booking@contoso.com", bookings=True)
     graph_server.add_mailbox("room@contoso.com", purpose="room")
+    graph_server.add_mailbox("projector@contoso.com", purpose="equipment")
+    graph_server.add_mailbox("team@contoso.com", purpose="shared")
     ok = backend.probe()
     assert ok.status is ProbeStatus.OK
     assert "smtp:alice@contoso.fi" in ok.addresses
@@ -444,7 +503,9 @@ def test_probe_explains_each_mailbox_problem_s4_s5(backend, graph_server):
     assert backend.probe("onprem@contoso.com").code == "MailboxNotEnabledForRESTAPI"
     assert backend.probe("denied@contoso.com").status is ProbeStatus.ACCESS_DENIED
     assert backend.probe("booking@contoso.com").status is ProbeStatus.BOOKINGS
-    assert backend.probe("room@contoso.com").status is ProbeStatus.NO_MAILBOX
+    assert backend.probe("room@contoso.com").status is ProbeStatus.ROOM_MAILBOX
+    assert backend.probe("projector@contoso.com").status is ProbeStatus.ROOM_MAILBOX
+    assert backend.probe("team@contoso.com").status is ProbeStatus.SHARED_MAILBOX
     assert backend.probe("nobody@contoso.com").status is ProbeStatus.UNKNOWN_USER
     graph_server.fail(3, status=500)
     assert backend.probe().status is ProbeStatus.UNAVAILABLE
@@ -516,3 +577,13 @@ def test_dst_edge_times_survive_a_real_http_round_trip_x3(backend, zone, wall, f
     (found,) = backend.find("dst-key")
     assert found.start == start.astimezone(UTC)
     assert found.end == end.astimezone(UTC)
+
+
+def test_answers_read_whole_give_their_connection_back_to_the_pool(graph_server):
+    """Bounded streaming reads must not cost a new TCP connection per call."""
+    with graph_server.backend(MAILBOX) as backend:
+        backend.probe()  # the token endpoint and the first Graph calls
+        opened = graph_server.connection_count
+        for _ in range(10):
+            backend.probe()
+    assert graph_server.connection_count == opened

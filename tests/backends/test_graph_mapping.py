@@ -14,7 +14,6 @@ from severa_ext.backends._graph_http import (
     GraphResponse,
     SyncStateLost,
     error_for,
-    retry_after_seconds,
 )
 from severa_ext.backends._graph_mapping import (
     SYNC_KEY_PROPERTY_ID,
@@ -22,6 +21,7 @@ from severa_ext.backends._graph_mapping import (
     item_to_event,
     sync_key_filter,
 )
+from severa_ext.backends._http import DEFAULT_RETRY_AFTER
 from severa_ext.backends.graph import (
     ClientCredentialsTokenProvider,
     DelegatedTokenProvider,
@@ -266,14 +266,19 @@ def test_throttled_carries_retry_after_header():
     assert error.retry_after == 7.0
 
 
-def test_retry_after_parses_seconds_and_http_dates():
-    assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds(None, default=2.0) == 2.0
-    assert retry_after_seconds("garbage", default=2.0) == 2.0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+def test_throttled_without_retry_after_reports_the_default_wait():
+    error = error_for(_error(429, "TooManyRequests"), ref="x")
+    assert isinstance(error, Throttled)
+    assert error.retry_after == DEFAULT_RETRY_AFTER
 
 
-# -- cursors and configuration --------------------------------------------------------
+def test_throttled_reads_an_http_date_retry_after():
+    error = error_for(
+        _error(503, "ServiceUnavailable", {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+        ref="x",
+    )
+    assert isinstance(error, Throttled)
+    assert error.retry_after == 0.0
 
 
 def test_cursor_round_trips_and_rejects_garbage():

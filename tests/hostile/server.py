@@ -29,6 +29,7 @@ import functools
 import http.server
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,6 +48,7 @@ __all__ = [
     "huge",
     "json_reply",
     "slow",
+    "within",
     "xml_reply",
 ]
 
@@ -103,6 +105,12 @@ class RecordedRequest:
 
 
 Responder = Callable[[RecordedRequest, "HostileServer"], Reply]
+
+
+def within(seconds: float) -> Callable[[], bool]:
+    """A check that less than ``seconds`` passed since this call (bounds a test's time)."""
+    started = time.monotonic()
+    return lambda: time.monotonic() - started < seconds
 
 
 def json_reply(body: Any, *, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Reply:

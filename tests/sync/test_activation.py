@@ -99,6 +99,9 @@ def test_the_user_must_confirm_the_account_is_theirs_s10():
         (ProbeStatus.ACCESS_DENIED, "access-denied"),
         (ProbeStatus.BAD_CREDENTIALS, "bad-credentials"),
         (ProbeStatus.BOOKINGS, "bookings"),
+        (ProbeStatus.ROOM_MAILBOX, "room-mailbox"),
+        (ProbeStatus.SHARED_MAILBOX, "shared-mailbox"),
+        (ProbeStatus.EWS_DISABLED, "ews-disabled"),
         (ProbeStatus.UNAVAILABLE, "unavailable"),
     ],
 )
@@ -108,6 +111,17 @@ def test_probe_problems_are_explained_s4(status, reason):
         check_activation(SETTINGS, ALICE, ALICE, "alice@contoso.com", confirmed=True, probe=probe)
     assert info.value.reason == reason
     assert "server says why" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "status", [ProbeStatus.ROOM_MAILBOX, ProbeStatus.SHARED_MAILBOX, ProbeStatus.EWS_DISABLED]
+)
+def test_room_shared_and_ews_disabled_are_not_explained_as_a_licence_s4(status):
+    probe = MailboxProbe("alice@contoso.com", status)
+    with pytest.raises(ActivationError) as info:
+        check_activation(SETTINGS, ALICE, ALICE, "alice@contoso.com", confirmed=True, probe=probe)
+    assert "licen" not in str(info.value)
+    assert info.value.reason != "no-mailbox"
 
 
 def test_the_mailbox_must_belong_to_the_user_s5_s10():

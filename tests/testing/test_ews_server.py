@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import defusedxml.ElementTree as SafeET
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from severa_ext.errors import ConfigError, NotFound
-from severa_ext.sync.items import CalendarItem
+from severa_ext.sync.items import CalendarItem, ShowAs
 from severa_ext.testing._ews_store import FakeMailbox, stored_from_calendar_item
 from severa_ext.testing.ews_server import FAULT_KINDS, FakeEwsServer
 
@@ -356,9 +357,97 @@ def test_ews_server_fixture_works_in_a_host_suite(pytester):
                 "alice@contoso.com", CalendarItem("Hi", start, start + timedelta(hours=1))
             )
             window = Window(start - timedelta(days=1), start + timedelta(days=1))
-            with EwsBackend(ews_server.url, "alice@contoso.com", auth=ews_server.auth()) as ews:
+            with ews_server.backend("alice@contoso.com") as ews:
                 assert [i.title for i in ews.changes(None, window).items] == ["Hi"]
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+# --- the fake's own wire code against the backend's (issue 11, point 7) -------------------
+#
+# The fake reads and writes EWS XML with its own code (``_ews_store``/``_ews_handler``),
+# never with ``severa_ext.backends._ews_mapping`` or ``_ews_xml``: these tests pin the
+# documented elements on the wire, so a mapping bug made on both sides fails here.
+
+REVIEW = CalendarItem(
+    "Review",
+    datetime(2026, 5, 5, 12, tzinfo=ZoneInfo("Europe/Helsinki")),
+    datetime(2026, 5, 5, 13, tzinfo=ZoneInfo("Europe/Helsinki")),
+    location="Room 4",
+    body="Agenda\n1. budget",
+    private=True,
+    show_as=ShowAs.TENTATIVE,
+    categories=("Project",),
+)
+_FIELDS = (
+    "item:Subject item:Body item:Sensitivity item:Categories calendar:Start calendar:End "
+    "calendar:IsAllDayEvent calendar:LegacyFreeBusyStatus calendar:Location "
+    "calendar:StartTimeZone"
+)
+
+
+def _content(found):
+    return (
+        found.title, found.start, found.end, found.location, found.body, found.private,
+        found.show_as, found.categories,
+    )  # fmt: skip
+
+
+def _get_item_xml(server, item_id: str):
+    fields = "".join(f'<t:FieldURI FieldURI="{uri}"/>' for uri in _FIELDS.split())
+    root = parse(
+        post(
+            server,
+            soap(
+                "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>"
+                f"<t:BodyType>Text</t:BodyType><t:AdditionalProperties>{fields}"
+                "</t:AdditionalProperties></m:ItemShape>"
+                f'<m:ItemIds><t:ItemId Id="{item_id}"/></m:ItemIds></m:GetItem>'
+            ),
+        )
+    )
+    (node,) = root.iter(f"{{{T}}}CalendarItem")
+    return node
+
+
+def _documented(node) -> dict:
+    text = {name: node.findtext(f"{{{T}}}{name}") for name in (
+        "Subject", "Body", "Sensitivity", "Start", "End", "IsAllDayEvent",
+        "LegacyFreeBusyStatus", "Location",
+    )}  # fmt: skip
+    text["Categories"] = [c.text for c in node.iter(f"{{{T}}}String")]
+    zone = node.find(f"{{{T}}}StartTimeZone")
+    text["StartTimeZone"] = zone.get("Id") if zone is not None else None
+    return text
+
+
+EXPECTED_XML = {
+    "Subject": "Review",
+    "Body": "Agenda\n1. budget",
+    "Sensitivity": "Private",
+    "Start": "2026-05-05T09:00:00Z",
+    "End": "2026-05-05T10:00:00Z",
+    "IsAllDayEvent": "false",
+    "LegacyFreeBusyStatus": "Tentative",
+    "Location": "Room 4",
+    "Categories": ["Project"],
+    "StartTimeZone": "FLE Standard Time",
+}
+
+
+def test_a_user_item_is_served_as_the_documented_xml_and_the_backend_reads_it(server):
+    created = server.create_item(ALICE, REVIEW)
+    assert _documented(_get_item_xml(server, created.id)) == EXPECTED_XML
+    with server.backend(ALICE) as backend:
+        assert _content(backend.get(created.id)) == _content(REVIEW)
+
+
+def test_what_the_backend_writes_is_the_documented_xml(server):
+    with server.backend(ALICE) as backend:
+        written = backend.create(REVIEW, "key-1")
+    assert _documented(_get_item_xml(server, written.id)) == EXPECTED_XML
+    stored = server.get_item(ALICE, written.id)  # read back by the fake's own code
+    assert _content(stored) == _content(REVIEW)
+    assert stored.sync_key == "key-1"

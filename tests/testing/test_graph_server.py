@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 import requests
 
 from severa_ext.errors import ConfigError, NotFound
+from severa_ext.sync.items import CalendarItem, ShowAs, Window
 from severa_ext.testing.graph_server import FakeGraphServer
 
 pytestmark = pytest.mark.slow
@@ -311,3 +315,113 @@ def test_side_driver_edits_and_faults(graph_server):
         assert driver.write_count() == 0
     finally:
         driver.close()
+
+
+# --- the fake's own wire code (issue 11, point 7) ------------------------------------------
+#
+# The fake reads and writes Graph JSON with its own code (``testing/_graph_wire``), not
+# with the backend's mapping, so a mapping bug made on both sides fails here: each test
+# pins one documented wire document.
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+PACIFIC = "Pacific Standard Time"
+REVIEW = CalendarItem(
+    "Review",
+    datetime(2026, 5, 5, 12, tzinfo=HELSINKI),
+    datetime(2026, 5, 5, 13, tzinfo=HELSINKI),
+    location="Room 4",
+    body="Agenda\n1. budget",
+    private=True,
+    show_as=ShowAs.TENTATIVE,
+    categories=("Project",),
+)
+
+
+def _content(item):
+    return (
+        item.title, item.start, item.end, item.location, item.body, item.private,
+        item.show_as, item.categories,
+    )  # fmt: skip
+
+
+def test_a_user_event_is_stored_as_the_documented_json(graph_server):
+    event_id = graph_server.user_create(MAILBOX, REVIEW)
+    (raw,) = graph_server.raw_events(MAILBOX)
+    assert {key: raw[key] for key in (
+        "subject", "start", "end", "location", "isAllDay", "sensitivity", "showAs",
+        "categories", "body",
+    )} == {
+        "subject": "Review",
+        "start": {"dateTime": "2026-05-05T12:00:00.0000000", "timeZone": "FLE Standard Time"},
+        "end": {"dateTime": "2026-05-05T13:00:00.0000000", "timeZone": "FLE Standard Time"},
+        "location": {"displayName": "Room 4"},
+        "isAllDay": False,
+        "sensitivity": "private",
+        "showAs": "tentative",
+        "categories": ["Project"],
+        "body": {"contentType": "text", "content": "Agenda\n1. budget"},
+    }  # fmt: skip
+    with graph_server.backend(MAILBOX) as backend:
+        assert _content(backend.get(event_id)) == _content(REVIEW)
+
+
+def test_a_documented_graph_event_reads_the_same_in_the_fake_and_the_backend(graph_server):
+    # The shape of the example in Graph's "Get event" documentation.
+    event_id = graph_server.user_create_raw(
+        MAILBOX,
+        {
+            "subject": "Let's go for lunch",
+            "body": {"contentType": "html", "content": "<html><body><p>Does noon work "
+                     "for you?</p><p>Thanks &amp; see you</p></body></html>"},
+            "start": {"dateTime": "2026-05-15T12:00:00.0000000", "timeZone": PACIFIC},
+            "end": {"dateTime": "2026-05-15T14:00:00.0000000", "timeZone": PACIFIC},
+            "location": {"displayName": "Harry's Bar"},
+            "sensitivity": "personal",
+            "showAs": "oof",
+            "isAllDay": False,
+            "categories": ["Red category"],
+        },
+    )  # fmt: skip
+    pacific = ZoneInfo("America/Los_Angeles")
+    expected = (
+        "Let's go for lunch",
+        datetime(2026, 5, 15, 12, tzinfo=pacific),
+        datetime(2026, 5, 15, 14, tzinfo=pacific),
+        "Harry's Bar",
+        "Does noon work for you?\nThanks & see you",
+        True,
+        ShowAs.OOF,
+        ("Red category",),
+    )
+    (stored,) = graph_server.events(MAILBOX)
+    assert _content(stored) == expected
+    with graph_server.backend(MAILBOX) as backend:
+        assert _content(backend.get(event_id)) == expected
+
+
+def test_what_the_backend_writes_is_the_documented_json(graph_server):
+    with graph_server.backend(MAILBOX) as backend:
+        backend.create(REVIEW, "key-1")
+    (raw,) = graph_server.raw_events(MAILBOX)
+    assert raw["start"] == {"dateTime": "2026-05-05T12:00:00", "timeZone": "FLE Standard Time"}
+    assert raw["sensitivity"] == "private"
+    assert raw["showAs"] == "tentative"
+    assert raw["transactionId"] == "key-1"
+    assert raw["body"]["contentType"] == "html"
+    (stored,) = graph_server.events(MAILBOX)  # read back by the fake's own code
+    assert _content(stored) == _content(REVIEW)
+    assert stored.sync_key == "key-1"
+
+
+def test_an_all_day_event_is_midnight_to_midnight(graph_server):
+    day = CalendarItem("Holiday", date(2026, 6, 19), date(2026, 6, 20))
+    graph_server.user_create(MAILBOX, day)
+    (raw,) = graph_server.raw_events(MAILBOX)
+    assert raw["isAllDay"] is True
+    assert raw["start"]["dateTime"].startswith("2026-06-19T00:00:00")
+    assert raw["end"]["dateTime"].startswith("2026-06-20T00:00:00")
+    with graph_server.backend(MAILBOX) as backend:
+        (item,) = backend.changes(None, Window(
+            datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
+        )).items  # fmt: skip
+    assert (item.start, item.end) == (date(2026, 6, 19), date(2026, 6, 20))

@@ -173,8 +173,7 @@ _URIS_OF_FIELD = {
     "private": ("item:Sensitivity",),
     "body": ("item:Body",),
     "categories": ("item:Categories",),
-    "start": _TIME_URIS,
-    "end": _TIME_URIS,
+    "when": _TIME_URIS,
     "show_as": ("calendar:LegacyFreeBusyStatus",),
     "location": ("calendar:Location",),
 }
@@ -185,7 +184,8 @@ def update_elements(item: CalendarItem, fields: Collection[str] | None = None) -
 
     Args:
         item: the content to write.
-        fields: the :data:`~severa_ext.sync.items.CONTENT_FIELDS` that changed; only
+        fields: the :data:`~severa_ext.sync.content.MERGE_FIELDS` that changed (as
+            :meth:`~severa_ext.sync.content.Content.diff` names them); only
             their EWS properties are written (all of them when ``None``), so what the
             user set and the model does not keep (an HTML body, "Personal", a time
             zone) survives an unrelated edit.

@@ -25,6 +25,7 @@ from severa_ext.errors import BadItem
 from severa_ext.sync.items import CalendarItem, ShowAs
 
 __all__ = [
+    "MAPPED_PROPERTIES",
     "SYNC_KEY_PROPERTY_ID",
     "DateTimeTimeZone",
     "ExtendedProperty",
@@ -41,6 +42,20 @@ __all__ = [
 
 SYNC_KEY_PROPERTY_ID = "String {8f3c1a52-6d1e-4b7a-9c55-2f1e0d6b7a41} Name SeveraExtSyncKey"
 """The single-value extended property that carries the engine's sync key."""
+
+MAPPED_PROPERTIES = (
+    "subject",
+    "body",
+    "start",
+    "end",
+    "location",
+    "isAllDay",
+    "sensitivity",
+    "showAs",
+    "categories",
+)
+"""The event properties :func:`event_to_item` maps to content; an answer without one
+of them (a delta entry may leave properties out) is completed before it is mapped."""
 
 _PRIVATE_SENSITIVITIES = frozenset({"private", "personal", "confidential"})
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")

@@ -258,19 +258,23 @@ def send(
         MalformedResponse: the body is too large.
     """
     deadline = Deadline.start(limits.deadline)
-    with (
-        _translate_errors(what, backend=backend),
-        session.request(
+    with _translate_errors(what, backend=backend):
+        response = session.request(
             method,
             url,
             stream=True,
             allow_redirects=False,
             timeout=deadline.timeout(timeout),
             **kwargs,
-        ) as response,
-    ):
-        deadline.check(what, backend=backend)
-        body = read_body(response, limits=limits, deadline=deadline, what=what, backend=backend)
+        )
+        try:
+            deadline.check(what, backend=backend)
+            body = read_body(response, limits=limits, deadline=deadline, what=what, backend=backend)
+        except BaseException:
+            response.close()  # unread bytes of a refused answer: drop the connection
+            raise
+        # Read to the end: the connection goes back to the pool for the next call.
+        response.raw.release_conn()
         return HttpAnswer(response.status_code, dict(response.headers), body)
 
 
@@ -293,19 +297,23 @@ def _translate_errors(what: str, *, backend: str) -> Iterator[None]:
 
 
 def _too_deep(value: Any, max_depth: int) -> bool:
-    """Whether arrays and objects in ``value`` nest deeper than ``max_depth`` (no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+    """Whether arrays and objects in ``value`` nest deeper than ``max_depth``.
+
+    One level at a time, without recursion (a few milliseconds for a page of 1,000
+    Graph events).
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > max_depth:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    below.append(child)
+        level = below
     return False
 
 

@@ -13,13 +13,25 @@ expand recurring series into the occurrences inside the window. Writes never sen
 invitations or cancellations, stamp the engine's sync key in an extended property
 and carry the ChangeKey, so a stale write is a
 :class:`~severa_ext.errors.VersionConflict`, never a lost update.
+
+Nothing the server sends is trusted: answers are read through
+:mod:`severa_ext.backends._http` under the backend's ``HttpLimits`` (body size after
+decompression, a total deadline per call, pages per round), redirects are never
+followed (they would carry the credentials elsewhere), and a ``SyncState`` that keeps
+changing without bringing changes ends the round with
+:class:`~severa_ext.errors.MalformedResponse`. The backend never sleeps and never
+retries (bar one fresh OAuth token after a 401): ``ErrorServerBusy`` is
+:class:`~severa_ext.errors.Throttled` with the server's ``BackOffMilliseconds``, and the
+engine decides when to try again. Basic credentials and bearer tokens are refused over
+plain ``http`` (a :class:`~severa_ext.errors.ConfigError` naming the URL), except for a
+loopback test server with ``allow_loopback_http=True``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -32,6 +44,13 @@ import cattrs
 import requests
 from email_validator import EmailNotValidError, validate_email
 
+from severa_ext.backends._ews_faults import (
+    ITEM_GONE_CODES,
+    REQUEST_LEVEL_CODES,
+    THROTTLE_CODES,
+    fault_error,
+    http_error,
+)
 from severa_ext.backends._ews_mapping import (
     ParsedItem,
     calendar_item_element,
@@ -51,6 +70,7 @@ from severa_ext.backends._ews_xml import (
     sub,
     t,
 )
+from severa_ext.backends._http import HttpAnswer, HttpLimits, safe_url, send
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
 from severa_ext.errors import (
     AuthError,
@@ -61,19 +81,12 @@ from severa_ext.errors import (
     MalformedResponse,
     NotFound,
     SeveraExtError,
-    Throttled,
     ValidationError,
     VersionConflict,
 )
 from severa_ext.sync.activation import MailboxProbe, ProbeStatus
-from severa_ext.sync.items import (
-    CONTENT_FIELDS,
-    CalendarItem,
-    Capabilities,
-    ChangeSet,
-    Window,
-    fingerprint,
-)
+from severa_ext.sync.content import Content
+from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
     "EXCHANGE_ONLINE_HOSTS",
@@ -137,24 +150,12 @@ _FIELDS = (
     "calendar:StartTimeZone",
     "calendar:EndTimeZone",
 )
-_THROTTLE_CODES = frozenset({"ErrorServerBusy", "ErrorExceededConnectionCount"})
-_IMPERSONATION_CODES = frozenset(
-    {"ErrorImpersonateUserDenied", "ErrorImpersonationDenied", "ErrorImpersonationFailed"}
-)
-_MAILBOX_CODES = frozenset({"ErrorNonExistentMailbox", "ErrorMailboxMoveInProgress"})
-_TRANSIENT_CODES = frozenset(
-    {
-        "ErrorMailboxStoreUnavailable",
-        "ErrorInternalServerTransientError",
-        "ErrorTimeoutExpired",
-        "ErrorConnectionFailed",
-    }
-)
-_ITEM_GONE_CODES = frozenset({"ErrorItemNotFound", "ErrorInvalidIdMalformed"})
+_LOOPBACK_NAMES = frozenset({"localhost"})
+_IDLE_PAGES = 3  # SyncFolderItems pages in a row without changes before a round is a loop
 
 
 def basic_auth(username: str, password: str) -> requests.auth.AuthBase:
-    """HTTP Basic credentials for an on-premises server (use only over HTTPS).
+    """HTTP Basic credentials for an on-premises server (refused over plain ``http``).
 
     The password lives inside the returned object only; the backend never logs it.
     """
@@ -162,8 +163,15 @@ def basic_auth(username: str, password: str) -> requests.auth.AuthBase:
 
 
 def ntlm_auth(username: str, password: str) -> requests.auth.AuthBase:
-    """NTLM credentials (``DOMAIN\\\\user`` or ``user@domain``) through ``requests_ntlm``."""
-    from requests_ntlm import HttpNtlmAuth
+    """NTLM credentials (``DOMAIN\\\\user`` or ``user@domain``) through ``requests_ntlm``.
+
+    Raises:
+        ConfigError: ``requests-ntlm`` is not installed (``pip install severa-ext[ntlm]``).
+    """
+    try:
+        from requests_ntlm import HttpNtlmAuth
+    except ImportError as exc:
+        raise ConfigError("NTLM needs the 'ntlm' extra: pip install 'severa-ext[ntlm]'") from exc
 
     auth: requests.auth.AuthBase = HttpNtlmAuth(username, password)
     return auth
@@ -254,14 +262,6 @@ _cursor_converter.register_structure_hook(
 )
 
 
-class _Backoff(Exception):
-    def __init__(self, reason: str, delay: float | None, code: str | None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
-        self.code = code
-
-
 class _InvalidSyncState(BackendError):
     """The stored SyncState is no longer valid; the caller resyncs in full."""
 
@@ -294,16 +294,20 @@ class EwsBackend:
         session: the ``requests.Session`` to use (the backend makes one if ``None``,
             and closes only one it made).
         server_version: the ``RequestServerVersion`` header.
-        timeout: seconds for every HTTP call.
-        max_wait: the most seconds one call may spend backing off from throttling
-            before :class:`~severa_ext.errors.Throttled` is raised.
+        timeout: seconds for connecting and for each socket read.
         page_size: ``MaxChangesReturned`` of ``SyncFolderItems`` (1 to 512).
-        sleep: how to wait between retries (tests pass a recorder).
+        limits: what an answer may be (body bytes, total seconds per call, pages per
+            round); ``HttpLimits()`` by default.
+        allow_loopback_http: accept Basic credentials or bearer tokens over plain
+            ``http`` when the host is a loopback address (``127.0.0.1``, ``::1``,
+            ``localhost``): for test servers such as
+            :class:`~severa_ext.testing.ews_server.FakeEwsServer`, never for a real one.
 
     Raises:
         ConfigError: the URL is not http(s), carries credentials or points to
-            Exchange Online; the mailbox is not an address (checked with
-            ``email_validator``); both ``auth`` and ``token_provider`` were given.
+            Exchange Online; Basic credentials or a token would travel over plain
+            ``http``; the mailbox is not an address (checked with ``email_validator``);
+            both ``auth`` and ``token_provider`` were given.
     """
 
     def __init__(
@@ -317,9 +321,9 @@ class EwsBackend:
         session: requests.Session | None = None,
         server_version: str = "Exchange2016",
         timeout: float = 30.0,
-        max_wait: float = 60.0,
         page_size: int = 512,
-        sleep: Callable[[float], None] = time.sleep,
+        limits: HttpLimits | None = None,
+        allow_loopback_http: bool = False,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -344,8 +348,12 @@ class EwsBackend:
             raise ConfigError("EwsBackend takes auth or token_provider, not both")
         if not 1 <= page_size <= 512:
             raise ConfigError(f"EWS page_size {page_size} must be between 1 and 512")
-        if timeout <= 0 or max_wait < 0:
-            raise ConfigError("EWS timeout must be positive and max_wait not negative")
+        if timeout <= 0:
+            raise ConfigError("EWS timeout must be positive")
+        if parts.scheme == "http" and (
+            isinstance(auth, requests.auth.HTTPBasicAuth) or token_provider is not None
+        ):
+            _refuse_plain_http(url, parts.hostname, allowed=allow_loopback_http)
         self._url = url
         self._mailbox = mailbox
         self._impersonate = impersonate
@@ -356,9 +364,8 @@ class EwsBackend:
         )
         self._server_version = server_version
         self._timeout = timeout
-        self._max_wait = max_wait
         self._page_size = page_size
-        self._sleep = sleep
+        self._limits = limits if limits is not None else HttpLimits()
         self._calendar_id: str | None = None
 
     # --- protocol surface ------------------------------------------------------
@@ -459,7 +466,8 @@ class EwsBackend:
     def update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
         """Give ``item_id`` the content of ``item``; ``if_match`` is the ChangeKey read last.
 
-        The item is read first and only the fields that differ are written (an
+        The item is read first and only the fields that differ are written, compared
+        through the one content value (:class:`severa_ext.sync.content.Content`; an
         unchanged item is not written at all), so properties the model does not keep
         survive. ``UpdateItem`` still carries the ChangeKey with
         ``ConflictResolution="NeverOverwrite"``, so a change in between is refused.
@@ -546,7 +554,7 @@ class EwsBackend:
         self._calendar_folder(sub(request, m("ParentFolderIds")))
         message = self._single(self._request("FindItem", request), "FindItem")
         if not message.success:
-            raise self._request_error(message.code, message.message, "FindItem")
+            raise self._fault(message.code, message.message, "FindItem")
         ids = [node.get("Id", "") for node in message.element.iter(t("ItemId")) if node.get("Id")]
         found: dict[str, list[CalendarItem]] = {}
         for parsed in self._get_items(ids).values():
@@ -599,11 +607,7 @@ class EwsBackend:
             if op.if_match is not None and found.item.etag != op.if_match:
                 results[index] = WriteResult(op, error=self._stale(op.item_id))
                 continue
-            changed = [
-                name
-                for name in CONTENT_FIELDS
-                if fingerprint(found.item, fields=(name,)) != fingerprint(op.item, fields=(name,))
-            ]
+            changed = Content.of(found.item).diff(Content.of(op.item))
             if not changed:
                 results[index] = WriteResult(op, found.item)
                 continue
@@ -734,7 +738,7 @@ class EwsBackend:
             self._distinguished(sub(request, m("FolderIds")), target)
             message = self._single(self._request("GetFolder", request, mailbox=target), "GetFolder")
             if not message.success:
-                raise self._request_error(message.code, message.message, "GetFolder", target)
+                raise self._fault(message.code, message.message, "GetFolder", target)
         except BackendError as exc:
             return MailboxProbe(
                 target, _probe_status(exc), dict.fromkeys(addresses), detail=str(exc),
@@ -756,7 +760,7 @@ class EwsBackend:
                 code=message.code,
             )
         if message.element.find(m("ResolutionSet")) is None:
-            raise self._request_error(message.code, message.message, "ResolveNames", address)
+            raise self._fault(message.code, message.message, "ResolveNames", address)
         found: list[str] = []
         for resolution in message.element.iter(t("Resolution")):
             primary = resolution.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
@@ -777,9 +781,19 @@ class EwsBackend:
         return _change_set(self._list_window(window), (), cursor, full=True)
 
     def _sync(self, state: str | None) -> tuple[str, list[str], list[str]]:
+        """``SyncFolderItems`` to the end of the changes: (new state, upserts, deletes).
+
+        Raises:
+            MalformedResponse: a page says more changes follow but brings none or does
+                not advance the ``SyncState``, a ``SyncState`` repeats within the round,
+                more than three pages in a row bring no change,
+                or the round has more than ``limits.max_pages`` pages.
+        """
         upserts: dict[str, None] = {}
         deletes: dict[str, None] = {}
-        while True:
+        states: set[str | None] = {state}
+        idle = 0  # pages in a row that brought no change
+        for _page in range(self._limits.max_pages):
             request = ET.Element(m("SyncFolderItems"))
             sub(sub(request, m("ItemShape")), t("BaseShape"), "IdOnly")
             folder = sub(request, m("SyncFolderId"))
@@ -791,7 +805,7 @@ class EwsBackend:
             if not message.success:
                 if message.code == "ErrorInvalidSyncStateData":
                     raise _InvalidSyncState(message.message, backend=_BACKEND, code=message.code)
-                raise self._request_error(message.code, message.message, "SyncFolderItems")
+                raise self._fault(message.code, message.message, "SyncFolderItems")
             new_state = child_text(message.element, m("SyncState"))
             last = child_text(message.element, m("IncludesLastItemInRange"))
             changes = message.element.find(m("Changes"))
@@ -812,21 +826,29 @@ class EwsBackend:
                     deletes.pop(item_id, None)
                     upserts[item_id] = None
             done = last.strip() == "true"
-            if not done and new_state == state:
+            idle = 0 if changes is not None and len(changes) else idle + 1
+            if not done and (new_state in states or idle > _IDLE_PAGES):
                 raise MalformedResponse(
                     "EWS SyncFolderItems: server reports more changes but did not advance "
-                    "the SyncState",
+                    "the SyncState, or keeps sending pages without changes (a paging loop)",
                     backend=_BACKEND,
+                    code="paging-loop",
                 )
+            states.add(new_state)
             state = new_state
             if done:
                 return state, list(upserts), list(deletes)
+        raise MalformedResponse(
+            f"EWS SyncFolderItems: more than {self._limits.max_pages} pages in one round",
+            backend=_BACKEND,
+            code="too-many-pages",
+        )
 
     def _list_window(self, window: Window) -> list[CalendarItem]:
         ids: dict[str, None] = {}
         start = window.start
         limit = self._page_size
-        while True:
+        for _page in range(self._limits.max_pages):
             request = ET.Element(m("FindItem"), Traversal="Shallow")
             shape = sub(request, m("ItemShape"))
             sub(shape, t("BaseShape"), "IdOnly")
@@ -872,6 +894,12 @@ class EwsBackend:
                 limit = min(limit * 2, _MAX_VIEW)
                 continue
             start = latest
+        else:
+            raise MalformedResponse(
+                f"EWS FindItem: more than {self._limits.max_pages} pages in one round",
+                backend=_BACKEND,
+                code="too-many-pages",
+            )
         parsed = self._get_items(list(ids))
         return [
             found.item
@@ -909,10 +937,10 @@ class EwsBackend:
                 )
             for item_id, message in zip(batch, messages, strict=True):
                 if not message.success:
-                    if message.code in _ITEM_GONE_CODES:
+                    if message.code in ITEM_GONE_CODES:
                         found[item_id] = None
                         continue
-                    raise self._request_error(message.code, message.message, "GetItem")
+                    raise self._fault(message.code, message.message, "GetItem")
                 node = message.element.find(f"{m('Items')}/{t('CalendarItem')}")
                 if node is None:  # not a calendar item (a stray message): not ours
                     found[item_id] = None
@@ -931,7 +959,7 @@ class EwsBackend:
             self._distinguished(sub(request, m("FolderIds")))
             message = self._single(self._request("GetFolder", request), "GetFolder")
             if not message.success:
-                raise self._request_error(message.code, message.message, "GetFolder")
+                raise self._fault(message.code, message.message, "GetFolder")
             node = message.element.find(f".//{t('FolderId')}")
             if node is None or not node.get("Id"):
                 raise MalformedResponse("EWS GetFolder: no FolderId", backend=_BACKEND)
@@ -973,43 +1001,24 @@ class EwsBackend:
         mailbox: str | None = None,
         write: bool = False,
     ) -> list[ResponseMessage]:
-        """Send one operation, backing off from throttling within ``max_wait``."""
+        """Send one operation; its response messages, or the mapped error (no waiting).
+
+        A refused OAuth token is replaced once; nothing else is retried here.
+        """
         target = mailbox or self._mailbox
         payload = build_envelope(
             body,
             server_version=self._server_version,
             impersonate=target if self._impersonate else None,
         )
-        waited = 0.0
-        attempt = 0
-        while True:
-            try:
-                return self._send(operation, payload, target, write=write)
-            except _Backoff as signal:
-                delay = signal.delay if signal.delay is not None else float(min(2**attempt, 30))
-                attempt += 1
-                if waited + delay > self._max_wait:
-                    raise Throttled(
-                        f"EWS {operation}: {signal.reason}; gave up after backing off {waited:g} s",
-                        retry_after=delay,
-                        backend=_BACKEND,
-                        code=signal.code,
-                    ) from None
-                logger.info(
-                    "EWS %s throttled (%s); backing off %.3g s", operation, signal.code, delay
-                )
-                self._sleep(delay)
-                waited += delay
+        answer = self._post(operation, payload, target)
+        if answer.status == 401 and isinstance(self._auth, _BearerAuth):
+            logger.info("EWS %s: token refused; getting a new one", operation)
+            self._auth.provider.invalidate()
+            answer = self._post(operation, payload, target)
+        return self._messages(operation, answer, target, write=write)
 
-    def _send(
-        self,
-        operation: str,
-        payload: bytes,
-        target: str,
-        *,
-        write: bool = False,
-        retry_auth: bool = True,
-    ) -> list[ResponseMessage]:
+    def _post(self, operation: str, payload: bytes, target: str) -> HttpAnswer:
         headers = {
             "Content-Type": "text/xml; charset=utf-8",
             "Accept": "text/xml",
@@ -1017,130 +1026,111 @@ class EwsBackend:
             "X-AnchorMailbox": target,
         }
         try:
-            response = self._session.post(
-                self._url, data=payload, headers=headers, auth=self._auth, timeout=self._timeout
-            )
-        except requests.Timeout as exc:
-            raise BackendUnavailable(
-                f"EWS {operation}: no answer from {self._url} within {self._timeout:g} s",
+            return send(
+                self._session,
+                "POST",
+                self._url,
+                limits=self._limits,
+                timeout=self._timeout,
                 backend=_BACKEND,
+                what=operation,
+                data=payload,
+                headers=headers,
+                auth=self._auth,
+            )
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(
+                f"EWS {operation}: cannot reach {safe_url(self._url)} ({exc})",
+                backend=_BACKEND,
+                code=exc.code,
             ) from exc
-        except requests.RequestException as exc:
-            raise BackendUnavailable(
-                f"EWS {operation}: cannot reach {self._url} ({type(exc).__name__})",
-                backend=_BACKEND,
-            ) from exc
-        status = response.status_code
-        if status == 401 and retry_auth and isinstance(self._auth, _BearerAuth):
-            logger.info("EWS %s: token refused; getting a new one", operation)
-            self._auth.provider.invalidate()
-            return self._send(operation, payload, target, write=write, retry_auth=False)
-        if status == 401:
-            raise AuthError(
-                f"EWS {operation}: {self._url} refused the credentials (HTTP 401); check "
-                "the account's user name and password (or token)",
-                backend=_BACKEND,
-                code="401",
-            )
-        if status in {403, 404}:
-            raise BackendUnavailable(
-                f"EWS {operation}: {self._url} answered HTTP {status}: EWS looks disabled "
-                "on this server or for this mailbox (ask the Exchange admin to check the "
-                "EWS virtual directory and Set-CASMailbox -EwsEnabled), or the URL is wrong",
-                backend=_BACKEND,
-                code="EwsDisabled",
-            )
-        if status == 503:
-            raise _Backoff("HTTP 503 service unavailable", _retry_after(response), "503")
+
+    def _messages(
+        self, operation: str, answer: HttpAnswer, target: str, *, write: bool
+    ) -> list[ResponseMessage]:
+        status = answer.status
         if status not in {200, 500}:
-            raise BackendUnavailable(
-                f"EWS {operation}: unexpected HTTP {status} from {self._url}",
-                backend=_BACKEND,
-                code=str(status),
+            raise http_error(
+                status, operation=operation, url=self._url, retry_after=answer.header("Retry-After")
             )
         try:
-            body = parse_envelope(response.content, operation=operation)
+            if answer.content_type == "text/html":
+                raise MalformedResponse(
+                    f"EWS {operation}: the server answered with an HTML page, not SOAP "
+                    "(a login page or a proxy in front of EWS?)",
+                    backend=_BACKEND,
+                    code="not-xml",
+                )
+            body = parse_envelope(answer.body, operation=operation)
         except MalformedResponse as exc:
             if status == 500:  # an IIS / proxy error page rather than a SOAP fault
                 raise BackendUnavailable(
-                    f"EWS {operation}: HTTP 500 from {self._url} without a SOAP fault",
+                    f"EWS {operation}: HTTP 500 from {safe_url(self._url)} without a SOAP fault",
                     backend=_BACKEND,
                     code="500",
                 ) from exc
             raise
         fault = soap_fault(body)
         if fault is not None:
-            if fault.code in _THROTTLE_CODES:
-                delay = fault.back_off_ms / 1000 if fault.back_off_ms is not None else None
-                raise _Backoff(fault.message, delay, fault.code)
-            raise self._request_error(fault.code or "SoapFault", fault.message, operation, target)
+            raise self._fault(fault.code or "SoapFault", fault.message, operation, target,
+                              back_off_ms=fault.back_off_ms)  # fmt: skip
         if status != 200:
             raise BackendUnavailable(
                 f"EWS {operation}: HTTP {status} without a SOAP fault", backend=_BACKEND
             )
         messages = list(response_messages(body, operation))
         for message in messages:
-            # A busy answer to one item of a write is that item's error: retrying the
-            # whole request could repeat the items that did succeed.
-            if message.code in _THROTTLE_CODES and not write:
-                delay = message.back_off_ms / 1000 if message.back_off_ms is not None else None
-                raise _Backoff(message.message or message.code, delay, message.code)
-            if message.code in _IMPERSONATION_CODES | _MAILBOX_CODES | _TRANSIENT_CODES:
-                raise self._request_error(message.code, message.message, operation, target)
+            # A busy answer to one item of a write is that item's error: failing the
+            # whole request would hide the items that did succeed.
+            if message.code in THROTTLE_CODES and write:
+                continue
+            if message.code in THROTTLE_CODES | REQUEST_LEVEL_CODES:
+                raise self._fault(message.code, message.message or message.code, operation,
+                                  target, back_off_ms=message.back_off_ms)  # fmt: skip
         return messages
 
-    def _request_error(
-        self, code: str, text: str, operation: str, mailbox: str | None = None
+    def _fault(
+        self,
+        code: str,
+        text: str,
+        operation: str,
+        mailbox: str | None = None,
+        *,
+        back_off_ms: int | None = None,
     ) -> BackendError:
-        mailbox = mailbox or self._mailbox
-        detail = f"EWS {operation}: {code}: {text}".rstrip(": ")
-        if code in _IMPERSONATION_CODES:
-            return AuthError(
-                f"{detail}. The account may not impersonate {mailbox}: it needs the "
-                "ApplicationImpersonation role (or, with OAuth, EWS.AccessAsApp scoped to "
-                "this mailbox) (S7)",
-                backend=_BACKEND,
-                code=code,
-            )
-        if code == "ErrorNonExistentMailbox":
-            return NotFound(
-                f"{detail}. No mailbox {mailbox!r} on this server. Use the primary "
-                "SMTP address: aliases / proxy addresses of accounts with several domains "
-                "may not resolve, and a mailbox migrated to another server (e.g. to "
-                "Exchange Online) must be reached there (S5)",
-                backend=_BACKEND,
-                code=code,
-            )
-        if code == "ErrorAccessDenied":
-            return AuthError(detail, backend=_BACKEND, code=code)
-        if code in _TRANSIENT_CODES or code == "ErrorMailboxMoveInProgress":
-            return BackendUnavailable(detail, backend=_BACKEND, code=code)
-        if code in _ITEM_GONE_CODES:
-            return NotFound(detail, backend=_BACKEND, code=code)
-        return BackendError(detail, backend=_BACKEND, code=code)
+        return fault_error(
+            code, text, operation=operation, mailbox=mailbox or self._mailbox,
+            back_off_ms=back_off_ms,
+        )  # fmt: skip
 
     def _item_error(self, message: ResponseMessage, operation: str, ref: str) -> BackendError:
-        if message.code in _THROTTLE_CODES:
-            wait = message.back_off_ms / 1000 if message.back_off_ms is not None else 1.0
-            return Throttled(
-                f"EWS {operation}: item {ref!r}: {message.code}",
-                retry_after=wait,
-                backend=_BACKEND,
-                code=message.code,
-            )
-        if message.code == "ErrorIrresolvableConflict":
-            return VersionConflict(
-                f"EWS {operation}: item {ref!r} changed since it was read: {message.message}",
-                backend=_BACKEND,
-                code=message.code,
-            )
-        if message.code in _ITEM_GONE_CODES:
-            return NotFound(
-                f"EWS {operation}: item {ref!r} does not exist", backend=_BACKEND, code=message.code
-            )
-        if message.code.startswith(("ErrorCalendar", "ErrorInvalidProperty", "ErrorInvalidValue")):
-            return BadItem(ref, f"{message.code}: {message.message}", backend=_BACKEND)
-        return self._request_error(message.code, message.message, operation)
+        return fault_error(
+            message.code,
+            message.message,
+            operation=operation,
+            mailbox=self._mailbox,
+            back_off_ms=message.back_off_ms,
+            item=ref,
+        )
+
+
+def _refuse_plain_http(url: str, host: str, *, allowed: bool) -> None:
+    """Refuse credentials over ``http`` unless ``allowed`` and ``host`` is loopback.
+
+    Raises:
+        ConfigError: naming the URL (without user info or query).
+    """
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() in _LOOPBACK_NAMES
+    if allowed and loopback:
+        return
+    hint = "pass allow_loopback_http=True for a loopback test server" if loopback else "use https"
+    raise ConfigError(
+        f"EWS url {safe_url(url)!r} is plain http: Basic credentials and bearer tokens "
+        f"would travel unencrypted; {hint}"
+    )
 
 
 def _probe_status(exc: BackendError | None) -> ProbeStatus:
@@ -1151,7 +1141,7 @@ def _probe_status(exc: BackendError | None) -> ProbeStatus:
     if isinstance(exc, AuthError):
         return ProbeStatus.BAD_CREDENTIALS if exc.code == "401" else ProbeStatus.ACCESS_DENIED
     if exc.code == "EwsDisabled":
-        return ProbeStatus.NO_MAILBOX
+        return ProbeStatus.EWS_DISABLED
     return ProbeStatus.UNAVAILABLE
 
 
@@ -1161,11 +1151,3 @@ def _change_set(
     # ChangeSet converts with ``tuple``; attrs' mypy plugin cannot type that converter.
     fields: dict[str, Any] = {"items": tuple(items), "removed": tuple(removed)}
     return ChangeSet(**fields, cursor=cursor, full=full)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(raw)) if raw else None
-    except ValueError:
-        return None

@@ -14,8 +14,23 @@
   create with the same one) and as a single-value extended property that
   :meth:`GraphBackend.find` filters on. Updates and deletes send ``If-Match``; a stale
   etag becomes :class:`~severa_ext.errors.VersionConflict`. :meth:`GraphBackend.apply_batch`
-  sends up to 20 writes per JSON ``$batch``, matches the answers by id, and retries
-  the ones throttled inside the batch after their own ``Retry-After``.
+  sends up to 20 writes per JSON ``$batch`` and matches the answers by id; a write
+  throttled inside the batch comes back as its own
+  :class:`~severa_ext.errors.Throttled` result.
+* **No waiting here**: the backend never sleeps and never retries (bar one fresh
+  token after a 401); throttling is :class:`~severa_ext.errors.Throttled` with the
+  server's ``Retry-After`` and the engine decides when to try again.
+* **Untrusted answers**: every answer is read under the backend's
+  :class:`~severa_ext.backends._http.HttpLimits` (body size after decompression, a
+  total deadline per call, JSON depth, pages per round). ``@odata.nextLink`` and
+  ``@odata.deltaLink`` are followed and stored only on the base URL's origin (the
+  bearer token never goes to another host); a round that revisits a page is a
+  :class:`~severa_ext.errors.MalformedResponse`; a stored cursor on another origin
+  gives a full round instead of a request.
+* **One version, one content**: a delta entry that leaves out a property the item
+  maps (``body``, ``subject``, ...) is completed with a ``$batch`` GET before it is
+  mapped, so a delta and :meth:`GraphBackend.get` of the same version give the
+  same item.
 * **Auth** comes from a ``TokenProvider`` (msal app-only or delegated, or the host's
   own); tokens never appear in reprs, logs or the journal.
 * At most four requests are in flight per mailbox, every call has a timeout, and
@@ -26,8 +41,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -51,15 +65,18 @@ from severa_ext.backends._graph_http import (
     error_for,
 )
 from severa_ext.backends._graph_mapping import (
+    MAPPED_PROPERTIES,
     SYNC_KEY_PROPERTY_ID,
     event_to_item,
     item_to_event,
     sync_key_filter,
 )
+from severa_ext.backends._http import HttpLimits, same_origin
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
 from severa_ext.errors import (
     AuthError,
     BackendError,
+    BackendUnavailable,
     BadItem,
     ConfigError,
     MalformedResponse,
@@ -88,7 +105,11 @@ GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 
 MAX_BATCH = 20  # Graph's JSON batch limit
 _EXPAND_SYNC_KEY = f"singleValueExtendedProperties($filter=id eq '{SYNC_KEY_PROPERTY_ID}')"
-_NOT_USER_PURPOSES = {"shared", "room", "equipment"}
+_PURPOSE_STATUS = {
+    "room": ProbeStatus.ROOM_MAILBOX,
+    "equipment": ProbeStatus.ROOM_MAILBOX,
+    "shared": ProbeStatus.SHARED_MAILBOX,
+}
 
 
 @attrs.frozen
@@ -127,6 +148,12 @@ _cursor_converter.register_structure_hook(
 )
 
 
+def _link(value: object, ref: str) -> str:
+    if not isinstance(value, str):
+        raise MalformedResponse(f"graph {ref}: a link that is not a string", backend="graph")
+    return value
+
+
 def _graph_instant(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -149,8 +176,8 @@ class GraphBackend:
             Online allows 4).
         page_size: ``Prefer: odata.maxpagesize`` for delta rounds and lookups.
         batch_size: writes per ``$batch`` call (at most 20).
-        batch_retries: how often writes throttled inside a batch are retried.
-        sleep: waits between batch retries (injectable for tests).
+        limits: what an answer may be (body bytes, total seconds per call, pages per
+            round, JSON depth); ``HttpLimits()`` by default.
         resolve_sync_keys: read the sync-key property of listed events that lack a
             ``transactionId`` (copies other tools made, S3); one ``$batch`` GET per 20
             such events. Switch off to save requests when no other tool copies events.
@@ -170,8 +197,7 @@ class GraphBackend:
         max_in_flight: int = 4,
         page_size: int = 100,
         batch_size: int = MAX_BATCH,
-        batch_retries: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
+        limits: HttpLimits | None = None,
         resolve_sync_keys: bool = True,
     ) -> None:
         if not mailbox.strip():
@@ -189,11 +215,11 @@ class GraphBackend:
             timeout=timeout,
             max_in_flight=max_in_flight,
             mailbox=self.mailbox,
+            limits=limits,
         )
+        self._limits = self._transport.limits
         self._page_size = page_size
         self._batch_size = batch_size
-        self._batch_retries = batch_retries
-        self._sleep = sleep
         self._resolve_sync_keys = resolve_sync_keys
         self._capabilities = Capabilities(
             delta=True,
@@ -245,17 +271,7 @@ class GraphBackend:
             AuthError: the token or the mailbox access was refused.
             NotFound: no such user or no licensed mailbox.
         """
-        link: str | None = None
-        if cursor is not None:
-            try:
-                stored = GraphCursor.decode(cursor)
-            except ValidationError:
-                logger.warning("graph %s: unreadable cursor; full round", self.mailbox)
-            else:
-                if stored.start == window.start and stored.end == window.end:
-                    link = stored.delta_link
-                else:
-                    logger.info("graph %s: window moved; full round", self.mailbox)
+        link = self._stored_link(cursor, window)
         if link is not None:
             try:
                 return self._delta_round(link, window, full=False)
@@ -269,17 +285,75 @@ class GraphBackend:
         )
         return self._delta_round(start, window, full=True)
 
-    def _delta_round(self, url: str, window: Window, *, full: bool) -> ChangeSet:
+    def _stored_link(self, cursor: str | None, window: Window) -> str | None:
+        """The deltaLink of a stored cursor, if it is readable, of this window and ours.
+
+        A cursor whose link points at another origin (an edited state file) is never
+        followed: the round starts over from the base URL.
+        """
+        if cursor is None:
+            return None
+        try:
+            stored = GraphCursor.decode(cursor)
+        except ValidationError:
+            logger.warning("graph %s: unreadable cursor; full round", self.mailbox)
+            return None
+        if (stored.start, stored.end) != (window.start, window.end):
+            logger.info("graph %s: window moved; full round", self.mailbox)
+            return None
+        if not same_origin(stored.delta_link, self._transport.base_url):
+            logger.warning(
+                "graph %s: the stored delta link is not on %s; full round",
+                self.mailbox,
+                self._transport.base_url,
+            )
+            return None
+        return stored.delta_link
+
+    def _pages(
+        self, url: str, *, ref: str, params: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The pages of one listing, following ``@odata.nextLink`` within the limits.
+
+        Raises:
+            MalformedResponse: a page is not ``{"value": [...]}``, a link leaves the
+                base URL's origin, a next link repeats a page of this round, or the
+                round has more than ``limits.max_pages`` pages.
+        """
         headers = {"Prefer": f"odata.maxpagesize={self._page_size}"}
+        seen = {url}
+        for _page in range(self._limits.max_pages):
+            body = self._transport.request("GET", url, ref=ref, params=params, headers=headers).body
+            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+                raise MalformedResponse(
+                    f"graph {ref}: page without a 'value' list", backend="graph"
+                )
+            yield body
+            next_link = body.get("@odata.nextLink")
+            if next_link is None:
+                return
+            url = self._transport.url(_link(next_link, ref))
+            if url in seen:
+                raise MalformedResponse(
+                    f"graph {ref}: the next link repeats a page of this round (a paging loop)",
+                    backend="graph",
+                    code="paging-loop",
+                )
+            seen.add(url)
+            params = None
+        raise MalformedResponse(
+            f"graph {ref}: more than {self._limits.max_pages} pages in one round",
+            backend="graph",
+            code="too-many-pages",
+        )
+
+    def _delta_round(self, url: str, window: Window, *, full: bool) -> ChangeSet:
         seen: dict[str, Any] = {}
         removed: dict[str, None] = {}
         pages = 0
-        while True:
-            response = self._transport.request("GET", url, ref="delta", headers=headers)
+        delta_link: str | None = None
+        for body in self._pages(url, ref="delta"):
             pages += 1
-            body = response.body
-            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-                raise MalformedResponse("graph delta: page without a 'value' list", backend="graph")
             for entry in body["value"]:
                 if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
                     raise MalformedResponse("graph delta: entry without an id", backend="graph")
@@ -291,21 +365,16 @@ class GraphBackend:
                 else:
                     removed.pop(event_id, None)
                     seen[event_id] = entry
-            next_link = body.get("@odata.nextLink")
-            delta_link = body.get("@odata.deltaLink")
-            if isinstance(next_link, str):
-                url = next_link
-                continue
-            if isinstance(delta_link, str):
-                break
+            if "@odata.deltaLink" in body:
+                delta_link = self._transport.url(_link(body["@odata.deltaLink"], "delta"))
+        if delta_link is None:
             raise MalformedResponse(
                 "graph delta: page with neither nextLink nor deltaLink", backend="graph"
             )
         for event_id in [i for i, raw in seen.items() if raw.get("isCancelled")]:
             del seen[event_id]
             removed[event_id] = None
-        if self._resolve_sync_keys:
-            pages += self._resolve_keys(seen)
+        pages += self._complete(seen)
         items = []
         for event_id, raw in seen.items():
             if raw.get("type") == "seriesMaster":
@@ -332,62 +401,82 @@ class GraphBackend:
             full=full,
         )
 
-    def _resolve_keys(self, seen: dict[str, Any]) -> int:
-        """Read the sync-key property of listed events that carry no ``transactionId``.
+    def _wanted(self, raw: dict[str, Any]) -> tuple[str, ...]:
+        """What a delta entry lacks: mapped properties it left out, and its sync key.
 
-        Delta rounds do not return extended properties; an event without a
-        ``transactionId`` was not created by the engine, but another tool may have
-        copied one of ours with its sync key (S3). Their properties are read through
-        ``$batch`` GETs, 20 per call. Returns the number of calls made.
+        Delta rounds may leave out properties (Graph documents that a delta answer
+        need not carry every property), and never return extended properties: an
+        event without a ``transactionId`` was not created by the engine, but another
+        tool may have copied one of ours with its sync key (S3).
         """
-        unknown = [i for i, raw in seen.items() if not raw.get("transactionId")]
+        if raw.get("type") == "seriesMaster":
+            return ()
+        missing = tuple(name for name in MAPPED_PROPERTIES if name not in raw)
+        if self._resolve_sync_keys and not raw.get("transactionId"):
+            missing += ("singleValueExtendedProperties",)
+        return missing
+
+    def _complete(self, seen: dict[str, Any]) -> int:
+        """Fetch what delta entries left out (``$batch`` GETs, 20 per call).
+
+        An entry whose event is gone meanwhile is dropped (the next round reports the
+        removal). Returns the number of calls made.
+
+        Raises:
+            Throttled: Graph throttled a lookup (the round is read again later).
+        """
+        wanted = {event_id: self._wanted(raw) for event_id, raw in seen.items()}
+        pending = [event_id for event_id, names in wanted.items() if names]
         calls = 0
-        for offset in range(0, len(unknown), self._batch_size):
-            pending = unknown[offset : offset + self._batch_size]
-            for _attempt in range(self._batch_retries + 1):
-                payload = {
-                    "requests": [
-                        {
-                            "id": str(n),
-                            "method": "GET",
-                            "url": f"/{self._user_path()}/events/{quote(event_id, safe='')}"
-                            f"?$select=id&$expand={_EXPAND_SYNC_KEY}",
-                            "headers": {"Prefer": PREFER_UTC},
-                        }
-                        for n, event_id in enumerate(pending)
-                    ]
-                }
-                response = self._transport.request(
-                    "POST", "$batch", ref="sync-key lookup", json_body=payload
-                )
-                calls += 1
-                answers = self._batch_answers(response)
-                retry: list[str] = []
-                wait = 0.0
-                for n, event_id in enumerate(pending):
-                    inner = answers.get(str(n))
-                    if inner is None or inner.status >= 400:
-                        error = error_for(inner, ref=event_id) if inner is not None else None
-                        if isinstance(error, Throttled):
-                            retry.append(event_id)
-                            wait = max(wait, error.retry_after)
-                        continue  # gone meanwhile: the next round reports it
-                    props = (
-                        inner.body.get("singleValueExtendedProperties")
-                        if isinstance(inner.body, dict)
-                        else None
-                    )
-                    if props:
-                        seen[event_id] = {**seen[event_id], "singleValueExtendedProperties": props}
-                if not retry:
-                    break
-                self._sleep(wait)
-                pending = retry
-            else:
-                raise Throttled(
-                    "graph: sync-key lookups stayed throttled", retry_after=wait, backend="graph"
-                )
+        for offset in range(0, len(pending), self._batch_size):
+            chunk = pending[offset : offset + self._batch_size]
+            payload = {"requests": [self._lookup(str(n), i) for n, i in enumerate(chunk)]}
+            response = self._transport.request("POST", "$batch", ref="lookup", json_body=payload)
+            calls += 1
+            answers = self._batch_answers(response)
+            for n, event_id in enumerate(chunk):
+                inner = answers.get(str(n))
+                if inner is None or inner.status >= 400 or not isinstance(inner.body, dict):
+                    self._lookup_failed(seen, event_id, inner)
+                    continue
+                fetched = {k: v for k, v in inner.body.items() if k in wanted[event_id]}
+                seen[event_id] = {**seen[event_id], **fetched}
         return calls
+
+    def _lookup_failed(
+        self, seen: dict[str, Any], event_id: str, inner: GraphResponse | None
+    ) -> None:
+        """Handle a failed lookup of a delta entry.
+
+        Gone meanwhile (404): the entry is dropped, the next round reports the removal.
+        Throttled or unavailable: the round fails and is read again later. Anything
+        else (a refusal of this one event): the entry is kept as delta gave it.
+
+        Raises:
+            Throttled, BackendUnavailable: a transient failure of the lookup.
+        """
+        error = (
+            error_for(inner, ref=event_id)
+            if inner is not None
+            else MalformedResponse(f"graph lookup: no answer for {event_id!r}", backend="graph")
+        )
+        if isinstance(error, NotFound):
+            seen.pop(event_id)
+        elif isinstance(error, Throttled | BackendUnavailable | MalformedResponse):
+            raise error
+        else:
+            logger.warning("graph %s: lookup of %s refused: %s", self.mailbox, event_id, error)
+
+    def _lookup(self, request_id: str, event_id: str) -> dict[str, Any]:
+        """One ``$batch`` GET of an event's mapped properties and sync key."""
+        select = ",".join(("id", *MAPPED_PROPERTIES))
+        return {
+            "id": request_id,
+            "method": "GET",
+            "url": f"/{self._user_path()}/events/{quote(event_id, safe='')}"
+            f"?$select={select}&$expand={_EXPAND_SYNC_KEY}",
+            "headers": {"Prefer": PREFER_UTC},
+        }
 
     def get(self, item_id: str) -> CalendarItem | None:
         """The event ``item_id``, or ``None`` when it no longer exists."""
@@ -404,26 +493,9 @@ class GraphBackend:
 
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
         """Every event stamped with ``sync_key`` (filtered on the extended property)."""
-        url: str | None = f"{self._user_path()}/events"
-        params: dict[str, str] | None = {
-            "$filter": sync_key_filter(sync_key),
-            "$expand": _EXPAND_SYNC_KEY,
-        }
-        found: list[CalendarItem] = []
-        while url is not None:
-            response = self._transport.request(
-                "GET",
-                url,
-                ref=f"find {sync_key}",
-                params=params,
-                headers={"Prefer": f"odata.maxpagesize={self._page_size}"},
-            )
-            body = response.body if isinstance(response.body, dict) else {}
-            for raw in body.get("value", []):
-                found.append(event_to_item(raw))
-            next_link = body.get("@odata.nextLink")
-            url, params = (next_link, None) if isinstance(next_link, str) else (None, None)
-        return tuple(found)
+        params = {"$filter": sync_key_filter(sync_key), "$expand": _EXPAND_SYNC_KEY}
+        pages = self._pages(f"{self._user_path()}/events", ref=f"find {sync_key}", params=params)
+        return tuple(event_to_item(raw) for body in pages for raw in body["value"])
 
     # --- writing -------------------------------------------------------------
 
@@ -505,59 +577,38 @@ class GraphBackend:
         """Apply writes through JSON ``$batch`` (20 per call); one result per op, in order.
 
         The outer 200 hides inner failures: each inner answer is matched by its id and
-        mapped on its own. Inner 429/503/504 answers are retried after the longest
-        ``Retry-After`` among them, up to ``batch_retries`` times.
+        mapped on its own, so a write throttled inside the batch is a
+        :class:`~severa_ext.errors.Throttled` result with its ``Retry-After`` (the
+        engine retries it; this backend never waits).
         """
         results: dict[int, WriteResult] = {}
         for offset in range(0, len(ops), self._batch_size):
             chunk = {offset + i: op for i, op in enumerate(ops[offset : offset + self._batch_size])}
             try:
-                self._run_batch(chunk, results)
+                results.update(self._run_batch(chunk))
             except BackendError as exc:
                 # The whole call failed (throttled, unreachable): every op of the chunk
-                # without an answer carries the error; earlier chunks keep theirs.
-                for index, op in chunk.items():
-                    if index not in results or isinstance(results[index].error, Throttled):
-                        results[index] = WriteResult(op, error=exc)
+                # carries the error; earlier chunks keep theirs.
+                results.update({index: WriteResult(op, error=exc) for index, op in chunk.items()})
         return [results[index] for index in range(len(ops))]
 
-    def _run_batch(self, chunk: dict[int, WriteOp], results: dict[int, WriteResult]) -> None:
-        pending = dict(chunk)
-        for attempt in range(self._batch_retries + 1):
-            payload = {
-                "requests": [self._batch_request(str(index), op) for index, op in pending.items()]
-            }
-            response = self._transport.request(
-                "POST", "$batch", ref=f"batch of {len(pending)}", json_body=payload
-            )
-            answers = self._batch_answers(response)
-            retry: dict[int, WriteOp] = {}
-            wait = 0.0
-            for index, op in pending.items():
-                inner = answers.get(str(index))
-                if inner is None:
-                    results[index] = WriteResult(
-                        op,
-                        error=MalformedResponse(
-                            f"graph batch: no answer for request {index}", backend="graph"
-                        ),
-                    )
-                    continue
-                result = self._result(op, inner)
-                if isinstance(result.error, Throttled) and attempt < self._batch_retries:
-                    retry[index] = op
-                    wait = max(wait, result.error.retry_after)
-                results[index] = result
-            if not retry:
-                return
-            logger.info(
-                "graph %s: %d batched writes throttled; retrying in %.1f s",
-                self.mailbox,
-                len(retry),
-                wait,
-            )
-            self._sleep(wait)
-            pending = retry
+    def _run_batch(self, chunk: dict[int, WriteOp]) -> dict[int, WriteResult]:
+        payload = {"requests": [self._batch_request(str(index), op) for index, op in chunk.items()]}
+        response = self._transport.request(
+            "POST", "$batch", ref=f"batch of {len(chunk)}", json_body=payload
+        )
+        answers = self._batch_answers(response)
+        results: dict[int, WriteResult] = {}
+        for index, op in chunk.items():
+            inner = answers.get(str(index))
+            if inner is None:
+                missing = MalformedResponse(
+                    f"graph batch: no answer for request {index}", backend="graph"
+                )
+                results[index] = WriteResult(op, error=missing)
+            else:
+                results[index] = self._result(op, inner)
+        return results
 
     @staticmethod
     def _batch_answers(response: GraphResponse) -> dict[str, GraphResponse]:
@@ -627,10 +678,11 @@ class GraphBackend:
                     addresses,
                     detail="the mailbox is a scheduling (Microsoft Bookings) mailbox",
                 )
-            if purpose in _NOT_USER_PURPOSES:
+            status = _PURPOSE_STATUS.get(str(purpose))
+            if status is not None:
                 return MailboxProbe(
                     target,
-                    ProbeStatus.NO_MAILBOX,
+                    status,
                     addresses,
                     detail=f"the mailbox is a {purpose} mailbox, not a user's",
                 )

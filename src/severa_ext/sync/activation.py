@@ -15,6 +15,9 @@ of a mailbox probe, and either returns or raises
 ``access-denied``      the application was not granted access to this mailbox
 ``bad-credentials``    the organisation's credentials are refused
 ``bookings``           a Microsoft Bookings calendar, which is not supported (S4)
+``room-mailbox``       a room or equipment (resource) mailbox, not a user's (S4)
+``shared-mailbox``     a shared mailbox, not a user's own (S4)
+``ews-disabled``       EWS is switched off on the server or for the mailbox
 ``unavailable``        the server could not be reached; try again later
 ``email-mismatch``     the mailbox's addresses do not include the user's email (S5, S10)
 =====================  =========================================================
@@ -73,6 +76,9 @@ class ProbeStatus(enum.Enum):
     ACCESS_DENIED = "access-denied"
     BAD_CREDENTIALS = "bad-credentials"
     BOOKINGS = "bookings"
+    ROOM_MAILBOX = "room-mailbox"
+    SHARED_MAILBOX = "shared-mailbox"
+    EWS_DISABLED = "ews-disabled"
     UNAVAILABLE = "unavailable"
 
 
@@ -217,6 +223,21 @@ _PROBE_REASONS = {
     ProbeStatus.BOOKINGS: (
         "bookings",
         "this is a Microsoft Bookings calendar, which cannot be synced (S4)",
+    ),
+    ProbeStatus.ROOM_MAILBOX: (
+        "room-mailbox",
+        "this is a room or equipment mailbox, not a user's own calendar; a user syncs "
+        "their own mailbox (S4)",
+    ),
+    ProbeStatus.SHARED_MAILBOX: (
+        "shared-mailbox",
+        "this is a shared mailbox, not a user's own calendar; a user syncs their own mailbox (S4)",
+    ),
+    ProbeStatus.EWS_DISABLED: (
+        "ews-disabled",
+        "Exchange Web Services are switched off on the server or for this mailbox; an "
+        "Exchange administrator must enable EWS (Set-CASMailbox -EwsEnabled $true) or "
+        "check the EWS virtual directory",
     ),
     ProbeStatus.UNAVAILABLE: ("unavailable", "the calendar server could not be reached"),
 }

@@ -10,6 +10,7 @@ strategies through the ``hypothesis`` entry point.
 * :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
   fault injection of the memory backend.
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
+* :data:`START`: the fakes' clock time (4 May 2026 09:00 UTC).
 
 The names here load on first use, so importing the package stays cheap.
 """
@@ -20,13 +21,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from severa_ext.testing._fixtures_memory import SyncHarness
+    from severa_ext.testing._fixtures_memory import START, SyncHarness
     from severa_ext.testing.contract import BackendContract
     from severa_ext.testing.faults import FaultyBackend
 
-__all__ = ["BackendContract", "FaultyBackend", "SyncHarness"]
+__all__ = ["START", "BackendContract", "FaultyBackend", "SyncHarness"]
 
 _LAZY = {
+    "START": "severa_ext.testing._fixtures_memory",
     "BackendContract": "severa_ext.testing.contract",
     "FaultyBackend": "severa_ext.testing.faults",
     "SyncHarness": "severa_ext.testing._fixtures_memory",

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from severa_ext.backends.base import Backend
-from severa_ext.backends.ews import EwsBackend
 from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.sync.items import CalendarItem
 from severa_ext.testing.faults import FaultyBackend
@@ -70,9 +69,7 @@ class EwsSideDriver:
         self._close_server = close_server
         if not server.has_mailbox(mailbox):
             server.add_mailbox(mailbox)
-        inner = EwsBackend(
-            server.url, mailbox, auth=server.auth(), max_wait=5.0, sleep=lambda _: None
-        )
+        inner = server.backend(mailbox)
         self._backend = FaultyBackend(inner, wire=_wire(server), after_wire=server.clear_faults)
 
     @property

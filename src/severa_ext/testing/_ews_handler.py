@@ -23,13 +23,12 @@ import attrs
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from severa_ext.backends._ews_xml import ERRORS_NS, MESSAGES_NS, SOAP_NS, TYPES_NS
-from severa_ext.backends._timezones import resolve_zone
 from severa_ext.testing._ews_store import (
     FakeMailbox,
     StoredItem,
     SyncStateError,
     new_change_key,
+    zone_named,
 )
 
 __all__ = [
@@ -58,6 +57,12 @@ FAULT_KINDS = frozenset(
     }
 )
 """What ``FakeEwsServer.fail_next`` can inject."""
+
+# The namespaces of the EWS schema (Exchange Web Services reference, "EWS XML elements").
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+MESSAGES_NS = "http://schemas.microsoft.com/exchange/services/2006/messages"
+TYPES_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
+ERRORS_NS = "http://schemas.microsoft.com/exchange/services/2006/errors"
 
 _FREE_BUSY = frozenset({"Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"})
 _SENSITIVITY = frozenset({"Normal", "Personal", "Private", "Confidential"})
@@ -243,7 +248,7 @@ def _parse_time(raw: str, zone_name: str | None) -> datetime:
     except ValueError as exc:
         raise _ItemError("ErrorInvalidValueForProperty", f"bad xs:dateTime {raw!r}") from exc
     if value.tzinfo is None:
-        zone = resolve_zone(zone_name) if zone_name else None
+        zone = zone_named(zone_name) if zone_name else None
         value = value.replace(tzinfo=zone or UTC)
     return value.astimezone(UTC)
 
@@ -353,7 +358,7 @@ def _content_changes(container: ET.Element) -> dict[str, Any]:
             changes[local.lower()] = _parse_time(text, zone_name)
         elif local in {"StartTimeZone", "EndTimeZone"}:
             name = child.get("Id") or "UTC"
-            if resolve_zone(name) is None:
+            if zone_named(name) is None:
                 raise _ItemError("ErrorTimeZone", f"unknown time zone {name!r}")
             changes["start_tz" if local == "StartTimeZone" else "end_tz"] = name
         elif local == "ExtendedProperty":

@@ -11,11 +11,11 @@ import base64
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
+from tzlocal.windows_tz import tz_win, win_tz
 
-from severa_ext.backends._timezones import iana_to_windows, resolve_zone
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.sync.items import CalendarItem, ShowAs
 
@@ -25,6 +25,8 @@ __all__ = [
     "SyncStateError",
     "new_change_key",
     "stored_from_calendar_item",
+    "windows_name",
+    "zone_named",
 ]
 
 _SHOW_AS = {
@@ -36,6 +38,28 @@ _SHOW_AS = {
     ShowAs.UNKNOWN: "NoData",
 }
 _SHOW_AS_BACK = {value: key for key, value in _SHOW_AS.items()}
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The zone an EWS time-zone id names (a Windows name or an IANA id), or ``None``.
+
+    The fake's own reading of ``StartTimeZone``/``EndTimeZone`` ids, through the CLDR
+    table of ``tzlocal`` (not the backend's zone helpers).
+    """
+    candidate = name.strip().strip("\"'")
+    for key in (candidate, win_tz.get(candidate)):
+        if not key:
+            continue
+        try:
+            return ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return None
+
+
+def windows_name(iana: str) -> str | None:
+    """The Windows zone id Exchange uses for an IANA zone, if there is one."""
+    return tz_win.get(iana)
 
 
 def new_change_key() -> str:
@@ -129,8 +153,8 @@ class StoredItem:
 
     def to_calendar_item(self) -> CalendarItem:
         """This item as a neutral :class:`CalendarItem` (what a user would see)."""
-        start_zone = resolve_zone(self.start_tz) or UTC
-        end_zone = resolve_zone(self.end_tz) or start_zone
+        start_zone = zone_named(self.start_tz) or UTC
+        end_zone = zone_named(self.end_tz) or start_zone
         start: datetime | date
         end: datetime | date
         if self.all_day:
@@ -164,7 +188,7 @@ class StoredItem:
 
 def _zone_of(value: datetime | date) -> str:
     if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
-        return iana_to_windows(value.tzinfo.key) or "UTC"
+        return windows_name(value.tzinfo.key) or "UTC"
     return "UTC"
 
 

@@ -17,12 +17,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
+from tzlocal.windows_tz import tz_win
 
-from severa_ext.backends._graph_html import html_to_text
-from severa_ext.backends._graph_mapping import DateTimeTimeZone, parse_graph_datetime
-from severa_ext.backends._timezones import iana_to_windows, resolve_zone
 from severa_ext.clock import Clock, SystemClock
-from severa_ext.errors import BadItem
+from severa_ext.testing._graph_wire import html_text, instant, zone_of
 
 __all__ = ["Answer", "FakeMailbox", "Tenant", "graph_error"]
 
@@ -116,6 +114,7 @@ class Tenant:
         self.rounds: dict[str, _Round] = {}
         self.lost_delta: tuple[int, str] | None = None
         self.replay_delta = False
+        self.delta_omits: frozenset[str] = frozenset()
         self.base_url = ""
 
     # --- set-up ------------------------------------------------------------
@@ -218,11 +217,9 @@ class Tenant:
     def span(event: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
         """The event's start and end as aware UTC datetimes (None if unparseable)."""
         try:
-            start = parse_graph_datetime(DateTimeTimeZone(**_dtz(event["start"])), ref="")
-            end = parse_graph_datetime(DateTimeTimeZone(**_dtz(event["end"])), ref="")
-        except (KeyError, TypeError, BadItem):
+            return instant(event["start"]), instant(event["end"])
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
-        return start.astimezone(UTC), end.astimezone(UTC)
 
     def in_window(self, event: Mapping[str, Any], start: datetime, end: datetime) -> bool:
         """calendarView membership: overlaps ``[start, end)``; series masters never."""
@@ -249,10 +246,10 @@ class Tenant:
         out = copy.deepcopy(dict(event))
         zone_name = prefer.get("outlook.timezone")
         if zone_name and not out.get("isAllDay"):
-            zone = resolve_zone(zone_name)
+            zone = zone_of(zone_name)
             span = self.span(out)
             if zone is not None and span is not None:
-                label = iana_to_windows(zone_name) or zone_name
+                label = tz_win.get(zone_name, zone_name)
                 for key, value in zip(("start", "end"), span, strict=True):
                     local = value.astimezone(zone).replace(tzinfo=None)
                     out[key] = {
@@ -261,7 +258,7 @@ class Tenant:
                     }
         body = out.get("body") or {}
         if prefer.get("outlook.body-content-type") == "text" and body.get("contentType") == "html":
-            out["body"] = {"contentType": "text", "content": html_to_text(body.get("content", ""))}
+            out["body"] = {"contentType": "text", "content": html_text(body.get("content", ""))}
         props = box.props.get(out["id"])
         if expand and props:
             out["singleValueExtendedProperties"] = [
@@ -316,13 +313,18 @@ class Tenant:
             if "@removed" in entry:
                 value.append(dict(entry))
             else:
-                value.append(self.render(box, entry, prefer))
+                rendered = self.render(box, entry, prefer)
+                # Graph's delta answers need not carry every property.
+                value.append({k: v for k, v in rendered.items() if k not in self.delta_omits})
         body: dict[str, Any] = {"value": value}
         if state.remaining:
             if self.replay_delta and value:
                 # Replays: the next page repeats this page's last entry (folded by clients).
                 state.remaining.insert(0, page[-1])
-            body["@odata.nextLink"] = f"{path_prefix}/calendarView/delta?$skiptoken={skip}"
+            # Each page has its own skip token, as in Graph (a link names one page).
+            following = secrets.token_urlsafe(16)
+            self.rounds[following] = self.rounds.pop(skip)
+            body["@odata.nextLink"] = f"{path_prefix}/calendarView/delta?$skiptoken={following}"
         else:
             del self.rounds[skip]
             token = secrets.token_urlsafe(16)
@@ -510,10 +512,6 @@ class Tenant:
             self.remove_event(box, event_id)
             return 204, {}, None
         return graph_error(405, "MethodNotAllowed", f"{method} is not supported on an event")
-
-
-def _dtz(value: Any) -> dict[str, str]:
-    return {"date_time": str(value["dateTime"]), "time_zone": str(value.get("timeZone") or "UTC")}
 
 
 def _validate(body: Any, *, create: bool) -> str | None:

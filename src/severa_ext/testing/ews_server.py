@@ -15,7 +15,11 @@ Example::
 
     with FakeEwsServer() as server:
         server.add_mailbox("alice@contoso.com")
-        backend = EwsBackend(server.url, "alice@contoso.com", auth=server.auth())
+        backend = server.backend("alice@contoso.com")
+
+The server speaks plain ``http`` on the loopback address, so the backends it makes
+pass ``allow_loopback_http=True`` (an ``EwsBackend`` refuses Basic credentials over
+``http`` otherwise).
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from collections.abc import Iterable
 from datetime import timedelta
 from http.server import ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 import requests
 
+from severa_ext.backends.ews import EwsBackend
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem, Window
@@ -131,6 +137,16 @@ class FakeEwsServer:
         return requests.auth.HTTPBasicAuth(
             self._state.username, self._state.password if password is None else password
         )
+
+    def backend(self, mailbox: str, **options: Any) -> EwsBackend:
+        """An ``EwsBackend`` for ``mailbox`` on this server with the service account.
+
+        Keyword options go to ``EwsBackend`` (``auth`` overrides the service account's
+        Basic credentials); plain ``http`` to loopback is allowed.
+        """
+        options.setdefault("auth", self.auth())
+        options.setdefault("allow_loopback_http", True)
+        return EwsBackend(self.url, mailbox, **options)
 
     # --- accounts and switches -------------------------------------------------
 

@@ -45,13 +45,13 @@ import attrs
 import requests
 from requests.adapters import HTTPAdapter
 
-from severa_ext.backends._graph_mapping import SYNC_KEY_PROPERTY_ID, item_to_event
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
+from severa_ext.testing._graph_wire import event_item, event_json
 from severa_ext.testing.faults import FaultyBackend
 
 __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
@@ -59,6 +59,9 @@ __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_drive
 logger = logging.getLogger(__name__)
 
 _TOKEN_PATH = "/oauth2/v2.0/token"
+# The extended property another tool copies with an event (the documented id form
+# ``String {guid} Name <name>``; the GUID is the SDK's, fixed forever).
+SYNC_KEY_PROPERTY = "String {8f3c1a52-6d1e-4b7a-9c55-2f1e0d6b7a41} Name SeveraExtSyncKey"
 
 
 class LoopbackAdapter(HTTPAdapter):
@@ -98,6 +101,7 @@ class _Stats:
     inner_requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    connections: int = 0
     by_kind: Counter[str] = attrs.field(factory=Counter)
 
 
@@ -249,7 +253,6 @@ class FakeGraphServer:
         """
         session = kwargs.pop("session", None) or self.session()
         tokens = kwargs.pop("tokens", None) or self.token_provider(session)
-        kwargs.setdefault("sleep", lambda _seconds: None)
         return GraphBackend(mailbox, tokens, session=session, base_url=self.base_url, **kwargs)
 
     # --- tenant set-up ------------------------------------------------------------
@@ -294,15 +297,13 @@ class FakeGraphServer:
 
     def user_create(self, mailbox: str, item: CalendarItem, *, html: bool = False) -> str:
         """Create an event as the user would (no sync key); return its id."""
-        payload = item_to_event(item)
+        payload = event_json(item, html_body=html)
         if item.sync_key:
             # Another tool copying an event copies its extended properties, not its
             # transactionId (Graph would refuse that as a duplicate create).
             payload["singleValueExtendedProperties"] = [
-                {"id": SYNC_KEY_PROPERTY_ID, "value": item.sync_key}
+                {"id": SYNC_KEY_PROPERTY, "value": item.sync_key}
             ]
-        if not html:
-            payload["body"] = {"contentType": "text", "content": item.body}
         with self.tenant.lock:
             return str(self.tenant.store_event(self._box(mailbox), payload)["id"])
 
@@ -318,7 +319,7 @@ class FakeGraphServer:
             event = box.events.get(event_id)
             if event is None:
                 raise NotFound(f"fake graph: no event {event_id!r}")
-            self.tenant.patch_event(box, event, item_to_event(item))
+            self.tenant.patch_event(box, event, event_json(item, html_body=True))
 
     def user_delete(self, mailbox: str, event_id: str) -> None:
         """Delete an event as the user would."""
@@ -336,9 +337,7 @@ class FakeGraphServer:
             raise ConfigError("user_add_series supports timed items")
         with self.tenant.lock:
             box = self._box(mailbox)
-            master = self.tenant.store_event(
-                box, item_to_event(item), extra={"type": "seriesMaster"}
-            )
+            master = self.tenant.store_event(box, event_json(item), extra={"type": "seriesMaster"})
             for index in range(count):
                 shifted = item.evolve(
                     start=item.start + every * index, end=item.end + every * index
@@ -347,7 +346,7 @@ class FakeGraphServer:
                 assert isinstance(original, datetime)
                 self.tenant.store_event(
                     box,
-                    item_to_event(shifted),
+                    event_json(shifted),
                     extra={
                         "type": "occurrence",
                         "seriesMasterId": master["id"],
@@ -364,12 +363,8 @@ class FakeGraphServer:
 
     def events(self, mailbox: str) -> list[CalendarItem]:
         """The mailbox's events (occurrences, not masters) as neutral items."""
-        from severa_ext.backends._graph_mapping import event_to_item
-
         return [
-            event_to_item(raw)
-            for raw in self.raw_events(mailbox)
-            if raw.get("type") != "seriesMaster"
+            event_item(raw) for raw in self.raw_events(mailbox) if raw.get("type") != "seriesMaster"
         ]
 
     # --- switches ----------------------------------------------------------------------
@@ -466,6 +461,15 @@ class FakeGraphServer:
         """Repeat one entry across consecutive delta pages (clients must fold them)."""
         self.tenant.replay_delta = on
 
+    def omit_in_delta(self, *properties: str) -> None:
+        """Leave ``properties`` (``"body"``, ``"subject"`` ...) out of delta entries.
+
+        Graph documents that a delta answer may not carry every property of an event;
+        a client must not read a missing property as an empty one. ``get`` and
+        ``$batch`` GETs still answer the whole event. No arguments: omit nothing.
+        """
+        self.tenant.delta_omits = frozenset(properties)
+
     def expire_tokens(self) -> None:
         """Every issued access token becomes invalid (401 ``InvalidAuthenticationToken``)."""
         with self._lock:
@@ -514,6 +518,11 @@ class FakeGraphServer:
     def inner_request_count(self) -> int:
         """Requests carried inside ``$batch`` calls."""
         return self._stats.inner_requests
+
+    @property
+    def connection_count(self) -> int:
+        """TCP connections accepted (a client that keeps connections alive opens few)."""
+        return self._stats.connections
 
     @property
     def max_in_flight(self) -> int:
@@ -793,6 +802,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.fake._lock:
+            self.fake._stats.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake graph: " + format, *args)
