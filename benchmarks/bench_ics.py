@@ -141,7 +141,9 @@ def baseline_module(ref: str, folder: Path) -> ModuleType:
         text=True,
     ).stdout.split()
     package = folder / "ics_baseline"
-    package.mkdir()
+    if package.exists():
+        return importlib.import_module("ics_baseline.ics")
+    package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     for name in names:
         base = Path(name).name
@@ -309,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"file: {args.events} events, {size / 2**20:.1f} MiB")
         backend = IcsBackend(path)
         listing = measure("parse + index + list window", lambda: backend.changes(None, WINDOW))
+        if args.baseline:
+            old = baseline_module(args.baseline, Path(folder) / "parse").IcsBackend(path)
+            measure(f"  the same on {args.baseline}", lambda: old.changes(None, WINDOW))
         print(f"  listed {len(listing.items)} items, {len(backend.problems)} problems")
         measure("list again, no cursor (cached parse)", lambda: backend.changes(None, WINDOW))
         fresh = IcsBackend(path)

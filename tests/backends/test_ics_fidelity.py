@@ -387,24 +387,26 @@ def test_a_continuation_line_without_its_space_is_repaired_and_named(tmp_path):
     assert any(note.startswith("line 11: a continuation line") for note in backend.notes)
 
 
+FLOATING = calendar(
+    "\r\n".join(
+        [
+            "BEGIN:VEVENT",
+            "UID:fl",
+            "DTSTAMP:20260101T000000Z",
+            "SUMMARY:wall clock",
+            "DTSTART:20260601T090000",
+            "DTEND:20260601T100000",
+            "END:VEVENT",
+        ]
+    )
+)
+"""One floating event (no Z, no TZID, no X-WR-TIMEZONE) at 09:00-10:00."""
+
+
 @pytest.mark.parametrize("move", [timedelta(0), timedelta(hours=2)])
 def test_a_floating_event_stays_floating_when_written_back(tmp_path, move):
     path = tmp_path / "floating.ics"
-    path.write_bytes(
-        calendar(
-            "\r\n".join(
-                [
-                    "BEGIN:VEVENT",
-                    "UID:fl",
-                    "DTSTAMP:20260101T000000Z",
-                    "SUMMARY:wall clock",
-                    "DTSTART:20260601T090000",
-                    "DTEND:20260601T100000",
-                    "END:VEVENT",
-                ]
-            )
-        )
-    )
+    path.write_bytes(FLOATING)
     backend = IcsBackend(path, zone="Europe/Helsinki", clock=CLOCK)
     (read,) = backend.changes(None, WINDOW).items
     assert read.start == datetime(2026, 6, 1, 9, tzinfo=HELSINKI)
@@ -450,20 +452,7 @@ def test_floating_item_to_ics_to_item_is_exact(tmp_path_factory, start, minutes,
     if not _unambiguous(end):
         return
     path = tmp_path_factory.mktemp("floating") / "f.ics"
-    path.write_bytes(
-        calendar(
-            "\r\n".join(
-                [
-                    "BEGIN:VEVENT",
-                    "UID:fl",
-                    "DTSTAMP:20260101T000000Z",
-                    "DTSTART:20260601T090000",
-                    "DTEND:20260601T100000",
-                    "END:VEVENT",
-                ]
-            )
-        )
-    )
+    path.write_bytes(FLOATING)
     backend = IcsBackend(path, zone="Europe/Helsinki", clock=CLOCK)
     (read,) = backend.changes(None, WINDOW).items
     written = backend.update("fl", read.evolve(title=title, start=start, end=end), read.etag)
