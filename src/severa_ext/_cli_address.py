@@ -142,10 +142,13 @@ def open_backend(address: Address, config: Config) -> Any:
         from severa_ext.backends.ics import DEFAULT_MAX_BYTES, IcsBackend
 
         path = Path(address.target).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{address.text}: no such calendar file {path}")
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{address.text}: {path} is not a file")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{address.text}: no such folder {path.parent}")
         return IcsBackend(
             path,
+            create_missing=True,
             zone=config.ics.zone,
             encoding=config.ics.encoding,
             max_bytes=config.ics.max_bytes or DEFAULT_MAX_BYTES,
@@ -157,6 +160,7 @@ def open_backend(address: Address, config: Config) -> Any:
             address.target,
             zone=config.ics.zone,
             timeout=config.ics.timeout,
+            allow_http=config.ics.allow_http,
             max_bytes=config.ics.max_bytes or DEFAULT_MAX_BYTES,
         )
     if address.kind == "activities":
