@@ -194,11 +194,11 @@ def test_unreadable_calendar_exits_1_without_traceback(work):
             (
                 "sync",
                 "activities:activities.json",
-                "ics:missing.ics",
+                "ics:missing/calendar.ics",
                 "--config",
                 "severa-ext.toml",
             ),
-            "no such calendar file",
+            "no such folder",
         ),
         (
             (
@@ -320,9 +320,10 @@ def test_a_subscription_feeds_the_activities(work):
     thread.start()
     config = work / "severa-ext.toml"
     config.write_text(
-        config.read_text().replace(
-            'outgoing_types = ["meeting", "customer-visit"]', "outgoing_types = []"
-        )
+        config.read_text()
+        .replace('outgoing_types = ["meeting", "customer-visit"]', "outgoing_types = []")
+        # A plain-http test feed on loopback: allowed only by this explicit option.
+        .replace("[ics]\n", "[ics]\nallow_http = true\n")
     )
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/calendar.ics"

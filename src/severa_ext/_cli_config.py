@@ -67,6 +67,8 @@ class IcsSettings:
     encoding: str | None = None
     max_bytes: int | None = None
     timeout: float = 30.0
+    allow_http: bool = False
+    """Accept plain ``http://`` subscriptions (a trusted local feed); off by default."""
 
 
 @attrs.frozen

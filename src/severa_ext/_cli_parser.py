@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--into", type=Path, help="a new folder to work in (default: a temp dir)")
     demo.add_argument("--json", action="store_true", help="print one JSON document for machines")
+    demo.add_argument(
+        "--severa",
+        action="store_true",
+        help="Severa (fake REST API) <-> Microsoft 365 (fake Graph), both started here",
+    )
     return parser
 
 

@@ -8,6 +8,7 @@ Commands::
     severa-ext journal [--config FILE] [--state FILE] [--pair LEFT RIGHT] [--since DATE]
                        [--level LEVEL] [--limit N] [--json]
     severa-ext demo [EXAMPLES] [--into DIR] [--json]
+    severa-ext demo --severa [--json]
 
 Every command also takes ``-v/--verbose``, ``-q/--quiet`` and ``--debug``, before or
 after its name; ``python -m severa_ext`` runs the same command line.
@@ -170,6 +171,10 @@ def _dispatch(args: argparse.Namespace) -> Outcome:
     show_progress = not (args.json or args.quiet) and sys.stdout.isatty()
     if args.command == "journal":
         return run_journal(args)
+    if args.command == "demo" and args.severa:
+        from severa_ext._cli_severa_demo import severa_demo
+
+        return severa_demo()
     if args.command == "demo":
         return run_demo(args, progress=show_progress)
     return run_sync(args, plan_only=args.command == "plan", progress=show_progress)

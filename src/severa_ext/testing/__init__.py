@@ -9,6 +9,8 @@ strategies through the ``hypothesis`` entry point.
 * :class:`SyncHarness`: two sides, a state store, a fixed clock and a sync engine.
 * :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
   fault injection of the memory backend.
+* :class:`FakeSeveraServer` (in :mod:`severa_ext.testing.severa_server`): a fake
+  Severa REST API over real HTTP (fixture ``severa_server``).
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
 * :data:`START`: the fakes' clock time (4 May 2026 09:00 UTC).
 * :class:`StateStoreContract` (in :mod:`severa_ext.testing.state_contract`) and the
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from severa_ext.testing.faults import FaultyBackend
     from severa_ext.testing.postgres_server import PostgresServer
     from severa_ext.testing.redis_server import RedisServer
+    from severa_ext.testing.severa_server import FakeSeveraServer
     from severa_ext.testing.state_contract import StateStoreContract
     from severa_ext.testing.store_contracts import (
         ActivationStoreContract,
@@ -45,6 +48,7 @@ __all__ = [
     "ActivationStoreContract",
     "AuditLogContract",
     "BackendContract",
+    "FakeSeveraServer",
     "FaultyBackend",
     "InviteStoreContract",
     "PostgresServer",
@@ -59,6 +63,7 @@ _LAZY = {
     "ActivationStoreContract": "severa_ext.testing.store_contracts",
     "AuditLogContract": "severa_ext.testing.store_contracts",
     "BackendContract": "severa_ext.testing.contract",
+    "FakeSeveraServer": "severa_ext.testing.severa_server",
     "FaultyBackend": "severa_ext.testing.faults",
     "InviteStoreContract": "severa_ext.testing.store_contracts",
     "PostgresServer": "severa_ext.testing.postgres_server",

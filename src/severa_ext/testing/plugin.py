@@ -18,6 +18,7 @@ pytest_plugins = [
     "severa_ext.testing._fixtures_ews",
     "severa_ext.testing._fixtures_postgres",
     "severa_ext.testing._fixtures_redis",
+    "severa_ext.testing._fixtures_severa",
 ]
 
 
