@@ -44,7 +44,6 @@ import attrs
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendError,
-    BackendUnavailable,
     BadItem,
     MassDeletionRefused,
     NotFound,
@@ -79,6 +78,7 @@ from severa_ext.sync.planner import (
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
+from severa_ext.sync.retry import TRANSIENT, RetryPolicy, Waiter
 from severa_ext.sync.state import Link, StateChange, StateStore
 
 __all__ = ["ProgressCallback", "SyncEngine"]
@@ -89,7 +89,6 @@ ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, phase)``; phases: ``"recover"``, ``"list"``, ``"plan"``,
 ``"write"``, ``"done"``."""
 
-_TRANSIENT = (Throttled, BackendUnavailable)
 _WRITES = (Create, Update, Delete)  # a tuple: isinstance is faster than with a union
 _SIDES: tuple[Side, Side] = ("a", "b")
 _T = TypeVar("_T")
@@ -270,6 +269,11 @@ class _ListingFailed(Exception):
     """Internal: a side could not be read; the run stops before planning."""
 
 
+class _StepFailed(Exception):
+    """Internal: a backend could not make a step's writes durable (``flush``); the
+    step is not committed and the run stops (the next run resolves its intents)."""
+
+
 class SyncEngine:
     """Two-way sync of backend ``a`` (the Severa side) with backend ``b`` (a calendar).
 
@@ -289,6 +293,8 @@ class SyncEngine:
             still honoured).
         max_retry_after: a server asking to wait longer than this is not waited
             for: the item is journaled and retried on the next run.
+        max_wait: the total seconds one run may wait over all its retries (one
+            budget per run: :class:`~severa_ext.sync.retry.RetryPolicy`).
         max_replans: how many times an entry is re-read and re-planned after stale
             etags before it is journaled and skipped.
         lease_ttl: how long the lease lasts if a run dies.
@@ -327,6 +333,7 @@ class SyncEngine:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         max_retry_after: float = 300.0,
+        max_wait: float = 900.0,
         max_replans: int = 3,
         lease_ttl: timedelta = timedelta(minutes=30),
         mass_delete_ratio: float = 0.5,
@@ -336,8 +343,8 @@ class SyncEngine:
     ) -> None:
         if a is b:
             raise ValidationError("SyncEngine: side A and side B must be different backends")
-        if max_attempts < 1 or max_replans < 0:
-            raise ValidationError("SyncEngine: max_attempts >= 1 and max_replans >= 0")
+        if max_replans < 0:
+            raise ValidationError("SyncEngine: max_replans must be >= 0")
         if step_writes < 0:
             raise ValidationError(f"SyncEngine: step_writes must be >= 0, got {step_writes}")
         if not 0 < mass_delete_ratio <= 1:
@@ -352,10 +359,9 @@ class SyncEngine:
         self.user_id = user_id
         self.holder = holder or f"pid{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._sleep = sleep
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._max_retry_after = max_retry_after
+        self._retry = RetryPolicy(max_attempts, backoff, max_backoff, max_retry_after, max_wait)
+        self._waiter = Waiter(self._retry, sleep)
+        self._unflushed: set[Side] = set()
         self._max_replans = max_replans
         self._lease_ttl = lease_ttl
         self._mass_ratio = mass_delete_ratio
@@ -397,6 +403,7 @@ class SyncEngine:
         started = self._clock.now()
         t0 = time.perf_counter()
         run = _Run()
+        self._waiter = Waiter(self._retry, self._sleep)
         if dry_run:
             return self._dry_run(run, started, t0, progress)
         lease = self._store.acquire(self.pair_id, self.holder, now=started, ttl=self._lease_ttl)
@@ -412,8 +419,12 @@ class SyncEngine:
                 self._guard(prepared.plan, allow_mass_delete)
                 entries = _group(prepared.plan.records)
                 del prepared  # the entries hold the records now; each is freed when done
-                self._execute(entries, run, progress)
-                advanced = self._advance(cursors, run)
+                try:
+                    self._execute(entries, run, progress)
+                    advanced = self._advance(cursors, run)
+                except _StepFailed as failed:
+                    run.errors.append(failed.args[0])
+                    advanced = False
         finally:
             # A process that really dies keeps the lease until it expires (lease_ttl).
             self._store.release(lease)
@@ -425,6 +436,7 @@ class SyncEngine:
 
     def plan(self) -> Plan:
         """What a run would do now; nothing is written (no lease, no state, no writes)."""
+        self._waiter = Waiter(self._retry, self._sleep)
         return self._prepare(_Run(), commit_recovery=False, progress=None).plan
 
     def verify(self) -> VerifyReport:
@@ -437,6 +449,7 @@ class SyncEngine:
         Returns:
             The report of what differs.
         """
+        self._waiter = Waiter(self._retry, self._sleep)
         checked = 0
         divergences: list[Divergence] = []
         errors: list[JournalEntry] = []
@@ -686,7 +699,7 @@ class SyncEngine:
                 continue
             drop.append(key)
         if commit and (put or drop):
-            self._store.apply(self.pair_id, _change(put, drop))
+            self._commit(_change(put, drop))
         return put
 
     def _list(
@@ -936,7 +949,7 @@ class SyncEngine:
         ref = record.item_id if not isinstance(record, Create) else record.source_id
         operation = type(record).__name__.lower()
         run.errors.append(self._journal(operation, error, side=side, item_ref=ref))
-        transient = isinstance(error, (*_TRANSIENT, VersionConflict))
+        transient = isinstance(error, (*TRANSIENT, VersionConflict))
         if transient:
             run.hold_cursors = True  # retried next run; a create's intent stays pending
         elif isinstance(record, Create):
@@ -1002,9 +1015,26 @@ class SyncEngine:
     def _apply(self, put: list[Link], drop: list[str], intents: Sequence[Link] = ()) -> None:
         if not put and not drop and not intents:
             return
-        self._store.apply(self.pair_id, _change([*put, *intents], list(drop)))
+        self._commit(_change([*put, *intents], list(drop)))
         put.clear()
         drop.clear()
+
+    def _commit(self, change: StateChange) -> None:
+        """End a durable step: flush the backends written since the last step
+        (``Backend.flush``), then commit ``change`` to the store.
+
+        Raises:
+            _StepFailed: a flush failed; nothing of the step is committed.
+        """
+        for side in _SIDES:
+            if side not in self._unflushed:
+                continue
+            try:
+                self._read(side, "flush", self._sides[side].flush)
+            except BackendError as exc:
+                raise _StepFailed(self._journal("flush", exc, side=side)) from exc
+            self._unflushed.discard(side)
+        self._store.apply(self.pair_id, change)
 
     def _advance(self, cursors: dict[Side, str | None], run: _Run) -> bool:
         if run.hold_cursors:
@@ -1015,40 +1045,14 @@ class SyncEngine:
             for side, cursor in cursors.items()
             if cursor != self._store.cursor(self.pair_id, side)
         }
-        if moved:
-            self._store.apply(self.pair_id, StateChange(cursors=moved))
+        if moved or self._unflushed:
+            self._commit(StateChange(cursors=moved))
         return True
 
     # -- calls with retries -------------------------------------------------------------
 
-    def _delay(self, attempt: int, error: SeveraExtError | None) -> float | None:
-        """Seconds to wait before the next attempt; ``None``: do not wait this run."""
-        delay = min(self._max_backoff, self._backoff * (2**attempt))
-        if isinstance(error, Throttled):
-            if error.retry_after > self._max_retry_after:
-                return None
-            delay = max(delay, error.retry_after)
-        return float(delay)
-
     def _read(self, side: Side, operation: str, call: Callable[..., _T], *args: Any) -> _T:
-        for attempt in range(self._max_attempts):
-            try:
-                return call(*args)
-            except _TRANSIENT as exc:
-                if attempt + 1 == self._max_attempts:
-                    raise
-                delay = self._delay(attempt, exc)
-                if delay is None:
-                    raise
-                logger.info(
-                    "%s on side %s failed transiently (%s); retry in %.1f s",
-                    operation,
-                    side,
-                    type(exc).__name__,
-                    delay,
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._waiter.call(f"{operation} on side {side}", lambda: call(*args))
 
     def _write(
         self, side: Side, records: list[WriteRecord]
@@ -1059,11 +1063,12 @@ class SyncEngine:
             (None, None) for _ in ops
         ]
         todo = list(range(len(ops)))
-        for attempt in range(self._max_attempts):
+        self._unflushed.add(side)
+        for attempt in itertools.count():
             last: SeveraExtError | None = None
             try:
                 results = backend.apply_batch([ops[i] for i in todo])
-            except (*_TRANSIENT, VersionConflict) as exc:
+            except (*TRANSIENT, VersionConflict) as exc:
                 for i in todo:
                     outcome[i] = (None, exc)
                 last = exc
@@ -1077,22 +1082,22 @@ class SyncEngine:
                 for i, result in zip(todo, results, strict=True):
                     error = result.error
                     outcome[i] = (result.item, error)
-                    if isinstance(error, _TRANSIENT) or (
+                    if isinstance(error, TRANSIENT) or (
                         isinstance(error, VersionConflict) and isinstance(ops[i], CreateOp)
                     ):
                         retry.append(i)
                         if last is None or isinstance(error, Throttled):
                             last = error
             todo = retry
-            if not todo or attempt + 1 == self._max_attempts:
+            if not todo:
                 break
-            delay = self._delay(attempt, last)
+            delay = self._waiter.delay(attempt, last)
             if delay is None:
                 break
             logger.info(
                 "%d writes on side %s failed transiently; retry in %.1f s", len(todo), side, delay
             )
-            self._sleep(delay)
+            self._waiter.wait(delay)
         return outcome
 
     # -- journal ----------------------------------------------------------------------------
