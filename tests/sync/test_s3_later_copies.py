@@ -24,7 +24,7 @@ from severa_ext.sync.items import CalendarItem, Capabilities, Window, copy_print
 from severa_ext.sync.planner import (
     Create,
     Delete,
-    Quarantine,
+    Park,
     SetLink,
     SideChanges,
     plan_sync,
@@ -270,7 +270,7 @@ def test_s3_dry_run_reports_the_quarantine_like_the_real_run(pair: Pair) -> None
     pair.engine.run()
     pair.copy_without_key(pair.b, pair.only(pair.b))
     plan = pair.engine.plan()
-    assert [type(r) for r in plan.records] == [Quarantine]
+    assert [type(r) for r in plan.records] == [Park]
     assert pair.engine.run(dry_run=True).quarantined == 1
     assert pair.engine.run().quarantined == 1
 
@@ -485,7 +485,7 @@ def test_s3_plan_sync_without_known_copies_plans_as_before() -> None:
     known = {copy_print(copy): [link]}
     plan = plan_sync([], SideChanges(), changes, POLICY, window, known_copies=known)
     (record,) = plan.records
-    assert isinstance(record, Quarantine)
+    assert isinstance(record, Park)
     assert (record.side, record.item_id) == ("b", "b2")
     assert "b1" in record.reason
     assert "k1" in record.reason
@@ -639,7 +639,7 @@ def test_s3_planner_property_each_later_copy_is_parked_relinked_or_new_by_its_tw
         window,
         known_copies=known,
     )
-    parked = {r.item_id for r in plan.records if isinstance(r, Quarantine)}
+    parked = {r.item_id for r in plan.records if isinstance(r, Park)}
     sources = {r.source_id for r in plan.records if isinstance(r, Create)}
     relinked = {
         r.link.id_on(side) for r in plan.records if isinstance(r, SetLink) for side in ("a", "b")

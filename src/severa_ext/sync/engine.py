@@ -60,9 +60,11 @@ from severa_ext.sync.planner import (
     Create,
     Delete,
     KeptFields,
+    LinkExisting,
+    Park,
     Plan,
     PlanRecord,
-    Quarantine,
+    Relink,
     SetLink,
     SideChanges,
     Skipped,
@@ -172,8 +174,9 @@ class _Entry:
     key: str
     writes: list[WriteRecord] = attrs.field(factory=list)
     final: SetLink | Unlink | None = None
+    joined: LinkExisting | Relink | None = None  # links existing copies / relinks (S3)
     conflict: Conflict | None = None
-    quarantine: Quarantine | None = None
+    quarantine: Park | None = None
     skipped: tuple[Skipped, ...] = ()  # rare: no list per entry
     results: dict[Side, CalendarItem | None] = attrs.field(factory=dict)
     stopped: str | None = None  # "replan" or "failed"
@@ -186,7 +189,7 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
     entries: list[_Entry] = []
     current: _Entry | None = None
     for record in records:
-        if isinstance(record, Quarantine):
+        if isinstance(record, Park):
             entries.append(_Entry(record.sync_key, quarantine=record))
             current = None
             continue
@@ -199,6 +202,8 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
             current.skipped = (*current.skipped, record)
         elif isinstance(record, Conflict):
             current.conflict = record
+        elif isinstance(record, LinkExisting | Relink):
+            current.joined = record
         else:
             current.final = record
     return entries
@@ -207,25 +212,6 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
 def _live(entry: _Entry | None) -> bool:
     """True for a write slot still to do (not done, its entry not stopped)."""
     return entry is not None and entry.stopped is None
-
-
-def _links_copies(entry: _Entry, links: dict[str, Link]) -> bool:
-    """True when ``entry`` links existing copies (S3): a new link without a create,
-    or a stored link moved to an item that replaces its deleted one (relinked)."""
-    if not isinstance(entry.final, SetLink) or any(isinstance(w, Create) for w in entry.writes):
-        return False
-    stored = links.get(entry.key)
-    return stored is None or _relinked(stored, entry.final.link) is not None
-
-
-def _relinked(stored: Link, planned: Link) -> Side | None:
-    """The side on which ``planned`` links another item than ``stored`` (a relink,
-    S3), if any."""
-    for side in _SIDES:
-        was, now = stored.id_on(side), planned.id_on(side)
-        if was is not None and now is not None and was != now:
-            return side
-    return None
 
 
 def _op(record: WriteRecord) -> WriteOp:
@@ -792,16 +778,11 @@ class SyncEngine:
         again: list[_Entry] = []
         for entry in stale:
             link = run.links.get(entry.key)
-            if link is None and isinstance(entry.final, SetLink):
-                # Copies linked this run (S3): re-plan them as first seen.
-                template = entry.final.link
-                link = Link(template.sync_key, a_id=template.a_id, b_id=template.b_id)
-            elif link is not None and isinstance(entry.final, SetLink):
-                # Relinked to an item that replaces a deleted one (S3): re-plan the
-                # new item against the stored base, as an edit of the entry.
-                side = _relinked(link, entry.final.link)
-                if side is not None:
-                    link = _with_side(link, side, entry.final.link.id_on(side), None)
+            joined = entry.joined
+            if isinstance(joined, LinkExisting):  # copies linked this run: as first seen
+                link = Link(entry.key, a_id=joined.a_id, b_id=joined.b_id)
+            elif isinstance(joined, Relink) and link is not None:  # as an edit of the entry
+                link = link.with_item(joined.side, joined.new_id, None)
             if link is None or link.a_id is None or link.b_id is None:
                 message = f"entry {entry.key} met a concurrent change; retried next run"
                 run.errors.append(self._journal_text("update", message, entry.key))
@@ -871,7 +852,7 @@ class SyncEngine:
             for first in range(0, len(side_records), step):
                 last = min(first + step, len(side_records))
                 intents = [
-                    self._intent(owner, create)
+                    create.intent
                     for i in range(first, last)
                     if isinstance(create := side_records[i], Create)
                     and (owner := side_owners[i]) is not None
@@ -902,14 +883,6 @@ class SyncEngine:
                         progress(run.done, run.total, "write")
         self._apply(put, drop)
         return stale
-
-    def _intent(self, entry: _Entry, record: Create) -> Link:
-        template = entry.final.link if isinstance(entry.final, SetLink) else None
-        if template is None:
-            template = Link(record.sync_key)
-        elif template.pending == record.side:
-            return template  # a new entry's link is planned as its intent
-        return _pending(template, record.side)
 
     def _outcome(
         self,
@@ -986,21 +959,18 @@ class SyncEngine:
             for side, item in entry.results.items():
                 if item is not None:
                     link = _with_side(link, side, item.id, item.etag)
-            if link.pending is not None:
-                link = _with_side(link, "a", link.a_id, link.a_etag)
-            if _links_copies(entry, run.links):
+            if entry.joined is not None:
                 run.linked += 1
-                stored = run.links.get(entry.key)
-                moved = _relinked(stored, link) if stored is not None else None
-                if stored is not None and moved is not None:
-                    self._note(
-                        "link",
-                        f"replacement (S3): {link.id_on(moved)} replaces deleted "
-                        f"{stored.id_on(moved)} on side {moved}; relinked, nothing deleted",
-                        moved,
-                        link.id_on(moved),
-                        "info",
-                    )
+            if isinstance(entry.joined, Relink):
+                moved = entry.joined
+                self._note(
+                    "link",
+                    f"replacement (S3): {moved.new_id} replaces deleted "
+                    f"{moved.old_id} on side {moved.side}; relinked, nothing deleted",
+                    moved.side,
+                    moved.new_id,
+                    "info",
+                )
             put.append(link)
 
     def _quarantine_link(self, side: Side, item: CalendarItem) -> Link:
@@ -1211,7 +1181,7 @@ class SyncEngine:
                 run.conflicts.append(entry.conflict)
             if isinstance(entry.final, Unlink):
                 run.unlinked += 1
-            elif _links_copies(entry, prepared.links):
+            elif entry.joined is not None:
                 run.linked += 1
         return self._report(run, started, t0, dry_run=True, advanced=False)
 

@@ -63,6 +63,12 @@ class Link:
         """The etag last seen on ``side``."""
         return self.a_etag if side == "a" else self.b_etag
 
+    def with_item(self, side: Side, item_id: str | None, etag: str | None) -> Link:
+        """This link with ``side``'s id and etag replaced."""
+        if side == "a":
+            return attrs.evolve(self, a_id=item_id, a_etag=etag)
+        return attrs.evolve(self, b_id=item_id, b_etag=etag)
+
 
 @attrs.frozen
 class StateChange:
