@@ -27,7 +27,8 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
     │   ├── InviteLocked
     │   ├── InviteRevoked                      superseded, share stopped, email changed
     │   ├── InviteNotFound (LookupError)       no invite with that id
-    │   └── WrongPassword                      attempts_left; record (failed count + 1)
+    │   ├── WrongPassword                      attempts_left; record (failed count + 1)
+    │   └── InviteConflict                     the record changed under a concurrent writer
     ├── SyncError
     │   ├── ActivationError (PermissionError)  S1, S2, S4, S5, S10 with a reason code
     │   ├── LeaseHeld                          another run holds this pair
@@ -59,6 +60,7 @@ __all__ = [
     "ConfirmationRequired",
     "EmailAddressError",
     "ExtranetError",
+    "InviteConflict",
     "InviteError",
     "InviteExpired",
     "InviteLocked",
@@ -173,10 +175,15 @@ class ShareExists(ExtranetError):
 class ShareConflict(ExtranetError):
     """Another writer changed the share first (optimistic locking); re-read and retry.
 
+    A store raises it from what it has at hand: the pair and the version it was told
+    to expect. ``actual_version`` is optional because an ``UPDATE ... WHERE version = ?``
+    that matched no row does not know what it would have found.
+
     Attributes:
         project_id, contact_id: the pair.
         expected_version: the version the writer read (``None``: it saw no share).
-        actual_version: the version found in the store (``None``: no share).
+        actual_version: the version found in the store, when the store knows it
+            (``None``: not known, or no share).
     """
 
     def __init__(
@@ -185,11 +192,12 @@ class ShareConflict(ExtranetError):
         contact_id: str,
         *,
         expected_version: int | None,
-        actual_version: int | None,
+        actual_version: int | None = None,
     ) -> None:
+        found = "" if actual_version is None else f", found version {actual_version}"
         super().__init__(
             f"the share of project {project_id!r} with contact {contact_id!r} changed "
-            f"concurrently (expected version {expected_version}, found {actual_version}); "
+            f"concurrently (expected version {expected_version}{found}); "
             "re-read it and retry"
         )
         self.project_id = project_id
@@ -260,6 +268,31 @@ class WrongPassword(InviteError):
     def __init__(self, message: str, *, attempts_left: int, record: Any = None) -> None:
         super().__init__(message, record=record)
         self.attempts_left = attempts_left
+
+
+class InviteConflict(InviteError):
+    """Another request changed the invite record first (optimistic locking).
+
+    The convention of :class:`ShareConflict`: a store raises it from the id and the
+    version it was told to expect; ``actual_version`` only when it knows it.
+
+    Attributes:
+        invite_id: the record's id.
+        expected_version: the version the writer read.
+        actual_version: the version found in the store, when the store knows it.
+    """
+
+    def __init__(
+        self, invite_id: str, *, expected_version: int, actual_version: int | None = None
+    ) -> None:
+        found = "" if actual_version is None else f", found version {actual_version}"
+        super().__init__(
+            f"invite {invite_id!r} changed concurrently "
+            f"(expected version {expected_version}{found}); re-read it and retry"
+        )
+        self.invite_id = invite_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
 
 
 # --- sync ----------------------------------------------------------------------

@@ -279,12 +279,14 @@ def test_memory_stores_follow_their_protocols():
 @pytest.mark.parametrize(("stored", "expected"), [(None, 1), (1, None), (2, 1)])
 def test_memory_store_refuses_a_stale_write(stored, expected):
     """Optimistic locking: a write based on an outdated read changes nothing."""
-    store = MemoryShareStore()
-    if stored is not None:
-        store.save(Share("p1", "k1", R.VIEW_HOURS, T0, T0, version=stored), expected_version=None)
+    held = () if stored is None else (Share("p1", "k1", R.VIEW_HOURS, T0, T0, version=stored),)
+    store = MemoryShareStore(held)
     before = store.get("p1", "k1")
+    following = 1 if expected is None else expected + 1
     with pytest.raises(ShareConflict) as conflict:
-        store.save(Share("p1", "k1", R.VIEW_TREE, T0, T0, version=5), expected_version=expected)
+        store.save(
+            Share("p1", "k1", R.VIEW_TREE, T0, T0, version=following), expected_version=expected
+        )
     assert (conflict.value.expected_version, conflict.value.actual_version) == (expected, stored)
     assert store.get("p1", "k1") == before
 

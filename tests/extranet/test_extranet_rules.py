@@ -202,7 +202,8 @@ def test_x3_customer_card_of_another_customer_is_a_validation_error(svc):
 
 
 def test_x3_check_contact_returns_the_normalized_address(svc):
-    assert svc.check_contact(make_project(), anna(email="Anna@EXAMPLE.com")) == "Anna@example.com"
+    """Issue 12: the share dialog and the invitation normalise addresses one way."""
+    assert svc.check_contact(make_project(), anna(email="Anna@EXAMPLE.com")) == "anna@example.com"
 
 
 # --- X4: approval, commenting, add file -----------------------------------------------------

@@ -7,6 +7,7 @@ The rules' "work" is a :class:`Project`.
 from __future__ import annotations
 
 from severa_ext.domain._activities import Activity, ActivityCategory, ActivityType, User
+from severa_ext.domain._email import normalize_email
 from severa_ext.domain._people import ContactPerson, Customer
 from severa_ext.domain._projects import (
     BillableStatus,
@@ -38,4 +39,5 @@ __all__ = [
     "ProjectStatus",
     "User",
     "WorkHour",
+    "normalize_email",
 ]

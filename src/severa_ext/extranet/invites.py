@@ -37,13 +37,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import cattrs
 from cattrs.v import format_exception
-from email_validator import EmailNotValidError, validate_email
 
-from severa_ext.domain import ContactPerson
+from severa_ext.domain import ContactPerson, normalize_email
 from severa_ext.domain._validators import aware, non_blank
 from severa_ext.errors import (
     ConfigError,
     EmailAddressError,
+    InviteConflict,
     InviteError,
     InviteExpired,
     InviteLocked,
@@ -56,6 +56,7 @@ from severa_ext.errors import (
 from severa_ext.extranet import _invite_password as _pw
 from severa_ext.extranet._invite_templates import LANGUAGES, visible_line
 from severa_ext.extranet.audit import AuditEvent, AuditLog
+from severa_ext.extranet.shares import check_next_version
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -96,6 +97,7 @@ _MAX_ENTROPY_BITS = 256
 _MAX_TTL = timedelta(days=30)
 _MAX_ATTEMPTS = 100
 _SALT_BYTES = 16
+_MAX_VERSION = 2**62
 
 
 def _is_instance(value: object, kind: type) -> bool:
@@ -303,6 +305,9 @@ class InviteRecord:
         used_at: when the password was accepted (single use); ``None`` until then.
         revoked_at: when it was made unusable before use; ``None`` if never.
         revoked_reason: why (a :class:`RevokeReason`), set together with ``revoked_at``.
+        version: 1 when issued, one more on every change (use, failure, revocation);
+            :meth:`InviteStore.save` compares it (optimistic locking). Records stored
+            before versions existed read back as version 1.
     """
 
     id: str = attrs.field(validator=non_blank)
@@ -319,6 +324,7 @@ class InviteRecord:
     used_at: datetime | None = attrs.field(default=None, validator=aware)
     revoked_at: datetime | None = attrs.field(default=None, validator=aware)
     revoked_reason: RevokeReason | None = attrs.field(default=None, converter=_reason)
+    version: int = attrs.field(default=1, validator=_int_between(1, _MAX_VERSION))
 
     def __attrs_post_init__(self) -> None:
         if self.expires_at <= self.issued_at:
@@ -357,8 +363,12 @@ class InviteRecord:
         return self.state(now) is InviteState.OPEN
 
     def revoked(self, reason: RevokeReason, now: datetime) -> InviteRecord:
-        """A copy made unusable at ``now`` for ``reason``."""
-        return attrs.evolve(self, revoked_at=now, revoked_reason=RevokeReason(reason))
+        """The next version, made unusable at ``now`` for ``reason``."""
+        return self._next(revoked_at=now, revoked_reason=RevokeReason(reason))
+
+    def _next(self, **changes: Any) -> InviteRecord:
+        """The next version of the record with ``changes`` applied."""
+        return attrs.evolve(self, version=self.version + 1, **changes)
 
 
 # --- serialization ------------------------------------------------------------------
@@ -460,20 +470,9 @@ def _config_text(_instance: object, attribute: attrs.Attribute[Any], value: obje
         )
 
 
-def _address(value: object, *, what: str) -> str:
-    """Validate an email address with email-validator; return its ASCII normal form."""
-    if not isinstance(value, str) or not value.strip():
-        raise EmailAddressError(None if value is None else str(value), f"{what} is missing")
-    try:
-        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise EmailAddressError(value, f"{what}: {exc}") from exc
-    return result.ascii_email or result.normalized
-
-
 def _sender(value: str) -> str:
     try:
-        return _address(value, what="sender address")
+        return normalize_email(value)
     except EmailAddressError as exc:
         raise ConfigError(f"Branding.sender_address: {exc}") from exc
 
@@ -649,7 +648,12 @@ class InviteIssuer:
                 f"contact {contact.id!r} is not the contact of the share "
                 f"({share.project_id!r}, {share.contact_id!r})"
             )
-        email = _address(contact.email or "", what=f"email of contact {contact.id!r}")
+        try:
+            email = normalize_email(contact.email)
+        except EmailAddressError as exc:
+            raise EmailAddressError(
+                exc.address, f"email of contact {contact.id!r}: {exc.reason}"
+            ) from exc
         symbols = _pw.generate(self.length)
         password = OneTimePassword(symbols)
         salt = secrets.token_bytes(_SALT_BYTES)
@@ -737,8 +741,8 @@ def verify(record: InviteRecord, candidate: str, now: datetime) -> InviteRecord:
             f"invite {record.id!r} expired at {record.expires_at.isoformat()}", record=record
         )
     if matches:
-        return attrs.evolve(record, used_at=now)
-    failed = attrs.evolve(record, failed_attempts=record.failed_attempts + 1)
+        return record._next(used_at=now)
+    failed = record._next(failed_attempts=record.failed_attempts + 1)
     raise WrongPassword(
         f"wrong one-time password for invite {record.id!r} ({failed.attempts_left} attempts left)",
         attempts_left=failed.attempts_left,
@@ -770,14 +774,21 @@ class InviteStore(Protocol):
         """
         ...
 
-    def save(self, record: InviteRecord, *, expected: InviteRecord | None = None) -> bool:
-        """Replace the stored record of ``record.id``.
+    def save(self, record: InviteRecord, *, expected_version: int) -> None:
+        """Replace the stored record of ``record.id``, atomically, if unchanged.
 
-        With ``expected``, compare-and-swap: replace only if the stored record still
-        equals ``expected`` and return whether it did.
+        Optimistic locking, the convention of :meth:`ShareStore.save
+        <severa_ext.extranet.shares.ShareStore.save>`: ``expected_version`` is the
+        version of the record the caller read and ``record.version`` is
+        ``expected_version + 1``. A SQL store does
+        ``UPDATE ... WHERE id = ? AND version = ?`` and raises when no row matched.
+        New records go in through :meth:`add`.
 
         Raises:
+            InviteConflict: the stored version is not ``expected_version``; nothing
+                is written.
             InviteNotFound: no record with that id was ever added.
+            ValidationError: ``record.version`` is not ``expected_version + 1``.
         """
         ...
 
@@ -794,9 +805,20 @@ class InviteStore(Protocol):
         ...
 
     def list_open(
-        self, now: datetime, *, project_id: str | None = None, contact_id: str | None = None
+        self,
+        now: datetime,
+        *,
+        project_id: str | None = None,
+        contact_id: str | None = None,
+        email: str | None = None,
     ) -> tuple[InviteRecord, ...]:
-        """Records open at ``now``, oldest first, optionally for one project/contact."""
+        """Records open at ``now``, oldest first (by ``issued_at``, then ``id``).
+
+        Each filter given must match: ``project_id``, ``contact_id``, and ``email``
+        (compared exactly with ``record.email``, the address as
+        :func:`severa_ext.domain.normalize_email` returned it; the login by address,
+        X9, looks records up this way, so a SQL store indexes that column).
+        """
         ...
 
 
@@ -831,16 +853,20 @@ class MemoryInviteStore:
             except KeyError:
                 raise InviteNotFound(invite_id) from None
 
-    def save(self, record: InviteRecord, *, expected: InviteRecord | None = None) -> bool:
-        """Replace a record; with ``expected``, only if unchanged since it was read."""
+    def save(self, record: InviteRecord, *, expected_version: int) -> None:
+        """Replace a record if its stored version is still ``expected_version``."""
+        if not isinstance(record, InviteRecord):
+            raise ValidationError(f"MemoryInviteStore.save needs an InviteRecord, got {record!r}")
+        check_next_version(record.version, expected_version, what=f"invite {record.id!r}")
         with self._lock:
             current = self._records.get(record.id)
             if current is None:
                 raise InviteNotFound(record.id)
-            if expected is not None and current != expected:
-                return False
+            if current.version != expected_version:
+                raise InviteConflict(
+                    record.id, expected_version=expected_version, actual_version=current.version
+                )
             self._records[record.id] = record
-            return True
 
     def revoke_share(
         self, project_id: str, contact_id: str, *, reason: RevokeReason, now: datetime
@@ -859,9 +885,14 @@ class MemoryInviteStore:
             return self._revoke_where(lambda r: r.contact_id == contact_id, reason, now)
 
     def list_open(
-        self, now: datetime, *, project_id: str | None = None, contact_id: str | None = None
+        self,
+        now: datetime,
+        *,
+        project_id: str | None = None,
+        contact_id: str | None = None,
+        email: str | None = None,
     ) -> tuple[InviteRecord, ...]:
-        """Records open at ``now``, oldest first."""
+        """Records open at ``now`` matching every filter given, oldest first."""
         with self._lock:
             found = [
                 r
@@ -869,6 +900,7 @@ class MemoryInviteStore:
                 if r.is_open(now)
                 and (project_id is None or r.project_id == project_id)
                 and (contact_id is None or r.contact_id == contact_id)
+                and (email is None or r.email == email)
             ]
         return tuple(sorted(found, key=lambda r: (r.issued_at, r.id)))
 
@@ -894,6 +926,15 @@ class MemoryInviteStore:
 _CAS_ROUNDS = 8
 
 
+def _saved(store: InviteStore, record: InviteRecord, read: InviteRecord) -> bool:
+    """Save ``record`` over ``read``; ``False`` when another writer came first."""
+    try:
+        store.save(record, expected_version=read.version)
+    except InviteConflict:
+        return False
+    return True
+
+
 def verify_stored(
     store: InviteStore, invite_id: str, candidate: str, now: datetime
 ) -> InviteRecord:
@@ -916,10 +957,10 @@ def verify_stored(
         try:
             updated = verify(record, candidate, now)
         except WrongPassword as exc:
-            if store.save(exc.record, expected=record):
+            if _saved(store, exc.record, record):
                 raise
             continue
-        if store.save(updated, expected=record):
+        if _saved(store, updated, record):
             return updated
     raise InviteError(f"invite {invite_id!r} keeps changing; try again", record=None)
 
@@ -1062,7 +1103,7 @@ class Inviter:
             The revoked records.
         """
         try:
-            current: str | None = _address(contact.email, what="email")
+            current: str | None = normalize_email(contact.email)
         except EmailAddressError:
             current = None
         revoked = []
@@ -1072,7 +1113,7 @@ class Inviter:
                 if record.email == current or not record.is_open(now):
                     break
                 updated = record.revoked(RevokeReason.EMAIL_CHANGED, now)
-                if self.store.save(updated, expected=record):
+                if _saved(self.store, updated, record):
                     revoked.append(updated)
                     self._event(updated, InviteAuditKind.REVOKED, actor, now, "email-changed")
                     break

@@ -23,7 +23,6 @@ from typing import Final, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
-from email_validator import EmailNotValidError, validate_email
 
 from severa_ext.clock import Clock
 from severa_ext.domain import (
@@ -35,10 +34,12 @@ from severa_ext.domain import (
     ProjectFile,
     ProjectLink,
     ProjectStatus,
+    normalize_email,
 )
 from severa_ext.errors import (
     AccessDenied,
     ConfirmationRequired,
+    EmailAddressError,
     ShareExists,
     ShareNotFound,
     ShareRefused,
@@ -245,20 +246,19 @@ class ExtranetService:
                 f"{project.customer_id!r}, the customer of project {project.id!r} (X3)",
                 reason="not-customer-contact",
             )
-        if contact.email is None or not contact.email.strip():
-            raise ShareRefused(
-                f"contact {contact.id!r} has no email address on the customer card (X3)",
-                reason="missing-email",
-            )
         try:
-            checked = validate_email(contact.email.strip(), check_deliverability=False)
-        except EmailNotValidError as exc:
+            return normalize_email(contact.email)
+        except EmailAddressError as exc:
+            if exc.reason == "missing":
+                raise ShareRefused(
+                    f"contact {contact.id!r} has no email address on the customer card (X3)",
+                    reason="missing-email",
+                ) from exc
             raise ShareRefused(
                 f"contact {contact.id!r} has an invalid email address on the customer "
-                f"card: {exc} (X3)",
+                f"card: {exc.reason} (X3)",
                 reason="invalid-email",
             ) from exc
-        return str(checked.normalized)
 
     def share(
         self,

@@ -21,7 +21,7 @@ from severa_ext.domain._validators import aware, non_blank
 from severa_ext.errors import ShareConflict, ValidationError
 from severa_ext.extranet.rights import Right, validate_rights
 
-__all__ = ["MemoryShareStore", "Share", "ShareStore"]
+__all__ = ["MemoryShareStore", "Share", "ShareStore", "check_next_version"]
 
 
 def _valid_rights(_instance: object, _attribute: attrs.Attribute[Right], value: Right) -> None:
@@ -31,6 +31,23 @@ def _valid_rights(_instance: object, _attribute: attrs.Attribute[Right], value: 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"Share.{attribute.name} must be a positive int, got {value!r}")
+
+
+def check_next_version(version: int, expected_version: int | None, *, what: str) -> None:
+    """Refuse a record whose ``version`` is not the one after ``expected_version``.
+
+    The rule every Extranet store applies on ``save``: a new record is version 1,
+    a replacement is ``expected_version + 1``. Store implementations may call it.
+
+    Raises:
+        ValidationError: ``version`` is not the next version.
+    """
+    wanted = 1 if expected_version is None else expected_version + 1
+    if version != wanted:
+        raise ValidationError(
+            f"{what} must be saved as version {wanted} (expected_version="
+            f"{expected_version}), got version {version}"
+        )
 
 
 @attrs.frozen
@@ -94,13 +111,18 @@ class ShareStore(Protocol):
     def save(self, share: Share, *, expected_version: int | None) -> None:
         """Insert or replace the share of ``share.key``, atomically, if unchanged.
 
-        Optimistic locking: ``expected_version`` is the version of the record the
-        caller read (``None``: it read no record). A SQL store does
+        Optimistic locking, the convention of every Extranet store:
+        ``expected_version`` is the version of the record the caller read (``None``:
+        it read no record) and ``share.version`` is the next one (``1`` for a new
+        pair, else ``expected_version + 1``). A SQL store does
         ``UPDATE ... WHERE project_id = ? AND contact_id = ? AND version = ?`` (or an
-        ``INSERT`` that fails on the primary key).
+        ``INSERT`` that fails on the primary key) and raises when no row matched.
 
         Raises:
-            ShareConflict: the stored record's version is not ``expected_version``.
+            ShareConflict: the stored record's version is not ``expected_version``;
+                nothing is written. Built from the pair and ``expected_version``
+                (``actual_version`` only when the store knows it).
+            ValidationError: ``share.version`` is not the next version.
         """
         ...
 
@@ -140,10 +162,11 @@ class MemoryShareStore:
 
         Raises:
             ShareConflict: another writer got there first.
-            ValidationError: ``share`` is not a ``Share``.
+            ValidationError: ``share`` is not a ``Share``, or not the next version.
         """
         if not isinstance(share, Share):
             raise ValidationError(f"MemoryShareStore.save needs a Share, got {share!r}")
+        check_next_version(share.version, expected_version, what=f"share {share.key!r}")
         with self._lock:
             current = self._shares.get(share.key)
             actual = None if current is None else current.version
