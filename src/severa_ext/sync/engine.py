@@ -55,6 +55,7 @@ from severa_ext.errors import (
 from severa_ext.sync._collector import collector_paused
 from severa_ext.sync.items import CalendarItem, Side, Window, copy_print, item_label
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.links import Intent, Link, Parked, Stored
 from severa_ext.sync.planner import (
     Conflict,
     Create,
@@ -75,13 +76,12 @@ from severa_ext.sync.planner import (
     plan_entry,
     plan_retry_create,
     plan_sync,
-    quarantine_key,
 )
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
 from severa_ext.sync.retry import TRANSIENT, RetryPolicy, Waiter
-from severa_ext.sync.state import Link, StateChange, StateStore
+from severa_ext.sync.state import StateChange, StateStore
 
 __all__ = ["ProgressCallback", "SyncEngine"]
 
@@ -96,7 +96,7 @@ _SIDES: tuple[Side, Side] = ("a", "b")
 _T = TypeVar("_T")
 
 
-def _change(put: list[Link], drop: list[str]) -> StateChange:
+def _change(put: list[Stored], drop: list[str]) -> StateChange:
     # StateChange's converter=tuple is opaque to mypy: hand it Anys.
     links: Any = tuple(put)
     keys: Any = tuple(drop)
@@ -129,42 +129,6 @@ class _OrderedKeys:
 
     def __call__(self, side: Side, item_id: str) -> str:
         return f"{self._prefix}{next(self._count) % (1 << 32):08x}"
-
-
-def _with_side(
-    link: Link,
-    side: Side,
-    item_id: str | None,
-    etag: str | None,
-    *,
-    pending: Side | None = None,
-) -> Link:
-    """``link`` with ``side``'s id and etag replaced and ``pending`` set (a direct
-    constructor: this runs once per written item)."""
-    a = side == "a"
-    return Link(
-        link.sync_key,
-        a_id=item_id if a else link.a_id,
-        b_id=link.b_id if a else item_id,
-        a_etag=etag if a else link.a_etag,
-        b_etag=link.b_etag if a else etag,
-        base=link.base,
-        pending=pending,
-        quarantined=link.quarantined,
-    )
-
-
-def _pending(link: Link, side: Side) -> Link:
-    return Link(
-        link.sync_key,
-        a_id=link.a_id,
-        b_id=link.b_id,
-        a_etag=link.a_etag,
-        b_etag=link.b_etag,
-        base=link.base,
-        pending=side,
-        quarantined=link.quarantined,
-    )
 
 
 @attrs.define
@@ -238,7 +202,7 @@ class _Run:
     problems: list[JournalEntry] = attrs.field(factory=list)
     hold_cursors: bool = False
     changes: int = 0
-    links: dict[str, Link] = attrs.field(factory=dict)
+    links: dict[str, Stored] = attrs.field(factory=dict)
     done: int = 0
     total: int = 0
 
@@ -247,7 +211,7 @@ class _Run:
 class _Prepared:
     plan: Plan
     cursors: dict[Side, str | None]
-    links: dict[str, Link]
+    links: dict[str, Stored]
     changes: int
 
 
@@ -440,7 +404,7 @@ class SyncEngine:
         divergences: list[Divergence] = []
         errors: list[JournalEntry] = []
         for link in self._store.links(self.pair_id):
-            if link.pending is not None or link.quarantined or link.base is None:
+            if not isinstance(link, Link) or link.base is None:
                 continue
             checked += 1
             for side in _SIDES:
@@ -470,7 +434,7 @@ class SyncEngine:
         self, run: _Run, *, commit_recovery: bool, progress: ProgressCallback | None
     ) -> _Prepared:
         extras: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
-        retries: list[tuple[Link, CalendarItem]] = []
+        retries: list[tuple[Intent, CalendarItem]] = []
         recovered = self._recover(run, extras, retries, commit=commit_recovery)
         if progress is not None:
             progress(0, 0, "list")
@@ -491,7 +455,7 @@ class SyncEngine:
             cursors[side] = cursor
         if progress is not None:
             progress(0, 0, "plan")
-        links: dict[str, Link] = {link.sync_key: link for link in recovered}
+        links: dict[str, Stored] = {link.sync_key: link for link in recovered}
         keys: set[str] = set()
         known: dict[Side, set[str | None]] = {}
         for side in _SIDES:
@@ -556,7 +520,7 @@ class SyncEngine:
                 del changed[item_id]
 
     def _shared_keys(
-        self, side: Side, changed: dict[str, CalendarItem], links: dict[str, Link], run: _Run
+        self, side: Side, changed: dict[str, CalendarItem], links: dict[str, Stored], run: _Run
     ) -> frozenset[str]:
         """Sync keys of unlinked changed items that another item of the side carries.
 
@@ -585,7 +549,7 @@ class SyncEngine:
         self,
         changed: dict[Side, dict[str, CalendarItem]],
         known: dict[Side, set[str | None]],
-        links: dict[str, Link],
+        links: dict[str, Stored],
         window: Window,
     ) -> dict[str, list[Link]]:
         """Stored links whose base has the print of a new item (S3, later copies).
@@ -617,19 +581,18 @@ class SyncEngine:
         self,
         run: _Run,
         extras: dict[Side, list[CalendarItem]],
-        retries: list[tuple[Link, CalendarItem]],
+        retries: list[tuple[Intent, CalendarItem]],
         *,
         commit: bool,
-    ) -> list[Link]:
+    ) -> list[Stored]:
         """Resolve intents left by a crashed or refused create; return the links it
         fixed. An intent whose item is not there and whose source still is goes to
         ``retries``: its create is planned again under the same key and link
         (:func:`~severa_ext.sync.planner.plan_retry_create`), never as a new item."""
-        put: list[Link] = []
+        put: list[Stored] = []
         drop: list[str] = []
-        for link in self._store.pending(self.pair_id):
-            side = link.pending
-            assert side is not None
+        for link in self._store.intents(self.pair_id):
+            side = link.side
             other = _other(side)
             key = link.sync_key
             try:
@@ -651,14 +614,13 @@ class SyncEngine:
             )
             if found:
                 first, *duplicates = found
-                fixed = _with_side(link, side, first.id, None)
-                put.append(fixed)
+                put.append(link.settled(first.id, None))
                 extras[side].append(first)
                 run.linked += 1
                 logger.info("recovered create of %s on side %s as %s", key, side, first.id)
                 for dup in duplicates:
                     assert dup.id is not None
-                    put.append(self._quarantine_link(side, dup))
+                    put.append(Parked(side, dup.id, dup.etag, dup.without_identity()))
                     run.quarantined += 1
                     if commit:
                         self._note(
@@ -706,7 +668,7 @@ class SyncEngine:
             listed = {item.id for item in items}
             for link in self._store.links(self.pair_id):
                 item_id = link.id_on(side)
-                if item_id is not None and item_id not in listed and link.pending is None:
+                if item_id is not None and item_id not in listed and not isinstance(link, Intent):
                     removed.append(item_id)
         gone: set[str] = set()
         linked = self._store.links_by_ids(self.pair_id, side, removed)
@@ -744,7 +706,7 @@ class SyncEngine:
     def _execute(self, entries: list[_Entry], run: _Run, progress: ProgressCallback | None) -> None:
         """Execute the grouped plan (``entries`` is consumed: emptied)."""
         run.total = sum(len(entry.writes) for entry in entries)
-        put: list[Link] = []
+        put: list[Stored] = []
         drop: list[str] = []
         writing: list[_Entry] = []
         for entry in entries:
@@ -772,12 +734,13 @@ class SyncEngine:
             self._apply(put, drop)
 
     def _replan(
-        self, stale: list[_Entry], run: _Run, put: list[Link], drop: list[str]
+        self, stale: list[_Entry], run: _Run, put: list[Stored], drop: list[str]
     ) -> list[_Entry]:
         """Re-read the entries that met stale etags and plan them again."""
         again: list[_Entry] = []
         for entry in stale:
-            link = run.links.get(entry.key)
+            stored = run.links.get(entry.key)
+            link = stored if isinstance(stored, Link) else None
             joined = entry.joined
             if isinstance(joined, LinkExisting):  # copies linked this run: as first seen
                 link = Link(entry.key, a_id=joined.a_id, b_id=joined.b_id)
@@ -827,7 +790,7 @@ class SyncEngine:
         Returns:
             The entries that met a stale etag, to re-plan.
         """
-        put: list[Link] = []
+        put: list[Stored] = []
         drop: list[str] = []
         stale: list[_Entry] = []
         # Parallel lists per side (no (entry, record) pair per write: fewer objects
@@ -892,7 +855,7 @@ class SyncEngine:
         item: CalendarItem | None,
         error: SeveraExtError | None,
         run: _Run,
-        put: list[Link],
+        put: list[Stored],
         drop: list[str],
     ) -> None:
         side = record.side
@@ -927,17 +890,17 @@ class SyncEngine:
             run.hold_cursors = True  # retried next run; a create's intent stays pending
         elif isinstance(record, Create):
             prior = run.links.get(entry.key)
-            if prior is not None and prior.pending is None:
+            if isinstance(prior, Link):
                 put.append(prior)
             else:
                 drop.append(entry.key)
 
-    def _finish(self, entry: _Entry, run: _Run, put: list[Link], drop: list[str]) -> None:
+    def _finish(self, entry: _Entry, run: _Run, put: list[Stored], drop: list[str]) -> None:
         for skipped in entry.skipped:
             run.skipped[skipped.side] += 1
         if entry.quarantine is not None:
             q = entry.quarantine
-            put.append(self._quarantine_link(q.side, q.item))
+            put.append(q.parked())
             run.quarantined += 1
             self._note("quarantine", q.reason, q.side, q.item_id, "warning")
             return
@@ -958,7 +921,7 @@ class SyncEngine:
             link = entry.final.link
             for side, item in entry.results.items():
                 if item is not None:
-                    link = _with_side(link, side, item.id, item.etag)
+                    link = link.with_item(side, item.id, item.etag)
             if entry.joined is not None:
                 run.linked += 1
             if isinstance(entry.joined, Relink):
@@ -973,16 +936,7 @@ class SyncEngine:
                 )
             put.append(link)
 
-    def _quarantine_link(self, side: Side, item: CalendarItem) -> Link:
-        assert item.id is not None
-        return _with_side(
-            Link(quarantine_key(side, item.id), base=item.without_identity(), quarantined=True),
-            side,
-            item.id,
-            item.etag,
-        )
-
-    def _apply(self, put: list[Link], drop: list[str], intents: Sequence[Link] = ()) -> None:
+    def _apply(self, put: list[Stored], drop: list[str], intents: Sequence[Intent] = ()) -> None:
         if not put and not drop and not intents:
             return
         self._commit(_change([*put, *intents], list(drop)))

@@ -49,8 +49,8 @@ import attrs
 
 from severa_ext.sync.content import Content, instant
 from severa_ext.sync.items import CalendarItem, Side, Window
+from severa_ext.sync.links import Link, Stored
 from severa_ext.sync.policy import SyncPolicy
-from severa_ext.sync.state import Link
 
 __all__ = [
     "DELETED",
@@ -110,7 +110,7 @@ class Observed:
 class Member:
     """Outcome 0: the entry ``link`` as observed; ``a``/``b`` is each side's state."""
 
-    link: Link
+    link: Stored
     a: Seen = UNCHANGED
     b: Seen = UNCHANGED
 
@@ -183,7 +183,7 @@ class Matching:
     stays: tuple[Stays, ...] = ()
 
 
-def seen_state(link: Link, side: Side, item: CalendarItem | None) -> Seen:
+def seen_state(link: Stored, side: Side, item: CalendarItem | None) -> Seen:
     """An entry's item as observed: ``DELETED``, ``UNCHANGED`` (its etag is the one
     the link stores) or the item itself."""
     if item is None:
@@ -200,9 +200,9 @@ def _label(item: CalendarItem) -> str:
 class _Matcher:
     """One run's identity phase (the state of :func:`match`)."""
 
-    def __init__(self, links: Iterable[Link], known_copies: Mapping[str, Sequence[Link]]) -> None:
-        self.by_key: dict[str, Link] = {}
-        self.by_id: dict[Side, dict[str, Link]] = {"a": {}, "b": {}}
+    def __init__(self, links: Iterable[Stored], known_copies: Mapping[str, Sequence[Link]]) -> None:
+        self.by_key: dict[str, Stored] = {}
+        self.by_id: dict[Side, dict[str, Stored]] = {"a": {}, "b": {}}
         for link in links:
             self.by_key[link.sync_key] = link
             for side in SIDES:
@@ -238,14 +238,11 @@ class _Matcher:
                 self.slots.setdefault(link.sync_key, {})[side] = DELETED
         return unlinked
 
-    def _settled(self, link: Link) -> bool:
-        return not link.quarantined and link.pending is None
-
-    def replaceable(self, link: Link, side: Side) -> bool:
+    def replaceable(self, link: Stored, side: Side) -> bool:
         """``link``'s item on ``side`` was deleted in this run, its other item lives."""
         slot = self.slots.get(link.sync_key, {})
         return (
-            self._settled(link)
+            isinstance(link, Link)
             and slot.get(side) is DELETED
             and slot.get(_other(side)) is not DELETED
             and link.id_on(_other(side)) is not None
@@ -267,7 +264,7 @@ class _Matcher:
         if key is None:
             return False
         link = self.by_key.get(key)
-        if link is not None and self.replaceable(link, side):
+        if isinstance(link, Link) and self.replaceable(link, side):
             self.replace(link, side, item)
             return True
         if link is not None:
@@ -289,7 +286,7 @@ class _Matcher:
         for key in dict.fromkeys(keys):
             link = self.by_key.get(key) or stored[key]
             twin_id = link.id_on(side)
-            if not self._settled(link) or twin_id in (None, item.id):
+            if not isinstance(link, Link) or twin_id in (None, item.id):
                 continue
             if link.id_on(_other(side)) is None:
                 continue
@@ -318,7 +315,7 @@ class _Matcher:
 
 
 def match(
-    links: Iterable[Link],
+    links: Iterable[Stored],
     a: Observed,
     b: Observed,
     policy: SyncPolicy,

@@ -52,6 +52,7 @@ import attrs
 
 from severa_ext.sync.content import MERGE_FIELDS
 from severa_ext.sync.items import CalendarItem, Side, Window
+from severa_ext.sync.links import Intent, Link, Parked, Stored, parked_key
 from severa_ext.sync.match import (
     DELETED,
     UNCHANGED,
@@ -73,7 +74,6 @@ from severa_ext.sync.merge import (
     same,
 )
 from severa_ext.sync.policy import SyncPolicy
-from severa_ext.sync.state import Link
 
 __all__ = [
     "MERGE_FIELDS",
@@ -120,15 +120,15 @@ class Create:
         item: the content, already shaped for ``side`` by the policy.
         sync_key: the entry's key.
         source_id: the id of the item it copies, on the other side.
-        intent: the state stored before the create is sent (its ``pending`` side
-            is ``side``); after a crash, ``find(sync_key)`` resolves it.
+        intent: the state stored before the create is sent; after a crash,
+            ``find(sync_key)`` resolves it.
     """
 
     side: Side
     item: CalendarItem
     sync_key: str
     source_id: str | None
-    intent: Link
+    intent: Intent
 
 
 @attrs.frozen
@@ -204,9 +204,8 @@ class Conflict:
     b_id: str | None
 
 
-def quarantine_key(side: Side, item_id: str) -> str:
-    """The state key of the parked item ``item_id`` on ``side``."""
-    return f"quarantine:{side}:{item_id}"
+quarantine_key = parked_key
+"""The state key of a parked item (:func:`severa_ext.sync.links.parked_key`)."""
 
 
 @attrs.frozen
@@ -228,7 +227,11 @@ class Park:
     @property
     def sync_key(self) -> str:
         """The state key of the parked item."""
-        return quarantine_key(self.side, self.item_id)
+        return parked_key(self.side, self.item_id)
+
+    def parked(self) -> Parked:
+        """What the state keeps of it."""
+        return Parked(self.side, self.item_id, self.item.etag, self.item.without_identity())
 
 
 @attrs.frozen
@@ -318,7 +321,7 @@ def bring_over(
     live: Side,
     item: CalendarItem,
     *,
-    link: Link | None,
+    link: Link | Intent | None,
     policy: SyncPolicy,
     kept: KeptFields = ALL_KEPT,
 ) -> list[PlanRecord]:
@@ -354,8 +357,7 @@ def bring_over(
         b_etag=item.etag if live == "b" else None,
         base=base_of(content, activity),
     )
-    intent = attrs.evolve(final, pending=target)
-    return [Create(target, content, key, item.id, intent), SetLink(final)]
+    return [Create(target, content, key, item.id, final.intent(target)), SetLink(final)]
 
 
 def _merge_cell(
@@ -413,12 +415,12 @@ def _delete_cell(
 
 
 def _decide(
-    link: Link, a: Seen, b: Seen, policy: SyncPolicy, kept: KeptFields = ALL_KEPT
+    link: Stored, a: Seen, b: Seen, policy: SyncPolicy, kept: KeptFields = ALL_KEPT
 ) -> list[PlanRecord]:
     """The decision table (module docstring) for one linked entry."""
-    if link.pending is not None:
+    if isinstance(link, Intent):
         return []
-    if link.quarantined:
+    if isinstance(link, Parked):
         return [Unlink(link.sync_key)] if DELETED in (a, b) else []
     if a is UNCHANGED and b is UNCHANGED:
         return []
@@ -501,7 +503,7 @@ def _plan_matching(
             side, item = replaced.side, replaced.item
             assert item.id is not None
             records.append(Relink(link.sync_key, side, replaced.replaced_id, item.id))
-            link = link.with_item(side, item.id, None)
+            link = replaced.link.with_item(side, item.id, None)
         records.extend(_decide(link, member.a, member.b, policy, kept))
     for copy in matching.copies:
         assert copy.item.id is not None
@@ -516,7 +518,7 @@ def _plan_matching(
 
 
 def plan_sync(
-    links: Iterable[Link],
+    links: Iterable[Stored],
     a: Observed,
     b: Observed,
     policy: SyncPolicy,
@@ -577,7 +579,7 @@ def plan_entry(
 
 
 def plan_retry_create(
-    link: Link,
+    intent: Intent,
     source: CalendarItem,
     policy: SyncPolicy,
     *,
@@ -586,16 +588,15 @@ def plan_retry_create(
 ) -> list[PlanRecord]:
     """Re-plan a create whose intent is pending and whose item never appeared.
 
-    ``find(sync_key)`` found nothing on ``link.pending``: the create never happened.
+    ``find(sync_key)`` found nothing on ``intent.side``: the create never happened.
     It is planned again from ``source`` (the item on the other side, read now) under
     the same key, by the same cell as an edit that beats a delete
     (:func:`bring_over`): the policy that let the entry travel is not asked again,
     the item's edits since travel with it (invariant 4), and S8 still holds.
     """
-    assert link.pending is not None
-    live = _other(link.pending)
+    live = _other(intent.side)
     fields = kept or ALL_KEPT
-    records = bring_over(link.sync_key, live, source, link=link, policy=policy, kept=fields)
+    records = bring_over(intent.sync_key, live, source, link=intent, policy=policy, kept=fields)
     if read_only:
-        records = _without_writes_to(read_only, records, {link.sync_key})
+        records = _without_writes_to(read_only, records, {intent.sync_key})
     return records

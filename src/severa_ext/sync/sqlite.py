@@ -59,9 +59,10 @@ from severa_ext.sync._sqlite_schema import (
     MIGRATIONS,
     PRINT_INDEX,
 )
-from severa_ext.sync.items import Side
+from severa_ext.sync.items import CalendarItem, Side
 from severa_ext.sync.journal import JournalEntry
-from severa_ext.sync.state import Lease, Link, StateChange
+from severa_ext.sync.links import Intent, Link, Stored
+from severa_ext.sync.state import Lease, StateChange
 
 __all__ = ["SQLiteStateStore"]
 
@@ -142,6 +143,9 @@ class SQLiteStateStore:
         self._nested = False
         # Rows this store wrote, valid while no other connection writes (see apply).
         self._written: dict[tuple[str, str], LinkRow] = {}
+        # The base each entry key was last written with, encoded: an intent and its
+        # final link share one base object, which is then encoded once.
+        self._bases: dict[tuple[str, str], tuple[CalendarItem, tuple[str, str]]] = {}
         self._written_version: int | None = None
         try:
             self._conn = sqlite3.connect(
@@ -252,21 +256,21 @@ class SQLiteStateStore:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
 
     def _backfill_prints(self, conn: sqlite3.Connection) -> None:
-        """Fill in the S3 print of every settled link with a base (after migration 3;
-        an intent gets its print when it settles, as in ``link_row``)."""
+        """Fill in the S3 print of every link with a base (intents and parked items
+        have none, as in ``link_row``)."""
         last = 0
         while True:
             rows = conn.execute(
                 f"SELECT rowid, {_ROW} FROM links "  # noqa: S608 - fixed column names
-                "WHERE rowid > ? AND base IS NOT NULL AND pending IS NULL "
+                "WHERE rowid > ? AND base IS NOT NULL AND pending IS NULL AND quarantined = 0 "
                 "ORDER BY rowid LIMIT ?",
                 (last, _PAGE),
             ).fetchall()
             updates = []
             for rowid, *row in rows:
                 link = self._load(row)
-                assert link.base is not None
-                updates.append((dump_base(link.base)[1], rowid))
+                if isinstance(link, Link) and link.base is not None:
+                    updates.append((dump_base(link.base)[1], rowid))
             conn.executemany("UPDATE links SET print = ? WHERE rowid = ?", updates)
             if len(rows) < _PAGE:
                 return
@@ -278,7 +282,7 @@ class SQLiteStateStore:
         with self._guard("read the schema version") as conn:
             return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
 
-    def _load(self, row: Any) -> Link:
+    def _load(self, row: Any) -> Stored:
         return load_row(row, where=f"state store {self._path}")
 
     # -- links --------------------------------------------------------------------
@@ -291,9 +295,9 @@ class SQLiteStateStore:
         """
         deletes = [(pair_id, key) for key in change.delete]
         # The last put of a key wins, as if the puts were applied one by one.
-        puts = {link.sync_key: link_row(link) for link in change.put}
         cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
         with self._lock:  # the remembered rows change with the transaction, never apart
+            puts = {link.sync_key: self._row(pair_id, link) for link in change.put}
             try:
                 with self._write("apply") as conn:
                     written = self._written_rows(conn)
@@ -307,7 +311,23 @@ class SQLiteStateStore:
                             written[(pair_id, key)] = row
             except BaseException:
                 self._written.clear()  # the step may not have been stored: forget it all
+                self._bases.clear()
                 raise
+
+    def _row(self, pair_id: str, entry: Stored) -> LinkRow:
+        """``entry`` as a row, its base encoded once per entry key and base object."""
+        base = entry.base
+        if base is None:
+            return link_row(entry)
+        key = (pair_id, entry.sync_key)
+        known = self._bases.get(key)
+        if known is not None and known[0] is base:
+            return link_row(entry, known[1])
+        encoded = dump_base(base)
+        if len(self._bases) >= _WRITTEN_ROWS:
+            self._bases.clear()
+        self._bases[key] = (base, encoded)
+        return link_row(entry, encoded)
 
     def _written_rows(self, conn: sqlite3.Connection) -> dict[tuple[str, str], LinkRow] | None:
         """The rows this store wrote, while no other connection has written since
@@ -407,8 +427,8 @@ class SQLiteStateStore:
                 rows,
             )
 
-    def link(self, pair_id: str, sync_key: str) -> Link | None:
-        """The link with ``sync_key``, if any."""
+    def link(self, pair_id: str, sync_key: str) -> Stored | None:
+        """The entry with ``sync_key``, if any (not part of the protocol)."""
         with self._guard("read a link") as conn:
             row = conn.execute(
                 f"SELECT {_ROW} FROM links WHERE pair_id = ? AND sync_key = ?",  # noqa: S608
@@ -440,7 +460,7 @@ class SQLiteStateStore:
                 )
         return rows
 
-    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Link]:
+    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
         """Links whose id on ``side`` is among ``ids``, keyed by that id (indexed)."""
         column = _ID_COLUMN.get(side)
         if column is None:
@@ -457,7 +477,7 @@ class SQLiteStateStore:
         rows = self._bulk("look etags up by id", column, pair_id, ids, select=f"{side}_etag")
         return dict(rows)
 
-    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
+    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Links among ``sync_keys``, keyed by sync key (indexed)."""
         rows = self._bulk("look links up by sync key", "sync_key", pair_id, sync_keys)
         return {row[0]: self._load(row[1:]) for row in rows}
@@ -468,7 +488,9 @@ class SQLiteStateStore:
         rows = self._bulk("look links up by print", "print", pair_id, prints)
         found: dict[str, list[Link]] = {}
         for row in rows:
-            found.setdefault(row[0], []).append(self._load(row[1:]))
+            link = self._load(row[1:])
+            if isinstance(link, Link):  # only links carry a print
+                found.setdefault(row[0], []).append(link)
         return found
 
     def _ensure_print_index(self) -> None:
@@ -484,7 +506,7 @@ class SQLiteStateStore:
             return
         self._print_index = True
 
-    def links(self, pair_id: str) -> Iterator[Link]:
+    def links(self, pair_id: str) -> Iterator[Stored]:
         """Every link of the pair, page by page (no lock is held between pages)."""
         last = 0
         while True:
@@ -500,15 +522,15 @@ class SQLiteStateStore:
                 return
             last = rows[-1][0]
 
-    def pending(self, pair_id: str) -> list[Link]:
-        """Links that are intents still in flight (indexed)."""
-        with self._guard("list pending links") as conn:
+    def intents(self, pair_id: str) -> list[Intent]:
+        """The intents still in flight (indexed)."""
+        with self._guard("list intents") as conn:
             rows = conn.execute(
                 f"SELECT {_ROW} FROM links "  # noqa: S608 - fixed column names
                 "WHERE pair_id = ? AND pending IS NOT NULL ORDER BY rowid",
                 (pair_id,),
             ).fetchall()
-        return [self._load(row) for row in rows]
+        return [link for row in rows if isinstance(link := self._load(row), Intent)]
 
     def count(self, pair_id: str) -> int:
         """How many links the pair has (a counter, not a scan)."""
