@@ -170,7 +170,7 @@ def dump_base(base: CalendarItem) -> tuple[str, str]:
     """The JSON text and the S3 print
     (:meth:`~severa_ext.sync.content.Content.print`) of ``base``."""
     fields = _BASE_DICT(base) if type(base) is CalendarItem else _CONVERTER.unstructure(base)
-    return _ENCODER.encode(fields), Content.of(base).print()
+    return _ENCODER.encode(fields), Content.print_of(base)
 
 
 LinkRow = tuple[

@@ -221,7 +221,7 @@ def copy_print(item: CalendarItem) -> str:
     """The S3 print of ``item``: :meth:`Content.print
     <severa_ext.sync.content.Content.print>` (normalised title, start and end to the
     second): two items with one print are copies of one entry."""
-    return Content.of(item).print()
+    return Content.print_of(item)
 
 
 def new_sync_key() -> str:

@@ -52,10 +52,11 @@ class Link:
         return self.a_etag if side == "a" else self.b_etag
 
     def with_item(self, side: Side, item_id: str | None, etag: str | None) -> Link:
-        """This link with ``side``'s id and etag replaced."""
+        """This link with ``side``'s id and etag replaced (built directly: this runs
+        once per written item)."""
         if side == "a":
-            return attrs.evolve(self, a_id=item_id, a_etag=etag)
-        return attrs.evolve(self, b_id=item_id, b_etag=etag)
+            return Link(self.sync_key, item_id, self.b_id, etag, self.b_etag, self.base)
+        return Link(self.sync_key, self.a_id, item_id, self.a_etag, etag, self.base)
 
     def intent(self, side: Side) -> Intent:
         """The intent to create this entry's item on ``side`` (stored before the create)."""

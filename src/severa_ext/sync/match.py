@@ -229,7 +229,7 @@ class _Matcher:
             state = seen_state(link, side, item)
             self.slots.setdefault(link.sync_key, {})[side] = state
             if isinstance(state, CalendarItem):
-                self.changed_twins[side].setdefault(Content.of(state).print(), []).append(
+                self.changed_twins[side].setdefault(Content.print_of(state), []).append(
                     link.sync_key
                 )
         for item_id in seen.deleted:
@@ -252,7 +252,7 @@ class _Matcher:
         self.replaces[link.sync_key] = Replaces(link, side, item)
         self.slots[link.sync_key][side] = item
         self.by_key[link.sync_key] = link.with_item(side, item.id, None)  # its item now
-        twins = self.changed_twins[side].setdefault(Content.of(item).print(), [])
+        twins = self.changed_twins[side].setdefault(Content.print_of(item), [])
         twins.append(link.sync_key)
 
     def copy(self, side: Side, item: CalendarItem, reason: str) -> None:
@@ -304,7 +304,7 @@ class _Matcher:
             if (
                 only_deleted
                 and isinstance(current, CalendarItem)
-                and Content.of(current).print() == print_
+                and Content.print_of(current) == print_
             ):
                 copy_of, only_deleted = (link, f"already synced as {key}"), False
         if copy_of is None:
@@ -341,7 +341,7 @@ def match(
     shared = {"a": a.shared_keys, "b": b.shared_keys}
     stays: list[Stays] = []
     # Steps 1-3, then the candidates for pairing, by print and side.
-    groups: dict[str, dict[str, list[CalendarItem]]] = {}
+    groups: dict[tuple[str, int | str, int | str], dict[str, list[CalendarItem]]] = {}
     for side in SIDES:
         for item in unlinked[side]:
             if matcher.keyed(side, item, shared[side]):
@@ -350,11 +350,12 @@ def match(
                 stays.append(Stays(side, item))
                 continue
             kind = side if side == "b" or policy.sends(item) else "quiet"
-            group = groups.setdefault(Content.of(item).print(), {"a": [], "b": [], "quiet": []})
+            group = groups.setdefault(Content.print_key(item), {"a": [], "b": [], "quiet": []})
             group[kind].append(item)
     pairs: list[Pair] = []
     new: list[New] = []
-    for print_, group in groups.items():
+    linked = bool(matcher.known_copies) or any(matcher.changed_twins.values())
+    for print_key, group in groups.items():
         # Step 4: sent side-A items pair first, then those the policy does not send.
         senders = group["a"] + group["quiet"]
         count = min(len(senders), len(group["b"]))
@@ -368,7 +369,8 @@ def match(
         for side in SIDES:
             synced = count > 0
             for item in rest[side]:
-                if matcher.linked_copy(side, item, print_):  # step 6
+                print_ = Content.digest_key(print_key) if linked else ""
+                if linked and matcher.linked_copy(side, item, print_):  # step 6
                     continue
                 if synced:  # step 7
                     what = f"another copy of {_label(item)} is already on side {side}"

@@ -80,7 +80,7 @@ ALL_KEPT = KeptFields()
 
 def field_value(item: CalendarItem, name: str) -> object:
     """The normalised value of merge field ``name`` of ``item``."""
-    return Content.of(item).value(name)
+    return Content.field(item, name)
 
 
 def differing_fields(
@@ -92,7 +92,7 @@ def differing_fields(
 
 def same(left: CalendarItem, right: CalendarItem, fields: tuple[str, ...] = MERGE_FIELDS) -> bool:
     """True when two items hold the same content in ``fields``."""
-    return Content.of(left).key(fields) == Content.of(right).key(fields)
+    return Content.same(left, right, fields)
 
 
 def _values(item: CalendarItem, name: str) -> dict[str, Any]:

@@ -320,9 +320,9 @@ class SQLiteStateStore:
         if base is None:
             return link_row(entry)
         key = (pair_id, entry.sync_key)
-        known = self._bases.get(key)
+        known = self._bases.pop(key, None)
         if known is not None and known[0] is base:
-            return link_row(entry, known[1])
+            return link_row(entry, known[1])  # the final link after its intent
         encoded = dump_base(base)
         if len(self._bases) >= _WRITTEN_ROWS:
             self._bases.clear()
