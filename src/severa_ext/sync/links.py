@@ -11,7 +11,7 @@ entry is (no flag changes a type's meaning):
 * :class:`Parked`: a duplicate another tool made (S3), parked so it is never
   multiplied; identified by its side and item id.
 
-All three answer :meth:`id_on` and :meth:`etag_on` and have a ``sync_key`` (the
+All three answer ``id_on(side)`` and ``etag_on(side)`` and have a ``sync_key`` (the
 state's key), so a store indexes them alike. Pure values: no I/O.
 """
 

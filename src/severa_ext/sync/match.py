@@ -56,6 +56,7 @@ __all__ = [
     "DELETED",
     "UNCHANGED",
     "Copy",
+    "ItemState",
     "Matching",
     "Member",
     "New",
@@ -69,18 +70,20 @@ __all__ = [
 ]
 
 
-class _State(enum.Enum):
+class ItemState(enum.Enum):
+    """What an entry's item is in a run, when it is not a new version."""
+
     UNCHANGED = "unchanged"
     DELETED = "deleted"
 
 
-UNCHANGED = _State.UNCHANGED
+UNCHANGED = ItemState.UNCHANGED
 """An entry's item that did not change since the link's etag."""
-DELETED = _State.DELETED
+DELETED = ItemState.DELETED
 """An entry's item its side confirmed deleted."""
 
-Seen = CalendarItem | _State
-"""What an entry's item on one side is in this run: its new version, or a state."""
+Seen = CalendarItem | ItemState
+"""An entry's item on one side in this run (its new version, or a state)."""
 
 SIDES: tuple[Side, Side] = ("a", "b")
 

@@ -343,7 +343,7 @@ def bring_over(
     """
     assert item.id is not None
     target = _other(live)
-    if target == "b" and policy.activity_rules and item.project_task:
+    if target == "b" and not policy.may_go_out(item, linked=link is not None):
         return [Unlink(key)]  # S8: a project task never goes to the calendar
     base = link.base if link is not None else None
     item = overlay(item, base, kept.missing_on(live))

@@ -20,14 +20,15 @@ import attrs
 
 from severa_ext.errors import BackendUnavailable, SeveraExtError, Throttled, ValidationError
 
-__all__ = ["TRANSIENT", "RetryPolicy", "Waiter"]
+__all__ = ["TRANSIENT", "RetryPolicy", "T", "Waiter"]
 
 logger = logging.getLogger(__name__)
 
 TRANSIENT = (Throttled, BackendUnavailable)
 """The errors worth another attempt in this run."""
 
-_T = TypeVar("_T")
+T = TypeVar("T")
+"""What a retried call returns."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -92,7 +93,7 @@ class Waiter:
         self.waited += delay
         self._sleep(delay)
 
-    def call(self, what: str, call: Callable[[], _T]) -> _T:
+    def call(self, what: str, call: Callable[[], T]) -> T:
         """``call()``, retried on transient errors within the policy and the budget.
 
         Raises:
