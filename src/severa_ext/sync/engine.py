@@ -33,10 +33,11 @@ import itertools
 import logging
 import os
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -45,6 +46,7 @@ from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendError,
     BadItem,
+    LeaseHeld,
     MassDeletionRefused,
     NotFound,
     SeveraExtError,
@@ -81,7 +83,7 @@ from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
 from severa_ext.sync.retry import TRANSIENT, RetryPolicy, Waiter
-from severa_ext.sync.state import StateChange, StateStore
+from severa_ext.sync.state import Lease, StateChange, StateStore
 
 __all__ = ["ProgressCallback", "SyncEngine"]
 
@@ -215,6 +217,22 @@ class _Prepared:
     changes: int
 
 
+def _dead_here(holder: str) -> bool:
+    """True when ``holder`` (``host:pid:...``, the default holder id) is a process of
+    this host that no longer runs: its lease cannot be in use."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's process, say)
+    return False
+
+
 class _ListingFailed(Exception):
     """Internal: a side could not be read; the run stops before planning."""
 
@@ -307,11 +325,13 @@ class SyncEngine:
         self.policy = policy
         self._clock: Clock = clock or SystemClock()
         self.user_id = user_id
-        self.holder = holder or f"pid{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._sleep = sleep
         self._retry = RetryPolicy(max_attempts, backoff, max_backoff, max_retry_after, max_wait)
         self._waiter = Waiter(self._retry, sleep)
         self._unflushed: set[Side] = set()
+        self._lease: Lease | None = None
+        self._renewed = datetime.min.replace(tzinfo=UTC)
         self._max_replans = max_replans
         self._lease_ttl = lease_ttl
         self._mass_ratio = mass_delete_ratio
@@ -356,33 +376,74 @@ class SyncEngine:
         self._waiter = Waiter(self._retry, self._sleep)
         if dry_run:
             return self._dry_run(run, started, t0, progress)
-        lease = self._store.acquire(self.pair_id, self.holder, now=started, ttl=self._lease_ttl)
+        lease = self._lease = self._take_lease(started)
+        self._renewed = started
+        advanced = False
         try:
             with collector_paused(self._pause_gc):
                 try:
                     prepared = self._prepare(run, commit_recovery=True, progress=progress)
-                except _ListingFailed:
-                    return self._report(run, started, t0, dry_run=False, advanced=False)
-                run.links = prepared.links
-                run.changes = prepared.changes
-                cursors = prepared.cursors
-                self._guard(prepared.plan, allow_mass_delete)
-                entries = _group(prepared.plan.records)
-                del prepared  # the entries hold the records now; each is freed when done
-                try:
+                    run.links = prepared.links
+                    run.changes = prepared.changes
+                    cursors = prepared.cursors
+                    self._guard(prepared.plan, allow_mass_delete)
+                    entries = _group(prepared.plan.records)
+                    del prepared  # the entries hold the records now; each freed when done
                     self._execute(entries, run, progress)
                     advanced = self._advance(cursors, run)
+                except _ListingFailed:
+                    pass
                 except _StepFailed as failed:
                     run.errors.append(failed.args[0])
-                    advanced = False
         finally:
-            # A process that really dies keeps the lease until it expires (lease_ttl).
-            self._store.release(lease)
+            # A process that really dies keeps the lease until it expires (lease_ttl),
+            # or until a run on the same host sees that its process is gone.
+            self._store.release(lease)  # by holder: the renewed lease is the same
+            self._lease = None
         report = self._report(run, started, t0, dry_run=False, advanced=advanced)
         logger.info("%s", report.summary())
         if progress is not None:
             progress(run.total, run.total, "done")
         return report
+
+    def _take_lease(self, now: datetime) -> Lease:
+        """The pair's lease; a lease whose holder is known dead is taken over at once.
+
+        Raises:
+            LeaseHeld: another live run holds the pair (``expires`` says until when).
+        """
+        try:
+            return self._store.acquire(self.pair_id, self.holder, now=now, ttl=self._lease_ttl)
+        except LeaseHeld as held:
+            if held.holder is None or not _dead_here(held.holder):
+                raise
+            lease = self._store.acquire(
+                self.pair_id, self.holder, now=now, ttl=self._lease_ttl, replacing=held.holder
+            )
+            message = f"took over the lease of {held.holder}: its process is gone"
+            self._note("lease", message, None, None, "warning")
+            logger.warning("pair %s: %s", self.pair_id, message)
+            return lease
+
+    def _keep_lease(self) -> None:
+        """Renew the lease once a third of its time has passed; stop if it was lost.
+
+        Raises:
+            _StepFailed: another run holds the pair now (nothing more is written).
+        """
+        lease = self._lease
+        now = self._clock.now()
+        if lease is None or now - self._renewed < self._lease_ttl / 3:
+            return
+        try:
+            self._lease = self._store.renew(lease, now=now, ttl=self._lease_ttl)
+        except LeaseHeld as lost:
+            raise _StepFailed(self._lost(lost)) from lost
+        self._renewed = now
+
+    def _lost(self, lost: LeaseHeld) -> JournalEntry:
+        message = f"lease lost ({lost}); the run stops before writing more"
+        return self._journal_text("lease", message, self.pair_id)
 
     def plan(self) -> Plan:
         """What a run would do now; nothing is written (no lease, no state, no writes)."""
@@ -829,6 +890,7 @@ class SyncEngine:
                     if not todo:
                         continue
                     batch = [w for i in todo if (w := side_records[i]) is not None]
+                    self._keep_lease()
                     outcomes = self._write(side, batch)
                     for i, write, (item, error) in zip(todo, batch, outcomes, strict=True):
                         done = side_owners[i]
@@ -950,6 +1012,7 @@ class SyncEngine:
         Raises:
             _StepFailed: a flush failed; nothing of the step is committed.
         """
+        self._keep_lease()
         for side in _SIDES:
             if side not in self._unflushed:
                 continue
@@ -958,7 +1021,12 @@ class SyncEngine:
             except BackendError as exc:
                 raise _StepFailed(self._journal("flush", exc, side=side)) from exc
             self._unflushed.discard(side)
-        self._store.apply(self.pair_id, change)
+        if self._lease is not None:  # fenced: only while this run holds the pair
+            change = attrs.evolve(change, lease=self._lease)
+        try:
+            self._store.apply(self.pair_id, change)
+        except LeaseHeld as lost:
+            raise _StepFailed(self._lost(lost)) from lost
 
     def _advance(self, cursors: dict[Side, str | None], run: _Run) -> bool:
         if run.hold_cursors:

@@ -104,6 +104,11 @@ _CACHE_KIB = 64 * 1024
 """The page cache per connection, in KiB (SQLite's default is 2 MiB)."""
 
 
+def _lease_time(text: str) -> datetime:
+    """A stored lease expiry (``utc_key`` text) as an aware datetime."""
+    return datetime.fromisoformat(text)
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration script into complete statements (triggers included)."""
     buffer = ""
@@ -300,6 +305,8 @@ class SQLiteStateStore:
             puts = {link.sync_key: self._row(pair_id, link) for link in change.put}
             try:
                 with self._write("apply") as conn:
+                    if change.lease is not None:
+                        self._fence(conn, change.lease)
                     written = self._written_rows(conn)
                     self._apply(
                         conn, pair_id, deletes=deletes, puts=puts, cursors=cursors, written=written
@@ -548,8 +555,17 @@ class SQLiteStateStore:
 
     # -- leases -------------------------------------------------------------------
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
-        """Take the pair's lease (atomically across threads and processes).
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
+        """Take the pair's lease (atomically across threads and processes);
+        ``replacing``: a holder known dead, whose lease is taken over at once.
 
         Raises:
             LeaseHeld: another holder's lease has not expired at ``now``.
@@ -560,8 +576,8 @@ class SQLiteStateStore:
             row = conn.execute(
                 "SELECT holder, expires FROM leases WHERE pair_id = ?", (pair_id,)
             ).fetchone()
-            if row is not None and row[0] != holder and row[1] > utc_key(now):
-                raise LeaseHeld(pair_id, row[0])
+            if row is not None and row[0] not in (holder, replacing) and row[1] > utc_key(now):
+                raise LeaseHeld(pair_id, row[0], expires=_lease_time(row[1]))
             conn.execute(
                 "INSERT INTO leases (pair_id, holder, expires) VALUES (?, ?, ?) "
                 "ON CONFLICT (pair_id) DO UPDATE SET holder = excluded.holder, "
@@ -571,6 +587,32 @@ class SQLiteStateStore:
         if row is not None and row[0] != holder:
             logger.info("took over the expired lease of pair %s from %s", pair_id, row[0])
         return lease
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        """Extend ``lease`` to ``now + ttl`` while its holder still holds it.
+
+        Raises:
+            LeaseHeld: the lease was taken over or released meanwhile.
+        """
+        renewed = Lease(lease.pair_id, lease.holder, now + ttl)
+        with self._write("renew a lease") as conn:
+            self._fence(conn, lease)
+            conn.execute(
+                "UPDATE leases SET expires = ? WHERE pair_id = ? AND holder = ?",
+                (utc_key(renewed.expires), lease.pair_id, lease.holder),
+            )
+        return renewed
+
+    @staticmethod
+    def _fence(conn: sqlite3.Connection, lease: Lease) -> None:
+        """Refuse to go on unless ``lease``'s holder holds the pair (in the caller's
+        transaction, so the check and the write are one)."""
+        row = conn.execute(
+            "SELECT holder, expires FROM leases WHERE pair_id = ?", (lease.pair_id,)
+        ).fetchone()
+        if row is None or row[0] != lease.holder:
+            holder, expires = (row[0], _lease_time(row[1])) if row is not None else (None, None)
+            raise LeaseHeld(lease.pair_id, holder, expires=expires)
 
     def release(self, lease: Lease) -> None:
         """Give the lease back; a no-op if another holder took it over meanwhile."""

@@ -33,6 +33,15 @@ __all__ = [
 
 
 @attrs.frozen
+class Lease:
+    """Proof that one run holds a sync pair until ``expires``."""
+
+    pair_id: str
+    holder: str
+    expires: datetime
+
+
+@attrs.frozen
 class StateChange:
     """One durable step: upserts and deletions (by sync key) of links, intents and
     parked items, and cursor moves, all or nothing."""
@@ -40,15 +49,10 @@ class StateChange:
     put: tuple[Stored, ...] = attrs.field(default=(), converter=tuple)
     delete: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     cursors: Mapping[Side, str | None] = attrs.field(factory=dict)
-
-
-@attrs.frozen
-class Lease:
-    """Proof that one run holds a sync pair until ``expires``."""
-
-    pair_id: str
-    holder: str
-    expires: datetime
+    lease: Lease | None = None
+    """The fence: when set, the step is applied only while ``lease.holder`` still
+    holds the pair's lease (checked in the step's own transaction); else
+    :class:`~severa_ext.errors.LeaseHeld` and nothing of the step is stored."""
 
 
 class StateStore(Protocol):
@@ -100,10 +104,29 @@ class StateStore(Protocol):
         """The stored cursor of ``side``."""
         ...
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
         """Take the pair's lease, or raise :class:`~severa_ext.errors.LeaseHeld`.
 
-        An expired lease may be taken over; the same holder may re-acquire (renew).
+        An expired lease may be taken over; the same holder may re-acquire.
+        ``replacing``: the holder the caller knows to be dead (same host, its process
+        gone); its lease is taken over at once, expired or not.
+        """
+        ...
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        """Extend ``lease`` to ``now + ttl`` if its holder still holds it.
+
+        Raises:
+            LeaseHeld: the lease was taken over or released meanwhile (the run lost
+                it and must stop writing).
         """
         ...
 
@@ -170,6 +193,8 @@ class MemoryStateStore:
                     del prints[print_]
 
     def apply(self, pair_id: str, change: StateChange) -> None:
+        if change.lease is not None:
+            self._fence(change.lease)
         links = self._links.setdefault(pair_id, {})
         for key in change.delete:
             old = links.pop(key, None)
@@ -236,13 +261,37 @@ class MemoryStateStore:
     def cursor(self, pair_id: str, side: Side) -> str | None:
         return self._cursors.get((pair_id, side))
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
         current = self._leases.get(pair_id)
-        if current is not None and current.holder != holder and current.expires > now:
-            raise LeaseHeld(pair_id, current.holder)
+        if (
+            current is not None
+            and current.holder not in (holder, replacing)
+            and current.expires > now
+        ):
+            raise LeaseHeld(pair_id, current.holder, expires=current.expires)
         lease = Lease(pair_id, holder, now + ttl)
         self._leases[pair_id] = lease
         return lease
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        self._fence(lease)
+        renewed = Lease(lease.pair_id, lease.holder, now + ttl)
+        self._leases[lease.pair_id] = renewed
+        return renewed
+
+    def _fence(self, lease: Lease) -> None:
+        current = self._leases.get(lease.pair_id)
+        if current is None or current.holder != lease.holder:
+            holder = current.holder if current is not None else None
+            raise LeaseHeld(lease.pair_id, holder, expires=current.expires if current else None)
 
     def release(self, lease: Lease) -> None:
         current = self._leases.get(lease.pair_id)

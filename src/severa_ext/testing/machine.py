@@ -250,9 +250,21 @@ class CrashingStore:
         """Delegate."""
         return self.inner.cursor(pair_id, side)
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
         """Delegate."""
-        return self.inner.acquire(pair_id, holder, now=now, ttl=ttl)
+        return self.inner.acquire(pair_id, holder, now=now, ttl=ttl, replacing=replacing)
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        """Delegate."""
+        return self.inner.renew(lease, now=now, ttl=ttl)
 
     def release(self, lease: Lease) -> None:
         """Delegate."""
