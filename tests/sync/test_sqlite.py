@@ -460,6 +460,32 @@ def test_a_version_3_file_gets_its_prints_at_the_one_precision(tmp_path):
         assert store.links_by_prints("p", ["old"]) == {}
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",  # a host's database
+        "CREATE TABLE links (x); CREATE TABLE invoices (y)",  # ours in name only
+        "CREATE TABLE links (pair_id TEXT)",  # no schema version: not a state store
+    ],
+)
+def test_another_applications_database_is_refused_and_left_untouched(tmp_path, script):
+    path = tmp_path / "host.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(script)
+    raw.commit()
+    raw.close()
+    before = _digest(path)
+    with pytest.raises(StateError, match="another application's database") as caught:
+        SQLiteStateStore(path)
+    assert str(path) in str(caught.value)
+    assert _digest(path) == before
+    assert not (tmp_path / "host.db-wal").exists()  # no switch to WAL
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert "schema_version" not in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    raw.close()
+
+
 def test_a_newer_schema_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "new.db"
     with SQLiteStateStore(path) as store:

@@ -104,6 +104,18 @@ _CACHE_KIB = 64 * 1024
 """The page cache per connection, in KiB (SQLite's default is 2 MiB)."""
 
 
+_OURS = (
+    "schema_version",
+    "links",
+    "cursors",
+    "leases",
+    "journal",
+    "link_counts",
+    "sqlite_",
+)
+"""Prefixes of the tables, indexes and SQLite's own objects a state store file holds."""
+
+
 def _lease_time(text: str) -> datetime:
     """A stored lease expiry (``utc_key`` text) as an aware datetime."""
     return datetime.fromisoformat(text)
@@ -229,8 +241,21 @@ class SQLiteStateStore:
                 f"this release's {CURRENT_VERSION}; upgrade severa_ext to use it"
             )
 
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Refuse a database that is not ours (a host's own file), before touching it:
+        no WAL switch, no tables."""
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        foreign = sorted(name for name in names if not name.startswith(_OURS))
+        if foreign or (names and "schema_version" not in names):
+            shown = ", ".join(foreign[:5]) or ", ".join(sorted(names)[:5])
+            raise StateError(
+                f"state store {self._path}: the file is another application's database "
+                f"(it holds {shown}); give the sync state a file of its own"
+            )
+
     def _setup(self) -> None:
         with self._guard("open") as conn:
+            self._refuse_foreign(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA temp_store=MEMORY")
