@@ -317,6 +317,32 @@ class _Matcher:
         return True
 
 
+_PrintKey = tuple[str, int | str, int | str]
+
+
+def _pair(
+    candidates: Mapping[str, list[tuple[_PrintKey, CalendarItem]]],
+) -> tuple[list[Pair], dict[Side, set[_PrintKey]]]:
+    """Step 4: unlinked items of both sides with one print pair up, in order; side-A
+    items the policy sends first, then those it does not send. Returns the pairs and
+    the prints each side has synced (their further copies are step 7's)."""
+    pairs: list[Pair] = []
+    synced: dict[Side, set[_PrintKey]] = {"a": set(), "b": set()}
+    if not candidates["b"] or not (candidates["a"] or candidates["quiet"]):
+        return pairs, synced  # nothing to pair (a first sync of one full side)
+    waiting: dict[_PrintKey, list[CalendarItem]] = {}
+    for key, item in candidates["b"]:
+        waiting.setdefault(key, []).append(item)
+    for kind in ("a", "quiet"):
+        for key, item in candidates[kind]:
+            queue = waiting.get(key)
+            if queue:
+                pairs.append(Pair(item, queue.pop(0)))
+                synced["a"].add(key)
+                synced["b"].add(key)
+    return pairs, synced
+
+
 def match(
     links: Iterable[Stored],
     a: Observed,
@@ -343,8 +369,8 @@ def match(
     unlinked = {"a": matcher.observe("a", a), "b": matcher.observe("b", b)}
     shared = {"a": a.shared_keys, "b": b.shared_keys}
     stays: list[Stays] = []
-    # Steps 1-3, then the candidates for pairing, by print and side.
-    groups: dict[tuple[str, int | str, int | str], dict[str, list[CalendarItem]]] = {}
+    # Steps 1-3; the rest are candidates, with their print keys, in order.
+    candidates: dict[str, list[tuple[_PrintKey, CalendarItem]]] = {"a": [], "b": [], "quiet": []}
     for side in SIDES:
         for item in unlinked[side]:
             if matcher.keyed(side, item, shared[side]):
@@ -353,34 +379,25 @@ def match(
                 stays.append(Stays(side, item))
                 continue
             kind = side if side == "b" or policy.sends(item) else "quiet"
-            group = groups.setdefault(Content.print_key(item), {"a": [], "b": [], "quiet": []})
-            group[kind].append(item)
-    pairs: list[Pair] = []
+            candidates[kind].append((Content.print_key(item), item))
+    pairs, synced = _pair(candidates)  # step 4; step 5: the quiet ones left stay
+    paired = {("a", pair.a.id) for pair in pairs} | {("b", pair.b.id) for pair in pairs}
+    stays.extend(Stays("a", x) for _, x in candidates["quiet"] if ("a", x.id) not in paired)
     new: list[New] = []
     linked = bool(matcher.known_copies) or any(matcher.changed_twins.values())
-    for print_key, group in groups.items():
-        # Step 4: sent side-A items pair first, then those the policy does not send.
-        senders = group["a"] + group["quiet"]
-        count = min(len(senders), len(group["b"]))
-        pairs.extend(Pair(x, y) for x, y in zip(senders[:count], group["b"][:count], strict=True))
-        paired_a = {x.id for x in senders[:count]}
-        rest: dict[Side, list[CalendarItem]] = {
-            "a": [x for x in group["a"] if x.id not in paired_a],
-            "b": group["b"][count:],
-        }
-        stays.extend(Stays("a", x) for x in group["quiet"] if x.id not in paired_a)  # step 5
-        for side in SIDES:
-            synced = count > 0
-            for item in rest[side]:
-                print_ = Content.digest_key(print_key) if linked else ""
-                if linked and matcher.linked_copy(side, item, print_):  # step 6
-                    continue
-                if synced:  # step 7
-                    what = f"another copy of {_label(item)} is already on side {side}"
-                    matcher.copy(side, item, what)
-                    continue
-                new.append(New(side, item))  # step 8
-                synced = True
+    for side in SIDES:
+        for key, item in candidates[side]:
+            if (side, item.id) in paired:
+                continue
+            if linked and matcher.linked_copy(side, item, Content.digest_key(key)):  # step 6
+                continue
+            if key in synced[side]:  # step 7
+                matcher.copy(
+                    side, item, f"another copy of {_label(item)} is already on side {side}"
+                )
+                continue
+            new.append(New(side, item))  # step 8
+            synced[side].add(key)
     stored = {key: found.link for key, found in matcher.replaces.items()}
     members = tuple(
         Member(
