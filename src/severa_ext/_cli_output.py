@@ -194,6 +194,8 @@ def format_plan(plan: Any, names: Mapping[str, str]) -> str:
     }
     for record in plan.records:
         kind = type(record).__name__
+        if kind in ("LinkExisting", "Relink"):
+            continue  # the entry's link line says it
         if kind == "SetLink" and record.link.sync_key in written:
             continue
         label = kind.lower()

@@ -369,11 +369,13 @@ class ActivationError(SyncError, PermissionError):
 class LeaseHeld(SyncError):
     """Another run holds the lease of this sync pair; two runs never interleave."""
 
-    def __init__(self, pair_id: str, holder: str | None = None) -> None:
+    def __init__(self, pair_id: str, holder: str | None = None, *, expires: Any = None) -> None:
         who = f" by {holder}" if holder else ""
-        super().__init__(f"sync pair {pair_id!r} is being synced{who}; try again later")
+        until = f" until {expires.isoformat()}" if expires is not None else ""
+        super().__init__(f"sync pair {pair_id!r} is being synced{who}{until}; try again later")
         self.pair_id = pair_id
         self.holder = holder
+        self.expires = expires  # a datetime: when the lease runs out if not renewed
 
 
 class MassDeletionRefused(SyncError):

@@ -89,3 +89,13 @@ def test_zone_spelling_never_matters(when, hours):
     one = _item(start=when, end=when)
     two = _item(start=when.astimezone(zone), end=when.astimezone(zone))
     assert Content.of(one) == Content.of(two)
+
+
+@given(st.sampled_from(["title", "body", "location", "private", "show_as", "categories", "when"]))
+def test_one_field_alone_is_that_field_of_the_whole_value(name):
+    one = _item(title="Review ", categories=("b", " a"), start=_item().start.astimezone(HELSINKI))
+    assert Content.field(one, name) == Content.of(one).value(name)
+    other = _item(location="Room 2")
+    assert Content.same(one, other, [name]) == (
+        Content.of(one).diff(Content.of(other), [name]) == ()
+    )

@@ -153,8 +153,12 @@ def test_copy_print_is_title_and_instants_S3(title, start, minutes, zone, body):
     )
     assert copy_print(one) == copy_print(respelt)
     assert copy_print(one) != copy_print(one.evolve(title=title + "x"))
-    later = one.evolve(start=start + timedelta(microseconds=1), end=end + timedelta(minutes=1))
+    # One second is the precision of content (severa_ext.sync.content.PRECISION);
+    # instant arithmetic in UTC (wall-clock arithmetic across a DST gap is not).
+    utc_start, utc_end = start.astimezone(UTC), end.astimezone(UTC)
+    later = one.evolve(start=utc_start + timedelta(seconds=1), end=utc_end + timedelta(minutes=1))
     assert copy_print(one) != copy_print(later)
+    assert copy_print(one) == copy_print(one.evolve(start=start.replace(microsecond=0)))
 
 
 def test_copy_print_keeps_all_day_dates_apart_from_midnight_instants():

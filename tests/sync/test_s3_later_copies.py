@@ -21,10 +21,11 @@ from severa_ext.backends.memory import Fault, MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Capabilities, Window, copy_print
+from severa_ext.sync.links import Intent, Parked
 from severa_ext.sync.planner import (
     Create,
     Delete,
-    Quarantine,
+    Park,
     SetLink,
     SideChanges,
     plan_sync,
@@ -103,12 +104,8 @@ class Pair:
         (item,) = backend.all_items()
         return item
 
-    def link_of(self, side: str, item_id: str | None) -> Link:
-        found = [
-            link
-            for link in self.store.links(PAIR)
-            if (link.a_id if side == "a" else link.b_id) == item_id
-        ]
+    def link_of(self, side: str, item_id: str | None) -> Any:
+        found = [link for link in self.store.links(PAIR) if link.id_on(side) == item_id]
         assert len(found) == 1, found
         return found[0]
 
@@ -150,7 +147,7 @@ def test_s3_later_copy_on_b_is_quarantined_and_journaled_not_created_on_a(pair: 
     assert "'Weekly'" in note
     assert str(b1.id) in note
     assert pair.link_of("a", activity.id).sync_key in note
-    assert pair.link_of("b", copy.id).quarantined
+    assert isinstance(pair.link_of("b", copy.id), Parked)
     again = pair.engine.run()
     assert (again.quarantined, again.total_writes) == (0, 0)  # parked, not reported again
 
@@ -256,7 +253,7 @@ def test_s3_deleting_a_quarantined_copy_drops_its_quarantine_link(pair: Pair) ->
     pair.engine.run()
     copy = pair.copy_without_key(pair.b, pair.only(pair.b))
     pair.engine.run()
-    assert pair.link_of("b", copy.id).quarantined
+    assert isinstance(pair.link_of("b", copy.id), Parked)
     pair.b.user_delete(copy.id or "")
     report = pair.engine.run()
     assert report.unlinked == 1
@@ -270,7 +267,7 @@ def test_s3_dry_run_reports_the_quarantine_like_the_real_run(pair: Pair) -> None
     pair.engine.run()
     pair.copy_without_key(pair.b, pair.only(pair.b))
     plan = pair.engine.plan()
-    assert [type(r) for r in plan.records] == [Quarantine]
+    assert [type(r) for r in plan.records] == [Park]
     assert pair.engine.run(dry_run=True).quarantined == 1
     assert pair.engine.run().quarantined == 1
 
@@ -352,7 +349,7 @@ def test_s3_copy_of_an_entry_deleted_on_both_sides_is_quarantined_the_delete_sta
     assert report.total_writes == 0
     assert (report.quarantined, report.unlinked) == (1, 1)
     assert pair.a.all_items() == []
-    assert pair.link_of("b", b2.id).quarantined
+    assert isinstance(pair.link_of("b", b2.id), Parked)
     (note,) = pair.notes("quarantine")
     assert "the delete stands" in note
     assert str(b1.id) in note
@@ -403,7 +400,7 @@ def test_s3_two_copies_replacing_one_deleted_item_relink_one_quarantine_the_othe
     report = pair.engine.run()
     assert (report.linked, report.quarantined, report.total_writes) == (1, 1, 0)
     assert pair.link_of("a", activity.id).b_id == first.id
-    assert pair.link_of("b", second.id).quarantined
+    assert isinstance(pair.link_of("b", second.id), Parked)
     (note,) = pair.notes("quarantine")
     assert first.id in note  # type: ignore[operator]
 
@@ -485,7 +482,7 @@ def test_s3_plan_sync_without_known_copies_plans_as_before() -> None:
     known = {copy_print(copy): [link]}
     plan = plan_sync([], SideChanges(), changes, POLICY, window, known_copies=known)
     (record,) = plan.records
-    assert isinstance(record, Quarantine)
+    assert isinstance(record, Park)
     assert (record.side, record.item_id) == ("b", "b2")
     assert "b1" in record.reason
     assert "k1" in record.reason
@@ -494,8 +491,8 @@ def test_s3_plan_sync_without_known_copies_plans_as_before() -> None:
 def test_s3_plan_sync_ignores_quarantined_and_pending_links_as_twins() -> None:
     start = NOW + timedelta(days=1)
     base = CalendarItem("Weekly", start, start + timedelta(hours=1))
-    parked = Link("quarantine:b:b0", b_id="b0", base=base, quarantined=True)
-    pending = Link("k2", a_id="a2", base=base, pending="b")
+    parked = Parked("b", "b0", None, base)
+    pending = Intent("k2", "b", a_id="a2", base=base)
     copy = base.evolve(id="b2", etag="1")
     window = Window(NOW - timedelta(days=30), NOW + timedelta(days=365))
     known = {copy_print(copy): [parked, pending]}
@@ -577,7 +574,7 @@ def test_s3_later_copies_on_both_sides_are_linked_to_each_other_not_quarantined(
     assert report.ok, report.errors
     assert (report.linked, report.quarantined, report.total_writes) == (1, 1, 0)
     assert pair.link_of("a", a2.id).b_id == b2.id
-    assert pair.link_of("b", b3.id).quarantined
+    assert isinstance(pair.link_of("b", b3.id), Parked)
 
 
 _TWIN_STATES = ("unchanged", "body edited", "moved", "deleted", "both deleted")
@@ -639,7 +636,7 @@ def test_s3_planner_property_each_later_copy_is_parked_relinked_or_new_by_its_tw
         window,
         known_copies=known,
     )
-    parked = {r.item_id for r in plan.records if isinstance(r, Quarantine)}
+    parked = {r.item_id for r in plan.records if isinstance(r, Park)}
     sources = {r.source_id for r in plan.records if isinstance(r, Create)}
     relinked = {
         r.link.id_on(side) for r in plan.records if isinstance(r, SetLink) for side in ("a", "b")
@@ -687,4 +684,4 @@ def test_s3_copy_with_our_key_of_an_item_that_is_still_there_stays_quarantined(
     copy = pair.b.user_create(b1.evolve(id=None, etag=None))
     report = pair.engine.run()
     assert (report.quarantined, report.linked, report.total_writes) == (1, 0, 0)
-    assert pair.link_of("b", copy.id).quarantined
+    assert isinstance(pair.link_of("b", copy.id), Parked)

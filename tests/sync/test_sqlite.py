@@ -26,8 +26,9 @@ from severa_ext.sync import _sqlite_codec as codec
 from severa_ext.sync._sqlite_schema import CURRENT_VERSION, MIGRATIONS
 from severa_ext.sync.items import CalendarItem, ShowAs, copy_print
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.links import Intent, Link, Parked
 from severa_ext.sync.sqlite import SQLiteStateStore
-from severa_ext.sync.state import Link, MemoryStateStore, StateChange
+from severa_ext.sync.state import MemoryStateStore, StateChange
 from severa_ext.testing.strategies import calendar_items
 from support import scaled
 
@@ -89,7 +90,8 @@ class TestStateStoreContract:
             start=BASE.start + timedelta(hours=1), end=BASE.end + timedelta(hours=1)
         )
         store.apply("p", StateChange(put=[_link(1), _link(2, base=BASE.evolve(body="v2"))]))
-        store.apply("p", StateChange(put=[_link(3, base=moved), Link("k4", pending="b")]))
+        parked = Parked("b", "B5", None, BASE)  # never found by print
+        store.apply("p", StateChange(put=[_link(3, base=moved), Intent("k4", "b"), parked]))
         found = store.links_by_prints("p", [copy_print(BASE), copy_print(moved), "nope"])
         assert sorted(link.sync_key for link in found[copy_print(BASE)]) == ["k1", "k2"]
         assert found[copy_print(moved)] == [_link(3, base=moved)]
@@ -128,11 +130,11 @@ class TestStateStoreContract:
         assert store.cursor("p", "b") is None
 
     def test_pending_intents(self, store):
-        intent = Link("k9", pending="b", a_id="A9")
+        intent = Intent("k9", "b", a_id="A9")
         store.apply("p", StateChange(put=[_link(1), intent]))
-        assert store.pending("p") == [intent]
+        assert store.intents("p") == [intent]
         store.apply("p", StateChange(put=[_link(9)]))
-        assert store.pending("p") == []
+        assert store.intents("p") == []
 
     def test_pairs_are_separate(self, store):
         store.apply("p", StateChange(put=[_link(1)], cursors={"a": "x"}))
@@ -160,7 +162,8 @@ class TestStateStoreContract:
     def test_link_fields_round_trip(self, store):
         day = date(2026, 5, 10)
         links = [
-            _link(1, quarantined=True, pending="a", b_etag='W/"x"'),
+            Parked("b", "B1", 'W/"x"', BASE),
+            Intent("k4", "a", b_id="B4", b_etag='W/"x"', base=BASE),
             _link(2, base=BASE.evolve(start=day, end=day + timedelta(days=1))),
             _link(3, base=BASE.evolve(series_id="S", original_start=BASE.start, id="i")),
         ]
@@ -234,18 +237,34 @@ def _ids_of(key: str, side: str) -> st.SearchStrategy[str | None]:
     return st.none() | st.sampled_from([f"{side}{key}-{n}" for n in range(2)])
 
 
+# Three bases, two prints (the body is not part of the S3 print).
+_bases = st.sampled_from([BASE, BASE.evolve(title="Other"), BASE.evolve(body="x")])
 _links = _keys.flatmap(
-    lambda key: st.builds(
-        Link,
-        sync_key=st.just(key),
-        a_id=_ids_of(key, "A"),
-        b_id=_ids_of(key, "B"),
-        a_etag=st.none() | st.text(max_size=3),
-        pending=st.sampled_from([None, "a", "b"]),
-        quarantined=st.booleans(),
-        # Three bases, two prints (the body is not part of the S3 print).
-        base=st.none() | st.sampled_from([BASE, BASE.evolve(title="Other"), BASE.evolve(body="x")]),
+    lambda key: (
+        st.builds(
+            Link,
+            sync_key=st.just(key),
+            a_id=_ids_of(key, "A"),
+            b_id=_ids_of(key, "B"),
+            a_etag=st.none() | st.text(max_size=3),
+            base=st.none() | _bases,
+        )
+        | st.builds(
+            Intent,
+            sync_key=st.just(key),
+            side=st.just("b"),
+            a_id=_ids_of(key, "A"),
+            a_etag=st.none() | st.text(max_size=3),
+            base=st.none() | _bases,
+        )
     )
+)
+_parked = st.builds(
+    Parked,
+    side=st.sampled_from(["a", "b"]),
+    item_id=st.sampled_from(["Pk0-0", "Pk1-0"]),
+    etag=st.none() | st.text(max_size=3),
+    item=_bases,
 )
 _PRINTS = [copy_print(BASE), copy_print(BASE.evolve(title="Other")), "unknown"]
 
@@ -257,7 +276,7 @@ def _by_print(store, pair):
 
 _changes = st.builds(
     StateChange,
-    put=st.lists(_links, max_size=4, unique_by=lambda link: link.sync_key),
+    put=st.lists(_links | _parked, max_size=4, unique_by=lambda link: link.sync_key),
     delete=st.lists(_keys, max_size=2),
     cursors=st.dictionaries(st.sampled_from(["a", "b"]), st.none() | st.text(max_size=4)),
 )
@@ -275,7 +294,7 @@ def test_sqlite_store_answers_like_the_memory_store(steps):
         for pair in ("p", "q"):
             assert list(store.links(pair)) == list(reference.links(pair))
             assert store.count(pair) == reference.count(pair)
-            assert store.pending(pair) == reference.pending(pair)
+            assert store.intents(pair) == reference.intents(pair)
             assert store.links_by_keys(pair, [f"k{n}" for n in range(6)]) == (
                 reference.links_by_keys(pair, [f"k{n}" for n in range(6)])
             )
@@ -361,7 +380,7 @@ def test_an_old_schema_file_is_migrated(tmp_path):
         link = _link(n)
         raw.execute(
             "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
-            ("p", link.sync_key, link.a_id, link.b_id, None, codec.dump_link(link)),
+            ("p", link.sync_key, link.a_id, link.b_id, None, codec.legacy_document(link)),
         )
     raw.commit()
     raw.close()
@@ -384,16 +403,18 @@ def test_a_version_2_file_is_migrated_to_columns_with_prints(tmp_path):
     raw.execute("INSERT INTO schema_version VALUES (2)")
     links = [
         _link(5, b_etag='W/"5"'),
-        _link(1, quarantined=True, base=BASE.evolve(title="Other")),
-        Link("k3", a_id="A3", pending="b"),
+        Parked("b", "B1", None, BASE.evolve(title="Other")),
+        Intent("k3", "b", a_id="A3"),
         _link(2, base=BASE.evolve(start=date(2026, 5, 4), end=date(2026, 5, 5))),
-        Link("k4", a_id="A4", pending="b", base=BASE.evolve(title="In flight")),
+        Intent("k4", "b", a_id="A4", base=BASE.evolve(title="In flight")),
     ]
     for link in links:
+        pending = link.side if isinstance(link, Intent) else None
         raw.execute(
             "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
-            ("p", link.sync_key, link.a_id, link.b_id, link.pending, codec.dump_link(link)),
-        )
+            ("p", link.sync_key, link.id_on("a"), link.id_on("b"), pending,
+             codec.legacy_document(link)),
+        )  # fmt: skip
     raw.execute("INSERT INTO link_counts VALUES ('p', 5)")
     raw.commit()
     raw.close()
@@ -401,13 +422,68 @@ def test_a_version_2_file_is_migrated_to_columns_with_prints(tmp_path):
         assert store.schema_version == CURRENT_VERSION
         assert list(store.links("p")) == links
         assert store.count("p") == 5
-        assert store.pending("p") == [links[2], links[4]]
+        assert store.intents("p") == [links[2], links[4]]
         prints = [copy_print(link.base) for link in links if link.base is not None]
         found = store.links_by_prints("p", prints)
-        # An intent is not a copy yet: it gets its print when it settles.
-        assert found == {copy_print(BASE): [links[0]], copy_print(links[1].base): [links[1]],
+        # Only links are found by print: not a parked item, not an intent.
+        assert found == {copy_print(BASE): [links[0]],
                          copy_print(links[3].base): [links[3]]}  # fmt: skip
         assert store.links_by_ids("p", "b", ["B2"]) == {"B2": links[3]}
+
+
+def test_a_version_3_file_gets_its_prints_at_the_one_precision(tmp_path):
+    """Version 4 recomputes the S3 prints (version 3 wrote microsecond prints, the
+    content value compares to the second): a later copy is still found."""
+    path = tmp_path / "v3.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for _number, _what, script in MIGRATIONS[:3]:
+        raw.executescript(script)
+    raw.execute("INSERT INTO schema_version VALUES (3)")
+    link = _link(1, base=BASE.evolve(start=BASE.start.replace(microsecond=250)))
+    parked = Parked("b", "B9", None, BASE)
+    for entry in (link, parked):
+        row = codec.link_row(entry)
+        raw.execute(
+            "INSERT INTO links (pair_id, sync_key, a_id, b_id, a_etag, b_etag, pending, "
+            "quarantined, print, base, extra) VALUES ('p', ?, ?, ?, ?, ?, ?, ?, 'old', ?, ?)",
+            (*row[:7], *row[8:]),
+        )
+    raw.execute("INSERT INTO link_counts VALUES ('p', 2)")
+    raw.commit()
+    raw.close()
+    with SQLiteStateStore(path) as store:
+        assert store.schema_version == CURRENT_VERSION
+        assert list(store.links("p")) == [link, parked]
+        copy = BASE.evolve(body="rewritten by another tool", id="x")  # whole seconds
+        assert store.links_by_prints("p", [copy_print(copy)]) == {copy_print(copy): [link]}
+        assert store.links_by_prints("p", ["old"]) == {}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",  # a host's database
+        "CREATE TABLE links (x); CREATE TABLE invoices (y)",  # ours in name only
+        "CREATE TABLE links (pair_id TEXT)",  # no schema version: not a state store
+    ],
+)
+def test_another_applications_database_is_refused_and_left_untouched(tmp_path, script):
+    path = tmp_path / "host.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(script)
+    raw.commit()
+    raw.close()
+    before = _digest(path)
+    with pytest.raises(StateError, match="another application's database") as caught:
+        SQLiteStateStore(path)
+    assert str(path) in str(caught.value)
+    assert _digest(path) == before
+    assert not (tmp_path / "host.db-wal").exists()  # no switch to WAL
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert "schema_version" not in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    raw.close()
 
 
 def test_a_newer_schema_is_refused_and_left_untouched(tmp_path):
@@ -455,7 +531,7 @@ def test_a_garbled_row_is_a_state_error(tmp_path, column, value):
     with SQLiteStateStore(path) as store:
         store.apply("p", StateChange(put=[_link(1)]))
         store._conn.execute(f"UPDATE links SET {column} = ?", (value,))
-        with pytest.raises(StateError, match="link cannot be read") as caught:
+        with pytest.raises(StateError, match="entry cannot be read") as caught:
             store.link("p", "k1")
         assert str(path) in str(caught.value)
 
@@ -613,50 +689,55 @@ def test_a_new_link_field_with_a_default_round_trips():
 
 
 def test_fields_without_a_column_go_to_the_extra_json(monkeypatch):
-    """Every Link field but the columns and the base is written to ``extra`` (cattrs
-    generated), so a field added later is stored without a schema change."""
-    assert set(codec.LINK_COLUMNS) | {"base"} == {f.name for f in attrs.fields(Link)}
-    monkeypatch.setattr(codec, "_LINK_EXTRA", lambda link: {"note": "hello"})
+    """Every Link (and Intent) field but the columns and the base is written to
+    ``extra`` (cattrs generated), so a field added later is stored without a schema
+    change."""
+    columns = set(codec.LINK_COLUMNS) | {"base"}
+    assert columns - {"pending", "quarantined"} == {f.name for f in attrs.fields(Link)}
+    assert {f.name for f in attrs.fields(Intent)} - columns == {"side"}  # the pending column
+    monkeypatch.setitem(codec._EXTRA, Link, lambda link: {"note": "hello"})
     row = codec.link_row(_link(1))
     assert json.loads(row[-1]) == {"note": "hello"}
     assert codec.link_row(Link("k"))[-1] is not None  # the patched hook is always asked
 
 
 @settings(max_examples=scaled(100))
-@given(
-    item=calendar_items(with_identity=True),
-    pending=st.sampled_from([None, "a", "b"]),
-    quarantined=st.booleans(),
-)
-def test_any_link_round_trips_through_a_row(item, pending, quarantined):
+@given(item=calendar_items(with_identity=True), kind=st.sampled_from([Link, Intent, Parked]))
+def test_any_entry_round_trips_through_a_row(item, kind):
     """Zones, all-day dates, enums and categories survive the row (cattrs JSON) round
-    trip; the row's print is the base's S3 print."""
+    trip, each entry keeps its type; only a link's row has the base's S3 print."""
     base = item.evolve(last_modified=NOW)
-    link = Link("k", a_id="A", b_etag='W/"2"', base=base, pending=pending, quarantined=quarantined)
-    row = codec.link_row(link)
+    if kind is Link:
+        entry = Link("k", a_id="A", b_etag='W/"2"', base=base)
+    elif kind is Intent:
+        entry = Intent("k", "b", a_id="A", base=base)
+    else:
+        entry = Parked("a", "A", 'W/"2"', base)
+    row = codec.link_row(entry)
     loaded = codec.load_row(row, where="test")
-    assert loaded == link
+    assert loaded == entry
     assert getattr(loaded.base.start, "tzinfo", None) == getattr(item.start, "tzinfo", None)
-    assert row[7] == (copy_print(base) if pending is None else None)
-    assert codec.load_link(codec.dump_link(link), where="test") == link
+    assert row[7] == (copy_print(base) if kind is Link else None)
 
 
-def test_the_base_cache_follows_the_object_not_its_id():
-    """A cached base text is reused only for the very same (frozen) item object; equal
-    or different items are encoded on their own, and eviction keeps answers right."""
-    first = codec.dump_base(BASE)
-    assert codec.dump_base(BASE) == first  # the same BASE object: a cache hit
-    other = BASE.evolve(title="Retro")
-    text, print_ = codec.dump_base(other)
-    assert json.loads(text)["title"] == "Retro"
-    assert print_ == copy_print(other) != first[1]
-    items = [BASE.evolve(title=f"t{n}") for n in range(codec._BASE_CACHE_SIZE + 10)]
-    for n, item in enumerate(items):
-        assert json.loads(codec.dump_base(item)[0])["title"] == f"t{n}"
-    assert len(codec._base_cache) <= codec._BASE_CACHE_SIZE
-    for n in (0, len(items) - 1):  # evicted and still cached
-        loaded = codec.load_row(codec.link_row(_link(n, base=items[n])), where="test")
-        assert loaded.base == items[n]
+def test_an_intent_and_its_link_encode_their_shared_base_once(tmp_path, monkeypatch):
+    """The store encodes each base object once per entry key (the intent written
+    before a create and the final link share their base); a new base is encoded anew.
+    No process-wide cache: the memory is the store's and follows the entry's key."""
+    calls = []
+    real = codec.dump_base
+    monkeypatch.setattr(
+        "severa_ext.sync.sqlite.dump_base", lambda base: calls.append(base) or real(base)
+    )
+    with SQLiteStateStore(tmp_path / "s.db") as store:
+        store.apply("p", StateChange(put=[Intent("k1", "b", a_id="A1", base=BASE)]))
+        store.apply("p", StateChange(put=[_link(1)]))  # the same BASE object
+        assert len(calls) == 1
+        other = BASE.evolve(title="Retro")
+        store.apply("p", StateChange(put=[_link(1, base=other)]))
+        assert calls == [BASE, other]
+        assert store.link("p", "k1").base == other
+        assert store.links_by_prints("p", [copy_print(other)])["" + copy_print(other)]
 
 
 def test_times_keep_their_zone_and_unknown_zones_keep_the_instant():
@@ -773,18 +854,3 @@ def test_processes_racing_for_a_lease_never_interleave(tmp_path):
         assert int(store.link("pair", "counter").a_etag) == wins > 0
         # An expired lease is taken over by a third party.
         store.acquire("final", "later", now=NOW + timedelta(hours=2), ttl=timedelta(hours=1))
-
-
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=scaled(100))
-@given(value=_json_values)
-def test_the_compact_encoder_writes_what_the_json_module_writes(value):
-    """The codec builds json's C encoder once; its text is JSONEncoder's, byte for byte."""
-    assert codec._encode(value) == codec._ENCODER.encode(value)
-    assert json.loads(codec._encode(value)) == value

@@ -10,6 +10,7 @@ from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.errors import LeaseHeld
 from severa_ext.sync.items import CalendarItem
+from severa_ext.sync.links import Intent, Link
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
 from severa_ext.testing import SyncHarness
@@ -67,13 +68,13 @@ def test_crash_after_the_remote_write_is_recovered_without_a_duplicate_S3(tmp_pa
     crashed.store.close()  # the process is gone
 
     restarted = _harness(a, b, tmp_path / "state.db", clock, "run-2")
-    assert [link.pending for link in restarted.links()] == ["b"]
+    assert [(type(link), link.side) for link in restarted.links()] == [(Intent, "b")]
     with pytest.raises(LeaseHeld):
         restarted.sync()
     clock.advance(timedelta(hours=1))  # past the default 30-minute lease
     report = restarted.sync()
     assert report.ok
     assert [i.title for i in b.all_items()] == ["Offsite"]
-    assert restarted.links()[0].pending is None
+    assert isinstance(restarted.links()[0], Link)
     assert sum(restarted.sync().writes.values()) == 0
     restarted.store.close()

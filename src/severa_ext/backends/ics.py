@@ -371,6 +371,9 @@ class IcsReader:
             found.extend(i for i in self._occurrences(loaded, window) if i.sync_key == sync_key)
         return tuple(found)
 
+    def flush(self) -> None:
+        """Nothing buffered here: each write reaches the file or feed at once (a no-op)."""
+
 
 _DAY = timedelta(days=1)
 

@@ -17,10 +17,11 @@ from severa_ext.sync.items import (
     new_sync_key,
 )
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.links import Intent, Link, Parked, Stored
 from severa_ext.sync.planner import Plan, plan_sync
 from severa_ext.sync.policy import ConflictRule, SyncPolicy
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
-from severa_ext.sync.state import Lease, Link, MemoryStateStore, StateChange, StateStore
+from severa_ext.sync.state import Lease, MemoryStateStore, StateChange, StateStore
 
 __all__ = [
     "CalendarItem",
@@ -28,16 +29,19 @@ __all__ = [
     "ChangeSet",
     "ConflictRule",
     "Divergence",
+    "Intent",
     "JournalEntry",
     "Lease",
     "Link",
     "MemoryStateStore",
+    "Parked",
     "Plan",
     "ProgressCallback",
     "ShowAs",
     "Side",
     "StateChange",
     "StateStore",
+    "Stored",
     "SyncEngine",
     "SyncPolicy",
     "SyncReport",

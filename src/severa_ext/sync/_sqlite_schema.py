@@ -95,22 +95,30 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX links_pending ON links (pair_id) WHERE pending IS NOT NULL;
         """,
     ),
+    (
+        4,
+        "S3 prints at the one content precision (whole seconds, severa_ext.sync.content)",
+        """
+        UPDATE links SET print = NULL;
+        """,
+    ),
 )
 """``(version, what it does, SQL)`` in order.
 
 Version 3 moves each link's fields out of one JSON document into columns (the base
 stays JSON, other fields go to ``extra``); the S3 prints of the migrated bases are
-filled in by the store right after the SQL, in the same transaction
-(:data:`BACKFILL_PRINTS`). The index on prints is not part of the schema: the store
+filled in by the store in the same transaction (:data:`BACKFILL_PRINTS`).
+Version 4 recomputes every print at the one content precision (seconds, not
+microseconds). The index on prints is not part of the schema: the store
 creates it (:data:`PRINT_INDEX`) the first time it looks a print up.
 
 ``link_counts`` is kept by the writer in the same transaction as the links (per-row
 triggers cost more than the whole insert).
 """
 
-BACKFILL_PRINTS = 3
+BACKFILL_PRINTS = 4
 """The migration after which the store computes the ``print`` of every link with a
-base (a digest SQL cannot compute: normalised title, instants in UTC)."""
+base (a digest SQL cannot compute: normalised title, instants in UTC to the second)."""
 
 PRINT_INDEX = (
     "CREATE INDEX IF NOT EXISTS links_by_print ON links (pair_id, print) WHERE print IS NOT NULL"

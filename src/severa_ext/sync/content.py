@@ -12,9 +12,10 @@ Normalisation:
   trailing white space of each line and of the whole text goes
   (:func:`normalize_text`);
 * **categories**: normalised, empty ones dropped, sorted (backends reorder them);
-* **times**: the instant in UTC, **to the whole second** (:data:`PRECISION`): the
-  zone an instant is spelt in does not matter, and neither do sub-second digits
-  (Graph sends seven, ICS and EWS none). All-day dates are compared as dates;
+* **times**: the instant, **to the whole second** (:data:`PRECISION`; :func:`when`
+  gives whole seconds since the epoch): the zone an instant is spelt in does not
+  matter, and neither do sub-second digits (Graph sends seven, ICS and EWS none).
+  All-day dates are compared as dates;
 * **show_as**: its enum value.
 
 Identity (id, etag, sync key), ``last_modified`` and the Severa-only fields
@@ -41,6 +42,7 @@ __all__ = [
     "Content",
     "instant",
     "normalize_text",
+    "when",
 ]
 
 PRECISION = timedelta(seconds=1)
@@ -72,11 +74,37 @@ def normalize_text(text: str) -> str:
 
 
 def instant(value: datetime | date) -> str:
-    """The normalised spelling of a start or end: ISO 8601 in UTC to the second, or
-    the ISO date of an all-day item."""
+    """A start or end for people (labels, the journal): ISO 8601 in UTC to the
+    second, or the ISO date of an all-day item."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(microsecond=0).isoformat()
     return value.isoformat()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
+def when(value: datetime | date) -> int | str:
+    """The normalised value of a start or end: whole seconds since the epoch (UTC,
+    whatever zone the instant is spelt in), or the ISO date of an all-day item."""
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _SECOND
+    return value.isoformat()
+
+
+_TEXT = frozenset({"title", "location", "body"})
+
+
+def _categories(categories: tuple[str, ...]) -> tuple[str, ...]:
+    if not categories:
+        return ()
+    return tuple(sorted(c for c in map(normalize_text, categories) if c))
+
+
+def _digest(title: str, start: int | str, end: int | str) -> str:
+    text = f"{title}\x1f{start}\x1f{end}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 @attrs.frozen(cache_hash=True)
@@ -101,8 +129,8 @@ class Content:
     """
 
     title: str
-    start: str
-    end: str
+    start: int | str
+    end: int | str
     location: str
     body: str
     private: bool
@@ -112,17 +140,37 @@ class Content:
     @classmethod
     def of(cls, item: CalendarItem) -> Content:
         """The content of ``item``."""
-        categories = (normalize_text(c) for c in item.categories) if item.categories else ()
         return cls(
             normalize_text(item.title),
-            instant(item.start),
-            instant(item.end),
+            when(item.start),
+            when(item.end),
             normalize_text(item.location),
             normalize_text(item.body),
             item.private,
             item.show_as.value,
-            tuple(sorted(c for c in categories if c)),
+            _categories(item.categories),
         )
+
+    @staticmethod
+    def field(item: CalendarItem, name: str) -> object:
+        """``Content.of(item).value(name)``, normalising that one field alone."""
+        if name == "when":
+            return (when(item.start), when(item.end))
+        if name in _TEXT:
+            return normalize_text(getattr(item, name))
+        if name in ("start", "end"):
+            return when(getattr(item, name))
+        if name == "categories":
+            return _categories(item.categories)
+        if name == "show_as":
+            return item.show_as.value
+        return getattr(item, name)
+
+    @staticmethod
+    def same(left: CalendarItem, right: CalendarItem, fields: Iterable[str] = MERGE_FIELDS) -> bool:
+        """True when two items hold the same content in ``fields`` (field by field,
+        stopping at the first difference: the cheap test of "did it change")."""
+        return all(Content.field(left, f) == Content.field(right, f) for f in fields)
 
     def value(self, name: str) -> object:
         """The value of one of :data:`MERGE_FIELDS` (or ``start`` / ``end``)."""
@@ -148,8 +196,24 @@ class Content:
         with one print are copies of one entry. The state stores index links by the
         print of their base.
         """
-        text = f"{self.title}\x1f{self.start}\x1f{self.end}"
-        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        return _digest(self.title, self.start, self.end)
+
+    @staticmethod
+    def print_of(item: CalendarItem) -> str:
+        """``Content.of(item).print()``, without normalising what the print ignores
+        (the hot path of every stored base)."""
+        return _digest(*Content.print_key(item))
+
+    @staticmethod
+    def print_key(item: CalendarItem) -> tuple[str, int | str, int | str]:
+        """What the print digests: the normalised title, start and end. Equal keys
+        make equal prints (grouping by the key spares the digest)."""
+        return normalize_text(item.title), when(item.start), when(item.end)
+
+    @staticmethod
+    def digest_key(key: tuple[str, int | str, int | str]) -> str:
+        """The print of a :meth:`print_key`."""
+        return _digest(*key)
 
     def digest(self, fields: Iterable[str] = MERGE_FIELDS) -> str:
         """A stable hex digest of ``fields`` (for a backend that stores a version of

@@ -33,10 +33,11 @@ import itertools
 import logging
 import os
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -44,8 +45,8 @@ import attrs
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import (
     BackendError,
-    BackendUnavailable,
     BadItem,
+    LeaseHeld,
     MassDeletionRefused,
     NotFound,
     SeveraExtError,
@@ -56,14 +57,17 @@ from severa_ext.errors import (
 from severa_ext.sync._collector import collector_paused
 from severa_ext.sync.items import CalendarItem, Side, Window, copy_print, item_label
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.links import Intent, Link, Parked, Stored
 from severa_ext.sync.planner import (
     Conflict,
     Create,
     Delete,
     KeptFields,
+    LinkExisting,
+    Park,
     Plan,
     PlanRecord,
-    Quarantine,
+    Relink,
     SetLink,
     SideChanges,
     Skipped,
@@ -74,12 +78,12 @@ from severa_ext.sync.planner import (
     plan_entry,
     plan_retry_create,
     plan_sync,
-    quarantine_key,
 )
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
-from severa_ext.sync.state import Link, StateChange, StateStore
+from severa_ext.sync.retry import TRANSIENT, RetryPolicy, Waiter
+from severa_ext.sync.state import Lease, StateChange, StateStore
 
 __all__ = ["ProgressCallback", "SyncEngine"]
 
@@ -89,13 +93,12 @@ ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, phase)``; phases: ``"recover"``, ``"list"``, ``"plan"``,
 ``"write"``, ``"done"``."""
 
-_TRANSIENT = (Throttled, BackendUnavailable)
 _WRITES = (Create, Update, Delete)  # a tuple: isinstance is faster than with a union
 _SIDES: tuple[Side, Side] = ("a", "b")
 _T = TypeVar("_T")
 
 
-def _change(put: list[Link], drop: list[str]) -> StateChange:
+def _change(put: list[Stored], drop: list[str]) -> StateChange:
     # StateChange's converter=tuple is opaque to mypy: hand it Anys.
     links: Any = tuple(put)
     keys: Any = tuple(drop)
@@ -130,42 +133,6 @@ class _OrderedKeys:
         return f"{self._prefix}{next(self._count) % (1 << 32):08x}"
 
 
-def _with_side(
-    link: Link,
-    side: Side,
-    item_id: str | None,
-    etag: str | None,
-    *,
-    pending: Side | None = None,
-) -> Link:
-    """``link`` with ``side``'s id and etag replaced and ``pending`` set (a direct
-    constructor: this runs once per written item)."""
-    a = side == "a"
-    return Link(
-        link.sync_key,
-        a_id=item_id if a else link.a_id,
-        b_id=link.b_id if a else item_id,
-        a_etag=etag if a else link.a_etag,
-        b_etag=link.b_etag if a else etag,
-        base=link.base,
-        pending=pending,
-        quarantined=link.quarantined,
-    )
-
-
-def _pending(link: Link, side: Side) -> Link:
-    return Link(
-        link.sync_key,
-        a_id=link.a_id,
-        b_id=link.b_id,
-        a_etag=link.a_etag,
-        b_etag=link.b_etag,
-        base=link.base,
-        pending=side,
-        quarantined=link.quarantined,
-    )
-
-
 @attrs.define
 class _Entry:
     """The records of one sync key, and how far their execution got."""
@@ -173,8 +140,9 @@ class _Entry:
     key: str
     writes: list[WriteRecord] = attrs.field(factory=list)
     final: SetLink | Unlink | None = None
+    joined: LinkExisting | Relink | None = None  # links existing copies / relinks (S3)
     conflict: Conflict | None = None
-    quarantine: Quarantine | None = None
+    quarantine: Park | None = None
     skipped: tuple[Skipped, ...] = ()  # rare: no list per entry
     results: dict[Side, CalendarItem | None] = attrs.field(factory=dict)
     stopped: str | None = None  # "replan" or "failed"
@@ -187,7 +155,7 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
     entries: list[_Entry] = []
     current: _Entry | None = None
     for record in records:
-        if isinstance(record, Quarantine):
+        if isinstance(record, Park):
             entries.append(_Entry(record.sync_key, quarantine=record))
             current = None
             continue
@@ -200,6 +168,8 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
             current.skipped = (*current.skipped, record)
         elif isinstance(record, Conflict):
             current.conflict = record
+        elif isinstance(record, LinkExisting | Relink):
+            current.joined = record
         else:
             current.final = record
     return entries
@@ -208,25 +178,6 @@ def _group(records: Iterable[PlanRecord]) -> list[_Entry]:
 def _live(entry: _Entry | None) -> bool:
     """True for a write slot still to do (not done, its entry not stopped)."""
     return entry is not None and entry.stopped is None
-
-
-def _links_copies(entry: _Entry, links: dict[str, Link]) -> bool:
-    """True when ``entry`` links existing copies (S3): a new link without a create,
-    or a stored link moved to an item that replaces its deleted one (relinked)."""
-    if not isinstance(entry.final, SetLink) or any(isinstance(w, Create) for w in entry.writes):
-        return False
-    stored = links.get(entry.key)
-    return stored is None or _relinked(stored, entry.final.link) is not None
-
-
-def _relinked(stored: Link, planned: Link) -> Side | None:
-    """The side on which ``planned`` links another item than ``stored`` (a relink,
-    S3), if any."""
-    for side in _SIDES:
-        was, now = stored.id_on(side), planned.id_on(side)
-        if was is not None and now is not None and was != now:
-            return side
-    return None
 
 
 def _op(record: WriteRecord) -> WriteOp:
@@ -253,7 +204,7 @@ class _Run:
     problems: list[JournalEntry] = attrs.field(factory=list)
     hold_cursors: bool = False
     changes: int = 0
-    links: dict[str, Link] = attrs.field(factory=dict)
+    links: dict[str, Stored] = attrs.field(factory=dict)
     done: int = 0
     total: int = 0
 
@@ -262,12 +213,33 @@ class _Run:
 class _Prepared:
     plan: Plan
     cursors: dict[Side, str | None]
-    links: dict[str, Link]
+    links: dict[str, Stored]
     changes: int
+
+
+def _dead_here(holder: str) -> bool:
+    """True when ``holder`` (``host:pid:...``, the default holder id) is a process of
+    this host that no longer runs: its lease cannot be in use."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's process, say)
+    return False
 
 
 class _ListingFailed(Exception):
     """Internal: a side could not be read; the run stops before planning."""
+
+
+class _StepFailed(Exception):
+    """Internal: a backend could not make a step's writes durable (``flush``); the
+    step is not committed and the run stops (the next run resolves its intents)."""
 
 
 class SyncEngine:
@@ -289,6 +261,8 @@ class SyncEngine:
             still honoured).
         max_retry_after: a server asking to wait longer than this is not waited
             for: the item is journaled and retried on the next run.
+        max_wait: the total seconds one run may wait over all its retries (one
+            budget per run: :class:`~severa_ext.sync.retry.RetryPolicy`).
         max_replans: how many times an entry is re-read and re-planned after stale
             etags before it is journaled and skipped.
         lease_ttl: how long the lease lasts if a run dies.
@@ -327,6 +301,7 @@ class SyncEngine:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         max_retry_after: float = 300.0,
+        max_wait: float = 900.0,
         max_replans: int = 3,
         lease_ttl: timedelta = timedelta(minutes=30),
         mass_delete_ratio: float = 0.5,
@@ -336,8 +311,8 @@ class SyncEngine:
     ) -> None:
         if a is b:
             raise ValidationError("SyncEngine: side A and side B must be different backends")
-        if max_attempts < 1 or max_replans < 0:
-            raise ValidationError("SyncEngine: max_attempts >= 1 and max_replans >= 0")
+        if max_replans < 0:
+            raise ValidationError("SyncEngine: max_replans must be >= 0")
         if step_writes < 0:
             raise ValidationError(f"SyncEngine: step_writes must be >= 0, got {step_writes}")
         if not 0 < mass_delete_ratio <= 1:
@@ -350,12 +325,13 @@ class SyncEngine:
         self.policy = policy
         self._clock: Clock = clock or SystemClock()
         self.user_id = user_id
-        self.holder = holder or f"pid{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._sleep = sleep
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._max_retry_after = max_retry_after
+        self._retry = RetryPolicy(max_attempts, backoff, max_backoff, max_retry_after, max_wait)
+        self._waiter = Waiter(self._retry, sleep)
+        self._unflushed: set[Side] = set()
+        self._lease: Lease | None = None
+        self._renewed = datetime.min.replace(tzinfo=UTC)
         self._max_replans = max_replans
         self._lease_ttl = lease_ttl
         self._mass_ratio = mass_delete_ratio
@@ -397,34 +373,81 @@ class SyncEngine:
         started = self._clock.now()
         t0 = time.perf_counter()
         run = _Run()
+        self._waiter = Waiter(self._retry, self._sleep)
         if dry_run:
             return self._dry_run(run, started, t0, progress)
-        lease = self._store.acquire(self.pair_id, self.holder, now=started, ttl=self._lease_ttl)
+        lease = self._lease = self._take_lease(started)
+        self._renewed = started
+        advanced = False
         try:
             with collector_paused(self._pause_gc):
                 try:
                     prepared = self._prepare(run, commit_recovery=True, progress=progress)
+                    run.links = prepared.links
+                    run.changes = prepared.changes
+                    cursors = prepared.cursors
+                    self._guard(prepared.plan, allow_mass_delete)
+                    entries = _group(prepared.plan.records)
+                    del prepared  # the entries hold the records now; each freed when done
+                    self._execute(entries, run, progress)
+                    advanced = self._advance(cursors, run)
                 except _ListingFailed:
-                    return self._report(run, started, t0, dry_run=False, advanced=False)
-                run.links = prepared.links
-                run.changes = prepared.changes
-                cursors = prepared.cursors
-                self._guard(prepared.plan, allow_mass_delete)
-                entries = _group(prepared.plan.records)
-                del prepared  # the entries hold the records now; each is freed when done
-                self._execute(entries, run, progress)
-                advanced = self._advance(cursors, run)
+                    pass
+                except _StepFailed as failed:
+                    run.errors.append(failed.args[0])
         finally:
-            # A process that really dies keeps the lease until it expires (lease_ttl).
-            self._store.release(lease)
+            # A process that really dies keeps the lease until it expires (lease_ttl),
+            # or until a run on the same host sees that its process is gone.
+            self._store.release(lease)  # by holder: the renewed lease is the same
+            self._lease = None
         report = self._report(run, started, t0, dry_run=False, advanced=advanced)
         logger.info("%s", report.summary())
         if progress is not None:
             progress(run.total, run.total, "done")
         return report
 
+    def _take_lease(self, now: datetime) -> Lease:
+        """The pair's lease; a lease whose holder is known dead is taken over at once.
+
+        Raises:
+            LeaseHeld: another live run holds the pair (``expires`` says until when).
+        """
+        try:
+            return self._store.acquire(self.pair_id, self.holder, now=now, ttl=self._lease_ttl)
+        except LeaseHeld as held:
+            if held.holder is None or not _dead_here(held.holder):
+                raise
+            lease = self._store.acquire(
+                self.pair_id, self.holder, now=now, ttl=self._lease_ttl, replacing=held.holder
+            )
+            message = f"took over the lease of {held.holder}: its process is gone"
+            self._note("lease", message, None, None, "warning")
+            logger.warning("pair %s: %s", self.pair_id, message)
+            return lease
+
+    def _keep_lease(self) -> None:
+        """Renew the lease once a third of its time has passed; stop if it was lost.
+
+        Raises:
+            _StepFailed: another run holds the pair now (nothing more is written).
+        """
+        lease = self._lease
+        now = self._clock.now()
+        if lease is None or now - self._renewed < self._lease_ttl / 3:
+            return
+        try:
+            self._lease = self._store.renew(lease, now=now, ttl=self._lease_ttl)
+        except LeaseHeld as lost:
+            raise _StepFailed(self._lost(lost)) from lost
+        self._renewed = now
+
+    def _lost(self, lost: LeaseHeld) -> JournalEntry:
+        message = f"lease lost ({lost}); the run stops before writing more"
+        return self._journal_text("lease", message, self.pair_id)
+
     def plan(self) -> Plan:
         """What a run would do now; nothing is written (no lease, no state, no writes)."""
+        self._waiter = Waiter(self._retry, self._sleep)
         return self._prepare(_Run(), commit_recovery=False, progress=None).plan
 
     def verify(self) -> VerifyReport:
@@ -437,11 +460,12 @@ class SyncEngine:
         Returns:
             The report of what differs.
         """
+        self._waiter = Waiter(self._retry, self._sleep)
         checked = 0
         divergences: list[Divergence] = []
         errors: list[JournalEntry] = []
         for link in self._store.links(self.pair_id):
-            if link.pending is not None or link.quarantined or link.base is None:
+            if not isinstance(link, Link) or link.base is None:
                 continue
             checked += 1
             for side in _SIDES:
@@ -471,7 +495,7 @@ class SyncEngine:
         self, run: _Run, *, commit_recovery: bool, progress: ProgressCallback | None
     ) -> _Prepared:
         extras: dict[Side, list[CalendarItem]] = {"a": [], "b": []}
-        retries: list[tuple[Link, CalendarItem]] = []
+        retries: list[tuple[Intent, CalendarItem]] = []
         recovered = self._recover(run, extras, retries, commit=commit_recovery)
         if progress is not None:
             progress(0, 0, "list")
@@ -492,7 +516,7 @@ class SyncEngine:
             cursors[side] = cursor
         if progress is not None:
             progress(0, 0, "plan")
-        links: dict[str, Link] = {link.sync_key: link for link in recovered}
+        links: dict[str, Stored] = {link.sync_key: link for link in recovered}
         keys: set[str] = set()
         known: dict[Side, set[str | None]] = {}
         for side in _SIDES:
@@ -557,7 +581,7 @@ class SyncEngine:
                 del changed[item_id]
 
     def _shared_keys(
-        self, side: Side, changed: dict[str, CalendarItem], links: dict[str, Link], run: _Run
+        self, side: Side, changed: dict[str, CalendarItem], links: dict[str, Stored], run: _Run
     ) -> frozenset[str]:
         """Sync keys of unlinked changed items that another item of the side carries.
 
@@ -586,7 +610,7 @@ class SyncEngine:
         self,
         changed: dict[Side, dict[str, CalendarItem]],
         known: dict[Side, set[str | None]],
-        links: dict[str, Link],
+        links: dict[str, Stored],
         window: Window,
     ) -> dict[str, list[Link]]:
         """Stored links whose base has the print of a new item (S3, later copies).
@@ -618,19 +642,18 @@ class SyncEngine:
         self,
         run: _Run,
         extras: dict[Side, list[CalendarItem]],
-        retries: list[tuple[Link, CalendarItem]],
+        retries: list[tuple[Intent, CalendarItem]],
         *,
         commit: bool,
-    ) -> list[Link]:
+    ) -> list[Stored]:
         """Resolve intents left by a crashed or refused create; return the links it
         fixed. An intent whose item is not there and whose source still is goes to
         ``retries``: its create is planned again under the same key and link
         (:func:`~severa_ext.sync.planner.plan_retry_create`), never as a new item."""
-        put: list[Link] = []
+        put: list[Stored] = []
         drop: list[str] = []
-        for link in self._store.pending(self.pair_id):
-            side = link.pending
-            assert side is not None
+        for link in self._store.intents(self.pair_id):
+            side = link.side
             other = _other(side)
             key = link.sync_key
             try:
@@ -652,14 +675,13 @@ class SyncEngine:
             )
             if found:
                 first, *duplicates = found
-                fixed = _with_side(link, side, first.id, None)
-                put.append(fixed)
+                put.append(link.settled(first.id, None))
                 extras[side].append(first)
                 run.linked += 1
                 logger.info("recovered create of %s on side %s as %s", key, side, first.id)
                 for dup in duplicates:
                     assert dup.id is not None
-                    put.append(self._quarantine_link(side, dup))
+                    put.append(Parked(side, dup.id, dup.etag, dup.without_identity()))
                     run.quarantined += 1
                     if commit:
                         self._note(
@@ -686,7 +708,7 @@ class SyncEngine:
                 continue
             drop.append(key)
         if commit and (put or drop):
-            self._store.apply(self.pair_id, _change(put, drop))
+            self._commit(_change(put, drop))
         return put
 
     def _list(
@@ -707,7 +729,7 @@ class SyncEngine:
             listed = {item.id for item in items}
             for link in self._store.links(self.pair_id):
                 item_id = link.id_on(side)
-                if item_id is not None and item_id not in listed and link.pending is None:
+                if item_id is not None and item_id not in listed and not isinstance(link, Intent):
                     removed.append(item_id)
         gone: set[str] = set()
         linked = self._store.links_by_ids(self.pair_id, side, removed)
@@ -745,7 +767,7 @@ class SyncEngine:
     def _execute(self, entries: list[_Entry], run: _Run, progress: ProgressCallback | None) -> None:
         """Execute the grouped plan (``entries`` is consumed: emptied)."""
         run.total = sum(len(entry.writes) for entry in entries)
-        put: list[Link] = []
+        put: list[Stored] = []
         drop: list[str] = []
         writing: list[_Entry] = []
         for entry in entries:
@@ -773,22 +795,18 @@ class SyncEngine:
             self._apply(put, drop)
 
     def _replan(
-        self, stale: list[_Entry], run: _Run, put: list[Link], drop: list[str]
+        self, stale: list[_Entry], run: _Run, put: list[Stored], drop: list[str]
     ) -> list[_Entry]:
         """Re-read the entries that met stale etags and plan them again."""
         again: list[_Entry] = []
         for entry in stale:
-            link = run.links.get(entry.key)
-            if link is None and isinstance(entry.final, SetLink):
-                # Copies linked this run (S3): re-plan them as first seen.
-                template = entry.final.link
-                link = Link(template.sync_key, a_id=template.a_id, b_id=template.b_id)
-            elif link is not None and isinstance(entry.final, SetLink):
-                # Relinked to an item that replaces a deleted one (S3): re-plan the
-                # new item against the stored base, as an edit of the entry.
-                side = _relinked(link, entry.final.link)
-                if side is not None:
-                    link = _with_side(link, side, entry.final.link.id_on(side), None)
+            stored = run.links.get(entry.key)
+            link = stored if isinstance(stored, Link) else None
+            joined = entry.joined
+            if isinstance(joined, LinkExisting):  # copies linked this run: as first seen
+                link = Link(entry.key, a_id=joined.a_id, b_id=joined.b_id)
+            elif isinstance(joined, Relink) and link is not None:  # as an edit of the entry
+                link = link.with_item(joined.side, joined.new_id, None)
             if link is None or link.a_id is None or link.b_id is None:
                 message = f"entry {entry.key} met a concurrent change; retried next run"
                 run.errors.append(self._journal_text("update", message, entry.key))
@@ -833,7 +851,7 @@ class SyncEngine:
         Returns:
             The entries that met a stale etag, to re-plan.
         """
-        put: list[Link] = []
+        put: list[Stored] = []
         drop: list[str] = []
         stale: list[_Entry] = []
         # Parallel lists per side (no (entry, record) pair per write: fewer objects
@@ -858,7 +876,7 @@ class SyncEngine:
             for first in range(0, len(side_records), step):
                 last = min(first + step, len(side_records))
                 intents = [
-                    self._intent(owner, create)
+                    create.intent
                     for i in range(first, last)
                     if isinstance(create := side_records[i], Create)
                     and (owner := side_owners[i]) is not None
@@ -872,6 +890,7 @@ class SyncEngine:
                     if not todo:
                         continue
                     batch = [w for i in todo if (w := side_records[i]) is not None]
+                    self._keep_lease()
                     outcomes = self._write(side, batch)
                     for i, write, (item, error) in zip(todo, batch, outcomes, strict=True):
                         done = side_owners[i]
@@ -890,14 +909,6 @@ class SyncEngine:
         self._apply(put, drop)
         return stale
 
-    def _intent(self, entry: _Entry, record: Create) -> Link:
-        template = entry.final.link if isinstance(entry.final, SetLink) else None
-        if template is None:
-            template = Link(record.sync_key)
-        elif template.pending == record.side:
-            return template  # a new entry's link is planned as its intent
-        return _pending(template, record.side)
-
     def _outcome(
         self,
         entry: _Entry,
@@ -906,7 +917,7 @@ class SyncEngine:
         item: CalendarItem | None,
         error: SeveraExtError | None,
         run: _Run,
-        put: list[Link],
+        put: list[Stored],
         drop: list[str],
     ) -> None:
         side = record.side
@@ -936,22 +947,22 @@ class SyncEngine:
         ref = record.item_id if not isinstance(record, Create) else record.source_id
         operation = type(record).__name__.lower()
         run.errors.append(self._journal(operation, error, side=side, item_ref=ref))
-        transient = isinstance(error, (*_TRANSIENT, VersionConflict))
+        transient = isinstance(error, (*TRANSIENT, VersionConflict))
         if transient:
             run.hold_cursors = True  # retried next run; a create's intent stays pending
         elif isinstance(record, Create):
             prior = run.links.get(entry.key)
-            if prior is not None and prior.pending is None:
+            if isinstance(prior, Link):
                 put.append(prior)
             else:
                 drop.append(entry.key)
 
-    def _finish(self, entry: _Entry, run: _Run, put: list[Link], drop: list[str]) -> None:
+    def _finish(self, entry: _Entry, run: _Run, put: list[Stored], drop: list[str]) -> None:
         for skipped in entry.skipped:
             run.skipped[skipped.side] += 1
         if entry.quarantine is not None:
             q = entry.quarantine
-            put.append(self._quarantine_link(q.side, q.item))
+            put.append(q.parked())
             run.quarantined += 1
             self._note("quarantine", q.reason, q.side, q.item_id, "warning")
             return
@@ -972,39 +983,50 @@ class SyncEngine:
             link = entry.final.link
             for side, item in entry.results.items():
                 if item is not None:
-                    link = _with_side(link, side, item.id, item.etag)
-            if link.pending is not None:
-                link = _with_side(link, "a", link.a_id, link.a_etag)
-            if _links_copies(entry, run.links):
+                    link = link.with_item(side, item.id, item.etag)
+            if entry.joined is not None:
                 run.linked += 1
-                stored = run.links.get(entry.key)
-                moved = _relinked(stored, link) if stored is not None else None
-                if stored is not None and moved is not None:
-                    self._note(
-                        "link",
-                        f"replacement (S3): {link.id_on(moved)} replaces deleted "
-                        f"{stored.id_on(moved)} on side {moved}; relinked, nothing deleted",
-                        moved,
-                        link.id_on(moved),
-                        "info",
-                    )
+            if isinstance(entry.joined, Relink):
+                moved = entry.joined
+                self._note(
+                    "link",
+                    f"replacement (S3): {moved.new_id} replaces deleted "
+                    f"{moved.old_id} on side {moved.side}; relinked, nothing deleted",
+                    moved.side,
+                    moved.new_id,
+                    "info",
+                )
             put.append(link)
 
-    def _quarantine_link(self, side: Side, item: CalendarItem) -> Link:
-        assert item.id is not None
-        return _with_side(
-            Link(quarantine_key(side, item.id), base=item.without_identity(), quarantined=True),
-            side,
-            item.id,
-            item.etag,
-        )
-
-    def _apply(self, put: list[Link], drop: list[str], intents: Sequence[Link] = ()) -> None:
+    def _apply(self, put: list[Stored], drop: list[str], intents: Sequence[Intent] = ()) -> None:
         if not put and not drop and not intents:
             return
-        self._store.apply(self.pair_id, _change([*put, *intents], list(drop)))
+        self._commit(_change([*put, *intents], list(drop)))
         put.clear()
         drop.clear()
+
+    def _commit(self, change: StateChange) -> None:
+        """End a durable step: flush the backends written since the last step
+        (``Backend.flush``), then commit ``change`` to the store.
+
+        Raises:
+            _StepFailed: a flush failed; nothing of the step is committed.
+        """
+        self._keep_lease()
+        for side in _SIDES:
+            if side not in self._unflushed:
+                continue
+            try:
+                self._read(side, "flush", self._sides[side].flush)
+            except BackendError as exc:
+                raise _StepFailed(self._journal("flush", exc, side=side)) from exc
+            self._unflushed.discard(side)
+        if self._lease is not None:  # fenced: only while this run holds the pair
+            change = attrs.evolve(change, lease=self._lease)
+        try:
+            self._store.apply(self.pair_id, change)
+        except LeaseHeld as lost:
+            raise _StepFailed(self._lost(lost)) from lost
 
     def _advance(self, cursors: dict[Side, str | None], run: _Run) -> bool:
         if run.hold_cursors:
@@ -1015,40 +1037,14 @@ class SyncEngine:
             for side, cursor in cursors.items()
             if cursor != self._store.cursor(self.pair_id, side)
         }
-        if moved:
-            self._store.apply(self.pair_id, StateChange(cursors=moved))
+        if moved or self._unflushed:
+            self._commit(StateChange(cursors=moved))
         return True
 
     # -- calls with retries -------------------------------------------------------------
 
-    def _delay(self, attempt: int, error: SeveraExtError | None) -> float | None:
-        """Seconds to wait before the next attempt; ``None``: do not wait this run."""
-        delay = min(self._max_backoff, self._backoff * (2**attempt))
-        if isinstance(error, Throttled):
-            if error.retry_after > self._max_retry_after:
-                return None
-            delay = max(delay, error.retry_after)
-        return float(delay)
-
     def _read(self, side: Side, operation: str, call: Callable[..., _T], *args: Any) -> _T:
-        for attempt in range(self._max_attempts):
-            try:
-                return call(*args)
-            except _TRANSIENT as exc:
-                if attempt + 1 == self._max_attempts:
-                    raise
-                delay = self._delay(attempt, exc)
-                if delay is None:
-                    raise
-                logger.info(
-                    "%s on side %s failed transiently (%s); retry in %.1f s",
-                    operation,
-                    side,
-                    type(exc).__name__,
-                    delay,
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._waiter.call(f"{operation} on side {side}", lambda: call(*args))
 
     def _write(
         self, side: Side, records: list[WriteRecord]
@@ -1059,11 +1055,12 @@ class SyncEngine:
             (None, None) for _ in ops
         ]
         todo = list(range(len(ops)))
-        for attempt in range(self._max_attempts):
+        self._unflushed.add(side)
+        for attempt in itertools.count():
             last: SeveraExtError | None = None
             try:
                 results = backend.apply_batch([ops[i] for i in todo])
-            except (*_TRANSIENT, VersionConflict) as exc:
+            except (*TRANSIENT, VersionConflict) as exc:
                 for i in todo:
                     outcome[i] = (None, exc)
                 last = exc
@@ -1077,22 +1074,22 @@ class SyncEngine:
                 for i, result in zip(todo, results, strict=True):
                     error = result.error
                     outcome[i] = (result.item, error)
-                    if isinstance(error, _TRANSIENT) or (
+                    if isinstance(error, TRANSIENT) or (
                         isinstance(error, VersionConflict) and isinstance(ops[i], CreateOp)
                     ):
                         retry.append(i)
                         if last is None or isinstance(error, Throttled):
                             last = error
             todo = retry
-            if not todo or attempt + 1 == self._max_attempts:
+            if not todo:
                 break
-            delay = self._delay(attempt, last)
+            delay = self._waiter.delay(attempt, last)
             if delay is None:
                 break
             logger.info(
                 "%d writes on side %s failed transiently; retry in %.1f s", len(todo), side, delay
             )
-            self._sleep(delay)
+            self._waiter.wait(delay)
         return outcome
 
     # -- journal ----------------------------------------------------------------------------
@@ -1206,7 +1203,7 @@ class SyncEngine:
                 run.conflicts.append(entry.conflict)
             if isinstance(entry.final, Unlink):
                 run.unlinked += 1
-            elif _links_copies(entry, prepared.links):
+            elif entry.joined is not None:
                 run.linked += 1
         return self._report(run, started, t0, dry_run=True, advanced=False)
 

@@ -8,7 +8,6 @@ without knowing which is which. Pure values: no I/O, no clock.
 from __future__ import annotations
 
 import enum
-import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import Any, Literal
 import attrs
 
 from severa_ext.errors import ValidationError
-from severa_ext.sync.content import normalize_text
+from severa_ext.sync.content import Content, instant, normalize_text
 
 __all__ = [
     "CONTENT_FIELDS",
@@ -194,43 +193,21 @@ def _instant(value: datetime | date) -> str:
     return value.isoformat()
 
 
-def _content_key(item: CalendarItem) -> tuple[Any, ...]:
-    return (
-        normalize_text(item.title),
-        _instant(item.start),
-        _instant(item.end),
-        normalize_text(item.location),
-        normalize_text(item.body),
-        item.private,
-        item.show_as.value,
-        tuple(sorted(normalize_text(c) for c in item.categories if normalize_text(c))),
-    )
-
-
 def content_equal(left: CalendarItem, right: CalendarItem) -> bool:
-    """True when two items hold the same content (after normalisation).
-
-    Ignores identity (id, etag, sync key), ``last_modified`` and the Severa-only
-    fields; time-zone spelling of the same instant and trailing white space.
-    """
-    return _content_key(left) == _content_key(right)
+    """True when two items hold the same content: their
+    :class:`~severa_ext.sync.content.Content` values are equal."""
+    return Content.of(left) == Content.of(right)
 
 
 def fingerprint(item: CalendarItem, *, fields: tuple[str, ...] = CONTENT_FIELDS) -> str:
-    """A stable hex digest of an item's content, used to link existing copies (S3).
-
-    Args:
-        item: the item.
-        fields: which content fields count; the default is all of
-            :data:`CONTENT_FIELDS`. Linking on first sync uses a looser set
-            (title, start, end) because other tools rewrite bodies and categories.
+    """A stable hex digest of an item's content (:meth:`Content.digest
+    <severa_ext.sync.content.Content.digest>` of ``fields``, all of
+    :data:`CONTENT_FIELDS` by default).
     """
     unknown = set(fields) - set(CONTENT_FIELDS)
     if unknown:
         raise ValidationError(f"fingerprint: unknown fields {sorted(unknown)}")
-    key = _content_key(item)
-    parts = [repr(key[CONTENT_FIELDS.index(name)]) for name in fields]
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+    return Content.of(item).digest(fields)
 
 
 COPY_FIELDS: tuple[str, ...] = ("title", "start", "end")
@@ -241,37 +218,10 @@ times."""
 
 
 def copy_print(item: CalendarItem) -> str:
-    """The S3 print of ``item``: a short digest of its :data:`COPY_FIELDS`.
-
-    Two items have the same print exactly when their normalised titles are equal and
-    their starts and ends are the same instants (however their zones are spelt); the
-    state stores index links by the print of their base, so a copy that another tool
-    makes later is recognised (S3).
-
-    Example:
-        >>> from datetime import datetime, timedelta, timezone
-        >>> helsinki = timezone(timedelta(hours=3))
-        >>> one = CalendarItem("Review ", datetime(2026, 5, 4, 12, tzinfo=helsinki),
-        ...                    datetime(2026, 5, 4, 13, tzinfo=helsinki))
-        >>> two = CalendarItem("Review", datetime(2026, 5, 4, 9, tzinfo=UTC),
-        ...                    datetime(2026, 5, 4, 10, tzinfo=UTC), body="other")
-        >>> copy_print(one) == copy_print(two)
-        True
-    """
-    start, end = _exact_instant(item.start), _exact_instant(item.end)
-    text = f"{normalize_text(item.title)}\x1f{start}\x1f{end}"
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _exact_instant(value: datetime | date) -> str:
-    # Microseconds since the epoch: exact, zone-free, and cheaper than isoformat().
-    if isinstance(value, datetime):
-        return str((value - _EPOCH) // _MICROSECOND)
-    return value.isoformat()  # a date: "2026-05-04" never looks like a number
+    """The S3 print of ``item``: :meth:`Content.print
+    <severa_ext.sync.content.Content.print>` (normalised title, start and end to the
+    second): two items with one print are copies of one entry."""
+    return Content.print_of(item)
 
 
 def new_sync_key() -> str:
@@ -378,4 +328,4 @@ class Capabilities:
 
 def item_label(item: CalendarItem) -> str:
     """A short human label for logs and the journal (never the body)."""
-    return f"{item.title!r} at {_instant(item.start)}"
+    return f"{item.title!r} at {instant(item.start)}"

@@ -145,17 +145,25 @@ class SyncPolicy:
         day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         return Window.around(day, past_days=self.past_days, future_days=self.future_days)
 
-    def sends(self, item: CalendarItem) -> bool:
-        """True when a not yet linked side-A item goes out to side B (S8).
+    def may_go_out(self, item: CalendarItem, *, linked: bool) -> bool:
+        """True when the side-A ``item`` may be created on side B: the one S8 rule.
 
-        Project tasks never go; other activities only when their type is one of
-        ``outgoing_types``.
+        A project task never goes to the calendar. An entry not linked yet goes out
+        only when its type is one of ``outgoing_types``; a linked entry (restored
+        after its calendar copy was deleted) is governed by its link, not by the type.
         """
         if not self.activity_rules:
             return True
         if item.project_task:
             return False
+        if linked:
+            return True
         return item.activity_type is not None and item.activity_type in self.outgoing_types
+
+    def sends(self, item: CalendarItem) -> bool:
+        """True when a not yet linked side-A item goes out to side B (S8):
+        ``may_go_out(item, linked=False)``."""
+        return self.may_go_out(item, linked=False)
 
     def incoming_type(self, item: CalendarItem, *, current: str | None = None) -> str | None:
         """The activity type a side-B item gets on side A (S9).

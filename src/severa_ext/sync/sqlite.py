@@ -59,9 +59,10 @@ from severa_ext.sync._sqlite_schema import (
     MIGRATIONS,
     PRINT_INDEX,
 )
-from severa_ext.sync.items import Side
+from severa_ext.sync.items import CalendarItem, Side
 from severa_ext.sync.journal import JournalEntry
-from severa_ext.sync.state import Lease, Link, StateChange
+from severa_ext.sync.links import Intent, Link, Stored
+from severa_ext.sync.state import Lease, StateChange
 
 __all__ = ["SQLiteStateStore"]
 
@@ -103,6 +104,23 @@ _CACHE_KIB = 64 * 1024
 """The page cache per connection, in KiB (SQLite's default is 2 MiB)."""
 
 
+_OURS = (
+    "schema_version",
+    "links",
+    "cursors",
+    "leases",
+    "journal",
+    "link_counts",
+    "sqlite_",
+)
+"""Prefixes of the tables, indexes and SQLite's own objects a state store file holds."""
+
+
+def _lease_time(text: str) -> datetime:
+    """A stored lease expiry (``utc_key`` text) as an aware datetime."""
+    return datetime.fromisoformat(text)
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration script into complete statements (triggers included)."""
     buffer = ""
@@ -142,6 +160,9 @@ class SQLiteStateStore:
         self._nested = False
         # Rows this store wrote, valid while no other connection writes (see apply).
         self._written: dict[tuple[str, str], LinkRow] = {}
+        # The base each entry key was last written with, encoded: an intent and its
+        # final link share one base object, which is then encoded once.
+        self._bases: dict[tuple[str, str], tuple[CalendarItem, tuple[str, str]]] = {}
         self._written_version: int | None = None
         try:
             self._conn = sqlite3.connect(
@@ -220,8 +241,21 @@ class SQLiteStateStore:
                 f"this release's {CURRENT_VERSION}; upgrade severa_ext to use it"
             )
 
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Refuse a database that is not ours (a host's own file), before touching it:
+        no WAL switch, no tables."""
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        foreign = sorted(name for name in names if not name.startswith(_OURS))
+        if foreign or (names and "schema_version" not in names):
+            shown = ", ".join(foreign[:5]) or ", ".join(sorted(names)[:5])
+            raise StateError(
+                f"state store {self._path}: the file is another application's database "
+                f"(it holds {shown}); give the sync state a file of its own"
+            )
+
     def _setup(self) -> None:
         with self._guard("open") as conn:
+            self._refuse_foreign(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA temp_store=MEMORY")
@@ -252,21 +286,21 @@ class SQLiteStateStore:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
 
     def _backfill_prints(self, conn: sqlite3.Connection) -> None:
-        """Fill in the S3 print of every settled link with a base (after migration 3;
-        an intent gets its print when it settles, as in ``link_row``)."""
+        """Fill in the S3 print of every link with a base (intents and parked items
+        have none, as in ``link_row``)."""
         last = 0
         while True:
             rows = conn.execute(
                 f"SELECT rowid, {_ROW} FROM links "  # noqa: S608 - fixed column names
-                "WHERE rowid > ? AND base IS NOT NULL AND pending IS NULL "
+                "WHERE rowid > ? AND base IS NOT NULL AND pending IS NULL AND quarantined = 0 "
                 "ORDER BY rowid LIMIT ?",
                 (last, _PAGE),
             ).fetchall()
             updates = []
             for rowid, *row in rows:
                 link = self._load(row)
-                assert link.base is not None
-                updates.append((dump_base(link.base)[1], rowid))
+                if isinstance(link, Link) and link.base is not None:
+                    updates.append((dump_base(link.base)[1], rowid))
             conn.executemany("UPDATE links SET print = ? WHERE rowid = ?", updates)
             if len(rows) < _PAGE:
                 return
@@ -278,7 +312,7 @@ class SQLiteStateStore:
         with self._guard("read the schema version") as conn:
             return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
 
-    def _load(self, row: Any) -> Link:
+    def _load(self, row: Any) -> Stored:
         return load_row(row, where=f"state store {self._path}")
 
     # -- links --------------------------------------------------------------------
@@ -291,11 +325,13 @@ class SQLiteStateStore:
         """
         deletes = [(pair_id, key) for key in change.delete]
         # The last put of a key wins, as if the puts were applied one by one.
-        puts = {link.sync_key: link_row(link) for link in change.put}
         cursors = [(pair_id, side, cursor) for side, cursor in change.cursors.items()]
         with self._lock:  # the remembered rows change with the transaction, never apart
+            puts = {link.sync_key: self._row(pair_id, link) for link in change.put}
             try:
                 with self._write("apply") as conn:
+                    if change.lease is not None:
+                        self._fence(conn, change.lease)
                     written = self._written_rows(conn)
                     self._apply(
                         conn, pair_id, deletes=deletes, puts=puts, cursors=cursors, written=written
@@ -307,7 +343,23 @@ class SQLiteStateStore:
                             written[(pair_id, key)] = row
             except BaseException:
                 self._written.clear()  # the step may not have been stored: forget it all
+                self._bases.clear()
                 raise
+
+    def _row(self, pair_id: str, entry: Stored) -> LinkRow:
+        """``entry`` as a row, its base encoded once per entry key and base object."""
+        base = entry.base
+        if base is None:
+            return link_row(entry)
+        key = (pair_id, entry.sync_key)
+        known = self._bases.pop(key, None)
+        if known is not None and known[0] is base:
+            return link_row(entry, known[1])  # the final link after its intent
+        encoded = dump_base(base)
+        if len(self._bases) >= _WRITTEN_ROWS:
+            self._bases.clear()
+        self._bases[key] = (base, encoded)
+        return link_row(entry, encoded)
 
     def _written_rows(self, conn: sqlite3.Connection) -> dict[tuple[str, str], LinkRow] | None:
         """The rows this store wrote, while no other connection has written since
@@ -407,8 +459,8 @@ class SQLiteStateStore:
                 rows,
             )
 
-    def link(self, pair_id: str, sync_key: str) -> Link | None:
-        """The link with ``sync_key``, if any."""
+    def link(self, pair_id: str, sync_key: str) -> Stored | None:
+        """The entry with ``sync_key``, if any (not part of the protocol)."""
         with self._guard("read a link") as conn:
             row = conn.execute(
                 f"SELECT {_ROW} FROM links WHERE pair_id = ? AND sync_key = ?",  # noqa: S608
@@ -440,7 +492,7 @@ class SQLiteStateStore:
                 )
         return rows
 
-    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Link]:
+    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
         """Links whose id on ``side`` is among ``ids``, keyed by that id (indexed)."""
         column = _ID_COLUMN.get(side)
         if column is None:
@@ -457,7 +509,7 @@ class SQLiteStateStore:
         rows = self._bulk("look etags up by id", column, pair_id, ids, select=f"{side}_etag")
         return dict(rows)
 
-    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
+    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Links among ``sync_keys``, keyed by sync key (indexed)."""
         rows = self._bulk("look links up by sync key", "sync_key", pair_id, sync_keys)
         return {row[0]: self._load(row[1:]) for row in rows}
@@ -468,7 +520,9 @@ class SQLiteStateStore:
         rows = self._bulk("look links up by print", "print", pair_id, prints)
         found: dict[str, list[Link]] = {}
         for row in rows:
-            found.setdefault(row[0], []).append(self._load(row[1:]))
+            link = self._load(row[1:])
+            if isinstance(link, Link):  # only links carry a print
+                found.setdefault(row[0], []).append(link)
         return found
 
     def _ensure_print_index(self) -> None:
@@ -484,7 +538,7 @@ class SQLiteStateStore:
             return
         self._print_index = True
 
-    def links(self, pair_id: str) -> Iterator[Link]:
+    def links(self, pair_id: str) -> Iterator[Stored]:
         """Every link of the pair, page by page (no lock is held between pages)."""
         last = 0
         while True:
@@ -500,15 +554,15 @@ class SQLiteStateStore:
                 return
             last = rows[-1][0]
 
-    def pending(self, pair_id: str) -> list[Link]:
-        """Links that are intents still in flight (indexed)."""
-        with self._guard("list pending links") as conn:
+    def intents(self, pair_id: str) -> list[Intent]:
+        """The intents still in flight (indexed)."""
+        with self._guard("list intents") as conn:
             rows = conn.execute(
                 f"SELECT {_ROW} FROM links "  # noqa: S608 - fixed column names
                 "WHERE pair_id = ? AND pending IS NOT NULL ORDER BY rowid",
                 (pair_id,),
             ).fetchall()
-        return [self._load(row) for row in rows]
+        return [link for row in rows if isinstance(link := self._load(row), Intent)]
 
     def count(self, pair_id: str) -> int:
         """How many links the pair has (a counter, not a scan)."""
@@ -526,8 +580,17 @@ class SQLiteStateStore:
 
     # -- leases -------------------------------------------------------------------
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
-        """Take the pair's lease (atomically across threads and processes).
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
+        """Take the pair's lease (atomically across threads and processes);
+        ``replacing``: a holder known dead, whose lease is taken over at once.
 
         Raises:
             LeaseHeld: another holder's lease has not expired at ``now``.
@@ -538,8 +601,8 @@ class SQLiteStateStore:
             row = conn.execute(
                 "SELECT holder, expires FROM leases WHERE pair_id = ?", (pair_id,)
             ).fetchone()
-            if row is not None and row[0] != holder and row[1] > utc_key(now):
-                raise LeaseHeld(pair_id, row[0])
+            if row is not None and row[0] not in (holder, replacing) and row[1] > utc_key(now):
+                raise LeaseHeld(pair_id, row[0], expires=_lease_time(row[1]))
             conn.execute(
                 "INSERT INTO leases (pair_id, holder, expires) VALUES (?, ?, ?) "
                 "ON CONFLICT (pair_id) DO UPDATE SET holder = excluded.holder, "
@@ -549,6 +612,32 @@ class SQLiteStateStore:
         if row is not None and row[0] != holder:
             logger.info("took over the expired lease of pair %s from %s", pair_id, row[0])
         return lease
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        """Extend ``lease`` to ``now + ttl`` while its holder still holds it.
+
+        Raises:
+            LeaseHeld: the lease was taken over or released meanwhile.
+        """
+        renewed = Lease(lease.pair_id, lease.holder, now + ttl)
+        with self._write("renew a lease") as conn:
+            self._fence(conn, lease)
+            conn.execute(
+                "UPDATE leases SET expires = ? WHERE pair_id = ? AND holder = ?",
+                (utc_key(renewed.expires), lease.pair_id, lease.holder),
+            )
+        return renewed
+
+    @staticmethod
+    def _fence(conn: sqlite3.Connection, lease: Lease) -> None:
+        """Refuse to go on unless ``lease``'s holder holds the pair (in the caller's
+        transaction, so the check and the write are one)."""
+        row = conn.execute(
+            "SELECT holder, expires FROM leases WHERE pair_id = ?", (lease.pair_id,)
+        ).fetchone()
+        if row is None or row[0] != lease.holder:
+            holder, expires = (row[0], _lease_time(row[1])) if row is not None else (None, None)
+            raise LeaseHeld(lease.pair_id, holder, expires=expires)
 
     def release(self, lease: Lease) -> None:
         """Give the lease back; a no-op if another holder took it over meanwhile."""

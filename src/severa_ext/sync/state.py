@@ -16,61 +16,20 @@ from typing import Protocol
 import attrs
 
 from severa_ext.errors import LeaseHeld, ValidationError
-from severa_ext.sync.items import CalendarItem, Side, copy_print
+from severa_ext.sync.items import Side, copy_print
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.links import Intent, Link, Parked, Stored
 
 __all__ = [
+    "Intent",
     "Lease",
     "Link",
     "MemoryStateStore",
+    "Parked",
     "StateChange",
     "StateStore",
+    "Stored",
 ]
-
-
-@attrs.frozen
-class Link:
-    """What the engine knows of one logical entry that exists on both sides.
-
-    Attributes:
-        sync_key: the link's identity, stamped on what the engine creates.
-        a_id, b_id: the item's id on each side (``None`` while a create is pending).
-        a_etag, b_etag: the version last seen / written on each side.
-        base: the content as last synced (identity stripped): the common ancestor of
-            the three-way merge. ``None`` only while the link is a pending intent.
-            Its activity fields matter only for a create pending on side A (the type
-            the new activity gets); merges compare content fields alone.
-        pending: the side a create is in flight on (an intent written before the
-            create); after a crash the engine resolves it with ``find(sync_key)``.
-        quarantined: the link is parked (duplicates found, S3); the engine skips it
-            and the journal says why.
-    """
-
-    sync_key: str
-    a_id: str | None = None
-    b_id: str | None = None
-    a_etag: str | None = None
-    b_etag: str | None = None
-    base: CalendarItem | None = None
-    pending: Side | None = None
-    quarantined: bool = False
-
-    def id_on(self, side: Side) -> str | None:
-        """The item id on ``side``."""
-        return self.a_id if side == "a" else self.b_id
-
-    def etag_on(self, side: Side) -> str | None:
-        """The etag last seen on ``side``."""
-        return self.a_etag if side == "a" else self.b_etag
-
-
-@attrs.frozen
-class StateChange:
-    """One durable step: link upserts, link deletions and cursor moves, all or nothing."""
-
-    put: tuple[Link, ...] = attrs.field(default=(), converter=tuple)
-    delete: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    cursors: Mapping[Side, str | None] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -82,59 +41,92 @@ class Lease:
     expires: datetime
 
 
+@attrs.frozen
+class StateChange:
+    """One durable step: upserts and deletions (by sync key) of links, intents and
+    parked items, and cursor moves, all or nothing."""
+
+    put: tuple[Stored, ...] = attrs.field(default=(), converter=tuple)
+    delete: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    cursors: Mapping[Side, str | None] = attrs.field(factory=dict)
+    lease: Lease | None = None
+    """The fence: when set, the step is applied only while ``lease.holder`` still
+    holds the pair's lease (checked in the step's own transaction); else
+    :class:`~severa_ext.errors.LeaseHeld` and nothing of the step is stored."""
+
+
 class StateStore(Protocol):
-    """Persistence of one or many sync pairs (``pair_id`` separates them)."""
+    """What the engine persists through, for one or many sync pairs (``pair_id``
+    separates them). Everything else a store offers is its own business.
+
+    Each :meth:`apply` is one durable step: after a crash the store holds all of it
+    or none of it. Entries are :data:`~severa_ext.sync.links.Stored` values (a link,
+    an intent or a parked item), keyed by their ``sync_key``.
+    """
 
     def apply(self, pair_id: str, change: StateChange) -> None:
         """Apply ``change`` atomically and durably."""
         ...
 
-    def link(self, pair_id: str, sync_key: str) -> Link | None:
-        """The link with ``sync_key``, if any."""
-        ...
-
-    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Link]:
-        """Links whose id on ``side`` is among ``ids``, keyed by that id (bulk lookup)."""
+    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
+        """Entries whose id on ``side`` is among ``ids``, keyed by that id (bulk)."""
         ...
 
     def etags_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, str | None]:
-        """The etag each link stores for its item on ``side``, keyed by the ids among
-        ``ids`` that links own (bulk lookup; no base is read): how a run leaves out
+        """The etag each entry stores for its item on ``side``, keyed by the ids among
+        ``ids`` that entries own (bulk lookup; no base is read): how a run leaves out
         the items that only echo its own writes."""
         ...
 
-    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
-        """Links among ``sync_keys``, keyed by sync key (bulk lookup)."""
+    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
+        """Entries among ``sync_keys``, keyed by sync key (bulk lookup)."""
         ...
 
     def links_by_prints(self, pair_id: str, prints: Iterable[str]) -> dict[str, list[Link]]:
-        """Links whose base has a :func:`~severa_ext.sync.items.copy_print` among
-        ``prints``, grouped by print (bulk lookup; how a copy that another tool made
-        in a later run is recognised, S3). Pending intents and links without a base
-        are not indexed.
-        """
+        """Links (never intents or parked items) whose base has a
+        :meth:`~severa_ext.sync.content.Content.print` among ``prints``, grouped by
+        print: how a copy another tool made in a later run is recognised (S3)."""
         ...
 
-    def links(self, pair_id: str) -> Iterator[Link]:
-        """Every link of the pair (a full scan: verify mode, resyncs)."""
+    def links(self, pair_id: str) -> Iterator[Stored]:
+        """Every entry of the pair (a full scan: verify mode, full listings)."""
         ...
 
-    def pending(self, pair_id: str) -> list[Link]:
-        """Links that are intents still in flight (``pending`` set)."""
+    def intents(self, pair_id: str) -> list[Intent]:
+        """The intents still in flight (what a crashed run left behind)."""
         ...
 
     def count(self, pair_id: str) -> int:
-        """How many links the pair has."""
+        """How many entries the pair has."""
         ...
 
     def cursor(self, pair_id: str, side: Side) -> str | None:
         """The stored cursor of ``side``."""
         ...
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
         """Take the pair's lease, or raise :class:`~severa_ext.errors.LeaseHeld`.
 
-        An expired lease may be taken over; the same holder may re-acquire (renew).
+        An expired lease may be taken over; the same holder may re-acquire.
+        ``replacing``: the holder the caller knows to be dead (same host, its process
+        gone); its lease is taken over at once, expired or not.
+        """
+        ...
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        """Extend ``lease`` to ``now + ttl`` if its holder still holds it.
+
+        Raises:
+            LeaseHeld: the lease was taken over or released meanwhile (the run lost
+                it and must stop writing).
         """
         ...
 
@@ -156,25 +148,21 @@ class StateStore(Protocol):
         """Journal entries, oldest first, filtered by pair and time."""
         ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group several reads into one consistent snapshot (a no-op where not needed)."""
-        ...
-
     def close(self) -> None:
         """Release the store's resources."""
         ...
 
 
-def _indexed(link: Link) -> bool:
-    """Whether ``link`` is found by the print of its base: a settled link with a base."""
-    return link.base is not None and link.pending is None
+def _indexed(link: Stored) -> bool:
+    """Whether ``link`` is found by the print of its base: a link with a base."""
+    return isinstance(link, Link) and link.base is not None
 
 
 class MemoryStateStore:
     """The reference :class:`StateStore`, in memory (tests, examples, dry runs)."""
 
     def __init__(self) -> None:
-        self._links: dict[str, dict[str, Link]] = {}
+        self._links: dict[str, dict[str, Stored]] = {}
         self._by_id: dict[tuple[str, Side], dict[str, str]] = {}
         # pair -> base print -> sync keys (insertion ordered: dict as an ordered set)
         self._by_print: dict[str, dict[str, dict[str, None]]] = {}
@@ -188,7 +176,7 @@ class MemoryStateStore:
     def _index(self, pair_id: str, side: Side) -> dict[str, str]:
         return self._by_id.setdefault((pair_id, side), {})
 
-    def _unindex(self, pair_id: str, link: Link, new: Link | None = None) -> None:
+    def _unindex(self, pair_id: str, link: Stored, new: Stored | None = None) -> None:
         for side in ("a", "b"):
             item_id = link.id_on(side)
             index = self._index(pair_id, side)
@@ -205,6 +193,8 @@ class MemoryStateStore:
                     del prints[print_]
 
     def apply(self, pair_id: str, change: StateChange) -> None:
+        if change.lease is not None:
+            self._fence(change.lease)
         links = self._links.setdefault(pair_id, {})
         for key in change.delete:
             old = links.pop(key, None)
@@ -226,13 +216,14 @@ class MemoryStateStore:
         for side, cursor in change.cursors.items():
             self._cursors[(pair_id, side)] = cursor
 
-    def link(self, pair_id: str, sync_key: str) -> Link | None:
+    def link(self, pair_id: str, sync_key: str) -> Stored | None:
+        """The entry with ``sync_key``, if any (not part of the protocol)."""
         return self._links.get(pair_id, {}).get(sync_key)
 
-    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Link]:
+    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
         index = self._index(pair_id, side)
         links = self._links.get(pair_id, {})
-        found: dict[str, Link] = {}
+        found: dict[str, Stored] = {}
         for item_id in ids:
             key = index.get(item_id)
             if key is not None:
@@ -244,7 +235,7 @@ class MemoryStateStore:
         links = self._links.get(pair_id, {})
         return {i: links[key].etag_on(side) for i in ids if (key := index.get(i)) is not None}
 
-    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
+    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         links = self._links.get(pair_id, {})
         return {key: links[key] for key in sync_keys if key in links}
 
@@ -255,14 +246,14 @@ class MemoryStateStore:
         for print_ in prints:
             keys = index.get(print_)
             if keys:
-                found[print_] = [links[key] for key in keys]
+                found[print_] = [link for key in keys if isinstance(link := links[key], Link)]
         return found
 
-    def links(self, pair_id: str) -> Iterator[Link]:
+    def links(self, pair_id: str) -> Iterator[Stored]:
         return iter(list(self._links.get(pair_id, {}).values()))
 
-    def pending(self, pair_id: str) -> list[Link]:
-        return [link for link in self._links.get(pair_id, {}).values() if link.pending]
+    def intents(self, pair_id: str) -> list[Intent]:
+        return [e for e in self._links.get(pair_id, {}).values() if isinstance(e, Intent)]
 
     def count(self, pair_id: str) -> int:
         return len(self._links.get(pair_id, {}))
@@ -270,13 +261,37 @@ class MemoryStateStore:
     def cursor(self, pair_id: str, side: Side) -> str | None:
         return self._cursors.get((pair_id, side))
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
         current = self._leases.get(pair_id)
-        if current is not None and current.holder != holder and current.expires > now:
-            raise LeaseHeld(pair_id, current.holder)
+        if (
+            current is not None
+            and current.holder not in (holder, replacing)
+            and current.expires > now
+        ):
+            raise LeaseHeld(pair_id, current.holder, expires=current.expires)
         lease = Lease(pair_id, holder, now + ttl)
         self._leases[pair_id] = lease
         return lease
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        self._fence(lease)
+        renewed = Lease(lease.pair_id, lease.holder, now + ttl)
+        self._leases[lease.pair_id] = renewed
+        return renewed
+
+    def _fence(self, lease: Lease) -> None:
+        current = self._leases.get(lease.pair_id)
+        if current is None or current.holder != lease.holder:
+            holder = current.holder if current is not None else None
+            raise LeaseHeld(lease.pair_id, holder, expires=current.expires if current else None)
 
     def release(self, lease: Lease) -> None:
         current = self._leases.get(lease.pair_id)
@@ -305,6 +320,7 @@ class MemoryStateStore:
         return entries[len(entries) - limit :] if limit else []
 
     def transaction(self) -> AbstractContextManager[None]:
+        """A no-op (not part of the protocol; here for symmetry with SQLite)."""
         return nullcontext()
 
     def close(self) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from severa_ext.sync.journal import JournalEntry
     from severa_ext.sync.policy import SyncPolicy
     from severa_ext.sync.report import SyncReport
-    from severa_ext.sync.state import Link, StateStore
+    from severa_ext.sync.state import StateStore, Stored
 
 __all__ = [
     "START",
@@ -155,8 +155,8 @@ class SyncHarness:
         """The pair's journal entries (S6), oldest first."""
         return self.store.journal(pair_id=self.pair_id)
 
-    def links(self) -> list[Link]:
-        """Every link the store holds for the pair."""
+    def links(self) -> list[Stored]:
+        """Every entry (link, intent, parked item) the store holds for the pair."""
         return list(self.store.links(self.pair_id))
 
     def advance(self, delta: timedelta = timedelta(minutes=1)) -> datetime:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
@@ -62,10 +61,11 @@ from severa_ext.sync.items import (
     normalize_text,
 )
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.links import Intent, Link, Parked, Stored
 from severa_ext.sync.planner import MERGE_FIELDS, KeptFields, field_value
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.report import SyncReport
-from severa_ext.sync.state import Lease, Link, MemoryStateStore, StateChange, StateStore
+from severa_ext.sync.state import Lease, MemoryStateStore, StateChange, StateStore
 
 __all__ = [
     "CrashingStore",
@@ -218,11 +218,7 @@ class CrashingStore:
             self._countdown -= 1
         self.inner.apply(pair_id, change)
 
-    def link(self, pair_id: str, sync_key: str) -> Link | None:
-        """Delegate."""
-        return self.inner.link(pair_id, sync_key)
-
-    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Link]:
+    def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
         """Delegate."""
         return self.inner.links_by_ids(pair_id, side, ids)
 
@@ -230,7 +226,7 @@ class CrashingStore:
         """Delegate."""
         return self.inner.etags_by_ids(pair_id, side, ids)
 
-    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Link]:
+    def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Delegate."""
         return self.inner.links_by_keys(pair_id, sync_keys)
 
@@ -238,13 +234,13 @@ class CrashingStore:
         """Delegate."""
         return self.inner.links_by_prints(pair_id, prints)
 
-    def links(self, pair_id: str) -> Iterator[Link]:
+    def links(self, pair_id: str) -> Iterator[Stored]:
         """Delegate."""
         return self.inner.links(pair_id)
 
-    def pending(self, pair_id: str) -> list[Link]:
+    def intents(self, pair_id: str) -> list[Intent]:
         """Delegate."""
-        return self.inner.pending(pair_id)
+        return self.inner.intents(pair_id)
 
     def count(self, pair_id: str) -> int:
         """Delegate."""
@@ -254,9 +250,21 @@ class CrashingStore:
         """Delegate."""
         return self.inner.cursor(pair_id, side)
 
-    def acquire(self, pair_id: str, holder: str, *, now: datetime, ttl: timedelta) -> Lease:
+    def acquire(
+        self,
+        pair_id: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        replacing: str | None = None,
+    ) -> Lease:
         """Delegate."""
-        return self.inner.acquire(pair_id, holder, now=now, ttl=ttl)
+        return self.inner.acquire(pair_id, holder, now=now, ttl=ttl, replacing=replacing)
+
+    def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
+        """Delegate."""
+        return self.inner.renew(lease, now=now, ttl=ttl)
 
     def release(self, lease: Lease) -> None:
         """Delegate."""
@@ -275,10 +283,6 @@ class CrashingStore:
     ) -> list[JournalEntry]:
         """Delegate."""
         return self.inner.journal(pair_id=pair_id, since=since, limit=limit)
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """Delegate."""
-        return self.inner.transaction()
 
     def close(self) -> None:
         """Delegate."""
@@ -410,7 +414,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.ids_before: set[tuple[Side, str]] = set(self.items_before)
         self.partner_before: dict[tuple[Side, str], tuple[Side, str]] = {}
         for link in self.store.links(PAIR):
-            if link.a_id is not None and link.b_id is not None and not link.quarantined:
+            if isinstance(link, Link) and link.a_id is not None and link.b_id is not None:
                 self.partner_before[("a", link.a_id)] = ("b", link.b_id)
                 self.partner_before[("b", link.b_id)] = ("a", link.a_id)
 
@@ -683,16 +687,14 @@ class SyncMachine(RuleBasedStateMachine):
             side: {str(i.id): i for i in self.sides[side].snapshot()} for side in _SIDES
         }
         links = list(self.store.links(PAIR))
-        assert not [link for link in links if link.pending is not None], "intents left over"
+        assert not [link for link in links if isinstance(link, Intent)], "intents left over"
         quarantined: set[tuple[Side, str]] = set()
         partner: dict[tuple[Side, str], tuple[Side, str]] = {}
         for link in links:
-            if link.quarantined:
-                for side in _SIDES:
-                    item_id = link.id_on(side)
-                    if item_id is not None:
-                        quarantined.add((side, item_id))
+            if isinstance(link, Parked):
+                quarantined.add((link.side, link.item_id))
                 continue
+            assert isinstance(link, Link), link
             assert link.a_id is not None, link
             assert link.b_id is not None, link
             # 1: no item is in two links.
