@@ -20,7 +20,7 @@ import attrs
 
 from severa_ext.errors import BackendUnavailable, SeveraExtError, Throttled, ValidationError
 
-__all__ = ["TRANSIENT", "RetryPolicy", "T", "Waiter"]
+__all__ = ["TRANSIENT", "RetryPolicy", "Waiter"]
 
 logger = logging.getLogger(__name__)
 
