@@ -94,7 +94,7 @@ def test_demo_refuses_a_non_empty_folder_and_a_wrong_source(tmp_path):
     assert "not empty" in result.stderr
     result = run("demo", tmp_path, cwd=tmp_path)
     assert result.returncode == 2
-    assert "not the examples folder" in result.stderr
+    assert "not an examples folder" in result.stderr
     assert_no_traceback(result)
 
 
@@ -155,7 +155,9 @@ def test_broken_calendar_entry_exits_1_and_is_journaled(work):
     assert "Earth time" in (work / "activities.json").read_text()
     journal = run("journal", "--config", "severa-ext.toml", "--json", "--level", "error", cwd=work)
     assert journal.returncode == 0, journal.stderr
-    entries = json.loads(journal.stdout)
+    document = json.loads(journal.stdout)
+    assert (document["schema_version"], document["command"]) == (1, "journal")
+    entries = document["entries"]
     assert len(entries) == 1
     assert entries[0]["side"] == "b"
     assert "unknown-tz" in entries[0]["item_ref"]
@@ -192,11 +194,11 @@ def test_unreadable_calendar_exits_1_without_traceback(work):
             (
                 "sync",
                 "activities:activities.json",
-                "ics:missing.ics",
+                "ics:missing/calendar.ics",
                 "--config",
                 "severa-ext.toml",
             ),
-            "no such calendar file",
+            "no such folder",
         ),
         (
             (
@@ -318,9 +320,10 @@ def test_a_subscription_feeds_the_activities(work):
     thread.start()
     config = work / "severa-ext.toml"
     config.write_text(
-        config.read_text().replace(
-            'outgoing_types = ["meeting", "customer-visit"]', "outgoing_types = []"
-        )
+        config.read_text()
+        .replace('outgoing_types = ["meeting", "customer-visit"]', "outgoing_types = []")
+        # A plain-http test feed on loopback: allowed only by this explicit option.
+        .replace("[ics]\n", "[ics]\nallow_http = true\n")
     )
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/calendar.ics"

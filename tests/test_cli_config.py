@@ -56,3 +56,47 @@ def test_secrets_from_env_or_a_file_relative_to_the_config(tmp_path, monkeypatch
     assert "s3cr3t" not in str(caught.value)
     with pytest.raises(ConfigError, match="configure an environment variable or a file"):
         read_secret(config, None, None, "graph secret")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("bogus = 1\n", "bogus"),
+        ('[ics]\nencoding = "no-such-codec"\n', "ics.encoding"),
+        ("[ics]\nmax_bytes = -1\n", "ics.max_bytes"),
+        ("[ics]\nmax_bytes = 0\n", "ics.max_bytes"),
+        ("[ics]\ntimeout = -5.0\n", "ics.timeout"),
+        ("[ics]\ntimeout = nan\n", "ics.timeout"),
+        ("[ics]\ntimeout = inf\n", "ics.timeout"),
+        ("[window]\npast_days = 99999999999999999999\n", "window"),
+        ("[window]\nfuture_days = 10000000\n", "window"),
+        ("[window]\npast_days = true\n", r"\$\.window\.past_days"),
+        ("[ics]\nzone = 5\n", r"\$\.ics\.zone"),
+        ('[policy]\noutgoing_types = "meeting"\n', "outgoing_types"),
+        ("policy = 5\n", r"\$\.policy"),
+        ("state = 1\n", r"\$\.state"),
+        ('[ews]\nauth = "kerberos"\n', "ews.auth"),
+        ("a = " + "[" * 200_000 + "]" * 200_000 + "\n", "nested too deeply"),
+        ("a = " + "{b = " * 400 + "1" + "}" * 400 + "\n", "nested too deeply"),
+    ],
+    ids=lambda v: v[:30] if isinstance(v, str) else v,
+)
+def test_bad_configs_fail_at_load(tmp_path, text, match):
+    """Issue 12: unknown keys, bad encodings, negative sizes and deep nesting are ConfigError."""
+    with pytest.raises(ConfigError, match=match) as caught:
+        load_config(write(tmp_path, text))
+    assert len(str(caught.value)) < 400
+
+
+def test_invalid_utf8_config_is_a_config_error(tmp_path):
+    path = tmp_path / "severa-ext.toml"
+    path.write_bytes(b'[ics]\nzone = "\xff"\n')
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(path)
+
+
+def test_a_known_encoding_and_positive_limits_load(tmp_path):
+    config = load_config(
+        write(tmp_path, '[ics]\nencoding = "latin-1"\nmax_bytes = 1000\ntimeout = 2\n')
+    )
+    assert (config.ics.encoding, config.ics.max_bytes, config.ics.timeout) == ("latin-1", 1000, 2.0)

@@ -110,3 +110,77 @@ def test_errors_carry_structured_facts():
     assert isinstance(errors.AuthError("x"), PermissionError)
     refused = errors.MassDeletionRefused("b", 60, 100, 0.5)
     assert "60 of 100" in str(refused)
+
+
+def _loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
+    import os
+
+    code = f"import json, sys; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    ).stdout
+    return set(json.loads(out))
+
+
+def test_import_severa_ext_imports_no_submodule():
+    """Issue 18: the package's names load on first use (``import severa_ext`` < 100 ms)."""
+    loaded = _loaded_after("import severa_ext")
+    assert sorted(m for m in loaded if m.startswith("severa_ext.")) == []
+    names = _loaded_after("from severa_ext import Activity")
+    assert "severa_ext.domain" in names
+    assert "severa_ext.extranet" not in names
+
+
+def test_every_exported_name_is_listed_by_dir():
+    assert set(severa_ext.__all__) <= set(dir(severa_ext))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        severa_ext.no_such_name  # noqa: B018
+
+
+def test_the_hypothesis_entry_point_imports_no_backend_and_no_io():
+    """``import hypothesis`` in a host's suite registers our strategies, nothing heavier."""
+    loaded = _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": ""})
+    assert "severa_ext.testing.strategies" in loaded  # the hook ran
+    assert not {m for m in loaded if m.startswith("severa_ext.backends")}
+    # What hypothesis loads by itself (it imports socket) is not ours to count.
+    own = loaded - _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": "1"})
+    assert not (own & FORBIDDEN_IN_CORE), sorted(own & FORBIDDEN_IN_CORE)
+
+
+def test_ntlm_without_its_extra_is_a_config_error_naming_the_extra(monkeypatch):
+    from severa_ext.backends import ews
+
+    monkeypatch.setitem(sys.modules, "requests_ntlm", None)  # as if not installed
+    with pytest.raises(errors.ConfigError, match=r"severa-ext\[ntlm\]"):
+        ews.ntlm_auth("DOMAIN\\alice", "secret")
+
+
+@pytest.mark.slow
+def test_demo_runs_from_a_wheel_installed_in_a_fresh_virtualenv(tmp_path):
+    """Issue 18: ``pip install severa-ext`` then ``severa-ext demo``, outside any checkout."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+
+    def sh(*args: object, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+        )
+
+    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", root)
+    (wheel,) = (tmp_path / "dist").glob("severa_ext-*.whl")
+    sh(sys.executable, "-m", "venv", tmp_path / "venv")
+    sh(tmp_path / "venv" / "bin" / "pip", "install", "-q", wheel)
+    result = sh(tmp_path / "venv" / "bin" / "severa-ext", "demo", "--into", tmp_path / "demo")
+    assert "nothing to do: both sides are in sync" in result.stdout
+    module = sh(
+        tmp_path / "venv" / "bin" / "python", "-c", "import severa_ext; print(severa_ext.__file__)"
+    )
+    assert str(tmp_path / "venv") in module.stdout  # the wheel's copy, not the checkout

@@ -6,15 +6,21 @@
 ``activities:PATH``                    a JSON activities file (the Severa side)
 ``graph:MAILBOX``                      a mailbox through Microsoft Graph (app-only OAuth)
 ``ews:URL#MAILBOX``                    a mailbox on an on-premises Exchange (EWS)
+``severa:EMAIL``                       a user's activities through Severa's REST API
 =====================================  ===============================================
 
-Graph and EWS are imported only when an address names them; their credentials come
-from the configuration file, whose secrets come from the environment or a file.
+Graph, EWS and Severa are imported only when an address names them; the credentials
+of Graph and EWS come from the configuration file, whose secrets come from the
+environment or a file. Severa's come from the environment: ``SEVERA_CLIENT_ID``, the
+secret in ``SEVERA_CLIENT_SECRET`` or in the file ``SEVERA_CLIENT_SECRET_FILE`` names,
+and ``SEVERA_BASE_URL`` for another API root (a fake server). The policy's types are
+Severa activity type guids.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +28,11 @@ from typing import Any, Literal
 import attrs
 
 from severa_ext._cli_config import Config, read_secret
-from severa_ext.errors import ConfigError
+from severa_ext.errors import BackendError, ConfigError
 
 __all__ = ["Address", "open_backend", "parse_address"]
 
-Kind = Literal["ics", "subscription", "activities", "graph", "ews"]
+Kind = Literal["ics", "subscription", "activities", "graph", "ews", "severa"]
 
 
 @attrs.frozen
@@ -47,14 +53,14 @@ class Address:
 
     @property
     def is_activities(self) -> bool:
-        """True for the Severa side (``activities:``)."""
-        return self.kind == "activities"
+        """True for the Severa side (``activities:`` or ``severa:``)."""
+        return self.kind in ("activities", "severa")
 
     def key(self) -> str:
         """A stable identity for the pair id (absolute paths, lower-case mailboxes)."""
         if self.kind in ("ics", "activities"):
             return f"{self.kind}:{Path(self.target).expanduser().resolve()}"
-        if self.kind in ("graph", "ews"):
+        if self.kind in ("graph", "ews", "severa"):
             return f"{self.kind}:{self.url or ''}#{self.target.lower()}"
         return self.target
 
@@ -72,7 +78,7 @@ def parse_address(text: str) -> Address:
     if not sep or not rest.strip():
         raise ConfigError(
             f"bad side address {text!r}: use ics:PATH, webcal://..., https://..., "
-            "activities:PATH, graph:MAILBOX or ews:URL#MAILBOX"
+            "activities:PATH, graph:MAILBOX, ews:URL#MAILBOX or severa:EMAIL"
         )
     rest = rest.strip()
     if lowered == "ics":
@@ -85,6 +91,10 @@ def parse_address(text: str) -> Address:
         if "@" not in rest and not rest.replace("-", "").isalnum():
             raise ConfigError(f"bad side address {text!r}: graph:MAILBOX needs an address or id")
         return Address("graph", rest, text)
+    if lowered == "severa":
+        if "@" not in rest:
+            raise ConfigError(f"bad side address {text!r}: severa:EMAIL needs the user's email")
+        return Address("severa", rest, text)
     if lowered == "ews":
         url, hash_sign, mailbox = rest.rpartition("#")
         if not hash_sign or not url or not mailbox:
@@ -96,7 +106,7 @@ def parse_address(text: str) -> Address:
         return Address("ews", mailbox, text, url=url)
     raise ConfigError(
         f"bad side address {text!r}: unknown kind {scheme!r} (use ics:, webcal://, https://, "
-        "activities:, graph: or ews:)"
+        "activities:, graph:, ews: or severa:)"
     )
 
 
@@ -132,10 +142,13 @@ def open_backend(address: Address, config: Config) -> Any:
         from severa_ext.backends.ics import DEFAULT_MAX_BYTES, IcsBackend
 
         path = Path(address.target).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{address.text}: no such calendar file {path}")
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{address.text}: {path} is not a file")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{address.text}: no such folder {path.parent}")
         return IcsBackend(
             path,
+            create_missing=True,
             zone=config.ics.zone,
             encoding=config.ics.encoding,
             max_bytes=config.ics.max_bytes or DEFAULT_MAX_BYTES,
@@ -147,6 +160,7 @@ def open_backend(address: Address, config: Config) -> Any:
             address.target,
             zone=config.ics.zone,
             timeout=config.ics.timeout,
+            allow_http=config.ics.allow_http,
             max_bytes=config.ics.max_bytes or DEFAULT_MAX_BYTES,
         )
     if address.kind == "activities":
@@ -157,7 +171,10 @@ def open_backend(address: Address, config: Config) -> Any:
         if not path.is_file():
             raise ConfigError(f"{address.text}: no such activities file {path}")
         store = ActivityFile(path)
-        types = store.activity_types()
+        try:
+            types = store.activity_types()
+        except BackendError as exc:  # the file the command was given is not valid
+            raise ConfigError(str(exc)) from exc
         _check_policy_types(config, types, address)
         user_id = config.policy.user_id or store.user.id
         return ActivityBackend(store, user_id=user_id, activity_types=types)
@@ -174,6 +191,8 @@ def open_backend(address: Address, config: Config) -> Any:
         )
         options = {"base_url": settings.base_url} if settings.base_url else {}
         return graph.GraphBackend(address.target, tokens, **options)
+    if address.kind == "severa":
+        return _open_severa(address, config)
     ews = _optional_module("severa_ext.backends.ews", address)
     settings_ews = config.ews
     if not settings_ews.username:
@@ -181,9 +200,23 @@ def open_backend(address: Address, config: Config) -> Any:
     password = read_secret(
         config, settings_ews.password_env, settings_ews.password_file, "[ews] password"
     )
-    if settings_ews.auth not in ("ntlm", "basic"):
-        raise ConfigError(f"{address.text}: [ews] auth must be 'ntlm' or 'basic'")
     make_auth = ews.ntlm_auth if settings_ews.auth == "ntlm" else ews.basic_auth
     return ews.EwsBackend(
         address.url, address.target, auth=make_auth(settings_ews.username, password)
     )
+
+
+def _open_severa(address: Address, config: Config) -> Any:
+    """The Severa backend of ``severa:EMAIL``, its API client from the environment."""
+    severa = _optional_module("severa_ext.backends.severa", address)
+    client_id = os.environ.get("SEVERA_CLIENT_ID", "").strip()
+    if not client_id:
+        raise ConfigError(f"{address.text}: set SEVERA_CLIENT_ID (the API client's id)")
+    secret = read_secret(
+        config, "SEVERA_CLIENT_SECRET", os.environ.get("SEVERA_CLIENT_SECRET_FILE"), "Severa secret"
+    )
+    options = (
+        {"base_url": os.environ["SEVERA_BASE_URL"]} if os.environ.get("SEVERA_BASE_URL") else {}
+    )
+    credentials = severa.SeveraCredentials(client_id, secret)
+    return severa.SeveraBackend(credentials, user_email=address.target, **options)

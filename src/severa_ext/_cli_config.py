@@ -8,6 +8,7 @@ the secret (``client_secret_env = "SEVERA_GRAPH_SECRET"``, ``password_file = "..
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from datetime import UTC, date, datetime
@@ -16,8 +17,8 @@ from typing import Any
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn
 
+from severa_ext._strict import describe, strict_converter, too_deep
 from severa_ext.errors import ConfigError
 
 __all__ = [
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 CONFLICT_RULES = ("newest-wins", "a-wins", "b-wins")
+EWS_AUTH = ("ntlm", "basic")
+MAX_WINDOW_DAYS = 36_525
+"""The widest window a config may ask for, each way (a hundred years)."""
 
 
 @attrs.frozen
@@ -63,6 +67,8 @@ class IcsSettings:
     encoding: str | None = None
     max_bytes: int | None = None
     timeout: float = 30.0
+    allow_http: bool = False
+    """Accept plain ``http://`` subscriptions (a trusted local feed); off by default."""
 
 
 @attrs.frozen
@@ -107,43 +113,72 @@ class Config:
 
 
 def _converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter = strict_converter()
 
     def to_date(value: Any, _type: Any) -> date:
         if isinstance(value, datetime):
             return value.date()
         if isinstance(value, date):
             return value
-        if isinstance(value, str):
-            return date.fromisoformat(value)
-        raise ValueError(f"expected a date, got {value!r}")
+        raise ValueError(f"expected a date (2026-11-01), got {type(value).__name__}")
 
     converter.register_structure_hook(date, to_date)
-    converter.register_structure_hook(Path, lambda v, _t: Path(v))
-
-    def tuple_of_str(value: Any, _type: Any) -> tuple[str, ...]:
-        if isinstance(value, str) or not isinstance(value, list):
-            raise ValueError(f"expected a list of strings, got {value!r}")
-        if not all(isinstance(v, str) for v in value):
-            raise ValueError(f"expected a list of strings, got {value!r}")
-        return tuple(value)
-
-    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], tuple_of_str)
-    for cls in (PolicySettings, WindowSettings, IcsSettings, GraphSettings, EwsSettings):
-        converter.register_structure_hook(
-            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
-        )
     return converter
 
 
 _CONVERTER = _converter()
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
-        messages = cattrs.transform_error(exc)
-        return "; ".join(messages)
-    return str(exc)
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"config file {path}: nested too deeply") from None
+    if too_deep(raw):
+        raise ConfigError(f"config file {path}: nested too deeply")
+    return raw
+
+
+def _problems(config: Config) -> list[str]:
+    """What is wrong with the values of a structurally valid config."""
+    window, ics = config.window, config.ics
+    found = []
+    if config.policy.conflict not in CONFLICT_RULES:
+        found.append(
+            f"policy.conflict must be one of {', '.join(CONFLICT_RULES)}, "
+            f"not {config.policy.conflict!r}"
+        )
+    if (window.start is None) != (window.end is None):
+        found.append("window needs both start and end, or neither")
+    if window.start is not None and window.end is not None and window.end <= window.start:
+        found.append("window end must be after start")
+    if not (
+        0 <= window.past_days <= MAX_WINDOW_DAYS and 0 <= window.future_days <= MAX_WINDOW_DAYS
+    ):
+        found.append(f"window day counts must be between 0 and {MAX_WINDOW_DAYS}")
+    if ics.encoding is not None and not _known_encoding(ics.encoding):
+        found.append(f"ics.encoding {ics.encoding!r} is not an encoding Python knows")
+    if ics.max_bytes is not None and ics.max_bytes < 1:
+        found.append("ics.max_bytes must be a positive number of bytes")
+    if not (math.isfinite(ics.timeout) and ics.timeout > 0):
+        found.append("ics.timeout must be a positive number of seconds")
+    if config.ews.auth not in EWS_AUTH:
+        found.append(f"ews.auth must be one of {', '.join(EWS_AUTH)}, not {config.ews.auth!r}")
+    return found
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        "a".encode(name)  # codecs that are not text encodings (base64) raise it too
+    except LookupError:
+        return False
+    return True
 
 
 def load_config(path: Path | None) -> Config:
@@ -154,33 +189,17 @@ def load_config(path: Path | None) -> Config:
     """
     if path is None:
         return Config()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    raw.pop("path", None)
+    raw = _read_toml(path)
+    if "path" in raw:  # where the file was read from: not a setting
+        raise ConfigError(f"config file {path}: unknown key 'path'")
     try:
         config = _CONVERTER.structure(raw, Config)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        raise ConfigError(f"config file {path}: {_describe(exc)}") from exc
-    config = attrs.evolve(config, path=path.resolve())
-    if config.policy.conflict not in CONFLICT_RULES:
-        raise ConfigError(
-            f"config file {path}: policy.conflict must be one of {', '.join(CONFLICT_RULES)}, "
-            f"not {config.policy.conflict!r}"
-        )
-    window = config.window
-    if (window.start is None) != (window.end is None):
-        raise ConfigError(f"config file {path}: window needs both start and end, or neither")
-    if window.start is not None and window.end is not None and window.end <= window.start:
-        raise ConfigError(f"config file {path}: window end must be after start")
-    if window.past_days < 0 or window.future_days < 0:
-        raise ConfigError(f"config file {path}: window day counts must not be negative")
-    return config
+    except (cattrs.BaseValidationError, ValueError) as exc:
+        raise ConfigError(f"config file {path}: {describe(exc)}") from None
+    problems = _problems(config)
+    if problems:
+        raise ConfigError(f"config file {path}: {'; '.join(problems)}")
+    return attrs.evolve(config, path=path.resolve())
 
 
 def window_bounds(config: Config, now: datetime) -> tuple[datetime, datetime]:

@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-import attrs
 import cattrs
+from tqdm import tqdm
 
 from severa_ext.errors import BadItem
 from severa_ext.sync.items import CalendarItem
 
 __all__ = [
     "ProgressBar",
-    "as_dict",
     "format_journal",
     "format_plan",
     "format_report",
     "problem_dict",
     "to_json",
+    "unstructure",
 ]
 
 _CONVERTER = cattrs.Converter()
@@ -47,9 +46,14 @@ _CONVERTER.register_unstructure_hook(
 )
 
 
+def unstructure(value: Any) -> Any:
+    """``value`` (attrs records, mappings, lists) as JSON-ready dicts, lists and scalars."""
+    return _CONVERTER.unstructure(value)
+
+
 def to_json(value: Any) -> str:
     """``value`` (attrs records, mappings, lists) as indented JSON."""
-    return json.dumps(_CONVERTER.unstructure(value), indent=2, ensure_ascii=False, default=str)
+    return json.dumps(unstructure(value), indent=2, ensure_ascii=False, default=str)
 
 
 def problem_dict(side: str, problem: BadItem) -> dict[str, str]:
@@ -58,41 +62,61 @@ def problem_dict(side: str, problem: BadItem) -> dict[str, str]:
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal: ``progress(done, total, phase)``.
+    """A terminal progress bar (tqdm): ``progress(done, total, phase)``.
 
-    Draws at most ten times a second and erases itself when done; does nothing when
-    ``stream`` is not a terminal.
+    One bar per phase; a phase with a known total (``write``) shows the fraction, the
+    rate and the time left, one without (``list``, ``plan``) only what it counted and
+    the time spent. The bar erases itself at ``done``. It draws nothing unless
+    ``enabled`` (default: ``stream`` is a terminal).
+
+    Args:
+        stream: where to draw (default: standard error).
+        enabled: draw at all; the command line turns it off for ``--quiet``,
+            ``--json`` and when standard output is not a terminal.
+        interval: the least time between two redraws, in seconds.
     """
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, enabled: bool | None = None, interval: float = 0.1
+    ) -> None:
         self._stream = stream if stream is not None else sys.stderr
-        self._width = width
-        self._enabled = self._stream.isatty()
-        self._last = 0.0
-        self._drawn = False
+        self._enabled = self._stream.isatty() if enabled is None else enabled
+        self._interval = interval
+        self._bar: tqdm[NoReturn] | None = None
+        self._phase: str | None = None
+
+    @property
+    def drawing(self) -> bool:
+        """Whether a bar is on the screen."""
+        return self._bar is not None
 
     def __call__(self, done: int, total: int, phase: str) -> None:
         if not self._enabled:
             return
-        now = time.monotonic()
-        if phase != "done" and now - self._last < 0.1 and done < total:
-            return
-        self._last = now
         if phase == "done":
             self.clear()
             return
-        filled = self._width * done // total if total else 0
-        bar = "#" * filled + "-" * (self._width - filled)
-        self._stream.write(f"\r{phase:<8} [{bar}] {done}/{total}")
-        self._stream.flush()
-        self._drawn = True
+        if self._bar is None or phase != self._phase or (total or None) != self._bar.total:
+            self.clear()
+            self._bar = tqdm(
+                total=total or None,
+                desc=phase,
+                unit="item",
+                file=self._stream,
+                leave=False,
+                dynamic_ncols=True,
+                mininterval=self._interval,
+                miniters=1,
+            )
+            self._phase = phase
+        self._bar.update(done - self._bar.n)
 
     def clear(self) -> None:
         """Erase the bar."""
-        if self._drawn:
-            self._stream.write("\r" + " " * (self._width + 30) + "\r")
-            self._stream.flush()
-            self._drawn = False
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._phase = None
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -209,10 +233,3 @@ def format_journal(entries: Sequence[Any]) -> str:
             f"{side} {entry.operation}{ref}{kind}: {entry.message}"
         )
     return "\n".join(lines)
-
-
-def as_dict(value: Any) -> Any:
-    """``value`` unstructured for JSON (attrs records become dicts)."""
-    if attrs.has(type(value)):
-        return _CONVERTER.unstructure(value)
-    return value

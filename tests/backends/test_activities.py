@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -260,3 +261,127 @@ def test_any_item_round_trips_through_the_activity_side(item, type_id):
     assert fetched.activity_type == type_id
     assert fetched.project_task is TYPES[type_id].is_project_task
     assert [i.id for i in backend.changes(None, WINDOW).items] == [created.id]
+
+
+# --- the activities file (ActivityFile): untrusted input, issue 12 ----------------
+
+FILE_DOCUMENT = {
+    "user": {"id": "u1", "email": "alice@example.com", "name": "Alice"},
+    "activity_types": [{"id": "meeting", "name": "Meeting"}],
+    "activities": [
+        {
+            "id": "a-1",
+            "user_id": "u1",
+            "activity_type_id": "meeting",
+            "title": "Kick-off",
+            "start": "2026-12-01T09:00:00+02:00",
+            "end": "2026-12-01T10:00:00+02:00",
+        },
+        {
+            "id": "a-2",
+            "user_id": "u1",
+            "activity_type_id": "meeting",
+            "title": "Review",
+            "start": "2026-12-02T09:00:00+02:00",
+            "end": "2026-12-02T10:00:00+02:00",
+        },
+    ],
+}
+
+
+def _file_error(tmp_path, text: str | bytes) -> str:
+    from severa_ext.backends.activities_file import ActivityFile
+    from severa_ext.errors import BackendError
+
+    path = tmp_path / "activities.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(BackendError) as caught:
+        ActivityFile(path).activity_types()
+    assert not isinstance(caught.value, BadItem)
+    return str(caught.value)
+
+
+def _with(path: tuple[str | int, ...], value: object) -> str:
+    import copy
+    import json
+
+    document = copy.deepcopy(FILE_DOCUMENT)
+    node: object = document
+    for key in path[:-1]:
+        node = node[key]  # type: ignore[index]
+    node[path[-1]] = value  # type: ignore[index]
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize("value", [None, 5, True, ["x"], {"a": 1}])
+def test_file_title_of_another_type_names_the_field_and_the_entry(tmp_path, value):
+    """``"title": null`` was read as the text "None" (issue 12)."""
+    message = _file_error(tmp_path, _with(("activities", 1, "title"), value))
+    assert "activities[1]" in message
+    assert "'a-2'" in message
+    assert "title" in message
+    assert "None" not in message.replace("null", "")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("activities", 0, "is_private"), "yes", "is_private"),
+        (("activities", 0, "is_private"), 1, "is_private"),
+        (("activities", 0, "location"), None, "location"),
+        (("activities", 0, "categories"), "abc", "categories"),
+        (("activities", 0, "start"), 10**40, "start"),
+        (("activities", 0, "id"), None, "id"),
+        (("activities", 0, "sync_key"), 7, "sync_key"),
+        (("user", "email"), None, "email"),
+        (("activity_types", 0, "category"), [1], "category"),
+    ],
+)
+def test_file_wrong_types_are_refused_naming_the_field(tmp_path, path, value, field):
+    message = _file_error(tmp_path, _with(path, value))
+    assert field in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "null",
+        "42",
+        '"text"',
+        '{"user": null}',
+        '{"user": [], "activities": []}',
+        '{"user": {"id": "u1", "email": "a@example.com"}, "activities": {}}',
+        '{"user": {"id": "u1", "email": "a@example.com"}, "activities": [null]}',
+        '{"user": {"id": "u1", "email": "a@example.com"}, "activities": [[]]}',
+        '{"user": {"id": "u1", "email": "a@example.com"}, "unknown": 1}',
+        "[" * 200_000 + "]" * 200_000,
+        '{"user": ' + "[" * 5_000 + "]" * 5_000 + "}",
+        '{"user": {"id": "u1", "email": "a@example.com", "name": 1' + "0" * 5000 + "}}",
+        b'{"user": {"id": "\xff\xfe", "email": "a@example.com"}}',
+    ],
+    ids=lambda t: repr(t[:24]),
+)
+def test_file_of_any_shape_is_a_backend_error(tmp_path, text):
+    """Deep nesting, lists, nulls, huge numbers, bad UTF-8: one BackendError (issue 12)."""
+    message = _file_error(tmp_path, text)
+    assert "activities.json" in message
+    assert len(message) < 600
+
+
+def test_file_writes_are_durable_before_flush(tmp_path):
+    """Contract 2: ``flush`` is a no-op; each write is on disk when it returns."""
+    import json
+
+    from severa_ext.backends.activities_file import ActivityFile
+
+    path = tmp_path / "activities.json"
+    path.write_text(json.dumps(FILE_DOCUMENT))
+    store = ActivityFile(path, clock=FixedClock(NOW))
+    first = store.get("a-1")
+    assert first is not None
+    store.update(attrs.evolve(first, title="Moved"), if_version=first.version)
+    assert json.loads(path.read_text())["activities"][-1]["title"] == "Moved"
+    before = path.read_bytes()
+    store.flush()
+    assert path.read_bytes() == before

@@ -85,7 +85,9 @@ class TestIcsSubscriptionContract(BackendContract):
         self._folder = tmp_path
         writer = IcsBackend(tmp_path / "feed.ics", create_missing=True)
         handler.body = writer.path.read_bytes()
-        feed = IcsSubscription(f"http://127.0.0.1:{httpd.server_address[1]}/feed.ics", timeout=5)
+        feed = IcsSubscription(
+            f"http://127.0.0.1:{httpd.server_address[1]}/feed.ics", timeout=5, allow_http=True
+        )
         try:
             yield feed
         finally:

@@ -39,6 +39,19 @@ WINDOW = Window(datetime(2026, 3, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UT
 BASIC = (DATA / "basic.ics").read_bytes()
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A test server that prints nothing when a client hangs up early.
+
+    The default ``handle_error`` prints a traceback from the handler's thread; in
+    CPython 3.11 formatting it calls ``ast.parse``, whose interpreter-wide state a
+    concurrent ``ast.parse`` in the test thread (hypothesis reads sources) then finds
+    corrupted (``SystemError: AST constructor recursion depth mismatch``).
+    """
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
 class Handler(BaseHTTPRequestHandler):
     requests_seen: ClassVar[list[dict[str, str]]] = []
 
@@ -94,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = QuietServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -106,7 +119,7 @@ def server() -> Iterator[str]:
 
 
 def test_reads_a_feed_and_uses_conditional_get(server):
-    feed = IcsSubscription(f"{server}/basic.ics", timeout=5)
+    feed = IcsSubscription(f"{server}/basic.ics", timeout=5, allow_http=True)
     first = feed.changes(None, WINDOW)
     assert [i.title for i in first.items] == ["Planning"]
     Handler.requests_seen.clear()
@@ -125,7 +138,7 @@ def test_reads_a_feed_and_uses_conditional_get(server):
         ("/error-page.ics", MalformedResponse, "HTML"),
         ("/html-as-calendar.ics", BackendError, "HTML"),
         ("/bare-304.ics", MalformedResponse, "304"),
-        ("/huge.ics", BackendError, "limit"),
+        ("/huge.ics", MalformedResponse, "larger than"),
         ("/private.ics", AuthError, "401"),
         ("/busy.ics", Throttled, "429"),
         ("/broken.ics", BackendUnavailable, "503"),
@@ -133,7 +146,9 @@ def test_reads_a_feed_and_uses_conditional_get(server):
     ],
 )
 def test_bad_answers_are_errors_never_an_empty_calendar(server, path, error, fragment):
-    feed = IcsSubscription(f"{server}{path}", timeout=5, max_bytes=len(BASIC) + 100)
+    feed = IcsSubscription(
+        f"{server}{path}", timeout=5, max_bytes=len(BASIC) + 100, allow_http=True
+    )
     with pytest.raises(error) as caught:
         feed.changes(None, WINDOW)
     assert fragment in str(caught.value)
@@ -142,13 +157,13 @@ def test_bad_answers_are_errors_never_an_empty_calendar(server, path, error, fra
 
 
 def test_charset_from_the_content_type_is_used(server):
-    feed = IcsSubscription(f"{server}/latin1.ics", timeout=5)
+    feed = IcsSubscription(f"{server}/latin1.ics", timeout=5, allow_http=True)
     (item,) = feed.changes(None, WINDOW).items
     assert item.title == "Kokous Jyväskylässä"
 
 
 def test_unreachable_server_is_unavailable():
-    feed = IcsSubscription("http://127.0.0.1:9/feed.ics", timeout=2)
+    feed = IcsSubscription("http://127.0.0.1:9/feed.ics", timeout=2, allow_http=True)
     with pytest.raises(BackendUnavailable):
         feed.changes(None, WINDOW)
 
@@ -162,7 +177,9 @@ def test_webcal_means_https_and_other_schemes_are_refused():
 
 
 def test_writes_are_refused(server):
-    feed = IcsSubscription(f"{server}/basic.ics", session=requests.Session(), timeout=5)
+    feed = IcsSubscription(
+        f"{server}/basic.ics", session=requests.Session(), timeout=5, allow_http=True
+    )
     item = CalendarItem(
         "x", datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, 1, tzinfo=UTC)
     )
@@ -187,20 +204,26 @@ class SlowHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/calendar")
         self.end_headers()
         for _ in range(40):  # a trickle: each chunk arrives well within the read timeout
-            self.wfile.write(b"X-FILLER:" + b"x" * 64 + b"\r\n")
-            self.wfile.flush()
+            try:
+                self.wfile.write(b"X-FILLER:" + b"x" * 64 + b"\r\n")
+                self.wfile.flush()
+            except OSError:  # the client gave up (the point of the test)
+                return
             time.sleep(0.05)
 
 
 def test_a_slow_download_hits_the_time_limit():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    httpd = QuietServer(("127.0.0.1", 0), SlowHandler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         feed = IcsSubscription(
-            f"http://127.0.0.1:{httpd.server_address[1]}/slow.ics", timeout=5, max_seconds=0.3
+            f"http://127.0.0.1:{httpd.server_address[1]}/slow.ics",
+            timeout=5,
+            max_seconds=0.3,
+            allow_http=True,
         )
-        with pytest.raises(BackendUnavailable, match="took more than"):
+        with pytest.raises(BackendUnavailable, match=r"within 0\.3 s"):
             feed.changes(None, WINDOW)
     finally:
         httpd.shutdown()

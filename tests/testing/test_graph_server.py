@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import json
+import threading
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -425,3 +427,147 @@ def test_an_all_day_event_is_midnight_to_midnight(graph_server):
             datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
         )).items  # fmt: skip
     assert (item.start, item.end) == (date(2026, 6, 19), date(2026, 6, 20))
+
+
+# --- subscriptions and change notifications (issue 15) --------------------------------
+
+
+class _Capture:
+    """A tiny receiver of its own: echoes validation tokens (or not), records posts."""
+
+    def __init__(self, *, echo=True):
+        self.echo = echo
+        self.posts = []
+        self.validations = []
+
+    def __call__(self, environ, start_response):
+        from urllib.parse import parse_qs
+
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        if "validationToken" in query:
+            token = query["validationToken"][0]
+            self.validations.append((token, environ.get("CONTENT_TYPE")))
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [token.encode() if self.echo else b"nope"]
+        self.posts.append(json.loads(body))
+        start_response("202 Accepted", [("Content-Length", "0")])
+        return [b""]
+
+
+@pytest.fixture
+def capture():
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    app = _Capture()
+    httpd = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    app.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    yield app
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+def _subscription(capture, **changes):
+    expires = datetime.now(UTC) + timedelta(hours=24)
+    body = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": capture.url,
+        "resource": f"users/{MAILBOX}/events",
+        "expirationDateTime": expires.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "clientState": "client-state-1",
+    }
+    body.update(changes)
+    return body
+
+
+def test_a_subscription_is_created_after_the_handshake(client, graph_server, capture):
+    answer = client.post(f"{graph_server.base_url}/subscriptions", json=_subscription(capture))
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    assert created["resource"] == f"users/{MAILBOX}/events"
+    assert created["clientState"] == "client-state-1"
+    ((token, content_type),) = capture.validations
+    assert token.startswith("Validation: ")
+    assert content_type.startswith("text/plain")
+    got = client.get(f"{graph_server.base_url}/subscriptions/{created['id']}", timeout=5)
+    assert got.json()["id"] == created["id"]
+
+
+def test_a_failed_handshake_refuses_the_subscription(client, graph_server, capture):
+    capture.echo = False
+    answer = client.post(f"{graph_server.base_url}/subscriptions", json=_subscription(capture))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "ValidationError"
+    assert graph_server.subscriptions.ids() == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"expirationDateTime": "2000-01-01T00:00:00Z"},
+        {"expirationDateTime": "4231 minutes ahead"},
+        {"expirationDateTime": "soon"},
+        {"resource": "users/nobody@contoso.com/events"},
+        {"resource": "me/messages"},
+        {"changeType": "moved"},
+        {"notificationUrl": "https://example.com/hook"},
+        {"clientState": "x" * 129},
+    ],
+)
+def test_bad_subscriptions_are_400(client, graph_server, capture, changes):
+    if changes.get("expirationDateTime") == "4231 minutes ahead":  # one minute too far
+        too_far = datetime.now(UTC) + timedelta(minutes=4231)
+        changes = {"expirationDateTime": too_far.isoformat()}
+    answer = client.post(
+        f"{graph_server.base_url}/subscriptions", json=_subscription(capture, **changes)
+    )
+    assert answer.status_code == 400
+    assert graph_server.subscriptions.ids() == []
+
+
+def test_renew_delete_and_notifications(client, graph_server, capture):
+    base = f"{graph_server.base_url}/subscriptions"
+    sid = client.post(base, json=_subscription(capture, changeType="updated")).json()["id"]
+    later = (datetime.now(UTC) + timedelta(hours=60)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    renewed = client.patch(f"{base}/{sid}", json={"expirationDateTime": later}, timeout=5)
+    assert renewed.status_code == 200
+    assert renewed.json()["expirationDateTime"] == later
+
+    created = client.post(url(graph_server, "events"), json=EVENT, timeout=5).json()
+    client.patch(url(graph_server, f"events/{created['id']}"), json={"subject": "New"}, timeout=5)
+    assert graph_server.subscriptions.wait_delivered()
+    # Only "updated" was subscribed to: the create sent nothing.
+    ((entry,),) = [post["value"] for post in capture.posts]
+    assert entry["subscriptionId"] == sid
+    assert entry["clientState"] == "client-state-1"
+    assert entry["changeType"] == "updated"
+    assert entry["resourceData"]["id"] == created["id"]
+    assert entry["resource"].endswith(f"/Events/{created['id']}")
+
+    assert client.delete(f"{base}/{sid}", timeout=5).status_code == 204
+    assert client.delete(f"{base}/{sid}", timeout=5).status_code == 404
+    graph_server.user_delete(MAILBOX, created["id"])
+    assert graph_server.subscriptions.wait_delivered()
+    assert len(capture.posts) == 1
+
+
+def test_lifecycle_notifications_on_demand(client, graph_server, capture):
+    body = _subscription(capture, lifecycleNotificationUrl=f"{capture.url}?lifecycle")
+    sid = client.post(f"{graph_server.base_url}/subscriptions", json=body).json()["id"]
+    assert len(capture.validations) == 2
+    graph_server.subscriptions.lifecycle(sid, "missed")
+    graph_server.subscriptions.lifecycle(sid, "subscriptionRemoved")
+    assert graph_server.subscriptions.wait_delivered()
+    events = [post["value"][0]["lifecycleEvent"] for post in capture.posts]
+    assert events == ["missed", "subscriptionRemoved"]
+    assert graph_server.subscriptions.ids() == []
+    with pytest.raises(ValueError):
+        graph_server.subscriptions.lifecycle(sid, "bogus")

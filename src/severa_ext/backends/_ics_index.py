@@ -79,7 +79,6 @@ _KEPT = {
     "RECURRENCE-ID",
     SYNC_KEY_PROPERTY,
 }
-_UNESCAPE = re.compile(r"\\([\\;,nN])")
 _CDO = {
     "FREE": ShowAs.FREE,
     "TENTATIVE": ShowAs.TENTATIVE,
@@ -97,10 +96,6 @@ _STEP_FREQ = {
 }
 
 
-def _unescape(text: str) -> str:
-    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), text)
-
-
 def split_id(item_id: str) -> tuple[str, str | None]:
     """``(uid, occurrence token or None)`` of an ICS item id."""
     uid, sep, token = item_id.rpartition(_OCCURRENCE_SEP)
@@ -116,7 +111,14 @@ def item_etag(item: CalendarItem) -> str:
 
 
 class SkippedComponent(Exception):
-    """A component (or series) that cannot become items; the reason is journaled."""
+    """A component (or series) that cannot become items; the reason is journaled.
+
+    ``prop`` names the offending property, so the problem can name its line.
+    """
+
+    def __init__(self, message: str, prop: str | None = None) -> None:
+        super().__init__(message)
+        self.prop = prop
 
 
 def _text(component: Component, name: str) -> str:
@@ -133,13 +135,13 @@ def _dt(component: Component, name: str, resolver: ZoneResolver) -> datetime | d
     if prop is None:
         return None
     if isinstance(prop, list):
-        raise SkippedComponent(f"{name} appears more than once")
+        raise SkippedComponent(f"{name} appears more than once", name)
     try:
         return resolve_value(prop.dt, prop.params.get("TZID"), resolver)
     except UnknownZone as exc:
-        raise SkippedComponent(f"{name}: {exc}") from exc
+        raise SkippedComponent(f"{name}: {exc}", name) from exc
     except (TypeError, AttributeError, ValueError) as exc:
-        raise SkippedComponent(f"{name} is not a date or date-time: {exc}") from exc
+        raise SkippedComponent(f"{name} is not a date or date-time: {exc}", name) from exc
 
 
 def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[datetime | date]:
@@ -158,13 +160,42 @@ def _dt_list(component: Component, name: str, resolver: ZoneResolver) -> list[da
             try:
                 values.append(resolve_value(raw, tzid, resolver))
             except UnknownZone as exc:
-                raise SkippedComponent(f"{name}: {exc}") from exc
+                raise SkippedComponent(f"{name}: {exc}", name) from exc
             except TypeError as exc:
-                raise SkippedComponent(f"{name}: {exc}") from exc
+                raise SkippedComponent(f"{name}: {exc}", name) from exc
     return values
 
 
-def _times(component: Component, resolver: ZoneResolver) -> tuple[datetime | date, datetime | date]:
+_DURATION_TEXT = re.compile(
+    r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE
+)
+
+
+def add_duration(start: datetime | date, duration: timedelta, text: str | None) -> datetime | date:
+    """``start`` plus a DURATION, RFC 5545 3.3.6: weeks and days are nominal (the same
+    wall time on a later day, across a DST change too), hours, minutes and seconds exact
+    (elapsed time). ``text`` is the value as written; without it (a value made in
+    memory) whole days count as nominal and the rest as exact."""
+    match = _DURATION_TEXT.fullmatch(text.strip()) if text else None
+    if match is not None:
+        sign = -1 if match.group(1) == "-" else 1
+        weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups()[1:])
+        nominal = timedelta(days=sign * (7 * weeks + days))
+        exact = timedelta(hours=sign * hours, minutes=sign * minutes, seconds=sign * seconds)
+    else:
+        nominal = timedelta(days=duration.days)
+        exact = duration - nominal
+    if not isinstance(start, datetime) or start.tzinfo is None:
+        return start + nominal + exact
+    wall = start + nominal  # aware arithmetic in Python keeps the wall clock
+    if not exact:
+        return wall
+    return (wall.astimezone(UTC) + exact).astimezone(start.tzinfo)
+
+
+def _times(
+    component: Component, resolver: ZoneResolver, duration_text: str | None = None
+) -> tuple[datetime | date, datetime | date]:
     start = _dt(component, "DTSTART", resolver)
     if start is None:
         raise SkippedComponent("no DTSTART")
@@ -173,14 +204,17 @@ def _times(component: Component, resolver: ZoneResolver) -> tuple[datetime | dat
         duration_prop: Any = component["DURATION"]
         duration = duration_prop.dt
         if not isinstance(duration, timedelta):
-            raise SkippedComponent("DURATION is not a duration")
-        end = start + duration
+            raise SkippedComponent("DURATION is not a duration", "DURATION")
+        end = add_duration(start, duration, duration_text)
     if end is None:
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     if isinstance(start, datetime) != isinstance(end, datetime):
-        raise SkippedComponent("DTSTART and DTEND mix a date and a date-time")
+        raise SkippedComponent("DTSTART and DTEND mix a date and a date-time", "DTEND")
     if end < start:
-        raise SkippedComponent(f"DTEND {end} is before DTSTART {start}")
+        raise SkippedComponent(
+            f"DTEND {end} is before DTSTART {start}",
+            "DTEND" if "DTEND" in component else "DURATION",
+        )
     return start, end
 
 
@@ -201,7 +235,7 @@ def _categories(component: Component) -> tuple[str, ...]:
     out: list[str] = []
     for prop in props:
         for cat in getattr(prop, "cats", []):
-            text = _unescape(str(cat)).strip()
+            text = str(cat).strip()  # icalendar has unescaped it (RFC 5545 3.3.11)
             if text:
                 out.append(text)
     return tuple(out)
@@ -226,10 +260,14 @@ def convert(
     end: datetime | date | None = None,
     series_id: str | None = None,
     original_start: datetime | date | None = None,
+    duration_text: str | None = None,
 ) -> CalendarItem:
-    """One VEVENT (or one occurrence with its own start/end) as a ``CalendarItem``."""
+    """One VEVENT (or one occurrence with its own start/end) as a ``CalendarItem``.
+
+    ``duration_text``: its DURATION as written in the file (see :func:`add_duration`).
+    """
     if start is None or end is None:
-        start, end = _times(component, resolver)
+        start, end = _times(component, resolver, duration_text)
     klass = _text(component, "CLASS").strip().upper()
     sync_key = _text(component, SYNC_KEY_PROPERTY).strip() or None
     try:
@@ -261,6 +299,8 @@ class Series:
     uid: str
     master: Component | None = None
     master_line: int | None = None
+    master_duration: str | None = None
+    master_property_lines: dict[str, int] = attrs.field(factory=dict)
     overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
     stored_overrides: dict[str, Component] = attrs.field(factory=dict)
 
@@ -278,6 +318,7 @@ class CalendarIndex:
 
     resolver: ZoneResolver
     expansion_budget: float = EXPANSION_BUDGET_S
+    source: str = ""
     singles: dict[str, CalendarItem] = attrs.field(factory=dict)
     series: dict[str, Series] = attrs.field(factory=dict)
     problems: list[BadItem] = attrs.field(factory=list)
@@ -294,8 +335,10 @@ class CalendarIndex:
                     series, self.resolver, window, budget=self.expansion_budget
                 )
             except SkippedComponent as exc:
-                line = series.master_line
-                ref = f"{uid} (line {line})" if line else uid
+                # An expansion fault is the rule's (or the named property's) line.
+                lines = series.master_property_lines
+                line = lines.get(exc.prop or "RRULE", series.master_line)
+                ref = f"{uid} ({self.source}, line {line})" if line else uid
                 problem = BadItem(ref, str(exc), backend="ics")
                 if uid not in self.series_problems:
                     self.problems.append(problem)
@@ -349,7 +392,7 @@ def expand_series(
     sources: list[Component] = []
 
     def add(component: Component, *, master: bool) -> None:
-        start, end = _times(component, resolver)
+        start, end = _times(component, resolver, series.master_duration if master else None)
         event = Event()
         event.add("UID", series.uid)
         event.add("X-SRC", str(len(sources)))
@@ -361,7 +404,7 @@ def expand_series(
                 count = rule.get("COUNT")
                 if count and int(count[0]) > MAX_COUNT:
                     raise SkippedComponent(
-                        f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}"
+                        f"RRULE COUNT={count[0]} is beyond the limit of {MAX_COUNT}", "RRULE"
                     )
             if len(rule_list) == 1:
                 start_rebased = _rebase(start, rule_list[0], window, end - start)  # type: ignore[operator]
@@ -387,8 +430,12 @@ def expand_series(
 
     items: list[CalendarItem] = []
     try:
-        with _time_budget(budget):
-            for occurrence in recurring_ical_events.of(mini).after(window.start):
+        with (
+            _time_budget(budget),
+            contextlib.closing(recurring_ical_events.of(mini).after(window.start)) as occurrences,
+        ):
+            # Closed here, not by the garbage collector at some later moment.
+            for occurrence in occurrences:
                 start = occurrence["DTSTART"].dt
                 if _as_utc(start) >= window.end:
                     break
@@ -465,6 +512,37 @@ def _as_utc(value: datetime | date) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _stamp(component: Component, name: str) -> datetime:
+    prop: Any = component.get(name)
+    value = getattr(prop, "dt", None) if prop is not None and not isinstance(prop, list) else None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return _EPOCH
+
+
+def _rank(component: Component) -> tuple[int, datetime]:
+    """How recent a copy of a UID is (RFC 5545 3.8.7.4): its SEQUENCE, then the later
+    of its DTSTAMP and LAST-MODIFIED."""
+    try:
+        sequence = int(str(component.get("SEQUENCE", 0)))
+    except ValueError:
+        sequence = 0
+    stamp = max(_stamp(component, "DTSTAMP"), _stamp(component, "LAST-MODIFIED"))
+    return sequence, stamp
+
+
+def _loses(component: Component, kept: Component) -> bool:
+    """Whether ``component`` loses to ``kept``, another copy of its UID: the lower rank
+    loses; on a tie the lesser text, so the file's order never decides."""
+    mine, theirs = _rank(component), _rank(kept)
+    if mine != theirs:
+        return mine < theirs
+    return bool(component.to_ical() < kept.to_ical())
+
+
 def _uid_of(component: Component) -> str:
     return _text(component, "UID").strip()
 
@@ -477,6 +555,8 @@ def build_index(
     originals: list[Component] | None = None,
     *,
     expansion_budget: float = EXPANSION_BUDGET_S,
+    durations: tuple[str | None, ...] = (),
+    property_lines: tuple[dict[str, int], ...] = (),
 ) -> CalendarIndex:
     """Index the VEVENTs of ``calendar``; broken ones become problems, never errors.
 
@@ -488,16 +568,22 @@ def build_index(
         originals: the VEVENTs of the calendar as stored (when ``calendar`` is a
             normalised copy), in the same order; writes go to these.
         expansion_budget: seconds one series' expansion may take.
+        durations: the DURATION of each VEVENT as written (``None``: none), in order.
+        property_lines: the physical line of each property of each VEVENT, in order
+            (a problem names the line of the offending property where it is known).
     """
     resolver = ZoneResolver(calendar, floating)
-    index = CalendarIndex(resolver, expansion_budget)
+    index = CalendarIndex(resolver, expansion_budget, source)
     seen_lines: dict[str, int | None] = {}
+    best: dict[str, tuple[Component, int | None, Component]] = {}
     broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     stored = originals if originals is not None else events
     for position, component in enumerate(events):
         index.stored.setdefault(_uid_of(component), []).append(stored[position])
         line = event_lines[position] if position < len(event_lines) else None
+        duration_text = durations[position] if position < len(durations) else None
+        lines_of = property_lines[position] if position < len(property_lines) else {}
         uid = _uid_of(component)
         ref = f"{uid or '(no UID)'} ({source}, line {line})" if line else (uid or "(no UID)")
         broken = [(name, msg) for name, msg in component.errors if name in _KEPT]
@@ -506,20 +592,35 @@ def build_index(
                 raise SkippedComponent("no UID")
             if broken:
                 reasons = "; ".join(f"{name or 'content line'}: {msg}" for name, msg in broken)
-                raise SkippedComponent(f"broken properties: {reasons}")
+                raise SkippedComponent(f"broken properties: {reasons}", broken[0][0])
             is_override = "RECURRENCE-ID" in component
             recurring = is_override or "RRULE" in component or "RDATE" in component
             if not recurring:
-                if uid in seen_lines or uid in index.series:
+                if uid in index.series:
                     index.bad_ids.add(uid)
-                    raise SkippedComponent(
-                        f"duplicate UID (first seen on line {seen_lines.get(uid)}); "
-                        "this copy is quarantined, the first one is kept"
+                    raise SkippedComponent("a single event reuses the UID of a recurring series")
+                kept = best.get(uid)
+                if kept is not None:
+                    loses = _loses(component, kept[0])
+                    loser_line = line if loses else kept[1]
+                    index.problems.append(
+                        BadItem(
+                            f"{uid} ({source}, line {loser_line})" if loser_line else uid,
+                            "duplicate UID: the copy with the higher SEQUENCE (then the "
+                            "later DTSTAMP / LAST-MODIFIED) is kept, this one is ignored",
+                            backend="ics",
+                        )
                     )
+                    if loses:
+                        continue
+                    index.singles.pop(uid, None)
+                best[uid] = (component, line, stored[position])
                 seen_lines[uid] = line
                 if _text(component, "STATUS").strip().upper() == "CANCELLED":
                     continue  # not a live entry
-                index.singles[uid] = convert(component, resolver, item_id=uid)
+                index.singles[uid] = convert(
+                    component, resolver, item_id=uid, duration_text=duration_text
+                )
                 continue
             if uid in index.singles:
                 index.bad_ids.add(uid)
@@ -543,11 +644,16 @@ def build_index(
                         f"duplicate UID (series first seen on line {series.master_line}); "
                         "this copy is quarantined, the first one is kept"
                     )
-                _times(component, resolver)
+                _times(component, resolver, duration_text)
                 series.master = component
                 series.master_line = line
+                series.master_duration = duration_text
+                series.master_property_lines = lines_of
             seen_lines.setdefault(uid, line)
         except SkippedComponent as exc:
+            prop_line = lines_of.get(exc.prop or "")
+            if prop_line is not None:
+                ref = f"{uid or '(no UID)'} ({source}, line {prop_line})"
             index.problems.append(BadItem(ref, str(exc), backend="ics"))
             if uid:
                 index.bad_ids.add(uid)
@@ -557,6 +663,10 @@ def build_index(
                 series_now = index.series.get(uid)
                 if is_master and (series_now is None or series_now.master is None):
                     broken_series.add(uid)
+    for uid, (_read, _line, winner) in best.items():
+        copies = index.stored[uid]
+        if len(copies) > 1:  # writes go to the copy that was read
+            copies.sort(key=lambda c: c is not winner)
     for uid in broken_series:
         # Without its master a series cannot be listed faithfully: withhold all of it
         # (``get`` raises BadItem) rather than let its occurrences look deleted.

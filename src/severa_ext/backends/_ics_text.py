@@ -9,20 +9,32 @@ and, where it can be known, the line.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
+import warnings
+from collections.abc import Iterator
 
 import attrs
 from icalendar import Calendar
 
 from severa_ext.errors import BackendError
 
-__all__ = ["DEFAULT_MAX_BYTES", "ParsedText", "parse_calendar_bytes", "scan_event_lines"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ParsedText",
+    "captured_warnings",
+    "parse_calendar_bytes",
+    "repair_folds",
+    "scan_event_lines",
+]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Files and downloads above this size are refused (a huge-file guard)."""
 
 _BEGIN_END = re.compile(rb"^(BEGIN|END)[ \t]*:[ \t]*([A-Za-z0-9-]+)[ \t]*\r?$", re.IGNORECASE)
 _LINE_SPLIT = re.compile(rb"\r\n|\n|\r")
+_NAME = re.compile(rb"^([A-Za-z0-9-]+)[;:]")
+_DURATION = re.compile(rb"^DURATION(?:;[^:]*)?:[ \t]*([+-]?P[0-9WDTHMS]+)[ \t]*$", re.IGNORECASE)
 
 
 @attrs.frozen
@@ -32,6 +44,11 @@ class ParsedText:
     Attributes:
         calendar: the parsed ``VCALENDAR``.
         event_lines: the line number of each top-level ``BEGIN:VEVENT``, in file order.
+        durations: the ``DURATION`` value of each of those events as written (``None``
+            where it has none), since the parser keeps only a ``timedelta`` and
+            RFC 5545 3.3.6 tells ``PT24H`` (exact) from ``P1D`` (nominal).
+        property_lines: for each of those events, the physical line where each of its
+            own properties (not those of a nested VALARM) first appears.
         encoding: the encoding the bytes were decoded with (``"utf-8"`` normally).
         notes: non-fatal findings about the text (a BOM, a non-UTF-8 encoding).
     """
@@ -40,6 +57,70 @@ class ParsedText:
     event_lines: tuple[int, ...]
     encoding: str
     notes: tuple[str, ...]
+    durations: tuple[str | None, ...] = ()
+    property_lines: tuple[dict[str, int], ...] = ()
+
+
+@contextlib.contextmanager
+def captured_warnings(notes: list[str]) -> Iterator[None]:
+    """Turn the warnings the calendar libraries emit inside into ``notes``.
+
+    ``icalendar`` warns, for example, when it guesses what a "globally unique" TZID
+    means; under ``-W error`` that warning would be raised out of the parser. Inside
+    this block every warning is recorded instead (whatever the process's filters say)
+    and its text appended to ``notes``, for the journal.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        notes.append(f"{warning.category.__name__}: {warning.message}")
+
+
+_SPLIT_CHARACTER = re.compile(rb"([\xc0-\xf7][\x80-\xbf]*)(\r?\n[ \t])([\x80-\xbf]+)")
+_CONTENT_LINE = re.compile(rb"^[A-Za-z0-9-]+[;:]")
+_SUSPECT_LINE = re.compile(rb"\n(?![ \t]|[A-Za-z0-9-]+[;:]|\r?\n|\r?$)")
+
+
+def repair_folds(data: bytes, *, utf8: bool = True) -> tuple[bytes, list[str]]:
+    """Mend two folding faults on the bytes, before any decoding; line numbers stay.
+
+    * A multi-byte UTF-8 character split by a fold (RFC 5545 3.1 folds on octets, and
+      some writers split characters): its continuation bytes move before the fold, so
+      the character is restored exactly.
+    * A continuation line that lost its leading space (inside a component, not a
+      ``NAME:`` or ``NAME;`` content line, not ``BEGIN``/``END``): the space is put
+      back, and a note names the line.
+
+    ``utf8``: whether the bytes are UTF-8 (a legacy encoding skips the first repair).
+
+    Returns:
+        The mended bytes and one note per repair.
+    """
+    notes: list[str] = []
+    mended = data
+    if utf8:
+        mended = _SPLIT_CHARACTER.sub(lambda m: m.group(1) + m.group(3) + m.group(2), data)
+    if mended != data:
+        notes.append("a UTF-8 character split across a folded line was joined")
+    if _SUSPECT_LINE.search(mended) is None:
+        return mended, notes  # the usual case: no line to look at one by one
+    lines = mended.split(b"\n")
+    depth = 0
+    for position, line in enumerate(lines):
+        body = line.rstrip(b"\r")
+        if not body.strip() or body[:1] in b" \t":
+            continue
+        if _BEGIN_END.match(line) is not None:
+            depth += 1 if body[:5].upper() == b"BEGIN" else -1
+            continue
+        if depth > 0 and position > 0 and _CONTENT_LINE.match(body) is None:
+            lines[position] = b" " + line
+            notes.append(
+                f"line {position + 1}: a continuation line without its leading space "
+                "was joined to the line before"
+            )
+    return b"\n".join(lines), notes
 
 
 def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, list[str]]:
@@ -72,15 +153,36 @@ def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str, l
         ) from exc
 
 
-def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
-    """Check BEGIN/END nesting; return the lines of top-level VEVENTs."""
+@attrs.frozen
+class _Scan:
+    events: tuple[int, ...]
+    durations: tuple[str | None, ...]
+    property_lines: tuple[dict[str, int], ...]
+
+
+def _scan(text_bytes: bytes, source: str) -> _Scan:
+    """Check BEGIN/END nesting; return the lines, DURATIONs and property lines of
+    top-level VEVENTs."""
     stack: list[tuple[str, int]] = []
     events: list[int] = []
+    durations: list[str | None] = []
+    property_lines: list[dict[str, int]] = []
+    last = 0
     seen_calendar = False
     for number, line in enumerate(_LINE_SPLIT.split(text_bytes), start=1):
+        if line.strip():
+            last = number
         if not line or line[:1] in b" \t":
             continue
         match = _BEGIN_END.match(line)
+        if match is None and len(stack) == 2 and stack[-1][0] == "VEVENT":
+            name_match = _NAME.match(line)
+            if name_match is not None:
+                prop = name_match.group(1).decode("ascii").upper()
+                property_lines[-1].setdefault(prop, number)
+            duration = _DURATION.match(line)
+            if duration is not None:
+                durations[-1] = duration.group(1).decode("ascii")
         if match is None:
             if not stack and line.strip():
                 raise BackendError(
@@ -101,6 +203,8 @@ def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
                 seen_calendar = True
             elif len(stack) == 1 and name == "VEVENT":
                 events.append(number)
+                durations.append(None)
+                property_lines.append({})
             stack.append((name, number))
         else:
             if not stack or stack[-1][0] != name:
@@ -111,10 +215,10 @@ def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
                 )
             stack.pop()
     if stack:
-        name, number = stack[-1]
+        opened_name, opened_line = stack[-1]
         raise BackendError(
-            f"{source}: BEGIN:{name} on line {number} is never closed "
-            "(a truncated file or download?)",
+            f"{source}, line {last}: the file ends inside BEGIN:{opened_name} of line "
+            f"{opened_line}, which is never closed (a truncated file or download?)",
             backend="ics",
         )
     if not seen_calendar:
@@ -122,7 +226,7 @@ def _scan(text_bytes: bytes, source: str) -> tuple[int, ...]:
             f"{source}: no BEGIN:VCALENDAR found (an empty body is never an empty calendar)",
             backend="ics",
         )
-    return tuple(events)
+    return _Scan(tuple(events), tuple(durations), tuple(property_lines))
 
 
 def parse_calendar_bytes(
@@ -153,24 +257,30 @@ def parse_calendar_bytes(
         raise BackendError(
             f"{source}: empty content (never read as an empty calendar)", backend="ics"
         )
+    legacy = encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+    data, repairs = repair_folds(data, utf8=not legacy)
     text, used, notes = _decode(data, source, encoding)
+    notes.extend(repairs)
     utf8 = text.encode("utf-8")
     stripped = utf8.lstrip()
     if stripped[:1] == b"<":
         raise BackendError(
-            f"{source}: the content is HTML or XML, not iCalendar (an error page?)",
+            f"{source}, line 1: the content is HTML or XML, not iCalendar (an error page?)",
             backend="ics",
         )
-    events = _scan(utf8, source)
+    scan = _scan(utf8, source)
     try:
-        calendar = Calendar.from_ical(utf8)
+        with captured_warnings(notes):
+            calendar = Calendar.from_ical(utf8)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise BackendError(
             f"{source}: not a readable iCalendar file: {exc}", backend="ics"
         ) from exc
     if not isinstance(calendar, Calendar):
         raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
-    return ParsedText(calendar, events, used, tuple(notes))
+    return ParsedText(
+        calendar, scan.events, used, tuple(notes), scan.durations, scan.property_lines
+    )
 
 
 def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
@@ -179,4 +289,4 @@ def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:
     Raises:
         BackendError: the components are not well nested.
     """
-    return _scan(data, source)
+    return _scan(data, source).events

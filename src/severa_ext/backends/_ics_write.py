@@ -7,11 +7,14 @@ it was, so a rewrite preserves what other tools stored.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar import Component, Event
+from icalendar.prop import vInline
 
+from severa_ext.backends._ics_emit import escape_text
 from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY
 from severa_ext.sync.items import CalendarItem, ShowAs
 
@@ -40,6 +43,22 @@ def _set(component: Component, name: str, value: object) -> None:
     component.add(name, value)
 
 
+def _is_floating(component: Component, name: str) -> bool:
+    """Whether ``name`` holds a floating DATE-TIME (no ``Z``, no ``TZID``)."""
+    prop: Any = component.get(name)
+    if prop is None or isinstance(prop, list) or "TZID" in prop.params:
+        return False
+    value = getattr(prop, "dt", None)
+    return isinstance(value, datetime) and value.tzinfo is None
+
+
+def _keep_floating(value: datetime | date, floating: tzinfo) -> datetime | date:
+    """``value`` as the wall time of the zone floating times are read in, without a zone."""
+    if not isinstance(value, datetime):
+        return value
+    return value.astimezone(floating).replace(tzinfo=None)
+
+
 def _set_text(component: Component, name: str, text: str) -> None:
     if name in component:
         del component[name]
@@ -48,9 +67,19 @@ def _set_text(component: Component, name: str, text: str) -> None:
 
 
 def apply_item(
-    component: Component, item: CalendarItem, *, now: datetime, sync_key: str | None = None
+    component: Component,
+    item: CalendarItem,
+    *,
+    now: datetime,
+    sync_key: str | None = None,
+    floating: tzinfo | None = None,
 ) -> bool:
     """Write the kept fields of ``item`` into ``component``.
+
+    ``floating``: the zone floating times of this file are read in. A DTSTART (and its
+    DTEND) that was floating stays floating: the new time is written as that zone's
+    wall time without ``Z`` or ``TZID``, so a rewrite never turns a floating event
+    into a zoned one.
 
     Returns:
         True when a DATE-TIME with a TZID was written (the calendar then needs the
@@ -60,6 +89,8 @@ def apply_item(
     _set_text(component, "LOCATION", item.location)
     _set_text(component, "DESCRIPTION", item.body)
     start, end = when_value(item.start), when_value(item.end)
+    if floating is not None and _is_floating(component, "DTSTART"):
+        start, end = _keep_floating(item.start, floating), _keep_floating(item.end, floating)
     _set(component, "DTSTART", start)
     if "DURATION" in component:
         del component["DURATION"]
@@ -79,7 +110,9 @@ def apply_item(
     if "CATEGORIES" in component:
         del component["CATEGORIES"]
     if item.categories:
-        component.add("CATEGORIES", list(item.categories))
+        # Escaped here: icalendar's own escaping reads a backslash before "N" as a
+        # newline (RFC 5545 3.3.11 escapes the backslash itself).
+        component.add("CATEGORIES", vInline(",".join(escape_text(c) for c in item.categories)))
     if sync_key is not None:
         _set(component, SYNC_KEY_PROPERTY, sync_key)
     stamp = now.astimezone(UTC).replace(microsecond=0)
@@ -91,7 +124,10 @@ def apply_item(
     except (TypeError, ValueError):
         number = 0
     _set(component, "SEQUENCE", number)
-    return any(isinstance(v, datetime) and v.tzinfo is not UTC for v in (start, end))
+    return any(
+        isinstance(v, datetime) and v.tzinfo is not None and v.tzinfo is not UTC
+        for v in (start, end)
+    )
 
 
 def new_event(uid: str) -> Event:

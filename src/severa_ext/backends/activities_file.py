@@ -38,10 +38,11 @@ from typing import Any
 import attrs
 import cattrs
 
+from severa_ext._strict import describe, strict_converter, too_deep, type_name
 from severa_ext.backends.activities import ActivityChanges
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.domain import Activity, ActivityType, User
-from severa_ext.errors import BackendError, BadItem, NotFound, ValidationError, VersionConflict
+from severa_ext.errors import BackendError, BadItem, NotFound, VersionConflict
 
 __all__ = ["ActivityFile", "ActivityFileData"]
 
@@ -63,11 +64,11 @@ class ActivityFileData:
 
 
 def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter = strict_converter()
 
     def when(value: Any, _type: Any) -> datetime | date:
         if not isinstance(value, str):
-            raise ValueError(f"expected an ISO 8601 date or date-time string, got {value!r}")
+            raise ValueError(f"expected an ISO 8601 date or date-time, got {type_name(value)}")
         if "T" in value or " " in value.strip():
             parsed = datetime.fromisoformat(value)
             if parsed.tzinfo is None:
@@ -91,6 +92,49 @@ def _make_converter() -> cattrs.Converter:
 
 
 _CONVERTER = _make_converter()
+
+
+def _invalid(path: Path, detail: str) -> BackendError:
+    return BackendError(f"{path}: invalid activities file: {detail}", backend="activities")
+
+
+def _load_json(path: Path, raw: bytes) -> dict[str, Any]:
+    """The file's JSON object, its nesting bounded (never ``RecursionError``)."""
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        raise _invalid(path, "nested too deeply") from None
+    except ValueError as exc:  # bad UTF-8, bad JSON, integers too long to read
+        where = f", line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise BackendError(
+            f"{path}{where}: not a JSON activities file: {exc}", backend="activities"
+        ) from None
+    if not isinstance(document, dict):
+        raise _invalid(path, f"expected an object at the top, got {type_name(document)}")
+    if too_deep(document):
+        raise _invalid(path, "nested too deeply")
+    return document
+
+
+def _parse(path: Path, raw: bytes) -> ActivityFileData:
+    """The file's content; every error names the field and, for an activity, the entry."""
+    document = _load_json(path, raw)
+    entries = document.pop("activities", [])
+    if not isinstance(entries, list):
+        raise _invalid(path, f"activities: expected a list, got {type_name(entries)}")
+    try:
+        data = _CONVERTER.structure(document, ActivityFileData)
+    except (cattrs.BaseValidationError, ValueError) as exc:
+        raise _invalid(path, describe(exc)) from None
+    activities = []
+    for index, entry in enumerate(entries):
+        try:
+            activities.append(_CONVERTER.structure(entry, Activity))
+        except (cattrs.BaseValidationError, ValueError) as exc:
+            name = entry.get("id") if isinstance(entry, dict) else None
+            label = f"activities[{index}]" + (f" (id {name!r})" if isinstance(name, str) else "")
+            raise _invalid(path, f"{label}: {describe(exc)}") from None
+    return attrs.evolve(data, activities=tuple(activities))
 
 
 def _digest(data: bytes) -> str:
@@ -170,24 +214,7 @@ class ActivityFile:
             raise NotFound(f"{self.path}: no such activities file", backend="activities") from exc
         except OSError as exc:
             raise BackendError(f"{self.path}: cannot be read: {exc}", backend="activities") from exc
-        try:
-            document = json.loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            where = f", line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-            raise BackendError(
-                f"{self.path}{where}: not a JSON activities file: {exc}", backend="activities"
-            ) from exc
-        try:
-            data = _CONVERTER.structure(document, ActivityFileData)
-        except (cattrs.BaseValidationError, ValidationError, ValueError, TypeError) as exc:
-            detail = (
-                "; ".join(cattrs.transform_error(exc))
-                if isinstance(exc, cattrs.BaseValidationError)
-                else str(exc)
-            )
-            raise BackendError(
-                f"{self.path}: invalid activities file: {detail}", backend="activities"
-            ) from exc
+        data = _parse(self.path, raw)
         known = {t.id for t in data.activity_types}
         seen: set[str] = set()
         for activity in data.activities:
@@ -312,6 +339,13 @@ class ActivityFile:
         data = self._read()
         remaining = tuple(a for a in data.activities if a.id != activity_id)
         self._write(attrs.evolve(data, activities=remaining))
+
+    def flush(self) -> None:
+        """Make every write accepted so far durable: a no-op, each write already is.
+
+        Every create, update and delete replaces the file atomically (with an ``fsync``)
+        before it returns, so nothing is ever buffered here.
+        """
 
     # --- writing -----------------------------------------------------------------
 

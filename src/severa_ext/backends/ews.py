@@ -163,8 +163,15 @@ def basic_auth(username: str, password: str) -> requests.auth.AuthBase:
 
 
 def ntlm_auth(username: str, password: str) -> requests.auth.AuthBase:
-    """NTLM credentials (``DOMAIN\\\\user`` or ``user@domain``) through ``requests_ntlm``."""
-    from requests_ntlm import HttpNtlmAuth
+    """NTLM credentials (``DOMAIN\\\\user`` or ``user@domain``) through ``requests_ntlm``.
+
+    Raises:
+        ConfigError: ``requests-ntlm`` is not installed (``pip install severa-ext[ntlm]``).
+    """
+    try:
+        from requests_ntlm import HttpNtlmAuth
+    except ImportError as exc:
+        raise ConfigError("NTLM needs the 'ntlm' extra: pip install 'severa-ext[ntlm]'") from exc
 
     auth: requests.auth.AuthBase = HttpNtlmAuth(username, password)
     return auth

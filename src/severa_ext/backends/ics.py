@@ -26,19 +26,28 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-import time
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 import attrs
 import requests
 import x_wr_timezone
-from icalendar import Calendar, Component
+from icalendar import Calendar, Component, Timezone
 
+from severa_ext.backends._http import (
+    DEFAULT_RETRY_AFTER,
+    HttpAnswer,
+    HttpLimits,
+    parse_retry_after,
+    require_same_origin,
+    safe_url,
+    send,
+)
 from severa_ext.backends._ics_cursor import (
     CURSOR_PREFIX,
     content_digest,
@@ -46,19 +55,22 @@ from severa_ext.backends._ics_cursor import (
     make_cursor,
     options_fingerprint,
 )
+from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
+from severa_ext.backends._ics_file import Rendering, atomic_write
 from severa_ext.backends._ics_index import (
     EXPANSION_BUDGET_S,
     SYNC_KEY_PROPERTY,
     CalendarIndex,
     SkippedComponent,
     build_index,
+    convert,
     expand_series,
     split_id,
 )
 from severa_ext.backends._ics_text import (
     DEFAULT_MAX_BYTES,
+    captured_warnings,
     parse_calendar_bytes,
-    scan_event_lines,
 )
 from severa_ext.backends._ics_write import apply_item, new_event, new_override
 from severa_ext.backends._timezones import resolve_zone
@@ -88,6 +100,7 @@ from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "ICS_SYNC_KEY_PROPERTY",
+    "MAX_REDIRECTS",
     "IcsBackend",
     "IcsReader",
     "IcsSubscription",
@@ -100,6 +113,9 @@ ICS_SYNC_KEY_PROPERTY = SYNC_KEY_PROPERTY
 """``X-SEVERA-EXT-SYNC-KEY``: the property that carries the engine's sync key (S3)."""
 
 _PRODID = "-//severa_ext//ICS backend//EN"
+
+MAX_REDIRECTS = 5
+"""Redirects a subscription follows (same origin only) before it gives up."""
 
 
 def parse_zone(zone: str | ZoneInfo) -> tzinfo:
@@ -128,6 +144,47 @@ class _Loaded:
     signature: tuple[int, int, int] | None
     notes: tuple[str, ...]
     expansions: dict[Window, tuple[CalendarItem, ...]] = attrs.field(factory=dict)
+    rendering: Rendering = attrs.field(factory=Rendering)
+    dirty: bool = False
+    keys: dict[str, list[str]] | None = None
+    appended: dict[str, NewEvent] = attrs.field(factory=dict)
+    """Events created since the read, kept as text until a write needs their component."""
+
+    def materialize(self, uid: str) -> None:
+        """Turn the created event ``uid`` (if it is one) into a component of the calendar."""
+        created = self.appended.pop(uid, None)
+        if created is None:
+            return
+        component = Component.from_ical(created.text)
+        self.calendar.add_component(component)
+        self.index.stored.setdefault(uid, []).append(component)
+
+    def render(self) -> bytes:
+        """The file's new bytes, with a VTIMEZONE for each zone a created event names."""
+        have = {str(c.get("TZID")) for c in self.calendar.subcomponents if c.name == "VTIMEZONE"}
+        needed = set().union(*(e.tzids for e in self.appended.values())) - have
+        for tzid in sorted(needed):
+            self.calendar.subcomponents.insert(0, Timezone.from_tzid(tzid))
+        tail = (created.text for created in self.appended.values())
+        return self.rendering.render(self.calendar, tail)
+
+    def ids_of(self, sync_key: str) -> list[str]:
+        """Ids of the single events stamped with ``sync_key`` (one lookup table per read)."""
+        if self.keys is None:
+            keys: dict[str, list[str]] = {}
+            for item in self.index.singles.values():
+                if item.sync_key is not None and item.id is not None:
+                    keys.setdefault(item.sync_key, []).append(item.id)
+            self.keys = keys
+        return self.keys.get(sync_key, [])
+
+    def put_single(self, uid: str, item: CalendarItem) -> None:
+        """Index a written single event (its sync key too)."""
+        self.index.singles[uid] = item
+        if self.keys is not None and item.sync_key is not None:
+            ids = self.keys.setdefault(item.sync_key, [])
+            if uid not in ids:
+                ids.append(uid)
 
 
 def _index_calendar(
@@ -140,12 +197,20 @@ def _index_calendar(
     budget: float,
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
     parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
-    index, _floating = _index_parsed(
-        parsed.calendar, parsed.event_lines, source, floating, budget=budget
-    )
-    for note in parsed.notes:
+    notes = list(parsed.notes)
+    with captured_warnings(notes):
+        index, _floating = _index_parsed(
+            parsed.calendar,
+            parsed.event_lines,
+            source,
+            floating,
+            budget=budget,
+            durations=parsed.durations,
+            property_lines=parsed.property_lines,
+        )
+    for note in notes:
         logger.info("%s: %s", source, note)
-    return parsed.calendar, index, parsed.notes
+    return parsed.calendar, index, tuple(notes)
 
 
 def _index_parsed(
@@ -155,6 +220,8 @@ def _index_parsed(
     floating: tzinfo,
     *,
     budget: float,
+    durations: tuple[str | None, ...] = (),
+    property_lines: tuple[dict[str, int], ...] = (),
 ) -> tuple[CalendarIndex, tzinfo]:
     """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading)."""
     read = calendar
@@ -170,7 +237,16 @@ def _index_parsed(
         wr_zone = resolve_zone(str(calendar["X-WR-TIMEZONE"]))
         if wr_zone is not None:
             floating = wr_zone
-    index = build_index(read, event_lines, floating, source, originals, expansion_budget=budget)
+    index = build_index(
+        read,
+        event_lines,
+        floating,
+        source,
+        originals,
+        expansion_budget=budget,
+        durations=durations,
+        property_lines=property_lines,
+    )
     return index, floating
 
 
@@ -217,7 +293,11 @@ class IcsReader:
     def _occurrences(self, loaded: _Loaded, window: Window) -> tuple[CalendarItem, ...]:
         cached = loaded.expansions.get(window)
         if cached is None:
-            cached = loaded.expansions[window] = tuple(loaded.index.expand(window))
+            notes: list[str] = []
+            with captured_warnings(notes):
+                cached = loaded.expansions[window] = tuple(loaded.index.expand(window))
+            for note in notes:
+                logger.info("%s: %s", self._backend_name, note)
         return cached
 
     def _unchanged_since(self, cursor: str | None, window: Window) -> bool:
@@ -280,7 +360,12 @@ class IcsReader:
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
         """Every item stamped with ``sync_key``."""
         loaded = self._lookup()
-        found = [i for i in loaded.index.singles.values() if i.sync_key == sync_key]
+        singles = loaded.index.singles
+        found = [
+            item
+            for item_id in loaded.ids_of(sync_key)
+            if (item := singles.get(item_id)) is not None and item.sync_key == sync_key
+        ]
         window = self._last_window
         if window is not None:
             found.extend(i for i in self._occurrences(loaded, window) if i.sync_key == sync_key)
@@ -307,6 +392,14 @@ def _reparse_in_place(component: Component) -> None:
     for name, value in fresh.items():
         component[name] = value
     component.subcomponents[:] = fresh.subcomponents
+
+
+def _plain_key(sync_key: str) -> bool:
+    return sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
+
+
+def _recurring(component: Component) -> bool:
+    return any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
 
 
 def _digest(data: bytes) -> str:
@@ -355,6 +448,9 @@ class IcsBackend(IcsReader):
         self._backend_name = f"ics:{self.path}"
         self._needs_zones = False
         self._touched: list[Component] = []
+        self._series_changed = False
+        self._flushes_called = False
+        self._created_here = False
         self._parses = 0
         self._options = options_fingerprint(
             zone=self._zone,
@@ -366,7 +462,8 @@ class IcsBackend(IcsReader):
             empty = Calendar()
             empty.add("PRODID", _PRODID)
             empty.add("VERSION", "2.0")
-            self._atomic_write(empty.to_ical())
+            atomic_write(self.path, empty.to_ical())
+            self._created_here = True
 
     def __repr__(self) -> str:
         return f"IcsBackend({str(self.path)!r})"
@@ -432,6 +529,8 @@ class IcsBackend(IcsReader):
 
     def _current(self) -> _Loaded:
         loaded = self._loaded
+        if loaded is not None and loaded.dirty:
+            return loaded  # buffered writes: a change on disk is refused at flush
         if loaded is None or self._stat() != loaded.signature:
             self._loaded = loaded = self._read()
         return loaded
@@ -439,12 +538,34 @@ class IcsBackend(IcsReader):
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
         return make_cursor(loaded.digest, window, self._options)
 
+    def changes(self, cursor: str | None, window: Window) -> ChangeSet:
+        """As :meth:`IcsReader.changes`; a file this backend created is refused when
+        ``cursor`` shows the pair was synced with a file here before.
+
+        Raises:
+            NotFound: the file was created empty now although the stored cursor names
+                an earlier one (it vanished: listing it empty would delete everything
+                on the other side); the empty file is removed again.
+        """
+        created, self._created_here = self._created_here, False
+        if created and cursor is not None and cursor.startswith(CURSOR_PREFIX + ":"):
+            self.path.unlink(missing_ok=True)
+            self._loaded = None
+            raise NotFound(
+                f"{self.path}: no such calendar file, although an earlier sync read one "
+                "there (restore it, or reset the pair's state to start over)",
+                backend="ics",
+            )
+        return super().changes(cursor, window)
+
     def _unchanged_since(self, cursor: str | None, window: Window) -> bool:
         # Only hashing: size and mtime are never trusted (an edit may keep both), so
         # the hash also drops a cached parse the stat signature would still accept.
         # Anything unexpected (not a cursor of this format, a missing, oversized or
         # unreadable file) answers False, and the full listing that follows raises
         # the same errors it always did.
+        if self._loaded is not None and self._loaded.dirty:
+            return False  # writes not flushed yet: list from memory, never drop them
         ours = cursor is not None and cursor.startswith(CURSOR_PREFIX + ":")
         if not ours and self._loaded is None:
             return False
@@ -461,61 +582,77 @@ class IcsBackend(IcsReader):
 
     # --- writing -------------------------------------------------------------
 
-    def _atomic_write(self, data: bytes) -> None:
-        folder = self.path.parent
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp_path = Path(tmp_name)
-            if self.path.exists():
-                tmp_path.chmod(self.path.stat().st_mode & 0o777)
-            tmp_path.replace(self.path)
-        except OSError as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise BackendError(f"{self.path}: cannot be written: {exc}", backend="ics") from exc
-        try:  # make the rename itself durable
-            dir_fd = os.open(folder, os.O_RDONLY)
-        except OSError:
+    def flush(self) -> None:
+        """Write every change accepted so far to the file, once (atomically, fsynced).
+
+        The engine calls it at the end of each durable step, before its state store
+        commits the step; until a caller has called it once, :meth:`apply_batch` and
+        the single-item writes flush by themselves, so an engine that never calls it
+        still never records a write the file does not have.
+
+        Raises:
+            VersionConflict: the file changed on disk since it was read (the buffered
+                changes are dropped; the next read starts from the file).
+            BackendError: the file cannot be written.
+        """
+        self._flushes_called = True
+        loaded = self._loaded
+        if loaded is None or not loaded.dirty:
+            return
+        self._write_out(loaded)
+
+    def _refuse_if_changed(self, loaded: _Loaded) -> None:
+        signature = self._stat()
+        if signature == loaded.signature:
             return
         try:
-            os.fsync(dir_fd)
+            on_disk = self.path.read_bytes() if signature is not None else b""
         except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+            on_disk = b""
+        if _digest(on_disk) != loaded.digest:
+            self._loaded = None  # our in-memory changes are dropped
+            raise VersionConflict(
+                f"{self.path} changed on disk since it was read; not overwriting it",
+                backend="ics",
+            )
 
-    def _commit(self, loaded: _Loaded, needs_zones: bool) -> None:
-        """Write the mutated calendar if the file is still what we read."""
-        signature = self._stat()
-        if signature != loaded.signature:
-            try:
-                on_disk = self.path.read_bytes() if signature is not None else b""
-            except OSError:
-                on_disk = b""
-            if _digest(on_disk) != loaded.digest:
-                self._loaded = None  # our in-memory changes are dropped
-                raise VersionConflict(
-                    f"{self.path} changed on disk since it was read; not overwriting it",
-                    backend="ics",
-                )
-        for component in self._touched:
+    def _write_out(self, loaded: _Loaded) -> None:
+        """Render the calendar (changed components only) and replace the file."""
+        self._refuse_if_changed(loaded)
+        data = loaded.render()
+        atomic_write(self.path, data)
+        loaded.digest = _digest(data)
+        loaded.signature = self._stat()
+        loaded.dirty = False
+        self._created_here = False
+        logger.info("%s: wrote %d bytes", self.path, len(data))
+
+    def _settle(self, loaded: _Loaded, touched: list[Component], needs_zones: bool) -> None:
+        """Bring the index in step with the changed components (no file access)."""
+        for component in touched:
             _reparse_in_place(component)
+            loaded.rendering.forget(component)
         if needs_zones:
             loaded.calendar.add_missing_timezones()
-        data = loaded.calendar.to_ical()
-        self._atomic_write(data)
-        logger.info("%s: wrote %d changed event(s)", self.path, len(self._touched))
-        self._loaded = None
-        # Index what was written without parsing the whole file again: every changed
-        # component was re-parsed above, so memory holds what a fresh read would give.
-        event_lines = scan_event_lines(data, str(self.path))
+        loaded.expansions.clear()
+        loaded.dirty = True
+        simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(_recurring(c) for c in touched)
+        if simple and not self._series_changed:
+            # Created events are indexed already; changed single events again here.
+            resolver = loaded.index.resolver
+            for component in touched:
+                uid = str(component.get("UID", "")).strip()
+                item = convert(component, resolver, item_id=uid)
+                loaded.put_single(uid, item)
+            return
+        for uid in list(loaded.appended):
+            loaded.materialize(uid)
+        # Lines are those of the last read; components written since have none.
         index, _floating = _index_parsed(
-            loaded.calendar, event_lines, str(self.path), self._zone, budget=self._budget
+            loaded.calendar, (), str(self.path), self._zone, budget=self._budget
         )
-        self._loaded = _Loaded(loaded.calendar, index, _digest(data), self._stat(), loaded.notes)
+        loaded.index = index
+        loaded.keys = None
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -534,13 +671,19 @@ class IcsBackend(IcsReader):
         return current
 
     def _do_create(self, loaded: _Loaded, item: CalendarItem, sync_key: str) -> str:
-        for existing in loaded.index.singles.values():
-            if existing.sync_key == sync_key:
-                return existing.id or ""
+        for existing_id in loaded.ids_of(sync_key):
+            if existing_id in loaded.index.singles:
+                return existing_id
         uid = f"{sync_key}@severa-ext"
+        if emittable(item) and _plain_key(sync_key):
+            created = emit_event(uid, item, now=self._now(), sync_key=sync_key)
+            loaded.appended[uid] = created
+            loaded.put_single(uid, created.item)
+            return uid
         event = new_event(uid)
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
         loaded.calendar.add_component(event)
+        loaded.index.stored.setdefault(uid, []).append(event)
         self._touched.append(event)
         return uid
 
@@ -549,6 +692,7 @@ class IcsBackend(IcsReader):
     ) -> str:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
+        loaded.materialize(uid)
         components = self._stored(loaded, uid)
         sync_key = current.sync_key
         if token is None:
@@ -563,7 +707,14 @@ class IcsBackend(IcsReader):
                     raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
                 target = new_override(master, current.original_start)
                 loaded.calendar.add_component(target)
-        self._needs_zones |= apply_item(target, item, now=self._now(), sync_key=sync_key)
+            self._series_changed = True
+        self._needs_zones |= apply_item(
+            target,
+            item,
+            now=self._now(),
+            sync_key=sync_key,
+            floating=loaded.index.resolver.floating,
+        )
         self._touched.append(target)
         return item_id
 
@@ -572,19 +723,28 @@ class IcsBackend(IcsReader):
         series = loaded.index.series.get(uid)
         return series.stored_overrides.get(token) if series is not None else None
 
+    def _remove(self, loaded: _Loaded, component: Component) -> None:
+        subcomponents = loaded.calendar.subcomponents
+        for position, candidate in enumerate(subcomponents):
+            if candidate is component:
+                del subcomponents[position]
+                return
+
     def _do_delete(self, loaded: _Loaded, item_id: str, if_match: str | None) -> None:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
+        loaded.materialize(uid)
         components = self._stored(loaded, uid)
+        self._series_changed = True
         if token is None:
             for component in components:
                 if "RECURRENCE-ID" not in component:
-                    loaded.calendar.subcomponents.remove(component)
+                    self._remove(loaded, component)
                     break
             return
         override = self._override(loaded, uid, token)
         if override is not None:
-            loaded.calendar.subcomponents.remove(override)
+            self._remove(loaded, override)
         master = next((c for c in components if "RECURRENCE-ID" not in c), None)
         if master is not None and current.original_start is not None:
             original = current.original_start
@@ -594,47 +754,48 @@ class IcsBackend(IcsReader):
         elif override is None:
             raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
 
+    def _apply(self, loaded: _Loaded, op: WriteOp) -> str | None:
+        if isinstance(op, CreateOp):
+            return self._do_create(loaded, op.item, op.sync_key)
+        if isinstance(op, UpdateOp):
+            return self._do_update(loaded, op.item_id, op.item, op.if_match)
+        self._do_delete(loaded, op.item_id, op.if_match)
+        return None
+
     def _run(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         loaded = self._current()
         self._needs_zones = False
+        self._series_changed = False
         self._touched = []
         outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
         try:
             for op in ops:
                 try:
-                    if isinstance(op, CreateOp):
-                        outcomes.append((op, self._do_create(loaded, op.item, op.sync_key), None))
-                    elif isinstance(op, UpdateOp):
-                        outcomes.append(
-                            (op, self._do_update(loaded, op.item_id, op.item, op.if_match), None)
-                        )
-                    else:
-                        self._do_delete(loaded, op.item_id, op.if_match)
-                        outcomes.append((op, None, None))
+                    outcomes.append((op, self._apply(loaded, op), None))
                 except SeveraExtError as exc:
                     outcomes.append((op, None, exc))
             if any(error is None for _op, _id, error in outcomes):
-                self._commit(loaded, self._needs_zones)
+                self._settle(loaded, self._touched, self._needs_zones)
+                if not self._flushes_called:
+                    self._write_out(loaded)
         except BaseException:
             self._loaded = None
             raise
-        results: list[WriteResult] = []
-        for op, item_id, error in outcomes:
-            if error is not None:
-                results.append(WriteResult(op, error=error))
-            elif item_id is None:
-                results.append(WriteResult(op, None))
-            else:
-                stored = self.get(item_id)
-                if stored is None:
-                    results.append(
-                        WriteResult(
-                            op, error=BadItem(item_id, "not readable after writing", backend="ics")
-                        )
-                    )
-                else:
-                    results.append(WriteResult(op, stored))
-        return results
+        return [self._result(op, item_id, error) for op, item_id, error in outcomes]
+
+    def _result(
+        self, op: WriteOp, item_id: str | None, error: SeveraExtError | None
+    ) -> WriteResult:
+        if error is not None:
+            return WriteResult(op, error=error)
+        if item_id is None:
+            return WriteResult(op, None)
+        stored = self.get(item_id)
+        if stored is None:
+            return WriteResult(
+                op, error=BadItem(item_id, "not readable after writing", backend="ics")
+            )
+        return WriteResult(op, stored)
 
     def _one(self, op: WriteOp) -> CalendarItem | None:
         (result,) = self._run([op])
@@ -679,8 +840,18 @@ class IcsBackend(IcsReader):
         return self._run(ops)
 
     def close(self) -> None:
-        """Forget the cached read."""
-        self._loaded = None
+        """Write what is still buffered (as :meth:`flush`), then forget the cached read.
+
+        Raises:
+            VersionConflict: the file changed on disk since it was read.
+            BackendError: the file cannot be written.
+        """
+        try:
+            loaded = self._loaded
+            if loaded is not None and loaded.dirty:
+                self._write_out(loaded)
+        finally:
+            self._loaded = None
 
 
 class IcsSubscription(IcsReader):
@@ -691,12 +862,18 @@ class IcsSubscription(IcsReader):
         session: the ``requests.Session`` to use (one per backend; injected in tests).
         zone: the zone floating times are read in.
         timeout: seconds for connecting and for each read.
-        max_seconds: the whole download must finish within this many seconds.
-        max_bytes: larger bodies are refused.
+        max_seconds: the whole download (each request, redirects included in the
+            count of :data:`MAX_REDIRECTS`) must finish within this many seconds.
+        max_bytes: larger bodies (after decompression) are refused.
         expansion_budget: seconds one recurring series may take to expand.
+        allow_http: accept a plain ``http://`` URL (a feed on a trusted local
+            network, or a test server); without it only ``https://`` and
+            ``webcal://`` (read as https) are accepted, since a plain-http feed can
+            be altered by anyone on the path.
 
     Raises:
-        ConfigError: the URL is not http(s) or webcal, or the zone is unknown.
+        ConfigError: the URL is not https or webcal (or http without
+            ``allow_http``), or the zone is unknown.
     """
 
     def __init__(
@@ -709,12 +886,19 @@ class IcsSubscription(IcsReader):
         max_seconds: float = 120.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
         expansion_budget: float = EXPANSION_BUDGET_S,
+        allow_http: bool = False,
     ) -> None:
         lowered = url.lower()
         if lowered.startswith("webcal://"):
             url = "https://" + url[len("webcal://") :]
+        elif lowered.startswith("http://") and not allow_http:
+            raise ConfigError(
+                f"{safe_url(url)}: a plain http:// subscription is refused (anyone on the "
+                "path can alter it); use https:// or webcal://, or allow_http=True for a "
+                "trusted local feed"
+            )
         elif not lowered.startswith(("http://", "https://")):
-            raise ConfigError(f"not an http(s) or webcal URL: {url!r}")
+            raise ConfigError(f"not an https or webcal URL: {safe_url(url)!r}")
         self.url = url
         self._budget = expansion_budget
         self._session = session or requests.Session()
@@ -722,6 +906,7 @@ class IcsSubscription(IcsReader):
         self._timeout = timeout
         self._max_seconds = max_seconds
         self._max_bytes = max_bytes
+        self._limits = HttpLimits(max_body_bytes=max_bytes, deadline=max_seconds)
         self._loaded = None
         self._last_window = None
         self._backend_name = url
@@ -739,71 +924,63 @@ class IcsSubscription(IcsReader):
         return Capabilities(delta=False, batch_size=1, read_only=True, sync_key_lookup=False)
 
     def _download(self) -> bytes | None:
-        """The new body, or ``None`` when the server says 304 Not Modified."""
+        """The new body, or ``None`` when the server says 304 Not Modified.
+
+        Redirects are followed by hand, at most :data:`MAX_REDIRECTS`, and only to the
+        configured URL's scheme, host and port (nothing configured for this feed, a
+        session's auth or cookies, may reach another host); each request has the total
+        deadline and the decompressed size cap of :mod:`severa_ext.backends._http`.
+        """
         headers = {"Accept": "text/calendar, */*;q=0.1"}
         if self._body is not None:
             if "etag" in self._validators:
                 headers["If-None-Match"] = self._validators["etag"]
             if "last-modified" in self._validators:
                 headers["If-Modified-Since"] = self._validators["last-modified"]
-        started = time.monotonic()
-        try:
-            with self._session.get(
-                self.url, headers=headers, timeout=self._timeout, stream=True
-            ) as response:
-                status = response.status_code
-                if status == 304:
-                    if self._body is None:
-                        raise MalformedResponse(
-                            f"{self.url}: 304 Not Modified to an unconditional request",
-                            backend="ics",
-                        )
-                    return None
-                _raise_for_status(self.url, response)
-                content_type = response.headers.get("Content-Type", "").lower()
-                if "html" in content_type:
-                    raise MalformedResponse(
-                        f"{self.url}: the server sent an HTML page ({content_type}), "
-                        "not a calendar",
-                        backend="ics",
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > self._max_bytes:
-                        raise BackendError(
-                            f"{self.url}: the download exceeds the limit of "
-                            f"{self._max_bytes} bytes",
-                            backend="ics",
-                        )
-                    if time.monotonic() - started > self._max_seconds:
-                        raise BackendUnavailable(
-                            f"{self.url}: the download took more than {self._max_seconds:g} s",
-                            backend="ics",
-                        )
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-                expected = response.headers.get("Content-Length")
-                if expected is not None and expected.isdigit() and int(expected) != len(body):
-                    raise BackendUnavailable(
-                        f"{self.url}: truncated download ({len(body)} of {expected} bytes)",
-                        backend="ics",
-                    )
-                validators = {}
-                if response.headers.get("ETag"):
-                    validators["etag"] = response.headers["ETag"]
-                if response.headers.get("Last-Modified"):
-                    validators["last-modified"] = response.headers["Last-Modified"]
-                self._pending_validators = validators
-                self._charset = response.encoding if "charset=" in content_type else None
-                return body
-        except requests.Timeout as exc:
-            raise BackendUnavailable(f"{self.url}: timed out: {exc}", backend="ics") from exc
-        except requests.RequestException as exc:
-            raise BackendUnavailable(
-                f"{self.url}: download failed ({type(exc).__name__}): {exc}", backend="ics"
-            ) from exc
+        url = self.url
+        for _hop in range(MAX_REDIRECTS + 1):
+            answer = send(
+                self._session,
+                "GET",
+                url,
+                limits=self._limits,
+                timeout=self._timeout,
+                backend="ics",
+                what=f"GET {safe_url(url)}",
+                headers=headers,
+            )
+            if answer.status not in (301, 302, 303, 307, 308):
+                return self._accept(answer)
+            target = urljoin(url, answer.header("Location") or "")
+            url = require_same_origin(target, self.url, what="redirect", backend="ics")
+        raise MalformedResponse(
+            f"{safe_url(self.url)}: more than {MAX_REDIRECTS} redirects", backend="ics"
+        )
+
+    def _accept(self, answer: HttpAnswer) -> bytes | None:
+        if answer.status == 304:
+            if self._body is None:
+                raise MalformedResponse(
+                    f"{self.url}: 304 Not Modified to an unconditional request",
+                    backend="ics",
+                )
+            return None
+        _raise_for_status(self.url, answer)
+        content_type = (answer.header("Content-Type") or "").lower()
+        if "html" in content_type:
+            raise MalformedResponse(
+                f"{self.url}: the server sent an HTML page ({content_type}), not a calendar",
+                backend="ics",
+            )
+        validators = {}
+        if answer.header("ETag"):
+            validators["etag"] = answer.header("ETag") or ""
+        if answer.header("Last-Modified"):
+            validators["last-modified"] = answer.header("Last-Modified") or ""
+        self._pending_validators = validators
+        match = re.search(r"charset=\"?([A-Za-z0-9_.:-]+)", content_type)
+        self._charset = match.group(1) if match else None
+        return answer.body
 
     def _current(self) -> _Loaded:
         body = self._download()
@@ -853,19 +1030,19 @@ class IcsSubscription(IcsReader):
         self._session.close()
 
 
-def _raise_for_status(url: str, response: requests.Response) -> None:
-    status = response.status_code
+def _raise_for_status(url: str, answer: HttpAnswer) -> None:
+    status = answer.status
     if status < 300 and status != 204:
         return
-    reason = f"{url}: HTTP {status} {response.reason or ''}".strip()
+    reason = f"{safe_url(url)}: HTTP {status}"
     if status in (401, 403):
         raise AuthError(reason, backend="ics")
     if status in (404, 410):
         raise NotFound(reason, backend="ics")
-    if status == 429:
-        retry = response.headers.get("Retry-After", "")
+    if status == 429 or (status == 503 and answer.header("Retry-After")):
+        retry = parse_retry_after(answer.header("Retry-After"), now=datetime.now(UTC))
         raise Throttled(
-            reason, retry_after=float(retry) if retry.isdigit() else 60.0, backend="ics"
+            reason, retry_after=retry if retry is not None else DEFAULT_RETRY_AFTER, backend="ics"
         )
     if status >= 500:
         raise BackendUnavailable(reason, backend="ics")

@@ -9,7 +9,10 @@ strategies through the ``hypothesis`` entry point.
 * :class:`SyncHarness`: two sides, a state store, a fixed clock and a sync engine.
 * :class:`FaultyBackend` (in :mod:`severa_ext.testing.faults`): any backend with the
   fault injection of the memory backend.
+* :class:`FakeSeveraServer` (in :mod:`severa_ext.testing.severa_server`): a fake
+  Severa REST API over real HTTP (fixture ``severa_server``).
 * :mod:`severa_ext.testing.strategies`: hypothesis strategies.
+* :data:`START`: the fakes' clock time (4 May 2026 09:00 UTC).
 
 The names here load on first use, so importing the package stays cheap.
 """
@@ -20,14 +23,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from severa_ext.testing._fixtures_memory import SyncHarness
+    from severa_ext.testing._fixtures_memory import START, SyncHarness
     from severa_ext.testing.contract import BackendContract
     from severa_ext.testing.faults import FaultyBackend
+    from severa_ext.testing.severa_server import FakeSeveraServer
 
-__all__ = ["BackendContract", "FaultyBackend", "SyncHarness"]
+__all__ = ["START", "BackendContract", "FakeSeveraServer", "FaultyBackend", "SyncHarness"]
 
 _LAZY = {
+    "START": "severa_ext.testing._fixtures_memory",
     "BackendContract": "severa_ext.testing.contract",
+    "FakeSeveraServer": "severa_ext.testing.severa_server",
     "FaultyBackend": "severa_ext.testing.faults",
     "SyncHarness": "severa_ext.testing._fixtures_memory",
 }

@@ -11,7 +11,7 @@ import copy
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,10 +22,14 @@ from tzlocal.windows_tz import tz_win
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.testing._graph_wire import html_text, instant, zone_of
 
-__all__ = ["Answer", "FakeMailbox", "Tenant", "graph_error"]
+__all__ = ["Answer", "ChangeListener", "FakeMailbox", "Tenant", "graph_error"]
 
 Answer = tuple[int, dict[str, str], Any]
 """``(status, headers, JSON body or None)``."""
+
+ChangeListener = Callable[["FakeMailbox", str, str], None]
+"""Called under the tenant lock with ``(mailbox, event id, "created" | "updated" |
+"deleted")`` after every change of an event."""
 
 _FILTER = re.compile(
     r"^\s*singleValueExtendedProperties/Any\(\s*ep\s*:\s*ep/id eq '(?P<id>(?:[^']|'')*)'"
@@ -116,6 +120,7 @@ class Tenant:
         self.replay_delta = False
         self.delta_omits: frozenset[str] = frozenset()
         self.base_url = ""
+        self.listeners: list[ChangeListener] = []
 
     # --- set-up ------------------------------------------------------------
 
@@ -134,9 +139,11 @@ class Tenant:
                     return box
         return None
 
-    def _touch(self, box: FakeMailbox, event_id: str) -> None:
+    def _touch(self, box: FakeMailbox, event_id: str, change: str) -> None:
         self.seq += 1
         box.log.append((self.seq, event_id))
+        for listener in self.listeners:
+            listener(box, event_id, change)
 
     # --- events ------------------------------------------------------------
 
@@ -178,18 +185,18 @@ class Tenant:
         }
         if props:
             box.props[event_id] = props
-        self._new_version(box, event)
         box.events[event_id] = event
+        self._new_version(box, event, "created")
         if event.get("transactionId"):
             box.transactions[str(event["transactionId"])] = event_id
         return event
 
-    def _new_version(self, box: FakeMailbox, event: dict[str, Any]) -> None:
+    def _new_version(self, box: FakeMailbox, event: dict[str, Any], change: str) -> None:
         change_key = secrets.token_urlsafe(12)
         event["changeKey"] = change_key
         event["@odata.etag"] = f'W/"{change_key}"'
         event["lastModifiedDateTime"] = _stamp(self.clock.now().astimezone(UTC))
-        self._touch(box, event["id"])
+        self._touch(box, event["id"], change)
 
     def patch_event(
         self, box: FakeMailbox, event: dict[str, Any], changes: Mapping[str, Any]
@@ -200,13 +207,13 @@ class Tenant:
                 event[key] = copy.deepcopy(changes[key])
         if event.get("type") == "occurrence":
             event["type"] = "exception"
-        self._new_version(box, event)
+        self._new_version(box, event, "updated")
 
     def remove_event(self, box: FakeMailbox, event_id: str) -> None:
         """Delete an event (a series master takes its occurrences with it)."""
         event = box.events.pop(event_id, None)
         box.props.pop(event_id, None)
-        self._touch(box, event_id)
+        self._touch(box, event_id, "deleted")
         if event is not None and event.get("type") == "seriesMaster":
             for other_id in [
                 i for i, e in box.events.items() if e.get("seriesMasterId") == event_id

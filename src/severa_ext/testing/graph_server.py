@@ -10,6 +10,10 @@ and token endpoints that msal needs. Switches inject throttling (429 + Retry-Aft
 also inside batches), 503, lost delta tokens (410), expired tokens, slow answers
 and dropped connections; mailboxes can be unlicensed (``MailboxNotEnabledForRESTAPI``),
 closed to the application (``ErrorAccessDenied``) or Bookings mailboxes.
+``/subscriptions`` (``FakeGraphServer.subscriptions``) validates a receiver with the
+handshake before it creates a subscription, renews, deletes and expires them, and
+posts change notifications (and lifecycle notifications on demand) to the receiver
+over HTTP on 127.0.0.1 when events of a subscribed mailbox change.
 
 msal only talks to ``https`` authorities, so the identity endpoints are announced as
 ``https://127.0.0.1:<port>/<tenant>``; :meth:`FakeGraphServer.session` returns a
@@ -46,10 +50,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
+from severa_ext.backends.graph_notifications import GraphSubscriptions
 from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem
+from severa_ext.testing._graph_notify import FakeSubscriptions
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
 from severa_ext.testing._graph_wire import event_item, event_json
 from severa_ext.testing.faults import FaultyBackend
@@ -142,6 +148,7 @@ class FakeGraphServer:
         self.shuffle_batches = shuffle_batches
         self._random = random.Random(seed)
         self.tenant = Tenant(clock)
+        self.subscriptions = FakeSubscriptions(self.tenant)
         self._tokens: dict[str, float] = {}
         self._refresh_tokens: dict[str, str] = {}
         self._faults: list[_Fault] = []
@@ -182,6 +189,7 @@ class FakeGraphServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.subscriptions.close()
 
     def __enter__(self) -> FakeGraphServer:
         return self.start()
@@ -254,6 +262,15 @@ class FakeGraphServer:
         session = kwargs.pop("session", None) or self.session()
         tokens = kwargs.pop("tokens", None) or self.token_provider(session)
         return GraphBackend(mailbox, tokens, session=session, base_url=self.base_url, **kwargs)
+
+    def graph_subscriptions(self, **kwargs: Any) -> GraphSubscriptions:
+        """A ``GraphSubscriptions`` client wired to this server (msal app-only auth).
+
+        Keyword arguments go to ``GraphSubscriptions`` (``clock``, ``lifetime`` ...).
+        """
+        session = kwargs.pop("session", None) or self.session()
+        tokens = kwargs.pop("tokens", None) or self.token_provider(session)
+        return GraphSubscriptions(tokens, session=session, base_url=self.base_url, **kwargs)
 
     # --- tenant set-up ------------------------------------------------------------
 
@@ -587,6 +604,9 @@ class FakeGraphServer:
             return graph_error(fault.status, fault.code, "Injected fault.", **extra)
         if path.rstrip("/") == "/$batch":
             return self._batch(method, body)
+        if path.startswith("/subscriptions"):
+            # Outside the tenant lock: a create waits for the receiver's handshake.
+            return self.subscriptions.route(method, path, body)
         return self.tenant.route(method, target, headers, body)
 
     def _batch(self, method: str, body: Any) -> Answer:
@@ -886,6 +906,8 @@ def _kind(method: str, path: str) -> str:
         return f"{method} event"
     if path.endswith("/events"):
         return f"{method} events"
+    if "/subscriptions" in path:
+        return f"{method} subscription"
     return f"{method} other"
 
 

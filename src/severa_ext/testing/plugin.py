@@ -16,6 +16,7 @@ pytest_plugins = [
     "severa_ext.testing._fixtures_memory",
     "severa_ext.testing._fixtures_graph",
     "severa_ext.testing._fixtures_ews",
+    "severa_ext.testing._fixtures_severa",
 ]
 
 
