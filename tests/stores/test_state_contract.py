@@ -10,6 +10,7 @@ import pytest
 
 from severa_ext.sync import _sqlite_codec as codec
 from severa_ext.sync._sqlite_schema import CURRENT_VERSION, MIGRATIONS
+from severa_ext.sync.links import Intent, Parked
 from severa_ext.sync.sqlite import SQLiteStateStore
 from severa_ext.sync.state import MemoryStateStore
 from severa_ext.testing.state_contract import StateStoreContract
@@ -23,11 +24,15 @@ class TestMemoryStateStore(StateStoreContract):
         store.close()
 
 
+def _pending(entry):
+    return entry.side if isinstance(entry, Intent) else None
+
+
 def _write_v1_or_v2(raw, links):
     for link in links:
         raw.execute(
             "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
-            ("p", link.sync_key, link.a_id, link.b_id, link.pending, codec.dump_link(link)),
+            ("p", link.sync_key, link.a_id, link.b_id, _pending(link), codec.legacy_document(link)),
         )
 
 
@@ -43,9 +48,9 @@ def _write_v3_on(raw, links):
                 link.b_id,
                 link.a_etag,
                 link.b_etag,
-                link.pending,
-                int(link.quarantined),
-                None if link.base is None else codec.dump_base(link.base),
+                _pending(link),
+                int(isinstance(link, Parked)),
+                None if link.base is None else codec.dump_base(link.base)[0],
             ),
         )
 

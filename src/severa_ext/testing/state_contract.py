@@ -42,7 +42,8 @@ from hypothesis import strategies as st
 from severa_ext.errors import LeaseHeld, ValidationError
 from severa_ext.sync.items import CalendarItem, ShowAs, copy_print
 from severa_ext.sync.journal import JournalEntry
-from severa_ext.sync.state import Link, MemoryStateStore, StateStore
+from severa_ext.sync.links import Intent, Link, Parked, Stored
+from severa_ext.sync.state import MemoryStateStore, StateStore
 from severa_ext.testing._state_racing import (
     NOW,
     count_under_lease,
@@ -104,7 +105,7 @@ class StateStoreContract:
         """A picklable callable opening the same state anew; ``None``: one process only."""
         return None
 
-    def open_at_version(self, version: int, links: Sequence[Link], folder: Path) -> StateStore:
+    def open_at_version(self, version: int, links: Sequence[Stored], folder: Path) -> StateStore:
         """Write ``links`` of pair ``"p"`` as schema ``version`` did, under ``folder``,
         then open that state with this release (which migrates it). Override when
         :attr:`earlier_schema_versions` is not empty."""
@@ -146,12 +147,12 @@ class StateStoreContract:
         assert store.cursor("q", "a") is None
 
     def test_pending_intents_and_separate_pairs(self, store: StateStore) -> None:
-        intent = Link("k5", a_id="A5", pending="b", base=BASE)
+        intent = Intent("k5", "b", a_id="A5", base=BASE)
         store.apply("p", step(put=[sample_link(1), intent]))
         store.apply("q", step(put=[sample_link(1, a_etag="q")]))
-        assert store.pending("p") == [intent]
-        assert store.pending("q") == []
-        assert store.link("q", "k1") == sample_link(1, a_etag="q")
+        assert store.intents("p") == [intent]
+        assert store.intents("q") == []
+        assert store.links_by_keys("q", ["k1"]) == {"k1": sample_link(1, a_etag="q")}
         assert (store.count("p"), store.count("q"), store.count("r")) == (2, 1, 0)
 
     def test_links_by_prints_S3(self, store: StateStore) -> None:
@@ -160,7 +161,7 @@ class StateStoreContract:
             sample_link(1),
             sample_link(2, base=other),
             sample_link(3, base=BASE.evolve(body="not in the print")),
-            Link("k4", a_id="A4", pending="b", base=BASE),  # an intent is not a copy
+            Intent("k4", "b", a_id="A4", base=BASE),  # an intent is not a copy
             Link("k5", a_id="A5"),  # no base
         ]
         store.apply("p", step(put=links))
@@ -174,15 +175,18 @@ class StateStoreContract:
 
     def test_every_link_field_round_trips(self, store: StateStore) -> None:
         day = date(2026, 5, 10)
-        links = [
-            sample_link(1, quarantined=True, pending="a", b_etag='W/"x"'),
+        links: list[Stored] = [
+            Intent("k0", "a", b_id="B0", b_etag='W/"x"', base=BASE),
+            sample_link(1, b_etag='W/"x"'),
             sample_link(2, base=BASE.evolve(start=day, end=day + timedelta(days=1))),
             sample_link(3, base=BASE.evolve(series_id="S", original_start=BASE.start, id="i")),
             Link("k4"),
+            Parked("b", "B9", "7", BASE),
         ]
         store.apply("p", step(put=links))
-        assert [store.link("p", link.sync_key) for link in links] == links
-        assert sorted(store.links("p"), key=lambda x: x.sync_key) == links
+        keys = [link.sync_key for link in links]
+        assert store.links_by_keys("p", keys) == {link.sync_key: link for link in links}
+        assert sorted(store.links("p"), key=_key) == sorted(links, key=_key)
 
     # --- leases --------------------------------------------------------------------
 
@@ -274,8 +278,8 @@ class StateStoreContract:
         for pair in pairs:
             assert sorted(store.links(pair), key=_key) == sorted(reference.links(pair), key=_key)
             assert store.count(pair) == reference.count(pair)
-            assert sorted(store.pending(pair), key=_key) == sorted(
-                reference.pending(pair), key=_key
+            assert sorted(store.intents(pair), key=_key) == sorted(
+                reference.intents(pair), key=_key
             )
             assert store.links_by_keys(pair, keys) == reference.links_by_keys(pair, keys)
             for side in ("a", "b"):
@@ -290,21 +294,25 @@ class StateStoreContract:
     def test_every_earlier_schema_version_is_migrated(self, tmp_path: Path) -> None:
         if not self.earlier_schema_versions:
             pytest.skip("this state store has no earlier schema versions")
-        links = [sample_link(1), sample_link(2, b_etag="x"), Link("k3", a_id="A3", pending="b")]
+        links: list[Stored] = [
+            sample_link(1),
+            sample_link(2, b_etag="x"),
+            Intent("k3", "b", a_id="A3", base=BASE),
+        ]
         for version in self.earlier_schema_versions:
             store = self.open_at_version(version, links, tmp_path / f"v{version}")
             try:
                 assert sorted(store.links("p"), key=_key) == links, f"from version {version}"
                 assert store.count("p") == len(links)
                 assert store.links_by_ids("p", "b", ["B2"]) == {"B2": links[1]}
-                assert store.pending("p") == [links[2]]
+                assert store.intents("p") == [links[2]]
                 store.apply("p", step(put=[sample_link(7)], delete=["k1"]))
                 assert store.count("p") == len(links)
             finally:
                 store.close()
 
 
-def _key(link: Link) -> str:
+def _key(link: Stored) -> str:
     return link.sync_key
 
 
@@ -319,18 +327,32 @@ def _ids_of(key: str, side: str) -> st.SearchStrategy[str | None]:
 
 
 _state_keys = st.sampled_from([f"k{n}" for n in range(4)])
-_links = _state_keys.flatmap(
+_bases = st.none() | st.sampled_from([BASE, BASE.evolve(title="Other")])
+_etags = st.none() | st.text("xyz", max_size=3)
+_settled = _state_keys.flatmap(
     lambda key: st.builds(
         Link,
         sync_key=st.just(key),
         a_id=_ids_of(key, "A"),
         b_id=_ids_of(key, "B"),
-        a_etag=st.none() | st.text("xyz", max_size=3),
-        pending=st.sampled_from([None, "a", "b"]),
-        quarantined=st.booleans(),
-        base=st.none() | st.sampled_from([BASE, BASE.evolve(title="Other")]),
+        a_etag=_etags,
+        base=_bases,
     )
 )
+_intents = _state_keys.flatmap(
+    lambda key: st.sampled_from(["a", "b"]).flatmap(
+        lambda side: st.builds(
+            Intent,
+            sync_key=st.just(key),
+            side=st.just(side),
+            a_id=st.none() if side == "a" else _ids_of(key, "A"),
+            b_id=st.none() if side == "b" else _ids_of(key, "B"),
+            a_etag=_etags,
+            base=_bases,
+        )
+    )
+)
+_links: st.SearchStrategy[Stored] = _settled | _intents
 _changes = st.builds(
     step,
     put=st.lists(_links, max_size=3, unique_by=_key),
