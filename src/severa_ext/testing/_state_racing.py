@@ -10,17 +10,23 @@ from typing import Any
 
 from severa_ext.errors import LeaseHeld
 from severa_ext.sync.items import Side
-from severa_ext.sync.state import Link, StateChange, StateStore
+from severa_ext.sync.links import Link, Stored
+from severa_ext.sync.state import StateChange, StateStore
 from severa_ext.testing._store_racing import NOW, TIMEOUT
 
-__all__ = ["NOW", "count_under_lease", "race_for_lease", "step"]
+__all__ = ["NOW", "count_under_lease", "entry", "race_for_lease", "step"]
 
 _HOUR = timedelta(hours=1)
 
 
+def entry(store: StateStore, pair_id: str, sync_key: str) -> Stored | None:
+    """The entry ``sync_key`` of ``pair_id``, or ``None`` (one bulk lookup)."""
+    return store.links_by_keys(pair_id, [sync_key]).get(sync_key)
+
+
 def step(
     *,
-    put: Sequence[Link] = (),
+    put: Sequence[Stored] = (),
     delete: Sequence[str] = (),
     cursors: Mapping[Side, str | None] | None = None,
 ) -> StateChange:
@@ -61,8 +67,8 @@ def count_under_lease(
             lease = store.acquire("counter", f"{os.getpid()}-{attempt}", now=NOW, ttl=_HOUR)
         except LeaseHeld:
             continue
-        current = store.link("counter", "counter")
-        value = int(current.a_etag or 0) if current is not None else 0
+        current = entry(store, "counter", "counter")
+        value = int(current.etag_on("a") or 0) if current is not None else 0
         store.apply("counter", step(put=[Link("counter", a_etag=str(value + 1))]))
         store.release(lease)
         wins += 1
