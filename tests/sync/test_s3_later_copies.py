@@ -8,7 +8,7 @@ that moves items by delete + create, a feed that re-issues UIDs) takes over its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,8 +125,10 @@ STORES: dict[str, Callable[[], StateStore]] = {"memory": _memory, "sqlite": _sql
 
 
 @pytest.fixture(params=sorted(STORES))
-def pair(request: pytest.FixtureRequest) -> Pair:
-    return Pair(STORES[request.param]())
+def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
+    made = Pair(STORES[request.param]())
+    yield made
+    made.store.close()
 
 
 # -- quarantined copies ----------------------------------------------------------------
