@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from severa_ext.backends.severa import SeveraActivityType, SeveraUser
 from severa_ext.backends.severa._mapping import (
+    UNTITLED,
     activity_body,
     activity_etag,
     activity_to_item,
@@ -93,6 +94,16 @@ def test_all_day_items_round_trip_in_any_zone(zone, days, span):
     raw = wire(activity_body(item, owner=user, type_guid="meeting", sync_key=None))
     back = activity_to_item(raw, zone=user.zone, types=TYPES)
     assert (back.start, back.end) == (item.start, item.end)
+
+
+@pytest.mark.parametrize("title", ["", "   "])
+def test_an_untitled_entry_comes_in_named_and_reads_back_untitled_S9(title):
+    user = SeveraUser("u-1", "alice@example.com", ZoneInfo("Europe/Helsinki"))
+    start = datetime(2026, 5, 4, 9, tzinfo=UTC)
+    item = CalendarItem(title, start, start + timedelta(hours=1))
+    body = activity_body(item, owner=user, type_guid="meeting", sync_key=None)
+    assert body["name"] == UNTITLED  # Severa requires a name: never refused (S9)
+    assert activity_to_item(wire(body), zone=user.zone, types=TYPES).title == ""
 
 
 def test_times_without_offset_are_in_the_users_zone():

@@ -147,6 +147,16 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+UNTITLED = "(no title)"
+"""The name an untitled calendar entry gets in Severa, which requires one (S9: every
+entry comes in); read back as an empty title, so it never travels to the calendar."""
+
+
+def _title(name: object) -> str:
+    text = _text(name)
+    return "" if text == UNTITLED else text
+
+
 def activity_etag(raw: Mapping[str, Any]) -> str:
     """The etag of a raw activity: its last update and the fields the sync writes."""
     activity_type = raw.get("activityType")
@@ -187,7 +197,7 @@ def activity_to_item(
     parent = raw.get("recurrenceParentActivityGuid")
     try:
         return CalendarItem(
-            title=_text(raw.get("name")),
+            title=_title(raw.get("name")),
             start=when[0],
             end=when[1],
             location=_text(raw.get("location")),
@@ -227,20 +237,17 @@ def activity_body(
     the owner's midnight of its first day to the midnight after its last.
 
     Raises:
-        BadItem: the item has no title (Severa requires a name) or a location longer
-            than Severa keeps (1000 characters).
+        BadItem: a location longer than Severa keeps (1000 characters).
+
+    An entry without a title is named :data:`UNTITLED` (Severa requires a name).
     """
     ref = item.id or sync_key or item.title
-    if not item.title.strip():
-        raise BadItem(
-            ref, "Severa requires an activity name; the entry has no title", backend=_BACKEND
-        )
     if len(item.location) > _MAX_LOCATION:
         raise BadItem(
             ref, f"Severa keeps at most {_MAX_LOCATION} characters of location", backend=_BACKEND
         )
     return {
-        "name": item.title,
+        "name": item.title if item.title.strip() else UNTITLED,
         "startDateTime": _spell(item.start, owner.zone),
         "endDateTime": _spell(item.end, owner.zone),
         "isAllDay": item.all_day,
