@@ -39,7 +39,9 @@ def _unavailable(reason: str) -> None:
 
 def _binary(*names: str) -> str | None:
     for name in names:
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+        found = shutil.which(name) or (
+            f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
+        )
         if found:
             return found
     return None
@@ -56,9 +58,7 @@ def chromium() -> Iterator[object]:
     browser = _binary("chromium", "chromium-browser")
     driver_path = _binary("chromedriver")
     if browser is None or driver_path is None:
-        _unavailable(
-            "headless Chromium is not installed: apt-get install chromium chromium-driver"
-        )
+        _unavailable("headless Chromium is not installed: apt-get install chromium chromium-driver")
     profile = tempfile.mkdtemp(prefix="portal-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = browser

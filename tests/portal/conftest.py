@@ -6,9 +6,8 @@ import pytest
 
 pytest.importorskip("flask", reason="the portal tests need the 'portal' extra")
 
-from portal.portal_support import make_demo  # noqa: E402
-
-from severa_ext.portal.app import create_app  # noqa: E402
+from portal.portal_support import make_demo
+from severa_ext.portal.app import create_app
 
 
 @pytest.fixture

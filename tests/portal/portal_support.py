@@ -26,7 +26,10 @@ def cheap_hasher() -> PasswordHasher:
 def make_demo(*, login_url: str = "http://127.0.0.1:8000/", **config: object) -> Demo:
     cfg = PortalConfig(product_name="Extranet", **config)  # type: ignore[arg-type]
     demo = build_demo(
-        clock=FixedClock(START), login_url=login_url, kdf=CHEAP_KDF, hasher=cheap_hasher(),
+        clock=FixedClock(START),
+        login_url=login_url,
+        kdf=CHEAP_KDF,
+        hasher=cheap_hasher(),
         config=cfg,
     )
     demo.wiring.projects.store_file("p-web", "f1", b"%PDF-1.4 specification")

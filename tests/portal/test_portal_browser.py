@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from portal.browser_support import chromium, live_server
 from portal.portal_support import ANNA, GOOD_PASSWORD, make_demo
-
 from severa_ext.extranet.rights import NO_RIGHTS, Right
 from severa_ext.portal.app import create_app
 

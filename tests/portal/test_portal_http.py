@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from portal.portal_support import ANNA, BERT, GOOD_PASSWORD, csrf, enrol, post, session_cookie
 
+from portal.portal_support import ANNA, BERT, GOOD_PASSWORD, csrf, enrol, post, session_cookie
 from severa_ext.extranet.rights import Right
 
 
@@ -47,9 +47,7 @@ def test_a_post_with_another_sessions_csrf_token_is_refused(app, demo):
     with app.test_client() as first, app.test_client() as second:
         token = csrf(first.get("/login").text)
         second.get("/login")
-        response = second.post(
-            "/login", data={"csrf_token": token, "email": ANNA, "password": "x"}
-        )
+        response = second.post("/login", data={"csrf_token": token, "email": ANNA, "password": "x"})
         assert response.status_code == 400
 
 
@@ -84,7 +82,9 @@ def test_the_one_time_password_works_once_then_the_password(client, demo):
     again = post(client, "/login", {"email": ANNA, "password": demo.passwords["k-anna"]})
     assert again.status_code == 401
     assert "Sähköpostiosoite tai salasana ei kelpaa" in again.text or "not valid" in again.text
-    response = post(client, "/login", {"email": " Anna@Asiakas.example.com ", "password": GOOD_PASSWORD})
+    response = post(
+        client, "/login", {"email": " Anna@Asiakas.example.com ", "password": GOOD_PASSWORD}
+    )
     assert response.status_code == 302
     assert client.get("/p/p-web").status_code == 200
 
@@ -328,10 +328,10 @@ def test_uploads_of_refused_types_or_contents_store_nothing(client, demo, name, 
 
 
 def test_an_upload_over_the_limit_is_refused(demo):
+    import attrs
+
     from severa_ext.portal.app import create_app
     from severa_ext.portal.uploads import UploadPolicy
-
-    import attrs
 
     app = create_app(demo.wiring, attrs.evolve(demo.config, uploads=UploadPolicy(max_bytes=1000)))
     with app.test_client() as client:

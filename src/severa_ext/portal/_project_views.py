@@ -136,7 +136,7 @@ def _expected_version() -> int | None:
         return None
 
 
-def _back(project_id: str, **args: str) -> Response:
+def _back(project_id: str, **args: Any) -> Response:
     return redirect(url_for("projects.project_page", project_id=project_id, **args), code=303)
 
 

@@ -109,9 +109,7 @@ def _load_session(wiring: PortalWiring, config: PortalConfig) -> None:
     g.portal_expired = False
     if session is not None:
         at = now()
-        if session_expired(
-            session, at, idle=config.idle_timeout, absolute=config.absolute_timeout
-        ):
+        if session_expired(session, at, idle=config.idle_timeout, absolute=config.absolute_timeout):
             wiring.sessions.delete(session.id)
             g.portal_expired = session.stage is not SessionStage.ANONYMOUS
             g.portal_clear_cookie = True

@@ -19,7 +19,12 @@ from severa_ext.portal.config import PortalConfig, PortalWiring
 
 __all__ = ["create_app"]
 
-_ERROR_WORDS = {400: "error_csrf", 403: "forbidden", 404: "not_found", 413: "error_upload_too-large"}
+_ERROR_WORDS = {
+    400: "error_csrf",
+    403: "forbidden",
+    404: "not_found",
+    413: "error_upload_too-large",
+}
 
 
 def create_app(wiring: PortalWiring, config: PortalConfig | None = None) -> Flask:
@@ -32,10 +37,11 @@ def create_app(wiring: PortalWiring, config: PortalConfig | None = None) -> Flas
     Returns:
         The WSGI application (a :class:`flask.Flask`).
     """
-    if not isinstance(wiring, PortalWiring):
+    given: object = wiring
+    if not isinstance(given, PortalWiring):
         from severa_ext.errors import ConfigError
 
-        raise ConfigError(f"create_app needs a PortalWiring, got {type(wiring).__name__}")
+        raise ConfigError(f"create_app needs a PortalWiring, got {type(given).__name__}")
     config = PortalConfig() if config is None else config
     app = Flask(__name__)
     app.jinja_env.trim_blocks = True

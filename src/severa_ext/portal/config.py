@@ -11,7 +11,7 @@ sessions live.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import attrs
@@ -34,17 +34,17 @@ _COOKIE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 class RateLimiter(Protocol):
     """Counts login attempts (:class:`~severa_ext.portal.ratelimit.MemoryRateLimiter`)."""
 
-    def hit(self, key: str, now: object) -> float | None:
+    def hit(self, key: str, now: datetime) -> float | None:
         """Count one attempt; ``None``, or the seconds to wait when over the limit."""
         ...
 
 
-def _colour(_instance: object, _attribute: object, value: str) -> None:
+def _colour(_instance: object, _attribute: object, value: object) -> None:
     if not isinstance(value, str) or not _COLOUR.match(value):
         raise ConfigError(f"PortalConfig.accent_colour must be #rrggbb, got {value!r}")
 
 
-def _cookie(_instance: object, _attribute: object, value: str) -> None:
+def _cookie(_instance: object, _attribute: object, value: object) -> None:
     if not isinstance(value, str) or not _COOKIE.match(value):
         raise ConfigError(f"PortalConfig.cookie_name must be 1-64 of [A-Za-z0-9_-], got {value!r}")
 

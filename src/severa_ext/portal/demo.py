@@ -13,7 +13,7 @@ third unshared. ``severa-ext portal --demo`` serves it on 127.0.0.1
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,7 @@ from severa_ext.domain import (
     WorkHour,
 )
 from severa_ext.extranet.directory import MemoryContactDirectory
-from severa_ext.extranet.invites import DEFAULT_KDF, Branding, Inviter, InviteIssuer, ScryptKdf
+from severa_ext.extranet.invites import DEFAULT_KDF, Branding, InviteIssuer, Inviter, ScryptKdf
 from severa_ext.extranet.rights import Right
 from severa_ext.extranet.service import ExtranetService
 from severa_ext.portal.config import PortalConfig, PortalWiring
@@ -78,9 +78,17 @@ class Demo:
         self.engine.dispose()
 
 
+_HOURS = (  # number, phase, person, hours, what, start hour
+    (1, "ph1", "Mikko Suunnittelija", "3.5", "Workshop with the customer", 9),
+    (2, "ph2", "Sara Koodari", "6", "Front page layout", 8),
+    (3, "ph2", "Sara Koodari", "4.5", "Contact form", 12),
+    (4, "ph3", "Mikko Suunnittelija", "2", "Test plan", 13),
+)
+
+
 def _hours(day0: date) -> tuple[WorkHour, ...]:
-    def entry(n: int, phase: str, who: str, qty: str, text: str, start: int) -> WorkHour:
-        return WorkHour(
+    return tuple(
+        WorkHour(
             id=f"h{n}",
             phase_id=phase,
             user_name=who,
@@ -91,12 +99,7 @@ def _hours(day0: date) -> tuple[WorkHour, ...]:
             end_time=time(start + int(Decimal(qty)), 30 if "." in qty else 0),
             billable_amount=Decimal(qty) * 95,
         )
-
-    return (
-        entry(1, "ph1", "Mikko Suunnittelija", "3.5", "Workshop with the customer", 9),
-        entry(2, "ph2", "Sara Koodari", "6", "Front page layout", 8),
-        entry(3, "ph2", "Sara Koodari", "4.5", "Contact form", 12),
-        entry(4, "ph3", "Mikko Suunnittelija", "2", "Test plan", 13),
+        for n, phase, who, qty, text, start in _HOURS
     )
 
 
@@ -104,14 +107,36 @@ def demo_projects(today: date) -> tuple[Project, ...]:
     """The demo's three works: two shared with Anna, one with nobody."""
     start = today - timedelta(days=20)
     phases = (
-        Phase("ph1", "Design", start_date=start, deadline=start + timedelta(days=10),
-              estimated_hours=Decimal(30)),
-        Phase("ph2", "Build", parent_phase_id=None, start_date=start + timedelta(days=8),
-              deadline=start + timedelta(days=40), estimated_hours=Decimal(120)),
-        Phase("ph2a", "Front end", parent_phase_id="ph2", start_date=start + timedelta(days=8),
-              deadline=start + timedelta(days=30), estimated_hours=Decimal(80)),
-        Phase("ph3", "Testing", start_date=start + timedelta(days=35),
-              deadline=start + timedelta(days=50), estimated_hours=Decimal(25)),
+        Phase(
+            "ph1",
+            "Design",
+            start_date=start,
+            deadline=start + timedelta(days=10),
+            estimated_hours=Decimal(30),
+        ),
+        Phase(
+            "ph2",
+            "Build",
+            parent_phase_id=None,
+            start_date=start + timedelta(days=8),
+            deadline=start + timedelta(days=40),
+            estimated_hours=Decimal(120),
+        ),
+        Phase(
+            "ph2a",
+            "Front end",
+            parent_phase_id="ph2",
+            start_date=start + timedelta(days=8),
+            deadline=start + timedelta(days=30),
+            estimated_hours=Decimal(80),
+        ),
+        Phase(
+            "ph3",
+            "Testing",
+            start_date=start + timedelta(days=35),
+            deadline=start + timedelta(days=50),
+            estimated_hours=Decimal(25),
+        ),
     )
     web = Project(
         id="p-web",
@@ -121,11 +146,15 @@ def demo_projects(today: date) -> tuple[Project, ...]:
         status=STATUSES[0],
         phases=phases,
         work_hours=_hours(start),
-        invoices=(Invoice("i1", "2026-0042", start + timedelta(days=14), Decimal("1520.00"),
-                          status="Paid"),),
+        invoices=(
+            Invoice(
+                "i1", "2026-0042", start + timedelta(days=14), Decimal("1520.00"), status="Paid"
+            ),
+        ),
         billable_amount=Decimal("1520.00"),
-        files=(ProjectFile("f1", "specification.pdf", size=48_213,
-                           content_type="application/pdf"),),
+        files=(
+            ProjectFile("f1", "specification.pdf", size=48_213, content_type="application/pdf"),
+        ),
         links=(ProjectLink("l1", "Staging site", "https://staging.example.com/"),),
     )
     support = Project(
@@ -135,9 +164,18 @@ def demo_projects(today: date) -> tuple[Project, ...]:
         summary="Monthly support hours.",
         status=STATUSES[0],
         phases=(Phase("sp1", "Support"),),
-        work_hours=(WorkHour("sh1", "sp1", "Olli Tuki", start + timedelta(days=3),
-                             Decimal(1), "Password reset help", start_time=time(10, 0),
-                             end_time=time(11, 0)),),
+        work_hours=(
+            WorkHour(
+                "sh1",
+                "sp1",
+                "Olli Tuki",
+                start + timedelta(days=3),
+                Decimal(1),
+                "Password reset help",
+                start_time=time(10, 0),
+                end_time=time(11, 0),
+            ),
+        ),
         billable_amount=Decimal("95.00"),
     )
     internal = Project(
@@ -183,11 +221,14 @@ def build_demo(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
     )
     create_all(engine)
-    anna = ContactPerson("k-anna", "c1", "Anna", "Asiakas", email="anna@asiakas.example.com",
-                         language="fi")
-    bert = ContactPerson("k-bert", "c1", "Bert", "Buyer", email="bert@asiakas.example.com",
-                         language="en")
-    customer = Customer("c1", "Asiakas Oy", contact_ids={anna.id, bert.id})
+    anna = ContactPerson(
+        "k-anna", "c1", "Anna", "Asiakas", email="anna@asiakas.example.com", language="fi"
+    )
+    bert = ContactPerson(
+        "k-bert", "c1", "Bert", "Buyer", email="bert@asiakas.example.com", language="en"
+    )
+    # mypy's attrs plugin reads the field's converter=frozenset as an unbound generic.
+    customer = Customer("c1", "Asiakas Oy", contact_ids={anna.id, bert.id})  # type: ignore[arg-type]
     web, support, internal = demo_projects(clock.now().date())
     directory = MemoryContactDirectory(contacts=[anna, bert], projects=[web, support, internal])
     branding = Branding(
@@ -243,11 +284,15 @@ def serve_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
         server.app = create_app(demo.wiring, demo.config)
         out = sys.stdout
         out.write(f"Extranet portal demo: {address}\n")
-        out.write("  log in as anna@asiakas.example.com with the one-time password "
-                  f"{demo.passwords['k-anna']}\n")
+        out.write(
+            "  log in as anna@asiakas.example.com with the one-time password "
+            f"{demo.passwords['k-anna']}\n"
+        )
         out.write("  (two shared works; then choose a password of 15+ characters)\n")
-        out.write("  bert@asiakas.example.com: "
-                  f"{demo.passwords['k-bert']} (one work, hours only)\nCtrl-C stops it.\n")
+        out.write(
+            "  bert@asiakas.example.com: "
+            f"{demo.passwords['k-bert']} (one work, hours only)\nCtrl-C stops it.\n"
+        )
         out.flush()
         server.serve_forever()
     finally:

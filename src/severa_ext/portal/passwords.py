@@ -111,8 +111,7 @@ class PasswordPolicy:
         secret = normalize_secret(password)
         if len(secret) < self.min_length:
             raise WeakPassword(
-                f"the password has {len(secret)} characters; at least {self.min_length} "
-                "are needed",
+                f"the password has {len(secret)} characters; at least {self.min_length} are needed",
                 reason="too-short",
             )
         if len(secret) > self.max_length:
@@ -132,8 +131,8 @@ class PasswordPolicy:
             raise WeakPassword("the password is a commonly chosen one", reason="common")
         if _sequential(secret) or len(set(lowered)) < 4:
             raise WeakPassword("the password is a run of repeated characters", reason="repetitive")
-        for word in context:
-            word = normalize_secret(word).lower().strip()
+        for given in context:
+            word = normalize_secret(given).lower().strip()
             if len(word) >= 3 and (word in lowered or (core and core in word)):
                 raise WeakPassword(
                     "the password holds your address or the service's name", reason="context"
