@@ -42,7 +42,7 @@ from severa_ext.portal.passwords import PasswordHasher
 from severa_ext.portal.ratelimit import MemoryRateLimiter
 from severa_ext.portal.sessions import MemorySessionStore
 
-__all__ = ["ALL_RIGHTS", "Demo", "build_demo", "serve_demo"]
+__all__ = ["ALL_RIGHTS", "STATUSES", "Demo", "build_demo", "demo_projects", "serve_demo"]
 
 ALL_RIGHTS = Right.APPROVE_HOURS | Right.COMMENT | Right.ADD_FILE | Right.FINANCE
 ALL_RIGHTS |= Right.PHASES | Right.OTHER

@@ -55,11 +55,33 @@ def _common_bases() -> frozenset[str]:
     )
 
 
-def _repeats_one_base(core: str, bases: frozenset[str]) -> bool:
-    for size in range(1, len(core) // 2 + 1):
-        if len(core) % size == 0 and core[:size] * (len(core) // size) == core:
-            return core[:size] in bases or size <= 3
-    return False
+_LEET = {"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "5": "s", "$": "s", "7": "t"}
+_LOOK_ALIKE = re.compile(r"(?<=[^\W\d_])[@4013!5$7]|[@4013!5$7](?=[^\W\d_])")
+
+
+def _cores(lowered: str) -> set[str]:
+    """The letters of a password, as typed and with look-alikes next to letters read as
+    letters (``p@ssw0rd``)."""
+    read = _LOOK_ALIKE.sub(lambda m: _LEET[m.group()], lowered)
+    return {_NOT_LETTER.sub("", lowered), _NOT_LETTER.sub("", read)}
+
+
+def _short_repeat(core: str) -> bool:
+    return any(
+        len(core) % size == 0 and core[:size] * (len(core) // size) == core
+        for size in range(1, min(3, len(core) // 2) + 1)
+    )
+
+
+def _made_of_bases(core: str, bases: frozenset[str]) -> bool:
+    """Whether ``core`` is one or more common bases run together (``passwordpassword``)."""
+    longest = max(map(len, bases))
+    reach = [True] + [False] * len(core)
+    for end in range(1, len(core) + 1):
+        reach[end] = any(
+            reach[start] and core[start:end] in bases for start in range(max(0, end - longest), end)
+        )
+    return reach[-1]
 
 
 def _sequential(text: str) -> bool:
@@ -125,10 +147,11 @@ class PasswordPolicy:
 
     def _check_guessable(self, secret: str, context: tuple[str, ...]) -> None:
         lowered = secret.lower()
-        core = _NOT_LETTER.sub("", lowered)
+        cores = _cores(lowered)
         bases = _common_bases()
-        if not core or core in bases or _repeats_one_base(core, bases):
+        if any(not c or _short_repeat(c) or _made_of_bases(c, bases) for c in cores):
             raise WeakPassword("the password is a commonly chosen one", reason="common")
+        core = _NOT_LETTER.sub("", lowered)
         if _sequential(secret) or len(set(lowered)) < 4:
             raise WeakPassword("the password is a run of repeated characters", reason="repetitive")
         for given in context:
