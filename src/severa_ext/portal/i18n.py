@@ -1,7 +1,7 @@
 """The portal's words in Finnish, English and Swedish, the invitation's languages.
 
 The language is picked as the invitation picks it
-(:func:`severa_ext.extranet._invite_templates.texts_for`: ``fi-FI`` is ``fi``, anything
+(``texts_for`` of the invitation templates: ``fi-FI`` is ``fi``, anything
 unknown is English): from the contact's card once signed in, before that from the
 ``lang`` the person chose or the browser's ``Accept-Language``.
 """

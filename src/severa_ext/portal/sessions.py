@@ -1,10 +1,10 @@
 """Server-side portal sessions: random ids, rotation at login, idle and absolute timeouts.
 
-The cookie holds only a random id (256 bits from :mod:`secrets`); the store keys
+The cookie holds only a random id (256 bits from ``secrets``); the store keys
 sessions by the SHA-256 of it, so a leaked store holds no usable id. A session is
 anonymous (it carries the CSRF token of the login form), *enrolling* (the one-time
 password was accepted: the only thing it may do is set a password) or *signed in*.
-Every change of stage gets a new id (:meth:`SessionStore.rotate`), so an id planted
+Every change of stage gets a new id (:func:`rotated`), so an id planted
 before login never becomes a signed-in session (session fixation).
 
 :func:`session_expired` is the pure timeout rule: idle longer than ``idle_timeout`` or

@@ -40,7 +40,8 @@ DEFAULT_TYPES: Mapping[str, tuple[str, tuple[bytes, ...]]] = MappingProxyType(
         "ods": ("application/vnd.oasis.opendocument.spreadsheet", _ZIP),
     }
 )
-"""Extension -> (media type, accepted leading bytes; empty: any)."""
+"""Maps each allowed extension to its media type and the leading bytes it may start with
+(an empty tuple accepts any bytes)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -49,7 +50,7 @@ class UploadPolicy:
 
     Attributes:
         max_bytes: the largest file accepted (default 10 MiB).
-        types: extension -> (media type, accepted signatures); default :data:`DEFAULT_TYPES`.
+        types: extension -> (media type, accepted signatures); default :data:`~severa_ext.portal.uploads.DEFAULT_TYPES`.
     """
 
     max_bytes: int = 10 * 2**20
