@@ -32,7 +32,8 @@ def create_app(wiring: PortalWiring, config: PortalConfig | None = None) -> Flas
 
     Args:
         wiring: the host's service, inviter, project loader and stores.
-        config: branding, cookies, timeouts and limits (default :class:`~severa_ext.portal.config.PortalConfig`).
+        config: branding, cookies, timeouts and limits (default: a
+            :class:`~severa_ext.portal.config.PortalConfig`).
 
     Returns:
         The WSGI application (a :class:`flask.Flask`).

@@ -50,7 +50,8 @@ class UploadPolicy:
 
     Attributes:
         max_bytes: the largest file accepted (default 10 MiB).
-        types: extension -> (media type, accepted signatures); default :data:`~severa_ext.portal.uploads.DEFAULT_TYPES`.
+        types: each extension's media type and signatures (default:
+            :data:`~severa_ext.portal.uploads.DEFAULT_TYPES`).
     """
 
     max_bytes: int = 10 * 2**20
