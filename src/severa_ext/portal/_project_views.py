@@ -47,7 +47,8 @@ def _config() -> PortalConfig:
 def _contact() -> str:
     contact_id = signed_in_contact()
     if contact_id is None:
-        abort(Response(status=303, headers={"Location": url_for("auth.login_form")}))
+        notice = {"notice": "expired"} if g.get("portal_expired") else {}
+        abort(Response(status=303, headers={"Location": url_for("auth.login_form", **notice)}))
     return contact_id
 
 

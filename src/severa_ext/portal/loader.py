@@ -28,7 +28,13 @@ class ProjectLoader(Protocol):
         ...
 
     def save(self, project: Project) -> None:
-        """Persist the project an SDK action returned (approval, comment, file...)."""
+        """Persist the project an SDK action returned (approval, comment, file...).
+
+        The project is the one :meth:`load` gave plus that one action. A host whose
+        projects other writers change at the same time stores only the difference
+        (the new comment, the approved entries' approval fields, the new file or link,
+        the status) rather than the whole value.
+        """
         ...
 
     def statuses(self, project_id: str) -> tuple[ProjectStatus, ...]:
