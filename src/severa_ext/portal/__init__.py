@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from severa_ext.portal.passwords import Blocklist, PasswordHasher, PasswordPolicy
     from severa_ext.portal.ratelimit import MemoryRateLimiter
     from severa_ext.portal.sessions import MemorySessionStore, SessionStore
+    from severa_ext.portal.sql import SQLCredentialStore, SQLSessionStore
     from severa_ext.portal.uploads import UploadPolicy
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "PortalError",
     "PortalWiring",
     "ProjectLoader",
+    "SQLCredentialStore",
+    "SQLSessionStore",
     "SessionStore",
     "UploadPolicy",
     "UploadRefused",
@@ -61,6 +64,8 @@ _LAZY = {
     "PortalError": "errors",
     "PortalWiring": "config",
     "ProjectLoader": "loader",
+    "SQLCredentialStore": "sql",
+    "SQLSessionStore": "sql",
     "SessionStore": "sessions",
     "UploadPolicy": "uploads",
     "UploadRefused": "errors",

@@ -47,7 +47,7 @@ def _config() -> PortalConfig:
 def _contact() -> str:
     contact_id = signed_in_contact()
     if contact_id is None:
-        notice = {"notice": "expired"} if g.get("portal_expired") else {}
+        notice: dict[str, Any] = {"notice": "expired"} if g.get("portal_expired") else {}
         abort(Response(status=303, headers={"Location": url_for("auth.login_form", **notice)}))
     return contact_id
 

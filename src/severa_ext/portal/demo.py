@@ -1,9 +1,11 @@
-"""The demo wiring: the SDK's SQL stores on SQLite, memory projects, three works.
+"""The demo wiring: the SDK's and the portal's SQL stores on SQLite, memory projects.
 
 :func:`build_demo` wires a portal the way a host would: an
 :class:`~severa_ext.extranet.service.ExtranetService` over
 :class:`~severa_ext.stores.SQLShareStore`, :class:`~severa_ext.stores.SQLInviteStore`
-and :class:`~severa_ext.stores.SQLAuditLog` on one SQLite database, a
+and :class:`~severa_ext.stores.SQLAuditLog`, and the portal's
+:class:`~severa_ext.portal.sql.SQLCredentialStore` and
+:class:`~severa_ext.portal.sql.SQLSessionStore`, on one SQLite database, a
 :class:`~severa_ext.portal.loader.MemoryProjectLoader` standing in for the host's
 projects, and shares two works with Anna under different rights (X2, X11) and keeps a
 third unshared. ``severa-ext portal --demo`` serves it on 127.0.0.1
@@ -36,11 +38,9 @@ from severa_ext.extranet.invites import DEFAULT_KDF, Branding, InviteIssuer, Inv
 from severa_ext.extranet.rights import Right
 from severa_ext.extranet.service import ExtranetService
 from severa_ext.portal.config import PortalConfig, PortalWiring
-from severa_ext.portal.credentials import MemoryCredentialStore
 from severa_ext.portal.loader import MemoryProjectLoader
 from severa_ext.portal.passwords import PasswordHasher
 from severa_ext.portal.ratelimit import MemoryRateLimiter
-from severa_ext.portal.sessions import MemorySessionStore
 
 __all__ = ["ALL_RIGHTS", "STATUSES", "Demo", "build_demo", "demo_projects", "serve_demo"]
 
@@ -213,6 +213,7 @@ def build_demo(
     import sqlalchemy as sa
     from sqlalchemy.pool import StaticPool
 
+    from severa_ext.portal.sql import SQLCredentialStore, SQLSessionStore, create_portal_tables
     from severa_ext.stores import SQLAuditLog, SQLInviteStore, SQLShareStore
     from severa_ext.stores.schema import create_all
 
@@ -221,6 +222,7 @@ def build_demo(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
     )
     create_all(engine)
+    create_portal_tables(engine)
     anna = ContactPerson(
         "k-anna", "c1", "Anna", "Asiakas", email="anna@asiakas.example.com", language="fi"
     )
@@ -256,8 +258,8 @@ def build_demo(
         service=service,
         inviter=service.inviter or inviter,
         projects=MemoryProjectLoader([web, support, internal], statuses=STATUSES),
-        credentials=MemoryCredentialStore(),
-        sessions=MemorySessionStore(),
+        credentials=SQLCredentialStore(engine),
+        sessions=SQLSessionStore(engine),
         hasher=PasswordHasher() if hasher is None else hasher,
         limiter=MemoryRateLimiter(),
     )

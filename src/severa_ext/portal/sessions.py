@@ -130,6 +130,14 @@ class MemorySessionStore:
         with self._lock:
             self._sessions.pop(_key(session_id), None)
 
+    def purge(self, last_seen_before: datetime) -> int:
+        """Forget sessions unused since before ``last_seen_before``; return how many."""
+        with self._lock:
+            old = [k for k, s in self._sessions.items() if s.last_seen < last_seen_before]
+            for key in old:
+                del self._sessions[key]
+            return len(old)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)
