@@ -221,7 +221,8 @@ def test_a_run_whose_lease_was_taken_stops_at_its_next_durable_step(store):
     assert final.ok
     assert final.linked == 1  # the pending intent found its item: no duplicate
     titles = Counter(item.title for item in b.all_items())
-    assert set(titles.values()) == {1} and len(titles) == 10
+    assert set(titles.values()) == {1}
+    assert len(titles) == 10
 
 
 def test_the_fence_reads_the_lease_in_the_steps_transaction(tmp_path):
