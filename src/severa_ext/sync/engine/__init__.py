@@ -4,27 +4,27 @@
 (a calendar) for one pair, through a :class:`~severa_ext.sync.state.StateStore`.
 It is a thin coordinator over one module per job:
 
-============================  ======================================================
-module                        job
-============================  ======================================================
-``engine._read``              read and recover: resolve the intents a crashed run
-                              left (``find(sync_key)``), read each side's changes
-                              since its cursor (``get`` makes deletes definite),
-                              journal the broken items a backend skipped (S6), plan
-                              with :func:`~severa_ext.sync.planner.plan_sync` (pure)
-``engine._execute``           execute: the mass-deletion guard, then the writes
-                              batch by batch, an intent stored before each create,
-                              stale etags re-read and re-planned, an item that keeps
-                              failing journaled (S6) and skipped
-``engine._calls``             retry: every backend call, waiting only through the
-                              run's one :class:`~severa_ext.sync.retry.Waiter`
-``engine._steps``,            record: durable steps (flush, then one fenced
-``engine._lease``             ``apply``), cursors moved only past durable work; the
-                              lease taken, renewed while the run works, fenced
-``engine._report``            report: the counts, one function over the plan's
-                              entries and their outcomes, for real and dry runs
-``engine._journal``           the S6 journal of a run
-============================  ======================================================
+=======================  ===========================================================
+module                   job
+=======================  ===========================================================
+``_read``                read and recover: resolve the intents a crashed run left
+                         (``find(sync_key)``), read each side's changes since its
+                         cursor (``get`` makes deletes definite), journal the broken
+                         items a backend skipped (S6), plan with
+                         :func:`~severa_ext.sync.planner.plan_sync` (pure)
+``_execute``             execute: the mass-deletion guard, then the writes batch by
+                         batch, an intent stored before each create, stale etags
+                         re-read and re-planned, an item that keeps failing
+                         journaled (S6) and skipped
+``_calls``               retry: every backend call, waiting only through the run's
+                         one :class:`~severa_ext.sync.retry.Waiter`
+``_steps``, ``_lease``   record: durable steps (flush, then one fenced ``apply``),
+                         cursors moved only past durable work; the lease taken,
+                         renewed while the run works, fenced
+``_report``              report: the counts, one function over the plan's entries
+                         and their outcomes, for real and dry runs
+``_journal``             the S6 journal of a run
+=======================  ===========================================================
 
 A read-only side (``Capabilities.read_only``) gets no writes at all: the plan holds
 ``Skipped`` records instead, counted in ``SyncReport.skipped`` (nothing journaled).
