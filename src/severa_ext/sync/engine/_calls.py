@@ -38,7 +38,7 @@ def _op(record: WriteRecord) -> WriteOp:
     return DeleteOp(record.item_id, record.if_match)
 
 
-def _retried(error: SeveraExtError | None, op: WriteOp) -> bool:
+def _retried(error: SeveraExtError, op: WriteOp) -> bool:
     """A per-item error worth another attempt: transient, or a create's conflict."""
     return isinstance(error, TRANSIENT) or (
         isinstance(error, VersionConflict) and isinstance(op, CreateOp)
@@ -118,7 +118,7 @@ class Calls:
         for i, result in zip(todo, results, strict=True):
             error = result.error
             outcome[i] = (result.item, error)
-            if _retried(error, ops[i]):
+            if error is not None and _retried(error, ops[i]):
                 retry.append(i)
                 if last is None or isinstance(error, Throttled):
                     last = error

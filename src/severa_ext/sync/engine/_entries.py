@@ -53,24 +53,6 @@ class Entry:
         """Every write succeeded: the entry's final state may be stored."""
         return self.stopped is None and len(self.results) == len(self.writes)
 
-    def done(self) -> bool:
-        """Nothing more happens to the entry in this round of writes."""
-        return self.stopped is not None or len(self.results) == len(self.writes)
-
-
-def _add(entry: Entry, record: PlanRecord) -> None:
-    if isinstance(record, _WRITES):
-        entry.writes.append(record)
-    elif isinstance(record, Skipped):
-        entry.skipped = (*entry.skipped, record)
-    elif isinstance(record, Conflict):
-        entry.conflict = record
-    elif isinstance(record, LinkExisting | Relink):
-        entry.joined = record
-    else:
-        assert isinstance(record, SetLink | Unlink)
-        entry.final = record
-
 
 def group(records: Iterable[PlanRecord]) -> list[Entry]:
     """The plan's records, one :class:`Entry` per run of records of one key."""
@@ -84,7 +66,17 @@ def group(records: Iterable[PlanRecord]) -> list[Entry]:
         if current is None or current.key != record.sync_key:
             current = Entry(record.sync_key)
             entries.append(current)
-        _add(current, record)
+        if isinstance(record, _WRITES):
+            current.writes.append(record)
+        elif isinstance(record, Skipped):
+            current.skipped = (*current.skipped, record)
+        elif isinstance(record, Conflict):
+            current.conflict = record
+        elif isinstance(record, LinkExisting | Relink):
+            current.joined = record
+        else:
+            assert isinstance(record, SetLink | Unlink)
+            current.final = record
     return entries
 
 

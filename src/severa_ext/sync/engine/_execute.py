@@ -214,9 +214,11 @@ class Executor:
             assert entry is not None
             slots.owners[i] = slots.records[i] = None
             self._outcome(entry, write, outcome, run, pending)
-            if entry.stopped == "replan":
-                stale.append(entry)
-            if entry.done():
+            if entry.stopped is not None:
+                if entry.stopped == "replan":
+                    stale.append(entry)
+                run.tally.entry(entry)  # counts the writes that succeeded
+            elif len(entry.results) == len(entry.writes):
                 self._finish(entry, run, pending)
         run.done += len(todo)
         return stale
@@ -266,9 +268,8 @@ class Executor:
     # -- the entry's final state ----------------------------------------------------
 
     def _finish(self, entry: Entry, run: Run, pending: Pending) -> None:
-        """The entry is done: count it, and store its final state if it completed."""
-        run.tally.entry(entry)
-        if not entry.complete():
+        """The entry completed: count it and store its final state."""
+        if not run.tally.entry(entry):
             return
         if entry.quarantine is not None:
             q = entry.quarantine

@@ -46,9 +46,13 @@ class Tally:
     problems: list[JournalEntry] = attrs.field(factory=list)
     changes: int = 0
 
-    def entry(self, entry: Entry) -> None:
+    def entry(self, entry: Entry) -> bool:
         """Count one entry once nothing more happens to it: the writes that
-        succeeded (``entry.results``) and, if it completed, its state records."""
+        succeeded (``entry.results``) and, if it completed, its state records.
+
+        Returns:
+            Whether the entry completed (every write succeeded).
+        """
         for write in entry.writes:
             if write.side not in entry.results:
                 continue
@@ -59,7 +63,7 @@ class Tally:
             else:
                 self.deleted[write.side] += 1
         if not entry.complete():
-            return
+            return False
         for skipped in entry.skipped:
             self.skipped[skipped.side] += 1
         if entry.quarantine is not None:
@@ -70,6 +74,7 @@ class Tally:
             self.unlinked += 1
         elif isinstance(entry.final, SetLink) and entry.joined is not None:
             self.linked += 1
+        return True
 
     def recovered(self, *, linked: int, parked: int) -> None:
         """Count what resolving a crashed run's intents linked and parked."""
