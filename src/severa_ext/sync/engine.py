@@ -80,7 +80,14 @@ from severa_ext.sync.planner import (
     plan_sync,
 )
 from severa_ext.sync.policy import SyncPolicy
-from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
+from severa_ext.sync.protocol import (
+    ActivityTypeSource,
+    Backend,
+    CreateOp,
+    DeleteOp,
+    UpdateOp,
+    WriteOp,
+)
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
 from severa_ext.sync.retry import TRANSIENT, RetryPolicy, Waiter
 from severa_ext.sync.state import Lease, StateChange, StateStore
@@ -205,6 +212,7 @@ class _Run:
     hold_cursors: bool = False
     changes: int = 0
     links: dict[str, Stored] = attrs.field(factory=dict)
+    policy: SyncPolicy | None = None  # the policy as it applies to side A's types (S9)
     done: int = 0
     total: int = 0
 
@@ -338,6 +346,7 @@ class SyncEngine:
         self._mass_min = mass_delete_min
         self._step_writes = step_writes
         self._pause_gc = pause_gc
+        self._type_warning: str | None = None
         caps = {side: backend.capabilities for side, backend in self._sides.items()}
         self._kept = KeptFields.of(caps["a"].content_fields, caps["b"].content_fields)
         self._read_only = frozenset(side for side in _SIDES if caps[side].read_only)
@@ -501,6 +510,7 @@ class SyncEngine:
             progress(0, 0, "list")
         now = self._clock.now()
         window = self.policy.window(now)
+        policy = run.policy = self._run_policy(record=commit_recovery)
         changed: dict[Side, dict[str, CalendarItem]] = {}
         deleted: dict[Side, set[str]] = {}
         cursors: dict[Side, str | None] = {}
@@ -535,7 +545,7 @@ class SyncEngine:
             links.values(),
             SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"]), shared["a"]),
             SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"]), shared["b"]),
-            self.policy,
+            policy,
             window,
             kept=self._kept,
             read_only=self._read_only,
@@ -547,7 +557,7 @@ class SyncEngine:
             for intent, source in retries:
                 again.extend(
                     plan_retry_create(
-                        intent, source, self.policy, kept=self._kept, read_only=self._read_only
+                        intent, source, policy, kept=self._kept, read_only=self._read_only
                     )
                 )
             plan = Plan((*again, *plan.records))
@@ -568,6 +578,27 @@ class SyncEngine:
                     record.sync_key,
                 )
         return _Prepared(plan, cursors, links, count)
+
+    def _run_policy(self, *, record: bool) -> SyncPolicy:
+        """The policy for this run: a Personal type side A lacks falls back (S9).
+
+        The fallback is journaled as a warning once per engine (``record``: not in
+        a dry run or a plan); a side whose types cannot be read keeps the policy as
+        configured (its listing reports the outage).
+        """
+        side = self._sides["a"]
+        if not self.policy.personal_type or not isinstance(side, ActivityTypeSource):
+            return self.policy
+        try:
+            known = self._read("a", "list activity types", side.activity_type_ids)
+        except BackendError:
+            return self.policy
+        policy, warning = self.policy.for_types(known)
+        if warning is not None and record and warning != self._type_warning:
+            self._type_warning = warning
+            self._note("settings", warning, "a", None, "warning")
+            logger.warning("pair %s: %s", self.pair_id, warning)
+        return policy
 
     def _drop_echoes(self, side: Side, changed: dict[str, CalendarItem]) -> None:
         """Leave out listed items whose etag is the one their link stores: unchanged
@@ -829,7 +860,7 @@ class SyncEngine:
                 link,
                 fresh["a"],
                 fresh["b"],
-                self.policy,
+                run.policy or self.policy,
                 kept=self._kept,
                 read_only=self._read_only,
             )
