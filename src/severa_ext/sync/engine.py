@@ -798,6 +798,8 @@ class SyncEngine:
     def _execute(self, entries: list[_Entry], run: _Run, progress: ProgressCallback | None) -> None:
         """Execute the grouped plan (``entries`` is consumed: emptied)."""
         run.total = sum(len(entry.writes) for entry in entries)
+        if progress is not None and run.total:
+            progress(0, run.total, "write")  # the bar starts at the real total
         put: list[Stored] = []
         drop: list[str] = []
         writing: list[_Entry] = []
