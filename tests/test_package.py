@@ -173,6 +173,16 @@ def test_a_submodule_imports_no_sibling_it_does_not_need(statement, absent):
     assert not (loaded & absent), sorted(loaded & absent)
 
 
+def test_a_name_shared_with_its_submodule_is_the_function_after_the_submodule_loads():
+    """Lazy packages: ``severa_ext.extranet.eligibility`` names the function, whatever
+    was imported first (a submodule import binds the module under its name)."""
+    code = (
+        "import types, severa_ext.extranet.eligibility, severa_ext.extranet as e; "
+        "assert isinstance(e.eligibility, types.FunctionType), e.eligibility"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_the_hypothesis_entry_point_imports_no_backend_and_no_io():
     """``import hypothesis`` in a host's suite registers our strategies, nothing heavier:
     the hook imports the modules defining the types; the strategies load on first draw."""
@@ -185,9 +195,12 @@ def test_the_hypothesis_entry_point_imports_no_backend_and_no_io():
         "severa_ext",
         "severa_ext.domain",
         "severa_ext.domain._activities",
+        "severa_ext.domain._email",
+        "severa_ext.domain._people",
         "severa_ext.domain._validators",
         "severa_ext.errors",
         "severa_ext.extranet",
+        "severa_ext.extranet.eligibility",  # eager: the function has the module's name
         "severa_ext.extranet.rights",
         "severa_ext.sync",
         "severa_ext.sync.content",

@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Loaded at once: the function shares its module's name, and importing the submodule
+# (which anything may do) would otherwise leave the module object in its place.
+from severa_ext.extranet.eligibility import eligibility
+
 if TYPE_CHECKING:
     from severa_ext.extranet.access import Action, Decision, Requirement
     from severa_ext.extranet.approvals import (
@@ -20,7 +24,7 @@ if TYPE_CHECKING:
     )
     from severa_ext.extranet.audit import AuditEvent, AuditKind, AuditLog, MemoryAuditLog
     from severa_ext.extranet.directory import ContactDirectory, MemoryContactDirectory
-    from severa_ext.extranet.eligibility import Eligibility, eligibility, eligible_contacts
+    from severa_ext.extranet.eligibility import Eligibility, eligible_contacts
     from severa_ext.extranet.invites import (
         Branding,
         Invite,
