@@ -114,14 +114,17 @@ def test_s9_a_private_entry_comes_in_with_the_default_type() -> None:
     assert (entry.level, entry.side, entry.user_id) == ("warning", "a", "alice")
 
 
-def test_s9_the_fallback_is_journaled_once_per_engine_and_no_run_fails() -> None:
+def test_s9_the_fallback_is_journaled_once_and_no_run_fails() -> None:
     pair = Pair()
     engine = pair.engine()
     for title in ("Dentist", "Physio", "Optician"):
         pair.event(title, private=True)
         report = engine.run()
         assert report.ok, report.errors
-    assert pair.types() == dict.fromkeys(("Dentist", "Physio", "Optician"), "other")
+    pair.event("Massage", private=True)
+    assert pair.engine().run().ok  # a new engine (a new process) on the same state
+    names = ("Dentist", "Physio", "Optician", "Massage")
+    assert pair.types() == dict.fromkeys(names, "other")
     assert len(pair.warnings()) == 1
 
 

@@ -103,6 +103,7 @@ ProgressCallback = Callable[[int, int, str], None]
 _WRITES = (Create, Update, Delete)  # a tuple: isinstance is faster than with a union
 _SIDES: tuple[Side, Side] = ("a", "b")
 _T = TypeVar("_T")
+_RECENT_JOURNAL = 100  # a settings warning among the pair's last entries is not repeated
 
 
 def _change(put: list[Stored], drop: list[str]) -> StateChange:
@@ -582,9 +583,10 @@ class SyncEngine:
     def _run_policy(self, *, record: bool) -> SyncPolicy:
         """The policy for this run: a Personal type side A lacks falls back (S9).
 
-        The fallback is journaled as a warning once per engine (``record``: not in
-        a dry run or a plan); a side whose types cannot be read keeps the policy as
-        configured (its listing reports the outage).
+        The fallback is journaled as a warning once (``record``: not in a dry run or
+        a plan): not again by this engine, nor by a later one while the warning is
+        among the pair's last journal entries. A side whose types cannot be read
+        keeps the policy as configured (its listing reports the outage).
         """
         side = self._sides["a"]
         if not self.policy.personal_type or not isinstance(side, ActivityTypeSource):
@@ -596,8 +598,10 @@ class SyncEngine:
         policy, warning = self.policy.for_types(known)
         if warning is not None and record and warning != self._type_warning:
             self._type_warning = warning
-            self._note("settings", warning, "a", None, "warning")
-            logger.warning("pair %s: %s", self.pair_id, warning)
+            recent = self._store.journal(pair_id=self.pair_id, limit=_RECENT_JOURNAL)
+            if not any(e.operation == "settings" and e.message == warning for e in recent):
+                self._note("settings", warning, "a", None, "warning")
+                logger.warning("pair %s: %s", self.pair_id, warning)
         return policy
 
     def _drop_echoes(self, side: Side, changed: dict[str, CalendarItem]) -> None:
