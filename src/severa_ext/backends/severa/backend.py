@@ -548,9 +548,9 @@ class SeveraBackend:
         """Check the organisation settings against the activity types Severa has.
 
         Returns:
-            Warnings that do not stop the sync: a Personal type Severa does not have
-            (or has deactivated) means private entries get the default type (S9),
-            which the engine also journals when it syncs.
+            The warnings that do not stop the sync, as text. A Personal type Severa
+            does not have (or has deactivated) is one; private entries then get the
+            default type (S9), and the engine journals the same warning.
 
         Raises:
             ActivationError: ``settings-invalid`` when an outgoing type or the
