@@ -55,6 +55,7 @@ from severa_ext.errors import (
     VersionConflict,
 )
 from severa_ext.sync._collector import collector_paused
+from severa_ext.sync._personal import policy_for_run
 from severa_ext.sync.items import CalendarItem, Side, Window, copy_print, item_label
 from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.links import Intent, Link, Parked, Stored
@@ -80,14 +81,7 @@ from severa_ext.sync.planner import (
     plan_sync,
 )
 from severa_ext.sync.policy import SyncPolicy
-from severa_ext.sync.protocol import (
-    ActivityTypeSource,
-    Backend,
-    CreateOp,
-    DeleteOp,
-    UpdateOp,
-    WriteOp,
-)
+from severa_ext.sync.protocol import Backend, CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.sync.report import Divergence, SyncReport, VerifyReport
 from severa_ext.sync.retry import TRANSIENT, RetryPolicy, Waiter
 from severa_ext.sync.state import Lease, StateChange, StateStore
@@ -103,7 +97,6 @@ ProgressCallback = Callable[[int, int, str], None]
 _WRITES = (Create, Update, Delete)  # a tuple: isinstance is faster than with a union
 _SIDES: tuple[Side, Side] = ("a", "b")
 _T = TypeVar("_T")
-_RECENT_JOURNAL = 100  # a settings warning among the pair's last entries is not repeated
 
 
 def _change(put: list[Stored], drop: list[str]) -> StateChange:
@@ -347,7 +340,6 @@ class SyncEngine:
         self._mass_min = mass_delete_min
         self._step_writes = step_writes
         self._pause_gc = pause_gc
-        self._type_warning: str | None = None
         caps = {side: backend.capabilities for side, backend in self._sides.items()}
         self._kept = KeptFields.of(caps["a"].content_fields, caps["b"].content_fields)
         self._read_only = frozenset(side for side in _SIDES if caps[side].read_only)
@@ -512,7 +504,15 @@ class SyncEngine:
             progress(0, 0, "list")
         now = self._clock.now()
         window = self.policy.window(now)
-        policy = run.policy = self._run_policy(record=commit_recovery)
+        policy = run.policy = policy_for_run(
+            self.policy,
+            self._sides["a"],
+            read=lambda call: self._read("a", "list activity types", call),
+            store=self._store,
+            pair_id=self.pair_id,
+            note=lambda message: self._note("settings", message, "a", None, "warning"),
+            record=commit_recovery,
+        )
         changed: dict[Side, dict[str, CalendarItem]] = {}
         deleted: dict[Side, set[str]] = {}
         cursors: dict[Side, str | None] = {}
@@ -580,30 +580,6 @@ class SyncEngine:
                     record.sync_key,
                 )
         return _Prepared(plan, cursors, links, count)
-
-    def _run_policy(self, *, record: bool) -> SyncPolicy:
-        """The policy for this run: a Personal type side A lacks falls back (S9).
-
-        The fallback is journaled as a warning once (``record``: not in a dry run or
-        a plan): not again by this engine, nor by a later one while the warning is
-        among the pair's last journal entries. A side whose types cannot be read
-        keeps the policy as configured (its listing reports the outage).
-        """
-        side = self._sides["a"]
-        if not self.policy.personal_type or not isinstance(side, ActivityTypeSource):
-            return self.policy
-        try:
-            known = self._read("a", "list activity types", side.activity_type_ids)
-        except BackendError:
-            return self.policy
-        policy, warning = self.policy.for_types(known)
-        if warning is not None and record and warning != self._type_warning:
-            self._type_warning = warning
-            recent = self._store.journal(pair_id=self.pair_id, limit=_RECENT_JOURNAL)
-            if not any(e.operation == "settings" and e.message == warning for e in recent):
-                self._note("settings", warning, "a", None, "warning")
-                logger.warning("pair %s: %s", self.pair_id, warning)
-        return policy
 
     def _drop_echoes(self, side: Side, changed: dict[str, CalendarItem]) -> None:
         """Leave out listed items whose etag is the one their link stores: unchanged
