@@ -120,9 +120,13 @@ def _optional_module(name: str, address: Address) -> Any:
 
 
 def _check_policy_types(config: Config, known: Mapping[str, Any], address: Address) -> None:
-    """The policy may only name activity types the activities file has (S8, S9)."""
+    """The policy may only name activity types the activities file has (S8, S9).
+
+    A Personal type the file lacks is not an error: private entries get the default
+    type and the engine journals a warning (S9: everything in the calendar comes in).
+    """
     named = set(config.policy.outgoing_types)
-    named.update(t for t in (config.policy.default_type, config.policy.personal_type) if t)
+    named.update(t for t in (config.policy.default_type,) if t)
     unknown = sorted(named - set(known))
     if unknown:
         raise ConfigError(

@@ -42,9 +42,12 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+import attrs
+
 from severa_ext.clock import Clock, SystemClock
 from severa_ext.errors import BackendError, ValidationError
 from severa_ext.sync._collector import collector_paused
+from severa_ext.sync._personal import policy_for_run
 from severa_ext.sync.engine._calls import Calls
 from severa_ext.sync.engine._context import Context
 from severa_ext.sync.engine._entries import Run, group
@@ -187,6 +190,20 @@ class SyncEngine:
             steps,
         )
 
+    def _for_run(self, ctx: Context, *, record: bool) -> Context:
+        """``ctx`` with the policy this run plans with: S9's fallback to the default
+        type when side A lacks the Personal type (journaled once when ``record``)."""
+        policy = policy_for_run(
+            self.policy,
+            self._sides["a"],
+            read=lambda call: ctx.calls.read("a", "list activity types", call),
+            store=self._store,
+            pair_id=self.pair_id,
+            note=lambda message: ctx.journal.note("settings", message, "a", None, "warning"),
+            record=record,
+        )
+        return ctx if policy is self.policy else attrs.evolve(ctx, policy=policy)
+
     # -- public -------------------------------------------------------------------
 
     def run(
@@ -215,12 +232,13 @@ class SyncEngine:
         t0 = time.perf_counter()
         ctx, run = self._context(), Run()
         if dry_run:
-            self._dry_run(ctx, run, progress)
+            self._dry_run(self._for_run(ctx, record=False), run, progress)
             return run.tally.report(
                 self.pair_id, started, time.perf_counter() - t0, dry_run=True, advanced=False
             )
         ctx.lease.take(started)
         try:
+            ctx = self._for_run(ctx, record=True)
             with collector_paused(self._pause_gc):
                 advanced = self._sync(ctx, run, allow_mass_delete, progress)
         finally:
@@ -271,7 +289,8 @@ class SyncEngine:
 
     def plan(self) -> Plan:
         """What a run would do now; nothing is written (no lease, no state, no writes)."""
-        return Reader(self._context()).prepare(Run(), commit=False, progress=None).plan
+        ctx = self._for_run(self._context(), record=False)
+        return Reader(ctx).prepare(Run(), commit=False, progress=None).plan
 
     def verify(self) -> VerifyReport:
         """Re-read every linked item on both sides and compare it with the stored base.

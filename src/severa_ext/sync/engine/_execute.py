@@ -84,6 +84,8 @@ class Executor:
     def execute(self, entries: list[Entry], run: Run, progress: ProgressCallback | None) -> None:
         """Execute the grouped plan (``entries`` is consumed: emptied)."""
         run.total = sum(len(entry.writes) for entry in entries)
+        if progress is not None and run.total:
+            progress(0, run.total, "write")  # the bar starts at the real total
         pending = Pending()
         writing: list[Entry] = []
         for entry in entries:
