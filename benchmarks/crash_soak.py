@@ -20,7 +20,8 @@ on both sides exactly once (``duplicates``: extra copies, ``lost``: missing ones
 
 Run: ``python benchmarks/crash_soak.py`` (20,000 items, 50 kills; ``--items 2000
 --kills 5`` for a quick run; ``--seed`` for another sequence of delays; ``--keep DIR``
-to keep the files). Prints the figures, one per line, and exits 1 if a check failed.
+to keep the files; ``--json`` for one JSON object). Prints the figures, one per line,
+and exits 1 if a check failed.
 """
 
 from __future__ import annotations
@@ -303,6 +304,7 @@ def main() -> int:
         "--renew", type=int, default=None, help="activities added when a run ends (items/20)"
     )
     parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     if args.renew is None:
         args.renew = max(10, args.items // 20)
@@ -313,9 +315,12 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="crash-soak-") as folder:
             figures = soak(args, Path(folder))
+    wrong = failures(figures, args.kills)
+    if args.json:
+        print(json.dumps({**figures, "failures": wrong}))
+        return 1 if wrong else 0
     for name, value in figures.items():
         print(f"{name}: {value}")
-    wrong = failures(figures, args.kills)
     print("result: " + ("PASS" if not wrong else "FAIL (" + ", ".join(wrong) + ")"))
     return 1 if wrong else 0
 
