@@ -152,6 +152,19 @@ class PostgresStateStore:
         with self._conn(operation) as conn, conn.transaction():
             yield conn
 
+    @contextmanager
+    def _lease_transaction(self, operation: str) -> Iterator[Connection[Any]]:
+        """A transaction of the lease table alone, committed without waiting for the
+        WAL flush (``synchronous_commit = off``): safe because every durable step is
+        fenced in its own, flushed, transaction. A lease write lost in a server crash
+        only makes that run's next step fail the fence (an acquire, a renewal or a
+        claim) or leaves the lease to expire (a release); the next flushed commit
+        flushes it anyway. It saves one disk flush per lease write (two per no-change
+        sync)."""
+        with self._transaction(operation) as conn:
+            conn.execute("SET LOCAL synchronous_commit = off")
+            yield conn
+
     def _version(self, conn: Connection[Any]) -> int:
         # A query of pg_tables, not to_regclass(): it sees tables another transaction
         # committed while this one waited for the migration lock.
@@ -304,7 +317,7 @@ class PostgresStateStore:
             LeaseHeld: another holder's lease has not expired at ``now``.
         """
         _aware(now, "acquire")
-        with self._transaction("acquire a lease") as conn:
+        with self._lease_transaction("acquire a lease") as conn:
             return leases.acquire(conn, pair_id, holder, now=now, ttl=ttl, replacing=replacing)
 
     def renew(self, lease: Lease, *, now: datetime, ttl: timedelta) -> Lease:
@@ -314,12 +327,12 @@ class PostgresStateStore:
             LeaseHeld: the lease was taken over or released meanwhile.
         """
         _aware(now, "renew")
-        with self._transaction("renew a lease") as conn:
+        with self._lease_transaction("renew a lease") as conn:
             return leases.renew(conn, lease, now=now, ttl=ttl)
 
     def release(self, lease: Lease) -> None:
         """Give the lease back; a no-op if another holder took it over meanwhile."""
-        with self._transaction("release a lease") as conn:
+        with self._lease_transaction("release a lease") as conn:
             leases.release(conn, lease)
 
     def schedule(self, pair_id: str, due: datetime | None) -> None:
@@ -327,7 +340,7 @@ class PostgresStateStore:
         ``None``: :meth:`claim_due_pairs` leaves it alone (not part of the protocol)."""
         if due is not None:
             _aware(due, "schedule")
-        with self._transaction("schedule a pair") as conn:
+        with self._lease_transaction("schedule a pair") as conn:
             leases.schedule(conn, pair_id, due)
 
     def claim_due_pairs(
@@ -355,7 +368,7 @@ class PostgresStateStore:
         _aware(now, "claim_due_pairs")
         if limit < 1:
             raise ValidationError(f"claim_due_pairs: limit must be >= 1, got {limit}")
-        with self._transaction("claim due pairs") as conn:
+        with self._lease_transaction("claim due pairs") as conn:
             return leases.claim_due(conn, holder, now=now, ttl=ttl, limit=limit, every=every)
 
     # -- journal ----------------------------------------------------------------------
