@@ -5,7 +5,8 @@ step's puts go to the server as one array per column and are upserted by a singl
 ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE`` that leaves unchanged
 rows alone (``IS DISTINCT FROM``): one round trip per step, whatever its size, and
 a no-change step writes no row. Bulk lookups send their keys as one array
-(``= ANY``) per chunk.
+(``= ANY``) per chunk. Arrays go in psycopg's binary format (``%b``): a text-format
+array of 1,000 JSON bases costs ~120 ms to quote and parse, a binary one ~0.5 ms.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 
 from psycopg import Connection
 
-from severa_ext.sync._sqlite_codec import link_row, load_row
-from severa_ext.sync.items import Side
+from severa_ext.sync._sqlite_codec import dump_base, link_row, load_row
+from severa_ext.sync.items import CalendarItem, Side
 from severa_ext.sync.links import Stored
 
 __all__ = [
     "PAGE",
+    "BaseCache",
     "count_delta",
     "delete",
     "journal",
@@ -40,13 +42,16 @@ PAGE = 1000
 _CHUNK = 10_000
 """Keys per bulk lookup."""
 
+_CACHED_BASES = 50_000
+"""Encoded bases a store remembers (see :class:`BaseCache`)."""
+
 _ROW = "sync_key, a_id, b_id, a_etag, b_etag, pending, quarantined, print, base, extra"
 _COLUMNS = tuple(_ROW.split(", "))
 _TYPES = ("text",) * 6 + ("smallint",) + ("text",) * 3
 
 _UPSERT = (
     f"INSERT INTO severa_ext_state_links AS l (pair_id, {_ROW}) "  # noqa: S608 - fixed names
-    f"SELECT %s, * FROM unnest({', '.join(f'%s::{t}[]' for t in _TYPES)}) "
+    f"SELECT %s, * FROM unnest({', '.join(f'%b::{t}[]' for t in _TYPES)}) "
     "ON CONFLICT (pair_id, sync_key) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _COLUMNS[1:])
     + f" WHERE ({', '.join(f'l.{n}' for n in _COLUMNS[1:])}) IS DISTINCT FROM "
@@ -61,14 +66,44 @@ def load(row: Sequence[Any], *, where: str) -> Stored:
     return load_row(row, where=where)
 
 
-def put_arrays(puts: Iterable[Stored]) -> list[list[Any]] | None:
+class BaseCache:
+    """The base each entry was last written with, encoded (:func:`dump_base`): an
+    intent and its final link share one base object, which is then encoded once.
+    Forgotten all at once when full; :meth:`forget` after a failed step."""
+
+    def __init__(self, size: int = _CACHED_BASES) -> None:
+        self._size = size
+        self._bases: dict[tuple[str, str], tuple[CalendarItem, tuple[str, str]]] = {}
+
+    def encoded(self, pair_id: str, entry: Stored) -> tuple[str, str] | None:
+        """``dump_base(entry.base)``, from the cache when the base object is the same."""
+        base = entry.base
+        if base is None:
+            return None
+        key = (pair_id, entry.sync_key)
+        known = self._bases.pop(key, None)
+        if known is not None and known[0] is base:
+            return known[1]
+        encoded = dump_base(base)
+        if len(self._bases) >= self._size:
+            self._bases.clear()
+        self._bases[key] = (base, encoded)
+        return encoded
+
+    def forget(self) -> None:
+        """Drop every cached base."""
+        self._bases.clear()
+
+
+def put_arrays(pair_id: str, puts: Iterable[Stored], cache: BaseCache) -> list[list[Any]] | None:
     """The puts as one list per column (the last put of a key wins); ``None`` if none."""
     latest = {entry.sync_key: entry for entry in puts}
     if not latest:
         return None
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     for entry in latest.values():
-        for column, value in zip(columns, link_row(entry), strict=True):
+        row = link_row(entry, cache.encoded(pair_id, entry))
+        for column, value in zip(columns, row, strict=True):
             column.append(value)
     return columns
 
@@ -76,7 +111,7 @@ def put_arrays(puts: Iterable[Stored]) -> list[list[Any]] | None:
 def delete(conn: Connection[Any], pair_id: str, keys: Sequence[str]) -> int:
     """Delete the entries ``keys``; minus how many there were."""
     cursor = conn.execute(
-        "DELETE FROM severa_ext_state_links WHERE pair_id = %s AND sync_key = ANY(%s::text[])",
+        "DELETE FROM severa_ext_state_links WHERE pair_id = %s AND sync_key = ANY(%b::text[])",
         (pair_id, list(keys)),
     )
     return -cursor.rowcount
@@ -102,7 +137,7 @@ def move_cursors(conn: Connection[Any], pair_id: str, cursors: Mapping[Side, str
     sides = list(cursors)
     conn.execute(
         "INSERT INTO severa_ext_state_cursors (pair_id, side, cursor) "
-        "SELECT %s, * FROM unnest(%s::text[], %s::text[]) "
+        "SELECT %s, * FROM unnest(%b::text[], %b::text[]) "
         "ON CONFLICT (pair_id, side) DO UPDATE SET cursor = excluded.cursor",
         (pair_id, sides, [cursors[side] for side in sides]),
     )
@@ -122,7 +157,7 @@ def select_by(
     found: list[tuple[Any, ...]] = []
     sql = (
         f"SELECT {column}, {select} FROM severa_ext_state_links "  # noqa: S608 - fixed names
-        f"WHERE pair_id = %s AND {column} = ANY(%s::text[]) ORDER BY seq"
+        f"WHERE pair_id = %s AND {column} = ANY(%b::text[]) ORDER BY seq"
     )
     for offset in range(0, len(wanted), _CHUNK):
         found.extend(conn.execute(sql, (pair_id, wanted[offset : offset + _CHUNK])).fetchall())

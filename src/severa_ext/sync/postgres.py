@@ -105,6 +105,7 @@ class PostgresStateStore:
     ) -> None:
         self._where = f"state store {describe(conninfo)}"
         self._closed = False
+        self._bases = rows.BaseCache()
         self._pool: ConnectionPool[Connection[Any]] = ConnectionPool(
             conninfo,
             min_size=min_size,
@@ -221,16 +222,20 @@ class PostgresStateStore:
             LeaseHeld: ``change.lease`` no longer holds the pair (nothing stored).
             StateError: the write failed (nothing of it was stored).
         """
-        puts = rows.put_arrays(change.put)
-        with self._transaction("apply") as conn:
-            if change.lease is not None:
-                leases.fence(conn, change.lease)
-            delta = rows.delete(conn, pair_id, change.delete) if change.delete else 0
-            delta += rows.upsert(conn, pair_id, puts) if puts is not None else 0
-            if delta:
-                rows.count_delta(conn, pair_id, delta)
-            if change.cursors:
-                rows.move_cursors(conn, pair_id, change.cursors)
+        puts = rows.put_arrays(pair_id, change.put, self._bases)
+        try:
+            with self._transaction("apply") as conn:
+                if change.lease is not None:
+                    leases.fence(conn, change.lease)
+                delta = rows.delete(conn, pair_id, change.delete) if change.delete else 0
+                delta += rows.upsert(conn, pair_id, puts) if puts is not None else 0
+                if delta:
+                    rows.count_delta(conn, pair_id, delta)
+                if change.cursors:
+                    rows.move_cursors(conn, pair_id, change.cursors)
+        except BaseException:
+            self._bases.forget()
+            raise
 
     def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
         """Entries whose id on ``side`` is among ``ids``, keyed by that id (indexed)."""
