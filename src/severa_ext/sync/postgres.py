@@ -66,7 +66,7 @@ logger = logging.getLogger(__name__)
 _SIDES = ("a", "b")
 
 
-def describe(conninfo: str) -> str:
+def _describe(conninfo: str) -> str:
     """``conninfo`` as ``postgresql://user@host:port/dbname``, never the password."""
     try:
         params = conninfo_to_dict(conninfo)
@@ -103,7 +103,7 @@ class PostgresStateStore:
         timeout: float = 30.0,
         prepare_threshold: int | None = 5,
     ) -> None:
-        self._where = f"state store {describe(conninfo)}"
+        self._where = f"state store {_describe(conninfo)}"
         self._closed = False
         self._bases = rows.BaseCache()
         self._pool: ConnectionPool[Connection[Any]] = ConnectionPool(
