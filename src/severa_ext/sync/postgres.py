@@ -20,6 +20,12 @@ one transaction:
   :mod:`severa_ext.sync._postgres_schema` in one transaction, and tables a newer
   release wrote are refused with :class:`~severa_ext.errors.StateError`.
 
+Right after a large sync (a first sync of 100,000 items), ``intents`` costs tens of
+milliseconds until autovacuum has vacuumed and analysed the links table (within a
+minute or so, by default): the settled intents are dead entries of the pending-intent
+index until then. A host that runs its first syncs in bulk may run ``VACUUM ANALYZE
+severa_ext_state_links`` after them.
+
 Entries are stored as the SQLite store stores them (ids, etags and flags in columns,
 the base as JSON text, the S3 print indexed). No psycopg exception escapes: each
 becomes a ``StateError`` naming the database (never its password).
