@@ -9,7 +9,7 @@ one transaction:
   ``INSERT ... ON CONFLICT`` of all puts from arrays, the pair's count, the cursors):
   after a crash the database holds all of a step or none of it;
 * leases are rows with a holder, an expiry and a fencing token (see
-  :mod:`severa_ext.sync._postgres_leases`), checked inside each fenced step's own
+  ``severa_ext.sync._postgres_leases``), checked inside each fenced step's own
   transaction; no session-level advisory lock, so the store works behind a
   transaction-mode pooler such as PgBouncer (give ``prepare_threshold=None`` there
   for PgBouncer before 1.21);
@@ -17,7 +17,7 @@ one transaction:
   (``SELECT ... FOR UPDATE SKIP LOCKED``);
 * the tables (prefix ``severa_ext_state_``, in the connection's ``search_path``
   schema) carry a version; opening the store applies the missing migrations of
-  :mod:`severa_ext.sync._postgres_schema` in one transaction, and tables a newer
+  ``severa_ext.sync._postgres_schema`` in one transaction, and tables a newer
   release wrote are refused with :class:`~severa_ext.errors.StateError`.
 
 Right after a large sync (a first sync of 100,000 items), ``intents`` costs tens of

@@ -57,7 +57,7 @@ class StateChange:
     delete: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     cursors: Mapping[Side, str | None] = attrs.field(factory=dict)
     lease: Lease | None = None
-    """The fence: when set, the step is applied only while ``lease.holder`` still
+    """Fences the step. When set, the step is applied only while ``lease.holder`` still
     holds the pair's lease (checked in the step's own transaction); else
     :class:`~severa_ext.errors.LeaseHeld` and nothing of the step is stored."""
 
