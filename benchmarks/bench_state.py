@@ -6,8 +6,8 @@
    PostgreSQL / SQLite ratio of each. The no-change sync is measured twice on
    PostgreSQL: right after the initial sync, and once the table is vacuumed and
    analysed (``VACUUM ANALYZE``, what autovacuum does within a minute or so): until
-   then the N intents the initial sync settled are dead entries of the pending-intent
-   index, and the planner's statistics still describe an empty table.
+   then the N intents the initial sync settled are dead index entries, and the
+   planner's statistics still describe an empty table.
 2. Throughput of the no-change syncs of P pairs (default 100, M items each) sharing
    one PostgreSQL: every pair once in a row, then the same driven by
    ``PostgresStateStore.claim_due_pairs`` (claim 10 due pairs, sync them under the

@@ -20,11 +20,10 @@ one transaction:
   ``severa_ext.sync._postgres_schema`` in one transaction, and tables a newer
   release wrote are refused with :class:`~severa_ext.errors.StateError`.
 
-Right after a large sync (a first sync of 100,000 items), ``intents`` costs tens of
-milliseconds until autovacuum has vacuumed and analysed the links table (within a
-minute or so, by default): the settled intents are dead entries of the pending-intent
-index until then. A host that runs its first syncs in bulk may run ``VACUUM ANALYZE
-severa_ext_state_links`` after them.
+Right after a large sync (a first sync of 100,000 items) the pending-intent index
+holds an entry for each settled intent until autovacuum runs; ``intents`` reads it
+by a plain index scan, so the first call after such a sync passes those entries once
+(and marks them dead) and later calls skip them.
 
 Entries are stored as the SQLite store stores them (ids, etags and flags in columns,
 the base as JSON text, the S3 print indexed). No psycopg exception escapes: each
@@ -289,7 +288,7 @@ class PostgresStateStore:
 
     def intents(self, pair_id: str) -> list[Intent]:
         """The intents still in flight (indexed)."""
-        with self._conn("list intents") as conn:
+        with self._transaction("list intents") as conn:
             found = rows.pending(conn, pair_id)
         return [entry for row in found if isinstance(entry := self._load(row), Intent)]
 
