@@ -34,11 +34,18 @@ __all__ = [
 
 @attrs.frozen
 class Lease:
-    """Proof that one run holds a sync pair until ``expires``."""
+    """Proof that one run holds a sync pair until ``expires``.
+
+    ``token``: the fencing token of a store that keeps one (PostgreSQL: a number
+    that grows each time the pair's lease changes hands); such a store refuses a
+    step or a renewal whose token is not the pair's current one, even from the same
+    holder. ``None`` for stores that fence by holder alone (memory, SQLite).
+    """
 
     pair_id: str
     holder: str
     expires: datetime
+    token: int | None = None
 
 
 @attrs.frozen
