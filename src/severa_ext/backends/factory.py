@@ -42,6 +42,7 @@ __all__ = [
     "IcsSettings",
     "SeveraSettings",
     "calendar_address",
+    "graph_tokens",
     "open_backend",
     "parse_address",
     "read_secret",
@@ -274,6 +275,8 @@ def open_backend(
     *,
     activity_types: Iterable[str] = (),
     user_id: str | None = None,
+    session: Any = None,
+    graph_tokens: Any = None,
 ) -> Any:
     """Build the backend an address names (``GraphBackend``, ``IcsBackend`` ...).
 
@@ -283,6 +286,10 @@ def open_backend(
         activity_types: the activity types a policy names; an ``activities:`` file
             must have them all (S8, S9).
         user_id: the user of an ``activities:`` file (default: the file's user).
+        session: the ``requests.Session`` of a Graph or EWS backend (the caller closes
+            it; the runner mounts its request gate on it).
+        graph_tokens: a Graph token provider to share between mailboxes (one msal
+            application, one token cache: :func:`graph_tokens`); default: a new one.
 
     Raises:
         ConfigError: a setting or secret the backend needs is missing or wrong.
@@ -293,10 +300,13 @@ def open_backend(
     if address.kind == "activities":
         return _open_activities(address, activity_types, user_id)
     if address.kind == "graph":
-        return _open_graph(address, settings)
+        tokens = graph_tokens or _graph_tokens(address, settings)
+        options = {"base_url": settings.graph.base_url} if settings.graph.base_url else {}
+        graph = _optional_module("severa_ext.backends.graph", address)
+        return graph.GraphBackend(address.target, tokens, session=session, **options)
     if address.kind == "severa":
         return _open_severa(address, settings)
-    return _open_ews(address, settings)
+    return _open_ews(address, settings, session)
 
 
 def _open_ics(address: Address, ics: IcsSettings) -> Any:
@@ -340,7 +350,16 @@ def _open_activities(address: Address, activity_types: Iterable[str], user_id: s
     return ActivityBackend(store, user_id=user_id or store.user.id, activity_types=types)
 
 
-def _open_graph(address: Address, settings: BackendSettings) -> Any:
+def graph_tokens(settings: BackendSettings) -> Any:
+    """The organisation's Graph app-only token provider (msal), to share between pairs.
+
+    Raises:
+        ConfigError: ``[graph]`` misses the tenant, the client or the secret.
+    """
+    return _graph_tokens(Address("graph", "", "the organisation settings"), settings)
+
+
+def _graph_tokens(address: Address, settings: BackendSettings) -> Any:
     graph = _optional_module("severa_ext.backends.graph", address)
     section = settings.graph
     if not section.tenant_id or not section.client_id:
@@ -348,21 +367,20 @@ def _open_graph(address: Address, settings: BackendSettings) -> Any:
     secret = read_secret(
         settings, section.client_secret_env, section.client_secret_file, "[graph] client secret"
     )
-    tokens = graph.ClientCredentialsTokenProvider(
+    return graph.ClientCredentialsTokenProvider(
         section.tenant_id, section.client_id, client_secret=secret
     )
-    options = {"base_url": section.base_url} if section.base_url else {}
-    return graph.GraphBackend(address.target, tokens, **options)
 
 
-def _open_ews(address: Address, settings: BackendSettings) -> Any:
+def _open_ews(address: Address, settings: BackendSettings, session: Any) -> Any:
     ews = _optional_module("severa_ext.backends.ews", address)
     section = settings.ews
     if not section.username:
         raise ConfigError(f"{address.text}: set [ews] username in the config")
     password = read_secret(settings, section.password_env, section.password_file, "[ews] password")
     make_auth = ews.ntlm_auth if section.auth == "ntlm" else ews.basic_auth
-    return ews.EwsBackend(address.url, address.target, auth=make_auth(section.username, password))
+    auth = make_auth(section.username, password)
+    return ews.EwsBackend(address.url, address.target, auth=auth, session=session)
 
 
 def _open_severa(address: Address, settings: BackendSettings) -> Any:
