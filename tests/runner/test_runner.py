@@ -98,7 +98,7 @@ def _meeting(title):
 
 
 def test_only_users_with_sync_on_are_due_s2(world):
-    runner, activations, pairs, _clock, _org = world
+    runner, activations, _pairs, _clock, _org = world
     _activate(activations, "alice", "bob")
     assert [p.user_id for p in runner.due_pairs()] == ["alice", "bob"]
     activations.remove("bob")
@@ -138,7 +138,7 @@ def test_nobody_syncs_without_the_add_on_or_the_settings_s1(world):
 
 
 def test_a_user_activated_for_another_server_kind_waits_for_reactivation(world):
-    runner, activations, pairs, _clock, org = world
+    runner, activations, _pairs, _clock, org = world
     _activate(activations, "alice")
     org["settings"] = OrganisationSettings(
         addon_active=True, server_kind=ServerKind.EWS, credentials_ref="ews", policy=POLICY
@@ -195,7 +195,7 @@ def test_item_failures_back_off_too_partial_s6(world):
 
 
 def test_a_pair_whose_lease_is_held_is_busy_not_failed(world):
-    runner, activations, pairs, clock, _org = world
+    runner, activations, _pairs, _clock, _org = world
     _activate(activations, "alice")
     runner.state.acquire("user:alice", "another-host:1:abc", now=NOW, ttl=timedelta(hours=1))
     run = runner.run_pair("user:alice")
@@ -218,7 +218,7 @@ def test_a_change_notification_makes_the_pair_due_early_and_writes_nothing(world
 
 
 def test_a_notification_does_not_cut_a_servers_retry_after(world):
-    runner, activations, pairs, clock, _org = world
+    runner, activations, _pairs, clock, _org = world
     _activate(activations, "alice")
     from severa_ext.errors import Throttled
 
@@ -235,13 +235,14 @@ def test_a_notification_does_not_cut_a_servers_retry_after(world):
 
 
 def test_lifecycle_signals_go_to_the_host_and_missed_ones_resync(world):
-    runner, activations, _pairs, clock, _org = world
+    runner, activations, _pairs, _clock, _org = world
     seen = []
     runner._on_lifecycle = seen.append
     _activate(activations, "alice")
     runner.run_pair("user:alice")
     reauth = Signal(SignalKind.REAUTHORIZE, "user:alice", "alice@contoso.com", "sub-1")
     runner.signal(reauth)
-    assert runner.due_pairs() == [] and seen == [reauth]
+    assert runner.due_pairs() == []
+    assert seen == [reauth]
     runner.signal(Signal(SignalKind.RESYNC, "user:alice", "alice@contoso.com", "sub-1"))
     assert [p.user_id for p in runner.due_pairs()] == ["alice"]
