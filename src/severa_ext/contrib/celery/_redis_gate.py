@@ -56,7 +56,8 @@ class RedisGate:
         client: a ``redis.Redis`` client.
         limits: the per-mailbox limits (Graph's by default).
         prefix: the organisation's key prefix.
-        burst: requests the bucket admits at once (the rest is paced).
+        burst: requests the bucket admits at once, the rest paced (default: a tenth
+            of ``limits.requests``, at most 100).
         permit_ttl: seconds after which a permit of a dead worker lapses (longer than
             any request's timeout).
         sleep: how to wait between tries.
@@ -68,10 +69,12 @@ class RedisGate:
         limits: MailboxLimits = GRAPH_OUTLOOK_LIMITS,
         *,
         prefix: str = "severa-ext",
-        burst: int = 100,
+        burst: int | None = None,
         permit_ttl: float = 300.0,
         sleep: Any = time.sleep,
     ) -> None:
+        if burst is None:
+            burst = max(1, min(100, limits.requests // 10))
         if not 0 < burst < limits.requests:
             raise ValidationError(
                 f"RedisGate: burst must be in (0, {limits.requests}), not {burst}"
