@@ -63,6 +63,7 @@ def test_never_more_requests_in_a_window_than_the_limit(make_gate):
     gate = make_gate(limits)
     granted: list[float] = []
     refused = 0
+    waits: list[float] = []
     end = time.monotonic() + 1.5
     while time.monotonic() < end:
         try:
@@ -70,8 +71,9 @@ def test_never_more_requests_in_a_window_than_the_limit(make_gate):
                 granted.append(time.monotonic())
         except Throttled as exc:
             refused += 1
-            assert exc.retry_after > 0
+            waits.append(exc.retry_after)
     assert refused > 0
+    assert min(waits) > 0
     for i, start in enumerate(granted):  # every window of 1 s holds at most 40
         inside = sum(1 for t in granted[i:] if t < start + limits.window - 0.02)
         assert inside <= limits.requests
@@ -98,9 +100,12 @@ def test_a_killed_workers_permit_lapses(redis_server):
 
 def test_a_tenants_slots_cap_its_concurrent_syncs(redis_server):
     gate = _redis(redis_server, MailboxLimits())
-    with gate.slot("tenant:contoso", 1, ttl=60), pytest.raises(Throttled, match="contoso"):
-        with gate.slot("tenant:contoso", 1, ttl=60):
-            pass
+    with (
+        gate.slot("tenant:contoso", 1, ttl=60),
+        pytest.raises(Throttled, match="contoso"),
+        gate.slot("tenant:contoso", 1, ttl=60),
+    ):
+        pass
     with gate.slot("tenant:contoso", 1, ttl=60):  # freed again
         pass
 
