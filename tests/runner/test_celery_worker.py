@@ -20,9 +20,11 @@ pytest.importorskip("celery")
 redis = pytest.importorskip("redis")
 sa = pytest.importorskip("sqlalchemy")
 
+from severa_ext.backends.graph_notifications import Signal, SignalKind  # noqa: E402
 from severa_ext.stores.activation import SQLActivationStore  # noqa: E402
 from severa_ext.stores.schema import create_all  # noqa: E402
 from severa_ext.sync.activation import Activation, ServerKind  # noqa: E402
+from severa_ext.sync.items import CalendarItem  # noqa: E402
 from severa_ext.testing.graph_server import FakeGraphServer  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -108,6 +110,9 @@ def fleet(redis_server, tmp_path, monkeypatch):
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+        made = module.tasks.made.get("runner")
+        if made is not None:
+            made.state.close()
         client.flushdb()
         client.close()
         engine.dispose()
@@ -164,3 +169,28 @@ def test_a_worker_killed_mid_sync_is_retried_without_duplicates(fleet):
     writes = {k: v for k, v in server.counts().items() if not k.startswith("GET")}
     assert writes == {}
     assert _titles(server, "alice@contoso.com") == expected
+
+
+def _wait_job(client, tasks, pair_id):
+    _wait(lambda: client.get(tasks.queued_key(pair_id)) is None, 60, f"the job of {pair_id}")
+
+
+def test_a_notification_queues_an_early_sync_that_brings_the_change_in(fleet):
+    """S11: the receiver's sink (CeleryRunner.signal) queues the pair at once; the worker's
+    delta round brings the new event into Severa; a second signal while it is queued
+    queues nothing more."""
+    server, module, client, _activations, start_worker, tmp_path = fleet
+    tasks = module.tasks
+    start_worker()
+    assert tasks.enqueue("user:alice") is not None
+    _wait_job(client, tasks, "user:alice")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    item = CalendarItem("Dentist", start, start + timedelta(hours=1))
+    server.user_create("alice@contoso.com", item)
+    signal = Signal(SignalKind.CHANGED, "user:alice", "alice@contoso.com", "sub-1")
+    tasks.signal(signal)
+    tasks.signal(signal)  # Graph may post twice: still one job
+    assert client.llen("severa-test") <= 1
+    _wait_job(client, tasks, "user:alice")
+    text = (tmp_path / "alice.json").read_text(encoding="utf-8")
+    assert "Dentist" in text

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from severa_ext.backends._graph_receiver import Signal, SignalKind
 from severa_ext.contrib.celery._redis_gate import RedisGate
 from severa_ext.errors import Throttled
 from severa_ext.runner.core import Runner
@@ -46,14 +47,18 @@ class CeleryRunner:
     Attributes:
         sync_pair: the task that syncs one pair.
         fan_out: the periodic task that enqueues the due pairs.
+        runner: this process's runner (made on first use).
     """
 
     sync_pair: Any
     fan_out: Any
+    runner: Callable[[], Runner]
     prefix: str
     redis: Callable[[], Any]
     jitter: float
     queued_ttl: int
+    made: dict[str, Runner] = attrs.field(factory=dict)
+    """The runner of this process once made (key ``"runner"``), to close its stores."""
 
     def queued_key(self, pair_id: str) -> str:
         """The marker of a queued job of ``pair_id``."""
@@ -68,6 +73,19 @@ class CeleryRunner:
             return None
         self.sync_pair.apply_async((pair_id,), task_id=task_id, countdown=countdown)
         return str(task_id)
+
+    def signal(self, signal: Signal) -> None:
+        """A :class:`~severa_ext.backends.graph_notifications.NotificationSink`: the
+        pair is made due and, for a change, a job is queued at once (unless one is, or
+        a server's ``Retry-After`` still holds the pair back).
+
+        Quick enough for the receiver's request: two Redis round trips, no Graph call.
+        """
+        runner = self.runner()
+        runner.signal(signal)
+        early = signal.kind in (SignalKind.CHANGED, SignalKind.RESYNC, SignalKind.RECREATE)
+        if early and runner.schedule.due([signal.pair], runner.clock.now()):
+            self.enqueue(signal.pair)  # not while a server's Retry-After holds it back
 
     def release(self, pair_id: str, task_id: str) -> None:
         """Remove the queued marker of ``pair_id`` if it is this task's."""
@@ -103,7 +121,7 @@ def install(
         queued_ttl: seconds after which a queued marker lapses (a lost job).
         task_time_limit: the hard time limit of one pair's task (seconds).
     """
-    cached: dict[str, Runner] = {}
+    cached: dict[str, Runner] = {}  # shared with CeleryRunner.made
 
     def current() -> Runner:
         if "runner" not in cached:
@@ -149,7 +167,7 @@ def install(
         )
         return {"due": len(due), "queued": queued}
 
-    tasks = CeleryRunner(sync_pair, fan_out, prefix, redis, jitter, queued_ttl)
+    tasks = CeleryRunner(sync_pair, fan_out, current, prefix, redis, jitter, queued_ttl, cached)
     holder["tasks"] = tasks
     schedule = dict(app.conf.beat_schedule or {})
     schedule[f"{prefix}.fan_out"] = {"task": f"{prefix}.fan_out", "schedule": fan_out_every}
