@@ -18,21 +18,31 @@ def _memory(limits):
     return MemoryGate(limits)
 
 
-def _redis(redis_server, limits, **options):
+@pytest.fixture
+def redis_gate(request):
+    """Makes RedisGates on the session's Redis; their clients are closed after the test."""
     redis = pytest.importorskip("redis")
     from severa_ext.contrib.celery import RedisGate
 
-    client = redis.Redis.from_url(redis_server.url(5))
-    client.flushdb()
-    return RedisGate(client, limits, prefix="limits-test", **options)
+    server = request.getfixturevalue("redis_server")
+    clients = []
+
+    def make(limits, **options):
+        client = redis.Redis.from_url(server.url(5))
+        client.flushdb()
+        clients.append(client)
+        return RedisGate(client, limits, prefix="limits-test", **options)
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture(params=["memory", "redis"])
 def make_gate(request):
     if request.param == "memory":
         return _memory
-    server = request.getfixturevalue("redis_server")
-    return lambda limits, **options: _redis(server, limits, **options)
+    return request.getfixturevalue("redis_gate")
 
 
 def test_at_most_four_requests_per_mailbox_in_flight(make_gate):
@@ -86,10 +96,8 @@ def test_a_batch_counts_as_each_request_it_carries():
     assert request_cost(requests.Request("GET", "http://graph/v1.0/me").prepare()) == 1
 
 
-def test_a_killed_workers_permit_lapses(redis_server):
-    gate = _redis(
-        redis_server, MailboxLimits(concurrent=1, requests=1000, window=60, wait=2), permit_ttl=0.3
-    )
+def test_a_killed_workers_permit_lapses(redis_gate):
+    gate = redis_gate(MailboxLimits(concurrent=1, requests=1000, window=60, wait=2), permit_ttl=0.3)
     held = gate.permit("alice")
     held.__enter__()  # never released: the worker died holding it
     started = time.monotonic()
@@ -98,8 +106,8 @@ def test_a_killed_workers_permit_lapses(redis_server):
     assert 0.2 < waited < 2
 
 
-def test_a_tenants_slots_cap_its_concurrent_syncs(redis_server):
-    gate = _redis(redis_server, MailboxLimits())
+def test_a_tenants_slots_cap_its_concurrent_syncs(redis_gate):
+    gate = redis_gate(MailboxLimits())
     with (
         gate.slot("tenant:contoso", 1, ttl=60),
         pytest.raises(Throttled, match="contoso"),
