@@ -28,8 +28,10 @@ TTL = timedelta(minutes=1)
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request, tmp_path):
     if request.param == "memory":
-        return MemoryStateStore()
-    return SQLiteStateStore(tmp_path / "state.db")
+        yield MemoryStateStore()
+        return
+    with SQLiteStateStore(tmp_path / "state.db") as sqlite_store:
+        yield sqlite_store
 
 
 def _engine(a, b, store, clock, holder, step_writes=0):
@@ -133,3 +135,6 @@ def test_a_live_or_foreign_holder_is_not_taken_over(store):
         assert caught.value.holder == holder
         assert caught.value.expires == NOW + timedelta(hours=1)
         store.release(Lease("p", holder, NOW))
+    refusals = [e.message for e in store.journal(pair_id="p") if e.operation == "lease"]
+    assert len(refusals) == 2  # each refusal is journaled, naming the holder
+    assert {alive, foreign} == {h for h in (alive, foreign) for m in refusals if h in m}
