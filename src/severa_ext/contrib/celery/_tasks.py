@@ -129,6 +129,12 @@ def install(
         return cached["runner"]
 
     holder: dict[str, CeleryRunner] = {}
+    clients: list[Any] = []
+
+    def client() -> Any:  # one Redis client (one connection pool) per process
+        if not clients:
+            clients.append(redis())
+        return clients[0]
 
     @app.task(  # type: ignore[untyped-decorator]
         name=f"{prefix}.sync_pair",
@@ -140,13 +146,17 @@ def install(
     )
     def sync_pair(self: Any, pair_id: str) -> dict[str, Any]:
         tasks = holder["tasks"]
-        gate = RedisGate(redis(), prefix=prefix)
+        gate = RedisGate(client(), prefix=prefix)
+        waiting = False
         try:
             with gate.slot(f"tenant:{tenant}", tenant_concurrency, ttl=task_time_limit):
                 result = current().run_pair(pair_id)
         except Throttled as full:  # every slot of the tenant is taken: wait, keep the marker
+            waiting = True
             raise self.retry(countdown=full.retry_after + random.uniform(0, jitter)) from None  # noqa: S311
-        tasks.release(pair_id, self.request.id)
+        finally:
+            if not waiting:  # done, or failed for good: the next fan-out may queue it again
+                tasks.release(pair_id, self.request.id)
         logger.info("pair %s: %s", pair_id, result.status.value)
         report = result.report
         return {
@@ -167,7 +177,7 @@ def install(
         )
         return {"due": len(due), "queued": queued}
 
-    tasks = CeleryRunner(sync_pair, fan_out, current, prefix, redis, jitter, queued_ttl, cached)
+    tasks = CeleryRunner(sync_pair, fan_out, current, prefix, client, jitter, queued_ttl, cached)
     holder["tasks"] = tasks
     schedule = dict(app.conf.beat_schedule or {})
     schedule[f"{prefix}.fan_out"] = {"task": f"{prefix}.fan_out", "schedule": fan_out_every}
