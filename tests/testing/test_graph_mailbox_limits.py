@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from severa_ext.testing._graph_limits import MailboxLimiter
+from severa_ext.testing.graph_limits import MailboxLimiter
 from severa_ext.testing.graph_server import FakeGraphServer
 
 

@@ -113,7 +113,7 @@ class BackendSettings:
     folder: Path | None = None
 
     def relative(self, value: str) -> Path:
-        """``value`` as a path, relative to :attr:`folder`."""
+        """``value`` as a path, relative to ``folder``."""
         candidate = Path(value).expanduser()
         if candidate.is_absolute() or self.folder is None:
             return candidate

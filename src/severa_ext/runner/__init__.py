@@ -9,7 +9,7 @@ plain loop. See the guide "Running sync for an organisation".
   settings, through :mod:`severa_ext.backends.factory`);
 * :class:`SchedulePolicy`, :class:`PairSchedule`, :func:`next_due`, :class:`RunStatus`
   (when a pair is due again); :class:`ScheduleStore`, :class:`MemoryScheduleStore`;
-* :class:`MailboxLimits`, :data:`GRAPH_OUTLOOK_LIMITS`, :class:`RequestGate`,
+* :class:`MailboxLimits`, ``GRAPH_OUTLOOK_LIMITS``, :class:`RequestGate`,
   :class:`MemoryGate`, :class:`GatedAdapter` (Graph's per-mailbox limits on every
   request).
 """

@@ -6,7 +6,7 @@ one the command line uses): the calendar from the user's activation
 (:func:`~severa_ext.backends.factory.calendar_address`), the Severa side from
 ``severa:<mailbox>`` unless the host passes its own ``activities`` opener. Every
 request of a Graph or EWS calendar goes through the runner's
-:class:`~severa_ext.runner.limits.RequestGate`, and one Graph token provider serves
+:class:`~severa_ext.runner.RequestGate`, and one Graph token provider serves
 every mailbox (one token, not one per pair).
 """
 

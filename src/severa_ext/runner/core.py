@@ -6,13 +6,13 @@ a cron job or a loop calls :meth:`Runner.due_pairs` to fan out and
 
 1. re-reads the organisation settings and the user's activation: a user whose sync
    is off, or an organisation whose add-on or settings are, is never synced (S1, S2);
-2. opens the pair's backends (:class:`~severa_ext.runner.backends.PairBackends`),
-   every request under the :class:`~severa_ext.runner.limits.RequestGate`;
+2. opens the pair's backends (:class:`~severa_ext.runner.PairBackends`),
+   every request under the :class:`~severa_ext.runner.RequestGate`;
 3. runs :class:`~severa_ext.sync.engine.SyncEngine` under the pair's lease (a pair
    another run holds is ``BUSY``, not a failure);
 4. journals a failure of the run as a whole with the user (S6; item failures the
    engine journals itself) and decides the next due time
-   (:func:`~severa_ext.runner.schedule.next_due`: back-off after failures).
+   (:func:`~severa_ext.runner.next_due`: back-off after failures).
 
 A change notification only makes a pair due early (:meth:`Runner.signal`, a
 :class:`~severa_ext.backends.graph_notifications.NotificationSink`): it never writes;
@@ -68,7 +68,8 @@ class PairRun:
 
 
 def sync_policy(settings: OrganisationSettings) -> SyncPolicy:
-    """The organisation's policy as the engine's :class:`SyncPolicy` (S8, S9)."""
+    """The organisation's policy as the engine's
+    :class:`~severa_ext.sync.policy.SyncPolicy` (S8, S9)."""
     policy = settings.policy
     if isinstance(policy, SyncPolicy):
         return policy

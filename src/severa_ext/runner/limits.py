@@ -67,7 +67,7 @@ class MailboxLimits:
 
 
 GRAPH_OUTLOOK_LIMITS = MailboxLimits()
-"""Graph's Outlook limits: 4 concurrent requests, 10,000 requests per 10 minutes."""
+"""The documented Outlook limits of Graph (4 concurrent requests, 10,000 per 10 minutes)."""
 
 
 class RequestGate(Protocol):
