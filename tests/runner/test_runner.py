@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from severa_ext.backends.graph_notifications import Signal, SignalKind
 from severa_ext.backends.memory import Fault, MemoryBackend
@@ -32,6 +35,7 @@ from severa_ext.sync.activation import (
 from severa_ext.sync.items import CalendarItem
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
+from severa_ext.sync.state import MemoryStateStore
 
 NOW = datetime(2026, 5, 4, 8, tzinfo=UTC)
 POLICY = SyncPolicy(outgoing_types={"meeting"}, default_type="other")
@@ -126,12 +130,12 @@ def test_a_deactivated_user_is_never_synced_even_when_already_queued_s2(world):
 def test_nobody_syncs_without_the_add_on_or_the_settings_s1(world):
     runner, activations, pairs, _clock, org = world
     _activate(activations, "alice")
-    for settings in (
+    for changed in (
         OrganisationSettings(addon_active=False, server_kind=ServerKind.GRAPH,
                              credentials_ref="graph", policy=POLICY),
         OrganisationSettings(addon_active=True, server_kind=ServerKind.GRAPH, policy=POLICY),
     ):  # fmt: skip
-        org["settings"] = settings
+        org["settings"] = changed
         assert runner.due_pairs() == []
         assert runner.run_pair("user:alice").status is RunStatus.INACTIVE
     assert pairs.opened == []
@@ -201,7 +205,8 @@ def test_a_pair_whose_lease_is_held_is_busy_not_failed(world):
     run = runner.run_pair("user:alice")
     assert (run.status, run.schedule.failures) == (RunStatus.BUSY, 0)
     assert run.schedule.due == NOW + SCHEDULE.busy_delay
-    assert runner.state.journal(pair_id="user:alice") == []
+    entries = runner.state.journal(pair_id="user:alice")
+    assert [e.level for e in entries] == ["warning"]  # the engine notes the refusal, no error
 
 
 def test_a_change_notification_makes_the_pair_due_early_and_writes_nothing(world):
@@ -246,3 +251,57 @@ def test_lifecycle_signals_go_to_the_host_and_missed_ones_resync(world):
     assert seen == [reauth]
     runner.signal(Signal(SignalKind.RESYNC, "user:alice", "alice@contoso.com", "sub-1"))
     assert [p.user_id for p in runner.due_pairs()] == ["alice"]
+
+
+_USERS = ("ann", "ben", "cid")
+_OPS = st.one_of(
+    st.tuples(st.just("on"), st.sampled_from(_USERS)),
+    st.tuples(st.just("off"), st.sampled_from(_USERS)),
+    st.tuples(st.just("addon"), st.booleans()),
+    st.tuples(st.just("signal"), st.sampled_from(_USERS)),
+    st.tuples(st.just("advance"), st.integers(min_value=0, max_value=40)),
+    st.tuples(st.just("fan-out"), st.booleans()),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(_OPS, max_size=30))
+def test_only_active_users_are_ever_opened_s1_s2(ops):
+    """Any sequence of turning sync on and off, the add-on on and off, notifications,
+    time passing and fan-outs (run at once, or after the state changed): a pair's
+    backends are opened only while its user has sync on and the add-on is on."""
+    clock = FixedClock(NOW)
+    activations = MemoryActivationStore()
+    pairs = MemoryPairs(clock)
+    org = {"settings": ORG}
+    opened_ok: list[bool] = []
+    open_pair = pairs.open
+
+    def checked_open(pair, gate):
+        opened_ok.append(org["settings"].addon_active and activations.get(pair.user_id) is not None)
+        return open_pair(pair, gate)
+
+    pairs.open = checked_open
+    state = MemoryStateStore()
+    runner = Runner(lambda: org["settings"], activations, state, pairs,
+                    MemoryScheduleStore(), policy=SCHEDULE, clock=clock)  # fmt: skip
+    queued: list[str] = []
+    for op, arg in ops:
+        if op == "on":
+            _activate(activations, arg)
+        elif op == "off":
+            activations.remove(arg)
+        elif op == "addon":
+            org["settings"] = attrs.evolve(ORG, addon_active=arg)
+        elif op == "signal":
+            runner.signal(Signal(SignalKind.CHANGED, f"user:{arg}", arg, "sub"))
+        elif op == "advance":
+            clock.advance(timedelta(minutes=arg))
+        elif arg:  # fan out now, run later (after the next ops)
+            queued += [p.pair_id for p in runner.due_pairs()]
+        else:
+            for pair_id in queued + [p.pair_id for p in runner.due_pairs()]:
+                runner.run_pair(pair_id)
+            queued = []
+    state.close()
+    assert all(opened_ok)
