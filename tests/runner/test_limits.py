@@ -123,3 +123,15 @@ def test_bad_limits_are_refused():
         MailboxLimits(concurrent=0)
     with pytest.raises(ValidationError, match="window"):
         MailboxLimits(window=0)
+
+
+def test_a_gate_without_redis_refuses_to_send(tmp_path):
+    redis = pytest.importorskip("redis")
+    from severa_ext.contrib.celery import RedisGate
+    from severa_ext.errors import BackendUnavailable
+
+    client = redis.Redis(unix_socket_path=str(tmp_path / "no-such.sock"))
+    gate = RedisGate(client)
+    with pytest.raises(BackendUnavailable, match="request gate: Redis failed"), gate.permit("a"):
+        pass
+    client.close()

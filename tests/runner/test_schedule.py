@@ -86,3 +86,17 @@ def test_a_schedule_store_answers_what_is_due(store):
     store.hasten("never", NOW)  # a pair never run is due anyway
     assert store.get("never") is None
     assert store.due([], NOW) == []
+
+
+def test_redis_failures_are_the_packages_own_errors(tmp_path):
+    redis = pytest.importorskip("redis")
+    from severa_ext.contrib.celery import RedisScheduleStore
+    from severa_ext.errors import StoreError
+
+    client = redis.Redis(unix_socket_path=str(tmp_path / "no-such.sock"))
+    store = RedisScheduleStore(client)
+    with pytest.raises(StoreError, match=r"RedisScheduleStore.get: Redis failed"):
+        store.get("p")
+    with pytest.raises(StoreError, match=r"RedisScheduleStore.put"):
+        store.put(PairSchedule("p", NOW))
+    client.close()

@@ -21,7 +21,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from severa_ext.errors import Throttled, ValidationError
+from severa_ext.contrib.celery._redis_errors import redis_errors
+from severa_ext.errors import BackendUnavailable, Throttled, ValidationError
 from severa_ext.runner.limits import GRAPH_OUTLOOK_LIMITS, MailboxLimits
 
 __all__ = ["RedisGate"]
@@ -106,9 +107,10 @@ class RedisGate:
         deadline = time.monotonic() + wait
         while True:
             interval = self._interval if rate else 0.0
-            granted, delay = self._acquire(
-                keys=keys, args=[token, concurrent, ttl, interval, self._burst, cost]
-            )
+            with redis_errors(f"{what}: the request gate", BackendUnavailable):
+                granted, delay = self._acquire(
+                    keys=keys, args=[token, concurrent, ttl, interval, self._burst, cost]
+                )
             if int(granted):
                 return
             pause = float(delay)
@@ -119,7 +121,12 @@ class RedisGate:
 
     @contextlib.contextmanager
     def permit(self, mailbox: str, cost: int = 1) -> Iterator[None]:
-        """Hold a permit for ``cost`` requests to ``mailbox`` (concurrency and rate)."""
+        """Hold a permit for ``cost`` requests to ``mailbox`` (concurrency and rate).
+
+        Raises:
+            Throttled: no permit within ``limits.wait``.
+            BackendUnavailable: Redis failed (the request is not sent).
+        """
         key = f"{self._prefix}:mailbox:{mailbox.lower()}"
         token = secrets.token_hex(8)
         limits = self.limits
@@ -136,7 +143,8 @@ class RedisGate:
         try:
             yield
         finally:
-            self._redis.zrem(f"{key}:inflight", token)
+            with contextlib.suppress(Exception):  # a lost permit lapses after permit_ttl
+                self._redis.zrem(f"{key}:inflight", token)
 
     @contextlib.contextmanager
     def slot(self, name: str, concurrent: int, *, ttl: float, wait: float = 0.0) -> Iterator[None]:
@@ -160,4 +168,5 @@ class RedisGate:
         try:
             yield
         finally:
-            self._redis.zrem(key, token)
+            with contextlib.suppress(Exception):  # a lost slot lapses after ttl
+                self._redis.zrem(key, token)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from severa_ext.contrib.celery._redis_errors import redis_errors
 from severa_ext.runner.schedule import PairSchedule
 
 __all__ = ["RedisScheduleStore"]
@@ -47,6 +48,9 @@ class RedisScheduleStore:
     Args:
         client: a ``redis.Redis`` client (``decode_responses`` either way).
         prefix: the organisation's key prefix.
+
+    Raises:
+        StoreError: from every method, when Redis fails.
     """
 
     def __init__(self, client: Any, *, prefix: str = "severa-ext") -> None:
@@ -60,7 +64,8 @@ class RedisScheduleStore:
 
     def get(self, pair_id: str) -> PairSchedule | None:
         """The pair's schedule."""
-        raw = self._redis.hget(self._entries, pair_id)
+        with redis_errors("RedisScheduleStore.get"):
+            raw = self._redis.hget(self._entries, pair_id)
         if raw is None:
             return None
         data = json.loads(raw)
@@ -76,7 +81,7 @@ class RedisScheduleStore:
             "failures": schedule.failures,
             "not_before": _stamp(schedule.not_before),
         }
-        with self._redis.pipeline(transaction=True) as pipe:
+        with redis_errors("RedisScheduleStore.put"), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._entries, schedule.pair_id, json.dumps(data))
             pipe.zadd(self._due, {schedule.pair_id: due})
             pipe.execute()
@@ -86,10 +91,12 @@ class RedisScheduleStore:
         ids = list(pair_ids)
         if not ids:
             return []
-        scores = self._redis.zmscore(self._due, ids)
+        with redis_errors("RedisScheduleStore.due"):
+            scores = self._redis.zmscore(self._due, ids)
         limit = now.timestamp()
         return [p for p, score in zip(ids, scores, strict=True) if score is None or score <= limit]
 
     def hasten(self, pair_id: str, now: datetime) -> None:
         """Make the pair due at ``now`` (not before its ``not_before``)."""
-        self._hasten(keys=[self._due, self._entries], args=[pair_id, now.timestamp()])
+        with redis_errors("RedisScheduleStore.hasten"):
+            self._hasten(keys=[self._due, self._entries], args=[pair_id, now.timestamp()])

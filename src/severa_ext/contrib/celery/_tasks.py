@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from severa_ext.backends._graph_receiver import Signal, SignalKind
+from severa_ext.contrib.celery._redis_errors import redis_errors
 from severa_ext.contrib.celery._redis_gate import RedisGate
 from severa_ext.errors import Throttled
 from severa_ext.runner.core import Runner
@@ -69,7 +70,11 @@ class CeleryRunner:
         from celery.utils import uuid
 
         task_id = uuid()
-        if not self.redis().set(self.queued_key(pair_id), task_id, nx=True, ex=self.queued_ttl):
+        with redis_errors(f"queueing {pair_id}"):
+            marked = self.redis().set(
+                self.queued_key(pair_id), task_id, nx=True, ex=self.queued_ttl
+            )
+        if not marked:
             return None
         self.sync_pair.apply_async((pair_id,), task_id=task_id, countdown=countdown)
         return str(task_id)
@@ -90,7 +95,8 @@ class CeleryRunner:
     def release(self, pair_id: str, task_id: str) -> None:
         """Remove the queued marker of ``pair_id`` if it is this task's."""
         client = self.redis()
-        client.register_script(_RELEASE)(keys=[self.queued_key(pair_id)], args=[task_id])
+        with redis_errors(f"releasing {pair_id}"):  # else the marker lapses (queued_ttl)
+            client.register_script(_RELEASE)(keys=[self.queued_key(pair_id)], args=[task_id])
 
 
 def install(
