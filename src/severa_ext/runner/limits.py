@@ -43,8 +43,8 @@ __all__ = [
 ]
 
 
-def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value < 1 if isinstance(value, int) else value <= 0:
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not value > 0:  # NaN too
         raise ValidationError(f"MailboxLimits.{attribute.name} must be positive, got {value}")
 
 
@@ -60,10 +60,10 @@ class MailboxLimits:
             (:class:`~severa_ext.errors.Throttled`).
     """
 
-    concurrent: int = attrs.field(default=4, validator=_at_least_one)
-    requests: int = attrs.field(default=10_000, validator=_at_least_one)
-    window: float = attrs.field(default=600.0, validator=_at_least_one)
-    wait: float = attrs.field(default=30.0, validator=_at_least_one)
+    concurrent: int = attrs.field(default=4, validator=_positive)
+    requests: int = attrs.field(default=10_000, validator=_positive)
+    window: float = attrs.field(default=600.0, validator=_positive)
+    wait: float = attrs.field(default=30.0, validator=_positive)
 
 
 GRAPH_OUTLOOK_LIMITS = MailboxLimits()
