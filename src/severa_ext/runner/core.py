@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -150,7 +151,7 @@ class Runner:
         found += self._due_of(chunk, now)
         return found if limit is None else found[:limit]
 
-    def _due_of(self, chunk: list[Pair], now: Any) -> list[Pair]:
+    def _due_of(self, chunk: list[Pair], now: datetime) -> list[Pair]:
         due = set(self.schedule.due([p.pair_id for p in chunk], now))
         return [p for p in chunk if p.pair_id in due]
 
