@@ -349,6 +349,16 @@ class ActivationStore(Protocol):
         """Record that sync is off (a no-op if it was off)."""
         ...
 
+    def active(self, *, after: str | None = None, limit: int | None = None) -> list[Activation]:
+        """The users whose sync is on, ordered by ``user_id`` (what a runner syncs).
+
+        Args:
+            after: only users whose id sorts after this one (the last id of the
+                previous page: keyset paging).
+            limit: at most this many (``None``: all).
+        """
+        ...
+
 
 class MemoryActivationStore:
     """An in-memory :class:`ActivationStore` (tests and examples)."""
@@ -370,6 +380,11 @@ class MemoryActivationStore:
     def remove(self, user_id: str) -> None:
         """Record that sync is off."""
         self._items.pop(user_id, None)
+
+    def active(self, *, after: str | None = None, limit: int | None = None) -> list[Activation]:
+        """The users whose sync is on, ordered by ``user_id``, after ``after``."""
+        ids = sorted(u for u in self._items if after is None or u > after)
+        return [self._items[u] for u in ids[:limit]]
 
 
 class ActivationService:
