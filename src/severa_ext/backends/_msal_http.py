@@ -20,7 +20,7 @@ from severa_ext.backends._http import HttpAnswer, HttpLimits, safe_url, send
 __all__ = ["TOKEN_LIMITS", "BoundedMsalClient", "MsalResponse"]
 
 TOKEN_LIMITS = HttpLimits(max_body_bytes=2**20, deadline=60.0)
-"""Token and discovery answers are small: 1 MiB at most, 60 s per call in all."""
+"""Token and discovery answers are small (1 MiB at most), and take 60 s in all at most."""
 
 
 @attrs.frozen
