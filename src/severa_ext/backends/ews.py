@@ -36,13 +36,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 import cattrs
 import requests
-from email_validator import EmailNotValidError, validate_email
 
 from severa_ext.backends._ews_faults import (
     ITEM_GONE_CODES,
@@ -71,13 +70,16 @@ from severa_ext.backends._ews_xml import (
     t,
 )
 from severa_ext.backends._http import HttpAnswer, HttpLimits, safe_url, send
+from severa_ext.backends._tokens import MsalClientCredentials, TokenProvider
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
+from severa_ext.domain import normalize_email
 from severa_ext.errors import (
     AuthError,
     BackendError,
     BackendUnavailable,
     BadItem,
     ConfigError,
+    EmailAddressError,
     MalformedResponse,
     NotFound,
     SeveraExtError,
@@ -99,27 +101,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class TokenProvider(Protocol):
-    """Where the EWS backend gets a bearer token (the same seam as the Graph backend's).
-
-    Any object with these two methods fits, e.g. Graph's
-    ``ClientCredentialsTokenProvider`` built with the EWS scope.
-    """
-
-    def token(self) -> str:
-        """A currently valid access token.
-
-        Raises:
-            AuthError: no token can be had.
-        """
-        ...
-
-    def invalidate(self) -> None:
-        """Forget the current token: the server refused it."""
-        ...
 
 
 EXCHANGE_ONLINE_HOSTS = frozenset(
@@ -188,42 +169,9 @@ def msal_token_provider(app: Any, scopes: Sequence[str]) -> TokenProvider:
         A provider whose ``token()`` raises :class:`~severa_ext.errors.AuthError` with
         msal's error description when no token can be had.
     """
-    return _MsalAppTokens(app, list(scopes))
-
-
-class _MsalAppTokens:
-    def __init__(self, app: Any, scopes: list[str]) -> None:
-        self._app = app
-        self._scopes = scopes
-        self._stale = False
-
-    def __repr__(self) -> str:
-        return f"msal_token_provider(scopes={self._scopes!r})"
-
-    def token(self) -> str:
-        if self._stale:
-            # A refused token is dropped from msal's cache, so the next call asks anew.
-            cache = getattr(self._app, "token_cache", None)
-            remove = getattr(cache, "remove_at", None)
-            find = getattr(cache, "search", None) or getattr(cache, "find", None)
-            if callable(remove) and callable(find):
-                for entry in list(find("AccessToken")):
-                    remove(entry)
-            self._stale = False
-        result = self._app.acquire_token_for_client(scopes=self._scopes)
-        token = result.get("access_token") if isinstance(result, dict) else None
-        if not token:
-            error = result.get("error", "unknown") if isinstance(result, dict) else "unknown"
-            text = result.get("error_description", "") if isinstance(result, dict) else ""
-            raise AuthError(
-                f"could not get an OAuth token for EWS ({error}): {text}".strip(),
-                backend=_BACKEND,
-                code=str(error),
-            )
-        return str(token)
-
-    def invalidate(self) -> None:
-        self._stale = True
+    return MsalClientCredentials(
+        lambda: app, scopes, backend=_BACKEND, what="could not get an OAuth token for EWS"
+    )
 
 
 @attrs.frozen
@@ -306,7 +254,7 @@ class EwsBackend:
     Raises:
         ConfigError: the URL is not http(s), carries credentials or points to
             Exchange Online; Basic credentials or a token would travel over plain
-            ``http``; the mailbox is not an address (checked with ``email_validator``);
+            ``http``; the mailbox is not an address (:func:`severa_ext.domain.normalize_email`);
             both ``auth`` and ``token_provider`` were given.
     """
 
@@ -336,8 +284,8 @@ class EwsBackend:
                 "for on-premises Exchange Server."
             )
         try:
-            validate_email(mailbox, check_deliverability=False, globally_deliverable=False)
-        except EmailNotValidError as exc:
+            normalize_email(mailbox)
+        except EmailAddressError as exc:
             raise ConfigError(f"EWS mailbox {mailbox!r} is not an SMTP address: {exc}") from exc
         if parts.username or parts.password:
             raise ConfigError(
