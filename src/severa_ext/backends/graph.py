@@ -39,7 +39,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -47,9 +46,9 @@ from typing import Any
 from urllib.parse import quote
 
 import attrs
-import cattrs
 import requests
 
+from severa_ext.backends._cursor import decode_cursor, encode_cursor
 from severa_ext.backends._graph_auth import (
     GRAPH_DEFAULT_SCOPE,
     ClientCredentialsTokenProvider,
@@ -126,7 +125,7 @@ class GraphCursor:
 
     def encode(self) -> str:
         """The cursor as the string the state store keeps."""
-        return json.dumps(_cursor_converter.unstructure(self), sort_keys=True)
+        return encode_cursor(self)
 
     @classmethod
     def decode(cls, text: str) -> GraphCursor:
@@ -135,17 +134,7 @@ class GraphCursor:
         Raises:
             ValidationError: the text is not a Graph cursor.
         """
-        try:
-            return _cursor_converter.structure(json.loads(text), cls)
-        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-            raise ValidationError(f"not a Graph cursor: {text[:60]!r}") from exc
-
-
-_cursor_converter = cattrs.Converter()
-_cursor_converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
-_cursor_converter.register_structure_hook(
-    datetime, lambda value, _type: datetime.fromisoformat(value)
-)
+        return decode_cursor(cls, text, "a Graph cursor")
 
 
 def _link(value: object, ref: str) -> str:

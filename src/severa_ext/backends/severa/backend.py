@@ -39,7 +39,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -48,9 +47,9 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-import cattrs
 import requests
 
+from severa_ext.backends._cursor import decode_cursor, encode_cursor
 from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.backends.severa._mapping import (
@@ -108,7 +107,7 @@ class SeveraCursor:
 
     def encode(self) -> str:
         """The cursor as the string the state store keeps."""
-        return json.dumps(_cursors.unstructure(self), sort_keys=True)
+        return encode_cursor(self)
 
     @classmethod
     def decode(cls, text: str) -> SeveraCursor:
@@ -117,15 +116,7 @@ class SeveraCursor:
         Raises:
             ValidationError: the text is not a Severa cursor.
         """
-        try:
-            return _cursors.structure(json.loads(text), cls)
-        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-            raise ValidationError(f"not a Severa cursor: {text[:60]!r}") from exc
-
-
-_cursors = cattrs.Converter()
-_cursors.register_unstructure_hook(datetime, lambda value: value.isoformat())
-_cursors.register_structure_hook(datetime, lambda value, _type: datetime.fromisoformat(value))
+        return decode_cursor(cls, text, "a Severa cursor")
 
 
 def _utc(value: datetime) -> str:

@@ -1,11 +1,10 @@
-"""Exchange Web Services backend for on-premises Exchange (S5, S7).
+"""The EWS backend: one mailbox's calendar on on-premises Exchange (S5, S7).
 
-EWS is how the SDK reaches Exchange Server (Subscription Edition, 2019, 2016). Requests
-are SOAP documents built with ``xml.etree.ElementTree`` and sent over one
-``requests.Session`` with a timeout on every call; responses are parsed with
-``defusedxml`` only. In Exchange Online EWS is being retired (Microsoft started shutting
-it down in October 2026): pointing this backend at ``outlook.office365.com`` raises a
-:class:`~severa_ext.errors.ConfigError` that names ``severa_ext.backends.graph``.
+Requests are SOAP documents built with ``xml.etree.ElementTree`` and sent by
+:class:`~severa_ext.backends.ews._transport.EwsTransport` with a timeout on every
+call; responses are parsed with ``defusedxml`` only. Pointing this backend at Exchange
+Online (where EWS is retired) raises a :class:`~severa_ext.errors.ConfigError` that
+names ``severa_ext.backends.graph``.
 
 Reading uses ``SyncFolderItems`` on the calendar folder with the stored ``SyncState``
 as the cursor, ``GetItem`` for details and ``FindItem`` with a ``CalendarView`` to
@@ -29,8 +28,6 @@ loopback test server with ``allow_loopback_http=True``.
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
@@ -40,17 +37,20 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
 import requests
 
-from severa_ext.backends._ews_faults import (
-    ITEM_GONE_CODES,
-    REQUEST_LEVEL_CODES,
-    THROTTLE_CODES,
-    fault_error,
-    http_error,
+from severa_ext.backends._cursor import decode_cursor, encode_cursor
+from severa_ext.backends._http import HttpLimits
+from severa_ext.backends._tokens import TokenProvider
+from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
+from severa_ext.backends.ews._auth import (
+    BearerAuth,
+    refuse_plain_http,
 )
-from severa_ext.backends._ews_mapping import (
+from severa_ext.backends.ews._errors import (
+    ITEM_GONE_CODES,
+)
+from severa_ext.backends.ews._mapping import (
     ParsedItem,
     calendar_item_element,
     extended_field_uri,
@@ -58,25 +58,18 @@ from severa_ext.backends._ews_mapping import (
     parse_calendar_item,
     update_elements,
 )
-from severa_ext.backends._ews_xml import (
+from severa_ext.backends.ews._transport import EwsTransport
+from severa_ext.backends.ews._xml import (
     ResponseMessage,
-    build_envelope,
     child_text,
     m,
-    parse_envelope,
-    response_messages,
-    soap_fault,
     sub,
     t,
 )
-from severa_ext.backends._http import HttpAnswer, HttpLimits, safe_url, send
-from severa_ext.backends._tokens import MsalClientCredentials, TokenProvider
-from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
 from severa_ext.domain import normalize_email
 from severa_ext.errors import (
     AuthError,
     BackendError,
-    BackendUnavailable,
     BadItem,
     ConfigError,
     EmailAddressError,
@@ -90,15 +83,7 @@ from severa_ext.sync.activation import MailboxProbe, ProbeStatus
 from severa_ext.sync.content import Content
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
-__all__ = [
-    "EXCHANGE_ONLINE_HOSTS",
-    "EwsBackend",
-    "EwsCursor",
-    "TokenProvider",
-    "basic_auth",
-    "msal_token_provider",
-    "ntlm_auth",
-]
+__all__ = ["EXCHANGE_ONLINE_HOSTS", "EwsBackend", "EwsCursor"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,45 +120,6 @@ _LOOPBACK_NAMES = frozenset({"localhost"})
 _IDLE_PAGES = 3  # SyncFolderItems pages in a row without changes before a round is a loop
 
 
-def basic_auth(username: str, password: str) -> requests.auth.AuthBase:
-    """HTTP Basic credentials for an on-premises server (refused over plain ``http``).
-
-    The password lives inside the returned object only; the backend never logs it.
-    """
-    return requests.auth.HTTPBasicAuth(username, password)
-
-
-def ntlm_auth(username: str, password: str) -> requests.auth.AuthBase:
-    """NTLM credentials (``DOMAIN\\\\user`` or ``user@domain``) through ``requests_ntlm``.
-
-    Raises:
-        ConfigError: ``requests-ntlm`` is not installed (``pip install severa-ext[ntlm]``).
-    """
-    try:
-        from requests_ntlm import HttpNtlmAuth
-    except ImportError as exc:
-        raise ConfigError("NTLM needs the 'ntlm' extra: pip install 'severa-ext[ntlm]'") from exc
-
-    auth: requests.auth.AuthBase = HttpNtlmAuth(username, password)
-    return auth
-
-
-def msal_token_provider(app: Any, scopes: Sequence[str]) -> TokenProvider:
-    """A :class:`TokenProvider` over an msal ``ConfidentialClientApplication`` (app-only, S7).
-
-    Args:
-        app: the msal application (its token cache keeps tokens until they expire).
-        scopes: e.g. ``["https://mail.contoso.com/.default"]`` for hybrid modern auth.
-
-    Returns:
-        A provider whose ``token()`` raises :class:`~severa_ext.errors.AuthError` with
-        msal's error description when no token can be had.
-    """
-    return MsalClientCredentials(
-        lambda: app, scopes, backend=_BACKEND, what="could not get an OAuth token for EWS"
-    )
-
-
 @attrs.frozen
 class EwsCursor:
     """The stored cursor: the window it was listed for and the folder's ``SyncState``.
@@ -188,7 +134,7 @@ class EwsCursor:
 
     def encode(self) -> str:
         """The cursor as the string the state store keeps."""
-        return json.dumps(_cursor_converter.unstructure(self), sort_keys=True)
+        return encode_cursor(self)
 
     @classmethod
     def decode(cls, text: str) -> EwsCursor:
@@ -197,33 +143,11 @@ class EwsCursor:
         Raises:
             ValidationError: the text is not an EWS cursor.
         """
-        try:
-            return _cursor_converter.structure(json.loads(text), cls)
-        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-            raise ValidationError(f"not an EWS cursor: {text[:60]!r}") from exc
-
-
-_cursor_converter = cattrs.Converter()
-_cursor_converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
-_cursor_converter.register_structure_hook(
-    datetime, lambda value, _type: datetime.fromisoformat(value)
-)
+        return decode_cursor(cls, text, "an EWS cursor")
 
 
 class _InvalidSyncState(BackendError):
     """The stored SyncState is no longer valid; the caller resyncs in full."""
-
-
-class _BearerAuth(requests.auth.AuthBase):
-    def __init__(self, provider: TokenProvider) -> None:
-        self.provider = provider
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.provider.token()}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(<token provider>)"
 
 
 class EwsBackend:
@@ -301,19 +225,22 @@ class EwsBackend:
         if parts.scheme == "http" and (
             isinstance(auth, requests.auth.HTTPBasicAuth) or token_provider is not None
         ):
-            _refuse_plain_http(url, parts.hostname, allowed=allow_loopback_http)
-        self._url = url
+            refuse_plain_http(url, parts.hostname, allowed=allow_loopback_http)
         self._mailbox = mailbox
-        self._impersonate = impersonate
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
-        self._auth: requests.auth.AuthBase | None = (
-            _BearerAuth(token_provider) if token_provider is not None else auth
+        self._transport = EwsTransport(
+            url,
+            mailbox,
+            session=self._session,
+            auth=BearerAuth(token_provider) if token_provider is not None else auth,
+            server_version=server_version,
+            impersonate=impersonate,
+            timeout=timeout,
+            limits=limits if limits is not None else HttpLimits(),
         )
-        self._server_version = server_version
-        self._timeout = timeout
         self._page_size = page_size
-        self._limits = limits if limits is not None else HttpLimits()
+        self._limits = self._transport.limits
         self._calendar_id: str | None = None
 
     # --- protocol surface ------------------------------------------------------
@@ -329,7 +256,7 @@ class EwsBackend:
         return Capabilities(delta=True, batch_size=_WRITE_BATCH, sync_key_lookup=True)
 
     def __repr__(self) -> str:
-        return f"EwsBackend(url={self._url!r}, mailbox={self._mailbox!r})"
+        return f"EwsBackend(url={self._transport.url!r}, mailbox={self._mailbox!r})"
 
     def __enter__(self) -> EwsBackend:
         return self
@@ -500,9 +427,9 @@ class EwsBackend:
             extended_field_uri(equal)
             sub(sub(equal, t("FieldURIOrConstant")), t("Constant"), Value=wanted_key)
         self._calendar_folder(sub(request, m("ParentFolderIds")))
-        message = self._single(self._request("FindItem", request), "FindItem")
+        message = self._single(self._transport.request("FindItem", request), "FindItem")
         if not message.success:
-            raise self._fault(message.code, message.message, "FindItem")
+            raise self._transport.fault(message.code, message.message, "FindItem")
         ids = [node.get("Id", "") for node in message.element.iter(t("ItemId")) if node.get("Id")]
         found: dict[str, list[CalendarItem]] = {}
         for parsed in self._get_items(ids).values():
@@ -535,7 +462,7 @@ class EwsBackend:
             pending.append((index, op))
         if not pending:
             return
-        messages = self._request("CreateItem", request, write=True)
+        messages = self._transport.request("CreateItem", request, write=True)
         made = self._outcomes("CreateItem", pending, messages, results, lambda op: op.item.title)
         self._fetch_into(made, results, "CreateItem")
         logger.info("EWS created %d item(s) in %s", len(made), self.name)
@@ -580,7 +507,7 @@ class EwsBackend:
                 sub(change, t("ItemId"), **ids)
                 sub(change, t("Updates")).extend(elements)
             pending = [(index, op) for index, op, _ in entries]
-            messages = self._request("UpdateItem", request, write=True)
+            messages = self._transport.request("UpdateItem", request, write=True)
             made = self._outcomes("UpdateItem", pending, messages, results, lambda op: op.item_id)
             self._fetch_into(made, results, "UpdateItem")
             logger.info("EWS updated %d item(s) in %s", len(made), self.name)
@@ -613,7 +540,7 @@ class EwsBackend:
             pending.append((index, op))
         if not pending:
             return
-        messages = self._request("DeleteItem", request, write=True)
+        messages = self._transport.request("DeleteItem", request, write=True)
         done = self._outcomes("DeleteItem", pending, messages, results, lambda op: op.item_id)
         for index, (deleted, _) in done.items():
             results[index] = WriteResult(deleted, None)
@@ -640,7 +567,7 @@ class EwsBackend:
         done: dict[int, tuple[WriteOp, str]] = {}
         for (index, op), message in zip(pending, messages, strict=True):
             if not message.success:
-                error = self._item_error(message, operation, ref(op))
+                error = self._transport.item_error(message, operation, ref(op))
                 results[index] = WriteResult(op, error=error)
                 continue
             item_id = "" if operation == "DeleteItem" else self._returned_id(message, operation)
@@ -684,9 +611,11 @@ class EwsBackend:
             request = ET.Element(m("GetFolder"))
             sub(sub(request, m("FolderShape")), t("BaseShape"), "IdOnly")
             self._distinguished(sub(request, m("FolderIds")), target)
-            message = self._single(self._request("GetFolder", request, mailbox=target), "GetFolder")
+            message = self._single(
+                self._transport.request("GetFolder", request, mailbox=target), "GetFolder"
+            )
             if not message.success:
-                raise self._fault(message.code, message.message, "GetFolder", target)
+                raise self._transport.fault(message.code, message.message, "GetFolder", target)
         except BackendError as exc:
             return MailboxProbe(
                 target, _probe_status(exc), dict.fromkeys(addresses), detail=str(exc),
@@ -699,7 +628,7 @@ class EwsBackend:
             m("ResolveNames"), ReturnFullContactData="true", SearchScope="ActiveDirectory"
         )
         sub(request, m("UnresolvedEntry"), address)
-        messages = self._request("ResolveNames", request, mailbox=address)
+        messages = self._transport.request("ResolveNames", request, mailbox=address)
         message = self._single(messages, "ResolveNames")
         if message.code == "ErrorNameResolutionNoResults":
             raise NotFound(
@@ -708,7 +637,7 @@ class EwsBackend:
                 code=message.code,
             )
         if message.element.find(m("ResolutionSet")) is None:
-            raise self._fault(message.code, message.message, "ResolveNames", address)
+            raise self._transport.fault(message.code, message.message, "ResolveNames", address)
         found: list[str] = []
         for resolution in message.element.iter(t("Resolution")):
             primary = resolution.findtext(f"{t('Mailbox')}/{t('EmailAddress')}")
@@ -749,11 +678,13 @@ class EwsBackend:
             if state:
                 sub(request, m("SyncState"), state)
             sub(request, m("MaxChangesReturned"), str(self._page_size))
-            message = self._single(self._request("SyncFolderItems", request), "SyncFolderItems")
+            message = self._single(
+                self._transport.request("SyncFolderItems", request), "SyncFolderItems"
+            )
             if not message.success:
                 if message.code == "ErrorInvalidSyncStateData":
                     raise _InvalidSyncState(message.message, backend=_BACKEND, code=message.code)
-                raise self._fault(message.code, message.message, "SyncFolderItems")
+                raise self._transport.fault(message.code, message.message, "SyncFolderItems")
             new_state = child_text(message.element, m("SyncState"))
             last = child_text(message.element, m("IncludesLastItemInRange"))
             changes = message.element.find(m("Changes"))
@@ -810,7 +741,7 @@ class EwsBackend:
                 EndDate=format_utc(window.end),
             )
             self._calendar_folder(sub(request, m("ParentFolderIds")))
-            message = self._single(self._request("FindItem", request), "FindItem")
+            message = self._single(self._transport.request("FindItem", request), "FindItem")
             root = message.element.find(m("RootFolder"))
             if root is None:
                 raise MalformedResponse(
@@ -877,7 +808,7 @@ class EwsBackend:
             ids = sub(request, m("ItemIds"))
             for item_id in batch:
                 sub(ids, t("ItemId"), Id=item_id)
-            messages = self._request("GetItem", request)
+            messages = self._transport.request("GetItem", request)
             if len(messages) != len(batch):
                 raise MalformedResponse(
                     f"EWS GetItem: asked for {len(batch)} items, got {len(messages)} answers",
@@ -888,7 +819,7 @@ class EwsBackend:
                     if message.code in ITEM_GONE_CODES:
                         found[item_id] = None
                         continue
-                    raise self._fault(message.code, message.message, "GetItem")
+                    raise self._transport.fault(message.code, message.message, "GetItem")
                 node = message.element.find(f"{m('Items')}/{t('CalendarItem')}")
                 if node is None:  # not a calendar item (a stray message): not ours
                     found[item_id] = None
@@ -905,9 +836,9 @@ class EwsBackend:
             request = ET.Element(m("GetFolder"))
             sub(sub(request, m("FolderShape")), t("BaseShape"), "IdOnly")
             self._distinguished(sub(request, m("FolderIds")))
-            message = self._single(self._request("GetFolder", request), "GetFolder")
+            message = self._single(self._transport.request("GetFolder", request), "GetFolder")
             if not message.success:
-                raise self._fault(message.code, message.message, "GetFolder")
+                raise self._transport.fault(message.code, message.message, "GetFolder")
             node = message.element.find(f".//{t('FolderId')}")
             if node is None or not node.get("Id"):
                 raise MalformedResponse("EWS GetFolder: no FolderId", backend=_BACKEND)
@@ -940,145 +871,6 @@ class EwsBackend:
                 backend=_BACKEND,
             )
         return messages[0]
-
-    def _request(
-        self,
-        operation: str,
-        body: ET.Element,
-        *,
-        mailbox: str | None = None,
-        write: bool = False,
-    ) -> list[ResponseMessage]:
-        """Send one operation; its response messages, or the mapped error (no waiting).
-
-        A refused OAuth token is replaced once; nothing else is retried here.
-        """
-        target = mailbox or self._mailbox
-        payload = build_envelope(
-            body,
-            server_version=self._server_version,
-            impersonate=target if self._impersonate else None,
-        )
-        answer = self._post(operation, payload, target)
-        if answer.status == 401 and isinstance(self._auth, _BearerAuth):
-            logger.info("EWS %s: token refused; getting a new one", operation)
-            self._auth.provider.invalidate()
-            answer = self._post(operation, payload, target)
-        return self._messages(operation, answer, target, write=write)
-
-    def _post(self, operation: str, payload: bytes, target: str) -> HttpAnswer:
-        headers = {
-            "Content-Type": "text/xml; charset=utf-8",
-            "Accept": "text/xml",
-            "SOAPAction": f'"http://schemas.microsoft.com/exchange/services/2006/messages/{operation}"',
-            "X-AnchorMailbox": target,
-        }
-        try:
-            return send(
-                self._session,
-                "POST",
-                self._url,
-                limits=self._limits,
-                timeout=self._timeout,
-                backend=_BACKEND,
-                what=operation,
-                data=payload,
-                headers=headers,
-                auth=self._auth,
-            )
-        except BackendUnavailable as exc:
-            raise BackendUnavailable(
-                f"EWS {operation}: cannot reach {safe_url(self._url)} ({exc})",
-                backend=_BACKEND,
-                code=exc.code,
-            ) from exc
-
-    def _messages(
-        self, operation: str, answer: HttpAnswer, target: str, *, write: bool
-    ) -> list[ResponseMessage]:
-        status = answer.status
-        if status not in {200, 500}:
-            raise http_error(
-                status, operation=operation, url=self._url, retry_after=answer.header("Retry-After")
-            )
-        try:
-            if answer.content_type == "text/html":
-                raise MalformedResponse(
-                    f"EWS {operation}: the server answered with an HTML page, not SOAP "
-                    "(a login page or a proxy in front of EWS?)",
-                    backend=_BACKEND,
-                    code="not-xml",
-                )
-            body = parse_envelope(answer.body, operation=operation)
-        except MalformedResponse as exc:
-            if status == 500:  # an IIS / proxy error page rather than a SOAP fault
-                raise BackendUnavailable(
-                    f"EWS {operation}: HTTP 500 from {safe_url(self._url)} without a SOAP fault",
-                    backend=_BACKEND,
-                    code="500",
-                ) from exc
-            raise
-        fault = soap_fault(body)
-        if fault is not None:
-            raise self._fault(fault.code or "SoapFault", fault.message, operation, target,
-                              back_off_ms=fault.back_off_ms)  # fmt: skip
-        if status != 200:
-            raise BackendUnavailable(
-                f"EWS {operation}: HTTP {status} without a SOAP fault", backend=_BACKEND
-            )
-        messages = list(response_messages(body, operation))
-        for message in messages:
-            # A busy answer to one item of a write is that item's error: failing the
-            # whole request would hide the items that did succeed.
-            if message.code in THROTTLE_CODES and write:
-                continue
-            if message.code in THROTTLE_CODES | REQUEST_LEVEL_CODES:
-                raise self._fault(message.code, message.message or message.code, operation,
-                                  target, back_off_ms=message.back_off_ms)  # fmt: skip
-        return messages
-
-    def _fault(
-        self,
-        code: str,
-        text: str,
-        operation: str,
-        mailbox: str | None = None,
-        *,
-        back_off_ms: int | None = None,
-    ) -> BackendError:
-        return fault_error(
-            code, text, operation=operation, mailbox=mailbox or self._mailbox,
-            back_off_ms=back_off_ms,
-        )  # fmt: skip
-
-    def _item_error(self, message: ResponseMessage, operation: str, ref: str) -> BackendError:
-        return fault_error(
-            message.code,
-            message.message,
-            operation=operation,
-            mailbox=self._mailbox,
-            back_off_ms=message.back_off_ms,
-            item=ref,
-        )
-
-
-def _refuse_plain_http(url: str, host: str, *, allowed: bool) -> None:
-    """Refuse credentials over ``http`` unless ``allowed`` and ``host`` is loopback.
-
-    Raises:
-        ConfigError: naming the URL (without user info or query).
-    """
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host.lower() in _LOOPBACK_NAMES
-    if allowed and loopback:
-        return
-    hint = "pass allow_loopback_http=True for a loopback test server" if loopback else "use https"
-    raise ConfigError(
-        f"EWS url {safe_url(url)!r} is plain http: Basic credentials and bearer tokens "
-        f"would travel unencrypted; {hint}"
-    )
 
 
 def _probe_status(exc: BackendError | None) -> ProbeStatus:
