@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from severa_ext.backends.base import Backend
-from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.sync.items import CalendarItem
-from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing.faults import Fault, FaultKind, FaultyBackend
 
 __all__ = ["EwsSideDriver"]
 

@@ -19,13 +19,12 @@ from typing import Any
 
 import requests
 
-from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.backends.severa import SeveraBackend, SeveraCredentials
 from severa_ext.backends.severa._mapping import activity_to_item, join_notes, split_notes
 from severa_ext.clock import Clock
 from severa_ext.errors import NotFound
 from severa_ext.sync.items import CalendarItem
-from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing.faults import Fault, FaultKind, FaultyBackend
 from severa_ext.testing.severa_server import FakeSeveraServer
 
 __all__ = ["SeveraSideDriver", "severa_driver"]

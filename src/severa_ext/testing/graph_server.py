@@ -51,14 +51,13 @@ from requests.adapters import HTTPAdapter
 
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.graph_notifications import GraphSubscriptions
-from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem
 from severa_ext.testing._graph_notify import FakeSubscriptions
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
 from severa_ext.testing._graph_wire import event_item, event_json
-from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing.faults import Fault, FaultKind, FaultyBackend
 
 __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
 

@@ -48,7 +48,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from severa_ext.backends.base import Backend
-from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import Clock, FixedClock
 from severa_ext.errors import MassDeletionRefused
 from severa_ext.sync.engine import SyncEngine
@@ -66,6 +65,7 @@ from severa_ext.sync.planner import MERGE_FIELDS, KeptFields, field_value
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.report import SyncReport
 from severa_ext.sync.state import Lease, MemoryStateStore, StateChange, StateStore
+from severa_ext.testing.faults import Fault, InjectedCrash, MemoryBackend
 
 __all__ = [
     "CrashingStore",
