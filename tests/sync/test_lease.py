@@ -28,8 +28,10 @@ TTL = timedelta(minutes=1)
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request, tmp_path):
     if request.param == "memory":
-        return MemoryStateStore()
-    return SQLiteStateStore(tmp_path / "state.db")
+        yield MemoryStateStore()
+        return
+    with SQLiteStateStore(tmp_path / "state.db") as sqlite_store:
+        yield sqlite_store
 
 
 def _engine(a, b, store, clock, holder, step_writes=0):

@@ -8,6 +8,7 @@ the lookup indexes, and leases raced by threads and by processes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -597,7 +598,7 @@ def test_the_print_index_is_made_on_first_lookup_S3(tmp_path):
     path = tmp_path / "s.db"
 
     def indexes():
-        with sqlite3.connect(path) as raw:
+        with contextlib.closing(sqlite3.connect(path)) as raw:
             return {n for (n,) in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
 
     moved = BASE.evolve(start=BASE.start + timedelta(hours=1), end=BASE.end + timedelta(hours=1))
