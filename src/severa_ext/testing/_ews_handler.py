@@ -30,6 +30,7 @@ from severa_ext.testing._ews_store import (
     new_change_key,
     zone_named,
 )
+from severa_ext.testing._loopback import FaultQueue, RequestLog
 
 __all__ = [
     "FAULT_KINDS",
@@ -109,11 +110,10 @@ class _ItemError(Exception):
 
 @attrs.define
 class Fault:
-    """One injected fault: ``kind`` for the next ``times`` matching requests."""
+    """One injected fault: ``kind`` for requests of ``operation`` (any when None)."""
 
     kind: str
     operation: str | None = None
-    times: int = 1
     back_off_ms: int = 250
 
 
@@ -137,8 +137,8 @@ class ServerState:
     password: str = attrs.field(repr=False)
     tokens: set[str] = attrs.field(factory=set, repr=False)
     mailboxes: dict[str, FakeMailbox] = attrs.field(factory=dict)
-    faults: list[Fault] = attrs.field(factory=list)
-    log: list[RecordedRequest] = attrs.field(factory=list)
+    faults: FaultQueue[Fault] = attrs.field(factory=FaultQueue)
+    log: RequestLog[RecordedRequest] = attrs.field(factory=RequestLog)
     ews_disabled: bool = False
     lock: threading.RLock = attrs.field(factory=threading.RLock)
 
@@ -148,13 +148,7 @@ class ServerState:
 
     def take_fault(self, operation: str) -> Fault | None:
         """Consume one matching injected fault, if any."""
-        for fault in self.faults:
-            if fault.operation in {None, operation}:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
+        return self.faults.take(lambda fault: fault.operation in {None, operation})
 
 
 _ENVELOPE_OPEN = (
@@ -550,7 +544,7 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
             )
             version_node = header.find(_t("RequestServerVersion"))
             version = version_node.get("Version") if version_node is not None else None
-        state.log.append(
+        state.log.record(
             RecordedRequest(
                 operation=operation,
                 anchor_mailbox=self.headers.get("X-AnchorMailbox"),
@@ -558,7 +552,8 @@ class EwsRequestHandler(BaseHTTPRequestHandler):
                 server_version=version,
                 auth_scheme=scheme,
                 soap_action=self.headers.get("SOAPAction"),
-            )
+            ),
+            operation,
         )
         injected = state.take_fault(operation)
         if injected is not None and injected.kind != "ErrorInvalidSyncStateData":
