@@ -98,18 +98,16 @@ def _message(exc: SeveraExtError) -> str:
     if isinstance(exc, MassDeletionRefused):
         text = text.split("; re-run", 1)[0]
         return f"{text}; pass --allow-mass-delete to sync anyway"
-    if isinstance(exc, LeaseHeld):
-        expires = getattr(exc, "expires_at", None)
-        if expires is not None and "expires" not in text:
-            text += f" (the lease expires at {expires.isoformat(timespec='seconds')})"
+    if isinstance(exc, LeaseHeld) and exc.expires is not None and " until " not in text:
+        text += f" (the lease expires at {exc.expires.isoformat(timespec='seconds')})"
     return text
 
 
 def _error_document(command: str, exc: BaseException, code: int, message: str) -> dict[str, Any]:
     error: dict[str, Any] = {"type": type(exc).__name__, "message": message}
-    if isinstance(exc, LeaseHeld):
-        expires = getattr(exc, "expires_at", None)
-        error["expires_at"] = expires.isoformat() if expires is not None else None
+    if isinstance(exc, LeaseHeld):  # LeaseHeld.expires, under the document's name
+        error["expires_at"] = exc.expires.isoformat() if exc.expires is not None else None
+        error["holder"] = exc.holder
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "command": command,

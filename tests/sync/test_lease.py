@@ -135,3 +135,6 @@ def test_a_live_or_foreign_holder_is_not_taken_over(store):
         assert caught.value.holder == holder
         assert caught.value.expires == NOW + timedelta(hours=1)
         store.release(Lease("p", holder, NOW))
+    refusals = [e.message for e in store.journal(pair_id="p") if e.operation == "lease"]
+    assert len(refusals) == 2  # each refusal is journaled, naming the holder
+    assert {alive, foreign} == {h for h in (alive, foreign) for m in refusals if h in m}

@@ -416,6 +416,7 @@ class SyncEngine:
             return self._store.acquire(self.pair_id, self.holder, now=now, ttl=self._lease_ttl)
         except LeaseHeld as held:
             if held.holder is None or not _dead_here(held.holder):
+                self._note("lease", f"run refused: {held}", None, None, "warning")
                 raise
             lease = self._store.acquire(
                 self.pair_id, self.holder, now=now, ttl=self._lease_ttl, replacing=held.holder

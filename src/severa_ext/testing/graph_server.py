@@ -46,8 +46,8 @@ from urllib.parse import urlsplit
 
 import attrs
 import requests
-from requests.adapters import HTTPAdapter
 
+from severa_ext.backends._http_deadline import DeadlineAdapter
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.graph_notifications import GraphSubscriptions
 from severa_ext.clock import Clock
@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 SYNC_KEY_PROPERTY = "String {8f3c1a52-6d1e-4b7a-9c55-2f1e0d6b7a41} Name SeveraExtSyncKey"
 
 
-class LoopbackAdapter(HTTPAdapter):
+class LoopbackAdapter(DeadlineAdapter):
     """Sends ``https://127.0.0.1:<port>`` requests to the plain-HTTP fake server."""
 
     def __init__(self, port: int) -> None:
