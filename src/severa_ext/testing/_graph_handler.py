@@ -9,15 +9,14 @@ in the fake is recorded in ``FakeGraphServer.errors`` and answered with a 500.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import socket
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from severa_ext.testing._graph_state import Answer, graph_error
+from severa_ext.testing._loopback import LoopbackHandler
 
 if TYPE_CHECKING:
     from severa_ext.testing.graph_server import FakeGraphServer
@@ -27,11 +26,11 @@ __all__ = ["GraphRequestHandler", "request_kind"]
 logger = logging.getLogger(__name__)
 
 
-class GraphRequestHandler(BaseHTTPRequestHandler):
+class GraphRequestHandler(LoopbackHandler):
     """Parses one HTTP request and writes the fake's answer."""
 
     fake: FakeGraphServer
-    protocol_version = "HTTP/1.1"
+    log_name = "fake graph"
     # A buffered writer: headers and body leave in one send when the request ends
     # (no Nagle / delayed-ACK stall per answer).
     wbufsize = 1 << 16
@@ -41,32 +40,14 @@ class GraphRequestHandler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.fake._connected()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fake graph: " + format, *args)
-
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _answer(self, answer: Answer) -> None:
         status, headers, body = answer
         data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if data:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):  # the peer may have gone first
-            self.connection.shutdown(socket.SHUT_RDWR)
+        content = {"Content-Type": "application/json"} if data else {}
+        self.send_body(status, {**headers, **content}, data)
 
     def _dispatch(self, method: str) -> None:
-        raw = self._read_body()
+        raw = self.read_body()
         fake = self.fake
         try:
             path = urlsplit(self.path).path
@@ -75,7 +56,7 @@ class GraphRequestHandler(BaseHTTPRequestHandler):
                 kind = request_kind(method, path)
                 fake._count(kind, len(raw))
                 if fake._take("drop", path, kind) is not None:
-                    self._drop()
+                    self.drop()
                     return
                 fake._enter()
                 try:
@@ -99,18 +80,6 @@ class GraphRequestHandler(BaseHTTPRequestHandler):
             self._answer(answer)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             self.close_connection = True
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
 
 
 def request_kind(method: str, path: str) -> str:

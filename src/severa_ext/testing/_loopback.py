@@ -4,6 +4,9 @@
   port, served from a daemon thread; ``start`` / ``stop`` (idempotent), a context
   manager, ``port`` and a ``stopping`` event that slow answers wait on, so a stop is
   never held up by an injected delay.
+* :class:`LoopbackHandler`: the request handler base (HTTP/1.1, quiet logging, every
+  method to one ``_dispatch``, an answer written with its length, a dropped
+  connection).
 * :class:`FaultQueue`: the faults a test armed for the wire, oldest first, each for a
   number of matching requests; the fake's handler takes one per request.
 * :class:`RequestLog`: what the fake received, with counts by request kind.
@@ -15,17 +18,22 @@ fault, a dropped connection), so that a real backend's error translation runs;
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import attrs
 
 from severa_ext.errors import ConfigError
 
-__all__ = ["FaultQueue", "LoopbackServer", "RequestLog"]
+__all__ = ["FaultQueue", "LoopbackHandler", "LoopbackServer", "RequestLog"]
+
+logger = logging.getLogger(__name__)
 
 _F = TypeVar("_F")
 _R = TypeVar("_R")
@@ -62,7 +70,7 @@ class LoopbackServer:
         """True between :meth:`start` and :meth:`stop`."""
         return self._httpd is not None
 
-    def start(self) -> LoopbackServer:
+    def start(self) -> Self:
         """Bind a random port on 127.0.0.1 and serve in a daemon thread (idempotent)."""
         if self._httpd is not None:
             return self
@@ -92,7 +100,7 @@ class LoopbackServer:
             self._thread = None
         self._stopped()
 
-    def __enter__(self) -> LoopbackServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -108,6 +116,54 @@ class LoopbackServer:
         if self._httpd is None:
             raise ConfigError(f"{type(self).__name__} is not started")
         return int(self._httpd.server_address[1])
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """The base of a fake's request handler: every method goes to :meth:`_dispatch`."""
+
+    protocol_version = "HTTP/1.1"
+    log_name = "fake server"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log at DEBUG only: test output stays quiet."""
+        logger.debug(f"{self.log_name}: {format}", *args)
+
+    def _dispatch(self, method: str) -> None:
+        """Answer one request of ``method``."""
+        raise NotImplementedError
+
+    def read_body(self) -> bytes:
+        """The request body (``Content-Length`` bytes)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_body(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
+        """Write a whole answer: status, ``headers``, ``Content-Length``, ``data``."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def drop(self) -> None:
+        """Close the connection without an answer."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the peer may have gone first
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
 
 
 @attrs.define

@@ -87,14 +87,6 @@ class FakeEwsServer(LoopbackServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         return type("BoundEwsHandler", (EwsRequestHandler,), {"state": self._state})
 
-    def start(self) -> FakeEwsServer:
-        """Start serving on 127.0.0.1 (a random free port) in a daemon thread."""
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeEwsServer:
-        return self.start()
-
     @property
     def url(self) -> str:
         """The EWS endpoint, ``http://127.0.0.1:<port>/EWS/Exchange.asmx``."""

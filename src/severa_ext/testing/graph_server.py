@@ -173,14 +173,6 @@ class FakeGraphServer(LoopbackServer):
     def _stopped(self) -> None:
         self.subscriptions.close()
 
-    def start(self) -> FakeGraphServer:
-        """Bind a random port on 127.0.0.1 and serve in a background thread."""
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeGraphServer:
-        return self.start()
-
     # --- addresses ---------------------------------------------------------------
 
     @property

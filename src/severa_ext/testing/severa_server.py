@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import attrs
 
 from severa_ext.clock import Clock, SystemClock
-from severa_ext.testing._loopback import FaultQueue, LoopbackServer, RequestLog
+from severa_ext.testing._loopback import FaultQueue, LoopbackHandler, LoopbackServer, RequestLog
 from severa_ext.testing._severa_org import FakeOrganisation
 from severa_ext.testing._severa_records import (
     FakeActivity,
@@ -179,14 +179,6 @@ class FakeSeveraServer(LoopbackServer):
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         return type("_BoundHandler", (_Handler,), {"fake": self})
-
-    def start(self) -> FakeSeveraServer:
-        """Start serving on a free port of 127.0.0.1; returns ``self``."""
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeSeveraServer:
-        return self.start()
 
     @property
     def seen(self) -> list[Seen]:
@@ -550,19 +542,15 @@ def _route_kind(method: str, path: str) -> tuple[str, list[str]] | None:
     return None if kind is None else (kind, parts)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeSeveraServer
-    protocol_version = "HTTP/1.1"
     server_version = "FakeSevera/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fake severa: " + format, *args)
+    log_name = "fake severa"
 
     def _dispatch(self, method: str) -> None:
         fake = self.fake
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             split = urlsplit(self.path)
             routed = _route_kind(method, split.path)
             kind = routed[0] if routed else f"{method} unknown"
@@ -596,12 +584,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.stopping.wait(fault.seconds)
             return False
         if fault.action == "drop":
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(2)
+            self.drop()
             return True
         if fault.action == "malformed":
-            self._raw(200, {"Content-Type": "application/json"}, fault.body)
+            self.send_body(200, {"Content-Type": "application/json"}, fault.body)
             return True
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         kind = "InternalSystemError" if fault.status >= 500 else "InvalidRequest"
@@ -613,25 +599,4 @@ class _Handler(BaseHTTPRequestHandler):
         all_headers = dict(headers)
         if body is not None:
             all_headers["Content-Type"] = "application/json; charset=utf-8"
-        self._raw(status, all_headers, data)
-
-    def _raw(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+        self.send_body(status, all_headers, data)
