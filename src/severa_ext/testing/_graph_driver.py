@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from severa_ext.clock import Clock
 from severa_ext.errors import NotFound
 from severa_ext.sync.items import CalendarItem
+from severa_ext.testing._side_driver import WireSideDriver
 from severa_ext.testing.faults import Fault, FaultKind, FaultyBackend
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _KINDS = {
 }
 
 
-class GraphSideDriver:
+class GraphSideDriver(WireSideDriver):
     """A side driver for ``severa_ext.testing.machine``: Graph over HTTP on one side.
 
     The engine syncs a real ``GraphBackend`` talking to a private ``FakeGraphServer``;
@@ -52,22 +53,12 @@ class GraphSideDriver:
     ) -> None:
         from severa_ext.testing.graph_server import FakeGraphServer
 
-        self.server: FakeGraphServer = FakeGraphServer(clock=clock).start()
-        self.server.add_mailbox(mailbox)
+        server = FakeGraphServer(clock=clock).start()
+        server.add_mailbox(mailbox)
+        self.server: FakeGraphServer = server
         self.mailbox = mailbox
-        # Transient faults travel over HTTP (the server's switches); a callback before a
-        # call (a concurrent user edit) and a crash after it are process events.
-        self._backend = FaultyBackend(
-            self.server.backend(mailbox, batch_size=batch_size, page_size=7, timeout=10)
-        )
-
-    def __repr__(self) -> str:
-        return f"GraphSideDriver({self.server!r})"
-
-    @property
-    def backend(self) -> Any:
-        """The backend the engine syncs (a ``GraphBackend`` with fault hooks)."""
-        return self._backend
+        inner = server.backend(mailbox, batch_size=batch_size, page_size=7, timeout=10)
+        super().__init__(server, FaultyBackend(inner))
 
     def _item(self, event_id: str) -> CalendarItem:
         for item in self.server.events(self.mailbox):
@@ -114,20 +105,6 @@ class GraphSideDriver:
                 return False
             self.server.fail(times, status=412, kinds=kinds, code="ErrorIrresolvableConflict")
         return True
-
-    def clear_faults(self) -> None:
-        """Disarm every fault."""
-        self.server.clear_faults()
-        self._backend.clear_faults()
-
-    def write_count(self) -> int:
-        """Successful writes the engine made through the backend."""
-        return self._backend.write_count
-
-    def close(self) -> None:
-        """Close the backend and stop the server."""
-        self._backend.close()
-        self.server.stop()
 
 
 def graph_driver(**options: Any) -> Callable[[Clock], GraphSideDriver]:
