@@ -42,6 +42,18 @@ __all__ = ["OPERATIONS"]
 _Operation = Callable[[FakeMailbox, ET.Element, Fault | None], ET.Element]
 
 
+def _response(operation: str) -> tuple[ET.Element, ET.Element]:
+    """An operation's response element and its ``ResponseMessages`` container."""
+    response = ET.Element(_m(f"{operation}Response"))
+    return response, _sub(response, _m("ResponseMessages"))
+
+
+def _require(request: ET.Element, attribute: str) -> None:
+    """Refuse a calendar write without ``attribute`` (EWS requires it for meetings)."""
+    if request.get(attribute) is None:
+        raise SoapError(f"Error{attribute}Required", f"{attribute} is required for calendar items")
+
+
 def _check_folder(mailbox: FakeMailbox, container: ET.Element | None) -> None:
     folder = container.find(_t("DistinguishedFolderId")) if container is not None else None
     if folder is None or folder.get("Id") != "calendar":
@@ -49,8 +61,7 @@ def _check_folder(mailbox: FakeMailbox, container: ET.Element | None) -> None:
 
 
 def _get_folder(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None) -> ET.Element:
-    response = ET.Element(_m("GetFolderResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    response, messages = _response("GetFolder")
     ids = request.find(_m("FolderIds"))
     for folder in ids if ids is not None else ():
         name = folder.get("Id")
@@ -70,8 +81,7 @@ def _sync_folder_items(
     mailbox: FakeMailbox, request: ET.Element, fault: Fault | None
 ) -> ET.Element:
     _check_folder(mailbox, request.find(_m("SyncFolderId")))
-    response = ET.Element(_m("SyncFolderItemsResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    response, messages = _response("SyncFolderItems")
     raw_max = request.findtext(_m("MaxChangesReturned")) or ""
     if not raw_max.strip().isdigit() or not 1 <= int(raw_max) <= 512:
         raise SoapError("ErrorSchemaValidation", f"MaxChangesReturned {raw_max!r} not in 1..512")
@@ -108,8 +118,7 @@ def _sync_folder_items(
 
 def _get_item(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None) -> ET.Element:
     shape = _Shape(request.find(_m("ItemShape")))
-    response = ET.Element(_m("GetItemResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    response, messages = _response("GetItem")
     ids = request.find(_m("ItemIds"))
     for node in ids if ids is not None else ():
         item = mailbox.lookup(node.get("Id", ""))
@@ -194,8 +203,7 @@ def _create_item(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None
             "SendMeetingInvitations is required for calendar items",
         )
     _check_folder(mailbox, request.find(_m("SavedItemFolderId")))
-    response = ET.Element(_m("CreateItemResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    response, messages = _response("CreateItem")
     items = request.find(_m("Items"))
     for node in items if items is not None else ():
         try:
@@ -227,13 +235,8 @@ _DELETABLE = {"item:Categories": ("categories", list), "calendar:Location": ("lo
 
 def _update_item(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None) -> ET.Element:
     resolution = request.get("ConflictResolution", "AutoResolve")
-    if request.get("SendMeetingInvitationsOrCancellations") is None:
-        raise SoapError(
-            "ErrorSendMeetingInvitationsOrCancellationsRequired",
-            "SendMeetingInvitationsOrCancellations is required for calendar items",
-        )
-    response = ET.Element(_m("UpdateItemResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    _require(request, "SendMeetingInvitationsOrCancellations")
+    response, messages = _response("UpdateItem")
     changes_node = request.find(_m("ItemChanges"))
     for change in changes_node if changes_node is not None else ():
         try:
@@ -292,13 +295,8 @@ def _count_zero() -> ET.Element:
 
 
 def _delete_item(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | None) -> ET.Element:
-    if request.get("SendMeetingCancellations") is None:
-        raise SoapError(
-            "ErrorSendMeetingCancellationsRequired",
-            "SendMeetingCancellations is required for calendar items",
-        )
-    response = ET.Element(_m("DeleteItemResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    _require(request, "SendMeetingCancellations")
+    response, messages = _response("DeleteItem")
     ids = request.find(_m("ItemIds"))
     for node in ids if ids is not None else ():
         target = mailbox.lookup(node.get("Id", ""))
@@ -318,8 +316,7 @@ def _resolve_names(mailbox: FakeMailbox, request: ET.Element, _fault: Fault | No
     if entry.lower().startswith("smtp:"):
         entry = entry[5:]
     names = {mailbox.address.lower(), *(alias.lower() for alias in mailbox.aliases)}
-    response = ET.Element(_m("ResolveNamesResponse"))
-    messages = _sub(response, _m("ResponseMessages"))
+    response, messages = _response("ResolveNames")
     if entry.lower() not in names:
         error = _ItemError("ErrorNameResolutionNoResults", "No results were found.")
         _message(messages, "ResolveNames", error)
