@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -47,21 +47,21 @@ from severa_ext.backends.ews._auth import (
     BearerAuth,
     refuse_plain_http,
 )
-from severa_ext.backends.ews._errors import (
-    ITEM_GONE_CODES,
-)
 from severa_ext.backends.ews._mapping import (
-    ParsedItem,
     calendar_item_element,
     extended_field_uri,
-    format_utc,
-    parse_calendar_item,
     update_elements,
+)
+from severa_ext.backends.ews._reading import (
+    CalendarReader,
+    InvalidSyncState,
+    distinguished,
+    returned_id,
+    single,
 )
 from severa_ext.backends.ews._transport import EwsTransport
 from severa_ext.backends.ews._xml import (
     ResponseMessage,
-    child_text,
     m,
     sub,
     t,
@@ -94,30 +94,8 @@ EXCHANGE_ONLINE_HOSTS = frozenset(
 """Hosts of Exchange Online, where EWS is retired (the Graph backend serves them)."""
 
 _BACKEND = "ews"
-_GET_BATCH = 100
 _WRITE_BATCH = 20  # writes per apply_batch chunk (and Capabilities.batch_size)
 _W = TypeVar("_W", CreateOp, UpdateOp, DeleteOp)
-_MAX_VIEW = 8192  # the most entries one CalendarView page asks for
-_FIELDS = (
-    "item:Subject",
-    "item:Body",
-    "item:Sensitivity",
-    "item:Categories",
-    "item:LastModifiedTime",
-    "item:ParentFolderId",
-    "calendar:Start",
-    "calendar:End",
-    "calendar:OriginalStart",
-    "calendar:IsAllDayEvent",
-    "calendar:LegacyFreeBusyStatus",
-    "calendar:Location",
-    "calendar:CalendarItemType",
-    "calendar:UID",
-    "calendar:StartTimeZone",
-    "calendar:EndTimeZone",
-)
-_LOOPBACK_NAMES = frozenset({"localhost"})
-_IDLE_PAGES = 3  # SyncFolderItems pages in a row without changes before a round is a loop
 
 
 @attrs.frozen
@@ -144,10 +122,6 @@ class EwsCursor:
             ValidationError: the text is not an EWS cursor.
         """
         return decode_cursor(cls, text, "an EWS cursor")
-
-
-class _InvalidSyncState(BackendError):
-    """The stored SyncState is no longer valid; the caller resyncs in full."""
 
 
 class EwsBackend:
@@ -239,9 +213,7 @@ class EwsBackend:
             timeout=timeout,
             limits=limits if limits is not None else HttpLimits(),
         )
-        self._page_size = page_size
-        self._limits = self._transport.limits
-        self._calendar_id: str | None = None
+        self._reader = CalendarReader(self._transport, page_size)
 
     # --- protocol surface ------------------------------------------------------
 
@@ -298,14 +270,14 @@ class EwsBackend:
             logger.info("EWS %s: window moved; listing in full", self._mailbox)
             return self._full(window)
         try:
-            state, upserts, deletes = self._sync(stored.sync_state)
-        except _InvalidSyncState:
+            state, upserts, deletes = self._reader.sync(stored.sync_state)
+        except InvalidSyncState:
             logger.warning("EWS sync state of %s is invalid; listing in full", self._mailbox)
             return self._full(window)
-        parsed = self._get_items(upserts)
+        parsed = self._reader.get_items(upserts)
         next_cursor = EwsCursor(window.start, window.end, state).encode()
         if any(p is not None and p.item_type == "RecurringMaster" for p in parsed.values()):
-            return _change_set(self._list_window(window), (), next_cursor, full=True)
+            return _change_set(self._reader.list_window(window), (), next_cursor, full=True)
         items: list[CalendarItem] = []
         removed = list(deletes)
         for item_id in upserts:
@@ -318,7 +290,7 @@ class EwsBackend:
 
     def get(self, item_id: str) -> CalendarItem | None:
         """The item with ``item_id`` in the calendar, or ``None`` if gone or deleted."""
-        found = self._get_items([item_id]).get(item_id)
+        found = self._reader.get_items([item_id]).get(item_id)
         return found.item if found is not None else None
 
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
@@ -426,13 +398,13 @@ class EwsBackend:
             equal = sub(parent, t("IsEqualTo"))
             extended_field_uri(equal)
             sub(sub(equal, t("FieldURIOrConstant")), t("Constant"), Value=wanted_key)
-        self._calendar_folder(sub(request, m("ParentFolderIds")))
-        message = self._single(self._transport.request("FindItem", request), "FindItem")
+        self._reader.calendar_folder(sub(request, m("ParentFolderIds")))
+        message = single(self._transport.request("FindItem", request), "FindItem")
         if not message.success:
             raise self._transport.fault(message.code, message.message, "FindItem")
         ids = [node.get("Id", "") for node in message.element.iter(t("ItemId")) if node.get("Id")]
         found: dict[str, list[CalendarItem]] = {}
-        for parsed in self._get_items(ids).values():
+        for parsed in self._reader.get_items(ids).values():
             if parsed is None:
                 continue
             key = parsed.item.sync_key
@@ -446,7 +418,7 @@ class EwsBackend:
         ops = [(index, op) for index, op in group if isinstance(op, CreateOp)]
         existing = self._find_many([op.sync_key for _, op in ops])
         request = ET.Element(m("CreateItem"), SendMeetingInvitations="SendToNone")
-        self._calendar_folder(sub(request, m("SavedItemFolderId")))
+        self._reader.calendar_folder(sub(request, m("SavedItemFolderId")))
         items = sub(request, m("Items"))
         pending: list[tuple[int, CreateOp]] = []
         for index, op in ops:
@@ -471,7 +443,7 @@ class EwsBackend:
         self, group: list[tuple[int, WriteOp]], results: dict[int, WriteResult]
     ) -> None:
         ops = [(index, op) for index, op in group if isinstance(op, UpdateOp)]
-        current = self._get_items([op.item_id for _, op in ops])
+        current = self._reader.get_items([op.item_id for _, op in ops])
         modes: dict[bool, list[tuple[int, UpdateOp, list[ET.Element]]]] = {True: [], False: []}
         for index, op in ops:
             found = current.get(op.item_id)
@@ -517,7 +489,7 @@ class EwsBackend:
     ) -> None:
         ops = [(index, op) for index, op in group if isinstance(op, DeleteOp)]
         checked = [op.item_id for _, op in ops if op.if_match is not None]
-        current = self._get_items(checked) if checked else {}
+        current = self._reader.get_items(checked) if checked else {}
         request = ET.Element(
             m("DeleteItem"),
             DeleteType="MoveToDeletedItems",
@@ -570,7 +542,7 @@ class EwsBackend:
                 error = self._transport.item_error(message, operation, ref(op))
                 results[index] = WriteResult(op, error=error)
                 continue
-            item_id = "" if operation == "DeleteItem" else self._returned_id(message, operation)
+            item_id = "" if operation == "DeleteItem" else returned_id(message, operation)
             done[index] = (op, item_id)
         return done
 
@@ -578,7 +550,7 @@ class EwsBackend:
         self, made: dict[int, tuple[WriteOp, str]], results: dict[int, WriteResult], operation: str
     ) -> None:
         """Read back what was written, so each result carries the stored item."""
-        fetched = self._get_items([item_id for _, item_id in made.values()])
+        fetched = self._reader.get_items([item_id for _, item_id in made.values()])
         for index, (op, item_id) in made.items():
             found = fetched.get(item_id)
             if found is None:
@@ -610,8 +582,8 @@ class EwsBackend:
             addresses.extend(self._resolve(target))
             request = ET.Element(m("GetFolder"))
             sub(sub(request, m("FolderShape")), t("BaseShape"), "IdOnly")
-            self._distinguished(sub(request, m("FolderIds")), target)
-            message = self._single(
+            distinguished(sub(request, m("FolderIds")), target)
+            message = single(
                 self._transport.request("GetFolder", request, mailbox=target), "GetFolder"
             )
             if not message.success:
@@ -629,7 +601,7 @@ class EwsBackend:
         )
         sub(request, m("UnresolvedEntry"), address)
         messages = self._transport.request("ResolveNames", request, mailbox=address)
-        message = self._single(messages, "ResolveNames")
+        message = single(messages, "ResolveNames")
         if message.code == "ErrorNameResolutionNoResults":
             raise NotFound(
                 f"EWS ResolveNames: no user with the address {address!r} (S5)",
@@ -653,224 +625,9 @@ class EwsBackend:
 
     def _full(self, window: Window) -> ChangeSet:
         # The state first: anything that changes while we list shows up next time.
-        state, _upserts, _deletes = self._sync(None)
+        state, _upserts, _deletes = self._reader.sync(None)
         cursor = EwsCursor(window.start, window.end, state).encode()
-        return _change_set(self._list_window(window), (), cursor, full=True)
-
-    def _sync(self, state: str | None) -> tuple[str, list[str], list[str]]:
-        """``SyncFolderItems`` to the end of the changes: (new state, upserts, deletes).
-
-        Raises:
-            MalformedResponse: a page says more changes follow but brings none or does
-                not advance the ``SyncState``, a ``SyncState`` repeats within the round,
-                more than three pages in a row bring no change,
-                or the round has more than ``limits.max_pages`` pages.
-        """
-        upserts: dict[str, None] = {}
-        deletes: dict[str, None] = {}
-        states: set[str | None] = {state}
-        idle = 0  # pages in a row that brought no change
-        for _page in range(self._limits.max_pages):
-            request = ET.Element(m("SyncFolderItems"))
-            sub(sub(request, m("ItemShape")), t("BaseShape"), "IdOnly")
-            folder = sub(request, m("SyncFolderId"))
-            self._distinguished(folder)
-            if state:
-                sub(request, m("SyncState"), state)
-            sub(request, m("MaxChangesReturned"), str(self._page_size))
-            message = self._single(
-                self._transport.request("SyncFolderItems", request), "SyncFolderItems"
-            )
-            if not message.success:
-                if message.code == "ErrorInvalidSyncStateData":
-                    raise _InvalidSyncState(message.message, backend=_BACKEND, code=message.code)
-                raise self._transport.fault(message.code, message.message, "SyncFolderItems")
-            new_state = child_text(message.element, m("SyncState"))
-            last = child_text(message.element, m("IncludesLastItemInRange"))
-            changes = message.element.find(m("Changes"))
-            if new_state is None or last is None:
-                raise MalformedResponse(
-                    "EWS SyncFolderItems: response lacks SyncState or IncludesLastItemInRange",
-                    backend=_BACKEND,
-                )
-            for change in changes if changes is not None else ():
-                node = change.find(f".//{t('ItemId')}")
-                item_id = node.get("Id") if node is not None else None
-                if not item_id:
-                    continue
-                if change.tag == t("Delete"):
-                    upserts.pop(item_id, None)
-                    deletes[item_id] = None
-                elif change.tag in {t("Create"), t("Update")}:
-                    deletes.pop(item_id, None)
-                    upserts[item_id] = None
-            done = last.strip() == "true"
-            idle = 0 if changes is not None and len(changes) else idle + 1
-            if not done and (new_state in states or idle > _IDLE_PAGES):
-                raise MalformedResponse(
-                    "EWS SyncFolderItems: server reports more changes but did not advance "
-                    "the SyncState, or keeps sending pages without changes (a paging loop)",
-                    backend=_BACKEND,
-                    code="paging-loop",
-                )
-            states.add(new_state)
-            state = new_state
-            if done:
-                return state, list(upserts), list(deletes)
-        raise MalformedResponse(
-            f"EWS SyncFolderItems: more than {self._limits.max_pages} pages in one round",
-            backend=_BACKEND,
-            code="too-many-pages",
-        )
-
-    def _list_window(self, window: Window) -> list[CalendarItem]:
-        ids: dict[str, None] = {}
-        start = window.start
-        limit = self._page_size
-        for _page in range(self._limits.max_pages):
-            request = ET.Element(m("FindItem"), Traversal="Shallow")
-            shape = sub(request, m("ItemShape"))
-            sub(shape, t("BaseShape"), "IdOnly")
-            additional = sub(shape, t("AdditionalProperties"))
-            sub(additional, t("FieldURI"), FieldURI="calendar:Start")
-            sub(
-                request,
-                m("CalendarView"),
-                MaxEntriesReturned=str(limit),
-                StartDate=format_utc(start),
-                EndDate=format_utc(window.end),
-            )
-            self._calendar_folder(sub(request, m("ParentFolderIds")))
-            message = self._single(self._transport.request("FindItem", request), "FindItem")
-            root = message.element.find(m("RootFolder"))
-            if root is None:
-                raise MalformedResponse(
-                    "EWS FindItem: response has no RootFolder", backend=_BACKEND
-                )
-            latest = start
-            for node in root.iter(t("CalendarItem")):
-                item_id = node.find(t("ItemId"))
-                if item_id is not None and item_id.get("Id"):
-                    ids[item_id.get("Id", "")] = None
-                raw = child_text(node, t("Start"))
-                if raw:
-                    try:
-                        latest = max(latest, datetime.fromisoformat(raw))
-                    except ValueError as exc:
-                        raise MalformedResponse(
-                            f"EWS FindItem: Start {raw!r} is not an xs:dateTime",
-                            backend=_BACKEND,
-                        ) from exc
-            if root.get("IncludesLastItemInRange", "true") == "true":
-                break
-            if latest <= start:
-                # A whole page starts at (or spans) the page's start: ask for more at once.
-                if limit >= _MAX_VIEW:
-                    raise BackendError(
-                        f"EWS FindItem: more than {_MAX_VIEW} items start at {start}",
-                        backend=_BACKEND,
-                    )
-                limit = min(limit * 2, _MAX_VIEW)
-                continue
-            start = latest
-        else:
-            raise MalformedResponse(
-                f"EWS FindItem: more than {self._limits.max_pages} pages in one round",
-                backend=_BACKEND,
-                code="too-many-pages",
-            )
-        parsed = self._get_items(list(ids))
-        return [
-            found.item
-            for found in parsed.values()
-            if found is not None
-            and found.item_type != "RecurringMaster"
-            and window.contains(found.item)
-        ]
-
-    def _get_items(self, item_ids: Iterable[str]) -> dict[str, ParsedItem | None]:
-        """GetItem in batches; ``None`` for ids that are gone or left the calendar."""
-        wanted = list(dict.fromkeys(item_ids))
-        found: dict[str, ParsedItem | None] = {}
-        if not wanted:
-            return found
-        calendar_id = self._calendar_folder_id()
-        for offset in range(0, len(wanted), _GET_BATCH):
-            batch = wanted[offset : offset + _GET_BATCH]
-            request = ET.Element(m("GetItem"))
-            shape = sub(request, m("ItemShape"))
-            sub(shape, t("BaseShape"), "IdOnly")
-            sub(shape, t("BodyType"), "Text")
-            additional = sub(shape, t("AdditionalProperties"))
-            for uri in _FIELDS:
-                sub(additional, t("FieldURI"), FieldURI=uri)
-            extended_field_uri(additional)
-            ids = sub(request, m("ItemIds"))
-            for item_id in batch:
-                sub(ids, t("ItemId"), Id=item_id)
-            messages = self._transport.request("GetItem", request)
-            if len(messages) != len(batch):
-                raise MalformedResponse(
-                    f"EWS GetItem: asked for {len(batch)} items, got {len(messages)} answers",
-                    backend=_BACKEND,
-                )
-            for item_id, message in zip(batch, messages, strict=True):
-                if not message.success:
-                    if message.code in ITEM_GONE_CODES:
-                        found[item_id] = None
-                        continue
-                    raise self._transport.fault(message.code, message.message, "GetItem")
-                node = message.element.find(f"{m('Items')}/{t('CalendarItem')}")
-                if node is None:  # not a calendar item (a stray message): not ours
-                    found[item_id] = None
-                    continue
-                folder = node.find(t("ParentFolderId"))
-                if folder is not None and folder.get("Id") not in {None, calendar_id}:
-                    found[item_id] = None  # moved to Deleted Items or elsewhere
-                    continue
-                found[item_id] = parse_calendar_item(node)
-        return found
-
-    def _calendar_folder_id(self) -> str:
-        if self._calendar_id is None:
-            request = ET.Element(m("GetFolder"))
-            sub(sub(request, m("FolderShape")), t("BaseShape"), "IdOnly")
-            self._distinguished(sub(request, m("FolderIds")))
-            message = self._single(self._transport.request("GetFolder", request), "GetFolder")
-            if not message.success:
-                raise self._transport.fault(message.code, message.message, "GetFolder")
-            node = message.element.find(f".//{t('FolderId')}")
-            if node is None or not node.get("Id"):
-                raise MalformedResponse("EWS GetFolder: no FolderId", backend=_BACKEND)
-            self._calendar_id = node.get("Id")
-        return self._calendar_id or ""
-
-    # --- request building ------------------------------------------------------
-
-    def _distinguished(self, parent: ET.Element, mailbox: str | None = None) -> None:
-        folder = sub(parent, t("DistinguishedFolderId"), Id="calendar")
-        sub(sub(folder, t("Mailbox")), t("EmailAddress"), mailbox or self._mailbox)
-
-    def _calendar_folder(self, parent: ET.Element) -> None:
-        self._distinguished(parent)
-
-    @staticmethod
-    def _returned_id(message: ResponseMessage, operation: str) -> str:
-        node = message.element.find(f"{m('Items')}/*/{t('ItemId')}")
-        if node is None or not node.get("Id"):
-            raise MalformedResponse(f"EWS {operation}: no ItemId in the answer", backend=_BACKEND)
-        return node.get("Id", "")
-
-    # --- transport and errors --------------------------------------------------
-
-    @staticmethod
-    def _single(messages: list[ResponseMessage], operation: str) -> ResponseMessage:
-        if len(messages) != 1:
-            raise MalformedResponse(
-                f"EWS {operation}: expected one response message, got {len(messages)}",
-                backend=_BACKEND,
-            )
-        return messages[0]
+        return _change_set(self._reader.list_window(window), (), cursor, full=True)
 
 
 def _probe_status(exc: BackendError | None) -> ProbeStatus:
