@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Severa (fake REST API) <-> Microsoft 365 (fake Graph), both started here",
     )
+    portal = commands.add_parser(
+        "portal", help="the reference Extranet portal (extra 'portal')", parents=output
+    )
+    portal.add_argument(
+        "--demo", action="store_true", required=True, help="serve it on 127.0.0.1 with demo data"
+    )
+    portal.add_argument("--port", type=int, default=8000, help="the port (default 8000; 0: any)")
+    portal.set_defaults(json=False)
     return parser
 
 

@@ -9,6 +9,7 @@ Commands::
                        [--level LEVEL] [--limit N] [--json]
     severa-ext demo [EXAMPLES] [--into DIR] [--json]
     severa-ext demo --severa [--json]
+    severa-ext portal --demo [--port N]
 
 Every command also takes ``-v/--verbose``, ``-q/--quiet`` and ``--debug``, before or
 after its name; ``python -m severa_ext`` runs the same command line.
@@ -173,6 +174,11 @@ def _dispatch(args: argparse.Namespace) -> Outcome:
         from severa_ext._cli_severa_demo import severa_demo
 
         return severa_demo()
+    if args.command == "portal":
+        from severa_ext.portal.demo import serve_demo
+
+        serve_demo(port=args.port)
+        return Outcome(0, {}, "")
     if args.command == "demo":
         return run_demo(args, progress=show_progress)
     return run_sync(args, plan_only=args.command == "plan", progress=show_progress)
