@@ -9,6 +9,8 @@ The package is laid out like the Graph backend:
 
 * :mod:`~severa_ext.backends.ews.backend`: :class:`EwsBackend` and its cursor;
 * ``_reading``: ``SyncFolderItems`` deltas, ``CalendarView`` windows and ``GetItem``;
+* ``_writing``: batched ``CreateItem`` / ``UpdateItem`` / ``DeleteItem``, one result
+  per op;
 * ``_transport``: one SOAP call over one ``requests.Session``, with the one
   error-mapping edge (``translate_errors``) and the single OAuth retry;
 * ``_errors``: EWS response codes and HTTP statuses to the package's exceptions;
