@@ -1,22 +1,22 @@
 """The JSON form of the backends' stored cursors: one converter for Graph, EWS and Severa.
 
-A cursor is a frozen attrs class whose ``encode`` is :func:`encode_cursor` and whose
-``decode`` is :func:`decode_cursor`; datetimes are ISO 8601 strings, keys are sorted,
-and anything unreadable is a :class:`~severa_ext.errors.ValidationError` that names
-the kind of cursor.
+A cursor is a frozen attrs class deriving from :class:`JsonCursor` (``encode`` is
+:func:`encode_cursor`, ``decode`` is :func:`decode_cursor`); datetimes are ISO 8601
+strings, keys are sorted, and anything unreadable is a
+:class:`~severa_ext.errors.ValidationError` that names the kind of cursor.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import cattrs
 
 from severa_ext.errors import ValidationError
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["JsonCursor", "decode_cursor", "encode_cursor"]
 
 _C = TypeVar("_C")
 
@@ -40,3 +40,23 @@ def decode_cursor(cls: type[_C], text: str, kind: str) -> _C:
         return _converter.structure(json.loads(text), cls)
     except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
         raise ValidationError(f"not {kind}: {text[:60]!r}") from exc
+
+
+class JsonCursor:
+    """The stored form of a backend's cursor; a subclass is a frozen attrs class."""
+
+    kind: ClassVar[str] = "a cursor"
+    """What an unreadable text is said not to be (``"a Graph cursor"``)."""
+
+    def encode(self) -> str:
+        """The cursor as the string the state store keeps."""
+        return encode_cursor(self)
+
+    @classmethod
+    def decode(cls, text: str) -> Self:
+        """Parse a stored cursor.
+
+        Raises:
+            ValidationError: the text is not such a cursor.
+        """
+        return decode_cursor(cls, text, cls.kind)

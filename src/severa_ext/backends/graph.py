@@ -42,13 +42,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import attrs
 import requests
 
-from severa_ext.backends._cursor import decode_cursor, encode_cursor
+from severa_ext.backends._cursor import JsonCursor
 from severa_ext.backends._graph_auth import (
     GRAPH_DEFAULT_SCOPE,
     ClientCredentialsTokenProvider,
@@ -112,29 +112,18 @@ _PURPOSE_STATUS = {
 
 
 @attrs.frozen
-class GraphCursor:
+class GraphCursor(JsonCursor):
     """The stored cursor: the window the delta round was made for, and its deltaLink.
 
     A delta token belongs to one window; a cursor for another window starts a full
     round.
     """
 
+    kind: ClassVar[str] = "a Graph cursor"
+
     start: datetime
     end: datetime
     delta_link: str
-
-    def encode(self) -> str:
-        """The cursor as the string the state store keeps."""
-        return encode_cursor(self)
-
-    @classmethod
-    def decode(cls, text: str) -> GraphCursor:
-        """Parse a stored cursor.
-
-        Raises:
-            ValidationError: the text is not a Graph cursor.
-        """
-        return decode_cursor(cls, text, "a Graph cursor")
 
 
 def _link(value: object, ref: str) -> str:

@@ -33,13 +33,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 import requests
 
-from severa_ext.backends._cursor import decode_cursor, encode_cursor
+from severa_ext.backends._cursor import JsonCursor
 from severa_ext.backends._http import HttpLimits
 from severa_ext.backends._tokens import TokenProvider
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp, WriteResult
@@ -88,29 +88,18 @@ _W = TypeVar("_W", CreateOp, UpdateOp, DeleteOp)
 
 
 @attrs.frozen
-class EwsCursor:
+class EwsCursor(JsonCursor):
     """The stored cursor: the window it was listed for and the folder's ``SyncState``.
 
     A ``SyncState`` does not know the window; a cursor for another window gives a full
     listing, so items that slid into the window are never missed.
     """
 
+    kind: ClassVar[str] = "an EWS cursor"
+
     start: datetime
     end: datetime
     sync_state: str
-
-    def encode(self) -> str:
-        """The cursor as the string the state store keeps."""
-        return encode_cursor(self)
-
-    @classmethod
-    def decode(cls, text: str) -> EwsCursor:
-        """Parse a stored cursor.
-
-        Raises:
-            ValidationError: the text is not an EWS cursor.
-        """
-        return decode_cursor(cls, text, "an EWS cursor")
 
 
 class EwsBackend:

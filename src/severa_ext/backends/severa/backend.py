@@ -42,14 +42,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import requests
 
-from severa_ext.backends._cursor import decode_cursor, encode_cursor
+from severa_ext.backends._cursor import JsonCursor
 from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.backends.severa._mapping import (
@@ -87,7 +87,7 @@ _MAX_RECENT = 2000  # ids a cursor remembers from the overlap
 
 
 @attrs.frozen
-class SeveraCursor:
+class SeveraCursor(JsonCursor):
     """What the backend keeps between runs.
 
     Attributes:
@@ -99,24 +99,13 @@ class SeveraCursor:
             unless they changed since (at most 2,000 are kept).
     """
 
+    kind: ClassVar[str] = "a Severa cursor"
+
     start: datetime
     end: datetime
     since: datetime
     checked: datetime
     recent: dict[str, str] = attrs.field(factory=dict)
-
-    def encode(self) -> str:
-        """The cursor as the string the state store keeps."""
-        return encode_cursor(self)
-
-    @classmethod
-    def decode(cls, text: str) -> SeveraCursor:
-        """Parse a stored cursor.
-
-        Raises:
-            ValidationError: the text is not a Severa cursor.
-        """
-        return decode_cursor(cls, text, "a Severa cursor")
 
 
 def _utc(value: datetime) -> str:
