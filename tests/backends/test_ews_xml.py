@@ -15,14 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from severa_ext.backends._ews_mapping import (
+from severa_ext.backends.ews._mapping import (
     SYNC_KEY_PROPERTY,
     SYNC_KEY_PROPERTY_SET,
     calendar_item_element,
     parse_calendar_item,
     update_elements,
 )
-from severa_ext.backends._ews_xml import (
+from severa_ext.backends.ews._xml import (
     MESSAGES_NS,
     SOAP_NS,
     TYPES_NS,
@@ -386,7 +386,7 @@ def test_a_busy_answer_to_one_written_item_is_that_items_throttled():
     )
     (message,) = response_messages(body, "CreateItem")
     backend = EwsBackend("https://mail.contoso.com/EWS/Exchange.asmx", "a@contoso.com")
-    error = backend._item_error(message, "CreateItem", "Planning")
+    error = backend._transport.item_error(message, "CreateItem", "Planning")
     backend.close()
     assert isinstance(error, Throttled)
     assert error.retry_after == 2.5

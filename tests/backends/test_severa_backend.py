@@ -136,7 +136,7 @@ def test_tokens_never_in_repr_or_logs(world, caplog):
     caplog.set_level(logging.DEBUG)
     backend = world.backend()
     backend.changes(None, WINDOW)
-    token = backend._transport._token
+    token = backend._transport.tokens._token
     assert token is not None
     for text in (repr(backend), repr(backend._transport), repr(token), caplog.text):
         assert token.access not in text

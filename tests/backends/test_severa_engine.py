@@ -189,7 +189,7 @@ def test_the_journal_keeps_the_api_error_but_no_secret(world, clock):
     text = " ".join(entry.message for entry in store.journal(pair_id="alice"))
     assert "HTTP 500 InternalSystemError" in text  # the ExceptionModel's type (S6)
     assert world.server.client_secret not in text
-    token = backend._transport._token
+    token = backend._transport.tokens._token
     assert token is not None
     assert token.access not in text
 

@@ -27,7 +27,6 @@ stops as soon as the client hangs up.
 from __future__ import annotations
 
 import functools
-import http.server
 import json
 import threading
 import time
@@ -36,6 +35,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
+
+from severa_ext.testing._loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "ENDLESS_CAP",
@@ -196,18 +197,13 @@ def html_login(*, status: int = 200) -> Reply:
     return Reply(status=status, chunks=(page.encode(),), content_type="text/html; charset=utf-8")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Handler(LoopbackHandler):
+    owner: HostileServer
+    log_name = "hostile server"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the requests are recorded, not logged."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        request = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
-        owner = self.server.owner
+    def _dispatch(self, method: str) -> None:
+        request = RecordedRequest(method, self.path, dict(self.headers.items()), self.read_body())
+        owner = self.owner
         reply = owner.reply_for(request)
         self.send_response(reply.status)
         if reply.content_type:
@@ -240,7 +236,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(head[index : index + 1])
             self.wfile.flush()
 
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _answer
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
 
 def _blocks(reply: Reply, stopping: threading.Event) -> Iterator[bytes]:
@@ -257,31 +254,24 @@ def _blocks(reply: Reply, stopping: threading.Event) -> Iterator[bytes]:
             return
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    owner: HostileServer
-
-
-class HostileServer:
+class HostileServer(LoopbackServer):
     """The server: start it with ``with``, script it with :meth:`route`."""
 
+    thread_name = "hostile-server"
+
     def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
+        super().__init__()
         self._routes: dict[str, list[Reply] | Responder] = {}
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+
+    def _handler(self) -> type[LoopbackHandler]:
+        return type("_BoundHandler", (_Handler,), {"owner": self})
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>`` (no trailing slash)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def route(self, path: str, *replies: Reply | Responder) -> None:
         """Answer ``path`` (without query) with ``replies`` in order, or with a function."""
@@ -305,13 +295,3 @@ class HostileServer:
         """The paths (with query) requested so far, in order."""
         with self._lock:
             return [request.path for request in self.requests]
-
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

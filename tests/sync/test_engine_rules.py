@@ -340,14 +340,14 @@ def test_verify_finds_silent_divergence(pair: Pair) -> None:
     assert pair.engine.verify().ok
     b = pair.partner(a)
     # Change B behind the engine's back in a way its delta never reports.
-    pair.b._items[b.id or ""] = b.evolve(location="Somewhere else")
+    pair.b.calendar._items[b.id or ""] = b.evolve(location="Somewhere else")
     report = pair.engine.verify()
     assert report.checked == 2
     assert [(d.side, d.item_id, d.fields) for d in report.divergences] == [
         ("b", b.id, ("location",))
     ]
     assert not report.ok
-    pair.b._items.pop(b.id or "")
+    pair.b.calendar._items.pop(b.id or "")
     assert [d.missing for d in pair.engine.verify().divergences] == [True]
 
 
@@ -564,7 +564,7 @@ def test_verify_and_sync_work_with_the_sqlite_store(tmp_path) -> None:  # type: 
     assert pair.engine.run().created == {"a": 1, "b": 1}
     assert pair.engine.run().total_writes == 0
     (event,) = [i for i in pair.b.all_items() if i.title == "Persisted"]
-    pair.b._items[event.id or ""] = event.evolve(body="changed behind our back")
+    pair.b.calendar._items[event.id or ""] = event.evolve(body="changed behind our back")
     report = pair.engine.verify()
     assert [(d.side, d.fields) for d in report.divergences] == [("b", ("body",))]
     pair.store.close()

@@ -368,7 +368,7 @@ def test_ews_server_fixture_works_in_a_host_suite(pytester):
 # --- the fake's own wire code against the backend's (issue 11, point 7) -------------------
 #
 # The fake reads and writes EWS XML with its own code (``_ews_store``/``_ews_handler``),
-# never with ``severa_ext.backends._ews_mapping`` or ``_ews_xml``: these tests pin the
+# never with ``severa_ext.backends.ews._mapping`` or ``ews._xml``: these tests pin the
 # documented elements on the wire, so a mapping bug made on both sides fails here.
 
 REVIEW = CalendarItem(

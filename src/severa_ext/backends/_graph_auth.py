@@ -1,4 +1,6 @@
-"""Access tokens for Microsoft Graph: the ``TokenProvider`` seam and its msal providers.
+"""Access tokens for Microsoft Graph: msal providers for the ``TokenProvider`` seam.
+
+The seam and the app-only flow are shared with EWS (:mod:`severa_ext.backends._tokens`).
 
 * :class:`ClientCredentialsTokenProvider`: app-only OAuth (S7) with a client secret or a
   certificate, through ``msal.ConfidentialClientApplication`` and its token cache.
@@ -14,10 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from severa_ext.backends._msal_http import BoundedMsalClient
-from severa_ext.errors import AuthError, BackendUnavailable, ConfigError
+from severa_ext.backends._tokens import (
+    MsalClientCredentials,
+    TokenProvider,
+    call_msal,
+    run_msal,
+    token_from_result,
+)
+from severa_ext.errors import AuthError, ConfigError
 
 __all__ = [
     "GRAPH_DEFAULT_SCOPE",
@@ -29,25 +38,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_BACKEND = "graph"
+
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 """The app-only scope: every application permission consented for Graph."""
-
-
-@runtime_checkable
-class TokenProvider(Protocol):
-    """Where the Graph backend gets its bearer token."""
-
-    def token(self) -> str:
-        """A currently valid access token.
-
-        Raises:
-            AuthError: no token can be had (bad credentials, consent missing).
-        """
-        ...
-
-    def invalidate(self) -> None:
-        """Forget the current token: the server refused it (expired or revoked)."""
-        ...
 
 
 class StaticTokenProvider:
@@ -85,26 +79,30 @@ class StaticTokenProvider:
 
 
 def _check_result(result: Any, what: str) -> str:
-    if isinstance(result, dict) and isinstance(result.get("access_token"), str):
-        return str(result["access_token"])
-    code = str(result.get("error", "no_token")) if isinstance(result, dict) else "no_token"
-    description = str(result.get("error_description", "")) if isinstance(result, dict) else ""
-    # The first line of AAD's description names the AADSTS code; never any secret.
-    summary = description.splitlines()[0] if description else "no token returned"
-    raise AuthError(f"{what}: {code}: {summary}", backend="graph", code=code)
+    return token_from_result(result, what, _BACKEND)
 
 
 def _translate(call: Callable[[], Any], what: str) -> str:
-    """Run an msal call; map its failures (and error results) to package errors."""
-    try:
-        result = call()
-    except ValueError as exc:  # msal: authority discovery failed / bad authority
-        raise AuthError(f"{what}: {exc}", backend="graph", code="authority") from exc
-    except OSError as exc:  # requests' errors derive from OSError
-        raise BackendUnavailable(
-            f"{what}: identity platform unreachable: {type(exc).__name__}", backend="graph"
-        ) from exc
-    return _check_result(result, what)
+    return call_msal(call, what, _BACKEND)
+
+
+def _msal_options(
+    authority: str, token_cache: Any, http_client: Any, validate: bool
+) -> dict[str, Any]:
+    """The keyword arguments every msal application of this module is built with."""
+    import msal
+
+    kwargs: dict[str, Any] = {
+        "authority": authority,
+        "token_cache": token_cache if token_cache is not None else msal.TokenCache(),
+    }
+    # msal's own session has no timeout: every call it makes goes through ``send``
+    # (bounded in time and size, no redirects), over the host's session if it gave one.
+    kwargs["http_client"] = BoundedMsalClient(http_client)
+    if not validate:
+        kwargs["validate_authority"] = False
+        kwargs["instance_discovery"] = False
+    return kwargs
 
 
 class ClientCredentialsTokenProvider:
@@ -156,8 +154,9 @@ class ClientCredentialsTokenProvider:
         self._http_client = http_client
         self._validate = validate_authority
         self._app: Any = None
-        self._lock = threading.Lock()
-        self._stale = False
+        self._flow = MsalClientCredentials(
+            self._build, self.scopes, backend=_BACKEND, what="cannot get an app-only Graph token"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -167,54 +166,25 @@ class ClientCredentialsTokenProvider:
 
     def token(self) -> str:
         """An app-only token (from msal's cache while it is valid)."""
-        with self._lock:
-            app = self._build()
-            if self._stale:
-                self._drop_cached_tokens(app)
-                self._stale = False
-            token = _translate(
-                lambda: app.acquire_token_for_client(scopes=self.scopes),
-                "cannot get an app-only Graph token",
-            )
-            logger.debug("graph: app-only token ready for client %s", self.client_id)
-            return token
+        return self._flow.token()
 
     def _build(self) -> Any:
-        if self._app is not None:
-            return self._app
-        import msal
+        if self._app is None:
+            import msal
 
-        kwargs: dict[str, Any] = {
-            "authority": self.authority,
-            "client_credential": self._credential,
-            "token_cache": self._cache if self._cache is not None else msal.TokenCache(),
-        }
-        kwargs["http_client"] = BoundedMsalClient(self._http_client)
-        if not self._validate:
-            kwargs["validate_authority"] = False
-            kwargs["instance_discovery"] = False
-        holder: dict[str, Any] = {}
-
-        def build() -> dict[str, str]:
-            holder["app"] = msal.ConfidentialClientApplication(self.client_id, **kwargs)
-            return {"access_token": ""}
-
-        _translate(build, "cannot set up the msal application")
-        self._app = holder["app"]
+            kwargs = _msal_options(self.authority, self._cache, self._http_client, self._validate)
+            self._app = run_msal(
+                lambda: msal.ConfidentialClientApplication(
+                    self.client_id, client_credential=self._credential, **kwargs
+                ),
+                "cannot set up the msal application",
+                _BACKEND,
+            )
         return self._app
-
-    @staticmethod
-    def _drop_cached_tokens(app: Any) -> None:
-        import msal
-
-        cache = app.token_cache
-        for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
-            cache.remove_at(entry)
 
     def invalidate(self) -> None:
         """Drop the cached access token so the next :meth:`token` asks msal afresh."""
-        with self._lock:
-            self._stale = True
+        self._flow.invalidate()
 
 
 class DelegatedTokenProvider:
@@ -270,31 +240,19 @@ class DelegatedTokenProvider:
         )
 
     def _build(self) -> Any:
-        if self._app is not None:
-            return self._app
-        import msal
+        if self._app is None:
+            import msal
 
-        kwargs: dict[str, Any] = {
-            "authority": self.authority,
-            "token_cache": self._cache if self._cache is not None else msal.TokenCache(),
-        }
-        kwargs["http_client"] = BoundedMsalClient(self._http_client)
-        if not self._validate:
-            kwargs["validate_authority"] = False
-            kwargs["instance_discovery"] = False
-        holder: dict[str, Any] = {}
+            kwargs = _msal_options(self.authority, self._cache, self._http_client, self._validate)
 
-        def build() -> dict[str, str]:
-            if self._secret is not None:
-                holder["app"] = msal.ConfidentialClientApplication(
-                    self.client_id, client_credential=self._secret, **kwargs
-                )
-            else:
-                holder["app"] = msal.PublicClientApplication(self.client_id, **kwargs)
-            return {"access_token": ""}
+            def build() -> Any:
+                if self._secret is not None:
+                    return msal.ConfidentialClientApplication(
+                        self.client_id, client_credential=self._secret, **kwargs
+                    )
+                return msal.PublicClientApplication(self.client_id, **kwargs)
 
-        _translate(build, "cannot set up the msal application")
-        self._app = holder["app"]
+            self._app = run_msal(build, "cannot set up the msal application", _BACKEND)
         return self._app
 
     def token(self) -> str:

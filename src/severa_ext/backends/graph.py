@@ -39,17 +39,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import attrs
-import cattrs
 import requests
 
+from severa_ext.backends._cursor import JsonCursor
 from severa_ext.backends._graph_auth import (
     GRAPH_DEFAULT_SCOPE,
     ClientCredentialsTokenProvider,
@@ -113,39 +112,18 @@ _PURPOSE_STATUS = {
 
 
 @attrs.frozen
-class GraphCursor:
+class GraphCursor(JsonCursor):
     """The stored cursor: the window the delta round was made for, and its deltaLink.
 
     A delta token belongs to one window; a cursor for another window starts a full
     round.
     """
 
+    kind: ClassVar[str] = "a Graph cursor"
+
     start: datetime
     end: datetime
     delta_link: str
-
-    def encode(self) -> str:
-        """The cursor as the string the state store keeps."""
-        return json.dumps(_cursor_converter.unstructure(self), sort_keys=True)
-
-    @classmethod
-    def decode(cls, text: str) -> GraphCursor:
-        """Parse a stored cursor.
-
-        Raises:
-            ValidationError: the text is not a Graph cursor.
-        """
-        try:
-            return _cursor_converter.structure(json.loads(text), cls)
-        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-            raise ValidationError(f"not a Graph cursor: {text[:60]!r}") from exc
-
-
-_cursor_converter = cattrs.Converter()
-_cursor_converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
-_cursor_converter.register_structure_hook(
-    datetime, lambda value, _type: datetime.fromisoformat(value)
-)
 
 
 def _link(value: object, ref: str) -> str:

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from severa_ext.backends.base import Backend
-from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.sync.items import CalendarItem
-from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing._side_driver import WireSideDriver
+from severa_ext.testing.faults import Fault, FaultKind, FaultyBackend
 
 __all__ = ["EwsSideDriver"]
 
@@ -53,7 +52,7 @@ def _wire(server: Any) -> Callable[[str, Fault], bool]:
     return wire
 
 
-class EwsSideDriver:
+class EwsSideDriver(WireSideDriver):
     """A state-machine side driver: ``EwsBackend`` over HTTP against ``FakeEwsServer``.
 
     Args:
@@ -64,18 +63,12 @@ class EwsSideDriver:
 
     def __init__(self, server: Any, mailbox: str = "alice@contoso.com", *,
                  close_server: bool = True) -> None:  # fmt: skip
-        self.server = server
         self.mailbox = mailbox
-        self._close_server = close_server
         if not server.has_mailbox(mailbox):
             server.add_mailbox(mailbox)
         inner = server.backend(mailbox)
-        self._backend = FaultyBackend(inner, wire=_wire(server), after_wire=server.clear_faults)
-
-    @property
-    def backend(self) -> Backend:
-        """The backend the engine syncs (the EWS backend with fault activation)."""
-        return self._backend
+        faulty = FaultyBackend(inner, wire=_wire(server), after_wire=server.clear_faults)
+        super().__init__(server, faulty, close_server=close_server)
 
     def user_create(self, item: CalendarItem) -> CalendarItem:
         """Create ``item`` in the mailbox as its user would."""
@@ -111,18 +104,3 @@ class EwsSideDriver:
             return False
         self._backend.inject(operation, fault, times=times)
         return True
-
-    def clear_faults(self) -> None:
-        """Disarm every fault (here and on the server)."""
-        self._backend.clear_faults()
-        self.server.clear_faults()
-
-    def write_count(self) -> int:
-        """Writes the engine made through the backend."""
-        return self._backend.write_count
-
-    def close(self) -> None:
-        """Close the backend (and the server, if the driver owns it)."""
-        self._backend.close()
-        if self._close_server:
-            self.server.stop()

@@ -25,7 +25,6 @@ import pytest
 if TYPE_CHECKING:
     from severa_ext.backends.activities import ActivityBackend
     from severa_ext.backends.base import Backend
-    from severa_ext.backends.memory import MemoryBackend
     from severa_ext.clock import FixedClock
     from severa_ext.domain import ActivityType
     from severa_ext.sync.engine import SyncEngine
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from severa_ext.sync.policy import SyncPolicy
     from severa_ext.sync.report import SyncReport
     from severa_ext.sync.state import StateStore, Stored
+    from severa_ext.testing.faults import MemoryBackend
 
 __all__ = [
     "START",
@@ -62,7 +62,7 @@ def activity_types_for_tests() -> dict[str, ActivityType]:
 
 
 def _memory_calendar(name: str, clock: FixedClock) -> MemoryBackend:
-    from severa_ext.backends.memory import MemoryBackend
+    from severa_ext.testing.faults import MemoryBackend
 
     return MemoryBackend(name, clock=clock)
 

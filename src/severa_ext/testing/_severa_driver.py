@@ -19,13 +19,13 @@ from typing import Any
 
 import requests
 
-from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.backends.severa import SeveraBackend, SeveraCredentials
 from severa_ext.backends.severa._mapping import activity_to_item, join_notes, split_notes
 from severa_ext.clock import Clock
 from severa_ext.errors import NotFound
 from severa_ext.sync.items import CalendarItem
-from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing._side_driver import WireSideDriver
+from severa_ext.testing.faults import Fault, FaultKind, FaultyBackend
 from severa_ext.testing.severa_server import FakeSeveraServer
 
 __all__ = ["SeveraSideDriver", "severa_driver"]
@@ -44,7 +44,7 @@ _KINDS = {
 }
 
 
-class SeveraSideDriver:
+class SeveraSideDriver(WireSideDriver):
     """Severa (the fake, over HTTP) as one side of the sync machine.
 
     Args:
@@ -68,15 +68,7 @@ class SeveraSideDriver:
             clock=clock,
             **options,
         )
-        self._backend = FaultyBackend(self.severa)
-
-    def __repr__(self) -> str:
-        return f"SeveraSideDriver({self.server!r})"
-
-    @property
-    def backend(self) -> Any:
-        """The backend the engine syncs (a ``SeveraBackend`` with fault hooks)."""
-        return self._backend
+        super().__init__(self.server, FaultyBackend(self.severa))
 
     def _item(self, guid: str) -> CalendarItem:
         raw = self.server.activity(guid)
@@ -163,20 +155,8 @@ class SeveraSideDriver:
             self.server.drop_connections(times, kinds=kinds)
         return True
 
-    def clear_faults(self) -> None:
-        """Disarm every fault."""
-        self.server.clear_faults()
-        self._backend.clear_faults()
-
-    def write_count(self) -> int:
-        """Successful writes the engine made through the backend."""
-        return int(self._backend.write_count)
-
-    def close(self) -> None:
-        """Close the backend and stop the server."""
-        self._backend.close()
+    def _release(self) -> None:
         self.session.close()
-        self.server.stop()
 
 
 def severa_driver(**options: Any) -> Callable[[Clock], SeveraSideDriver]:

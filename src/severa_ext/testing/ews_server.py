@@ -24,11 +24,9 @@ pass ``allow_loopback_http=True`` (an ``EwsBackend`` refuses Basic credentials o
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import timedelta
-from http.server import ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
@@ -46,13 +44,14 @@ from severa_ext.testing._ews_handler import (
     ServerState,
 )
 from severa_ext.testing._ews_store import FakeMailbox, StoredItem, stored_from_calendar_item
+from severa_ext.testing._loopback import LoopbackServer
 
 __all__ = ["FAULT_KINDS", "EwsSideDriver", "FakeEwsServer", "RecordedRequest"]
 
 _SYNC_KEY_SET = "8f2c6a0e-5b1d-4e8a-9c37-2d4f6b8e1a53"
 
 
-class FakeEwsServer:
+class FakeEwsServer(LoopbackServer):
     """An in-memory EWS server over real HTTP on ``127.0.0.1`` and a random port.
 
     Args:
@@ -73,59 +72,25 @@ class FakeEwsServer:
         tokens: Iterable[str] = (),
         clock: Clock | None = None,
     ) -> None:
+        super().__init__()
         self._state = ServerState(username=username, password=password, tokens=set(tokens))
         self._clock: Clock = clock or SystemClock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        where = self.url if self._httpd is not None else "stopped"
+        where = self.url if self.running else "stopped"
         return f"FakeEwsServer({where}, mailboxes={sorted(self._primary())})"
 
     # --- lifecycle -------------------------------------------------------------
 
-    def start(self) -> FakeEwsServer:
-        """Start serving on 127.0.0.1 (a random free port) in a daemon thread."""
-        if self._httpd is not None:
-            return self
-        handler = type("BoundEwsHandler", (EwsRequestHandler,), {"state": self._state})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="fake-ews", daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "fake-ews"
 
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> FakeEwsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("BoundEwsHandler", (EwsRequestHandler,), {"state": self._state})
 
     @property
     def url(self) -> str:
         """The EWS endpoint, ``http://127.0.0.1:<port>/EWS/Exchange.asmx``."""
-        if self._httpd is None:
-            raise ConfigError("FakeEwsServer is not started")
-        port = self._httpd.server_address[1]
-        return f"http://127.0.0.1:{port}/EWS/Exchange.asmx"
+        return f"http://127.0.0.1:{self.port}/EWS/Exchange.asmx"
 
     @property
     def username(self) -> str:
@@ -202,19 +167,16 @@ class FakeEwsServer:
         """
         if kind not in FAULT_KINDS:
             raise ConfigError(f"unknown fault {kind!r}; choose from {sorted(FAULT_KINDS)}")
-        with self._state.lock:
-            self._state.faults.append(Fault(kind, operation, times, back_off_ms))
+        self._state.faults.add(Fault(kind, operation, back_off_ms), times)
 
     def clear_faults(self) -> None:
         """Disarm every injected fault that has not fired yet."""
-        with self._state.lock:
-            self._state.faults.clear()
+        self._state.faults.clear()
 
     @property
     def pending_faults(self) -> int:
         """How many injected fault activations have not fired yet."""
-        with self._state.lock:
-            return sum(fault.times for fault in self._state.faults)
+        return self._state.faults.pending
 
     def has_mailbox(self, address: str) -> bool:
         """True when ``address`` (or an alias) names a mailbox of this server."""
@@ -229,8 +191,7 @@ class FakeEwsServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         """What the server received, oldest first (operation, headers; no credentials)."""
-        with self._state.lock:
-            return list(self._state.log)
+        return self._state.log.snapshot()
 
     # --- the user's side -------------------------------------------------------
 

@@ -1,9 +1,9 @@
-"""Fault injection around any backend: the memory backend's faults, for every backend.
+"""Fault injection: the one injector, around any backend.
 
-:class:`FaultyBackend` wraps a :class:`~severa_ext.sync.protocol.Backend` (an ICS
-file, Graph or EWS against their fake servers, a host's own adapter) and gives it the
-fault injection of ``severa_ext.backends.memory.MemoryBackend``, with the same API
-and the same semantics: ``inject(operation, fault, times=...)`` arms a ``Fault`` for
+:class:`FaultyBackend` wraps a :class:`~severa_ext.sync.protocol.Backend` (the memory
+reference, an ICS file, Graph or EWS against their fake servers, a host's own
+adapter) and gives it fault injection: ``inject(operation, fault, times=...)`` arms a
+``Fault`` for
 the next calls of one operation, ``clear_faults()`` disarms everything, ``armed``
 counts what is still pending and ``writes``/``write_count`` count the successful
 protocol writes. State-machine side drivers use it so that a crash after a write or a
@@ -23,7 +23,7 @@ The operation ``"write"`` matches every ``create``, ``update`` and ``delete``, a
 those inside a batch. ``apply_batch`` meets its own faults once per call (a transient
 fault fails the whole call, a crash comes after every op); while a fault for a single
 write is armed, the batch runs op by op through the wrapper, so each op meets it and a
-failing op carries its error in its result, exactly as in the memory backend.
+failing op carries its error in its result.
 Otherwise the batch goes to the wrapped backend's own ``apply_batch``.
 
 A fake server can instead produce the transient faults on the wire (a 429 with
@@ -39,10 +39,13 @@ Example::
 
 from __future__ import annotations
 
+import enum
 import itertools
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import attrs
 
 from severa_ext.backends.base import (
     Backend,
@@ -52,13 +55,93 @@ from severa_ext.backends.base import (
     WriteResult,
     apply_one_by_one,
 )
-from severa_ext.backends.memory import OPERATIONS, Fault, FaultKind, InjectedCrash
+from severa_ext.backends.memory import MemoryCalendar
+from severa_ext.clock import Clock
 from severa_ext.errors import BackendUnavailable, Throttled, ValidationError, VersionConflict
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
-__all__ = ["FaultyBackend"]
+__all__ = [
+    "OPERATIONS",
+    "Fault",
+    "FaultKind",
+    "FaultyBackend",
+    "InjectedCrash",
+    "MemoryBackend",
+]
 
 _T = TypeVar("_T")
+
+OPERATIONS: frozenset[str] = frozenset(
+    {"changes", "get", "find", "create", "update", "delete", "apply_batch", "write"}
+)
+"""Operation names :meth:`FaultyBackend.inject` accepts (``"write"``: any of
+create / update / delete, also inside a batch)."""
+
+
+class InjectedCrash(Exception):
+    """The simulated death of the process.
+
+    Deliberately *not* a :class:`~severa_ext.errors.SeveraExtError`: the engine must
+    not catch it, exactly as it could not catch a power cut.
+    """
+
+
+class FaultKind(enum.Enum):
+    """What an injected fault does."""
+
+    THROTTLE = "throttle"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+    STALE_ETAG = "stale-etag"
+    CRASH_AFTER_WRITE = "crash-after-write"
+    CALL = "call"
+
+
+@attrs.frozen
+class Fault:
+    """One injected fault; build them with the class methods.
+
+    Attributes:
+        kind: what happens.
+        retry_after: seconds the server asks to wait (throttle only).
+        callback: what runs before the call (``CALL`` only), e.g. a user edit.
+    """
+
+    kind: FaultKind
+    retry_after: float = 1.0
+    callback: Callable[[], object] | None = attrs.field(default=None, eq=False, repr=False)
+
+    @classmethod
+    def throttle(cls, retry_after: float = 1.0) -> Fault:
+        """HTTP 429 / ErrorServerBusy: raises ``Throttled(retry_after=...)``."""
+        return cls(FaultKind.THROTTLE, retry_after=retry_after)
+
+    @classmethod
+    def unavailable(cls) -> Fault:
+        """HTTP 503: raises ``BackendUnavailable``."""
+        return cls(FaultKind.UNAVAILABLE)
+
+    @classmethod
+    def timeout(cls) -> Fault:
+        """A request that timed out before the server acted: ``BackendUnavailable``."""
+        return cls(FaultKind.TIMEOUT)
+
+    @classmethod
+    def stale_etag(cls) -> Fault:
+        """HTTP 412: raises ``VersionConflict`` without writing."""
+        return cls(FaultKind.STALE_ETAG)
+
+    @classmethod
+    def crash_after_write(cls) -> Fault:
+        """Perform the call, then raise :class:`InjectedCrash`."""
+        return cls(FaultKind.CRASH_AFTER_WRITE)
+
+    @classmethod
+    def call(cls, callback: Callable[[], object]) -> Fault:
+        """Run ``callback`` just before the call, then perform it normally."""
+        return cls(FaultKind.CALL, callback=callback)
+
+
 _SINGLE_WRITES = ("create", "update", "delete", "write")
 _REFUSALS: dict[FaultKind, tuple[type[BackendUnavailable | VersionConflict], str]] = {
     FaultKind.UNAVAILABLE: (BackendUnavailable, "failed with 503"),
@@ -77,7 +160,7 @@ def _op_name(op: WriteOp) -> str:
 
 
 class FaultyBackend:
-    """A backend with ``MemoryBackend``'s fault injection around another backend.
+    """A backend with fault injection around another backend.
 
     Every protocol call goes to ``inner``; armed faults act before it (errors,
     callbacks) or after it (a crash). The wrapper is itself a
@@ -95,8 +178,8 @@ class FaultyBackend:
             when the call failed, to disarm what ``wire`` set up.
 
     Example:
-        >>> from severa_ext.backends.memory import Fault, MemoryBackend
-        >>> backend = FaultyBackend(MemoryBackend("calendar"))
+        >>> from severa_ext.backends.memory import MemoryCalendar
+        >>> backend = FaultyBackend(MemoryCalendar("calendar"))
         >>> backend.inject("get", Fault.unavailable(), times=2)
         >>> backend.armed
         2
@@ -180,7 +263,7 @@ class FaultyBackend:
         size = self.capabilities.batch_size
         if len(ops) > size:
             raise ValidationError(
-                f"FaultyBackend.apply_batch: {len(ops)} ops exceed the batch size {size}"
+                f"{type(self).__name__}.apply_batch: {len(ops)} ops exceed the batch size {size}"
             )
         return self._call("apply_batch", lambda: self._batch(ops))
 
@@ -198,7 +281,7 @@ class FaultyBackend:
         """Make the next ``times`` calls of ``operation`` meet ``fault``.
 
         Args:
-            operation: one of ``severa_ext.backends.memory.OPERATIONS``
+            operation: one of :data:`OPERATIONS`
                 (``"write"``: any create / update / delete, also inside a batch).
             fault: what happens.
             times: how many calls it affects.
@@ -209,7 +292,7 @@ class FaultyBackend:
         if operation not in OPERATIONS or times < 1:
             wanted = f"one of {sorted(OPERATIONS)}" if times >= 1 else "times >= 1"
             raise ValidationError(
-                f"FaultyBackend.inject({operation!r}, times={times}): expected {wanted}"
+                f"{type(self).__name__}.inject({operation!r}, times={times}): expected {wanted}"
             )
         self._pending.setdefault(operation, deque()).extend(itertools.repeat(fault, times))
 
@@ -267,3 +350,68 @@ class FaultyBackend:
             raise Throttled(text, retry_after=fault.retry_after, backend=name)
         error, what = _REFUSALS[fault.kind]
         raise error(f"{name}: {operation} {what} (injected)", backend=name)
+
+
+class MemoryBackend(FaultyBackend):
+    """The memory reference backend with fault injection: the tests' calendar.
+
+    A :class:`~severa_ext.backends.memory.MemoryCalendar` inside a
+    :class:`FaultyBackend`; ``apply_batch`` runs its ops one by one through the
+    wrapper, so each op is counted and meets its faults. The user-side methods play
+    the human editing the calendar; they never meet injected faults and are not
+    counted as writes.
+
+    Args:
+        name: a short name for logs and the journal.
+        capabilities: what it announces (see ``MemoryCalendar``).
+        clock: stamps ``last_modified``; the system clock by default.
+
+    Example:
+        >>> backend = MemoryBackend("calendar")
+        >>> backend.inject("get", Fault.unavailable(), times=2)
+        >>> backend.armed
+        2
+    """
+
+    def __init__(
+        self,
+        name: str = "memory",
+        *,
+        capabilities: Capabilities | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.calendar = MemoryCalendar(name, capabilities=capabilities, clock=clock)
+        """The calendar itself, without faults."""
+        super().__init__(self.calendar)
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend({self.name!r}, items={len(self.calendar.all_items())})"
+
+    def _batch(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        # Op by op through the wrapper, as the calendar itself would: each op is a
+        # counted call and meets the faults armed for its operation.
+        return apply_one_by_one(self, ops)
+
+    def user_create(self, item: CalendarItem) -> CalendarItem:
+        """Add ``item`` as a user would (see ``MemoryCalendar.user_create``)."""
+        return self.calendar.user_create(item)
+
+    def user_update(self, item_id: str, **changes: Any) -> CalendarItem:
+        """Edit fields of ``item_id`` as a user would.
+
+        Raises:
+            NotFound: no such item.
+        """
+        return self.calendar.user_update(item_id, **changes)
+
+    def user_delete(self, item_id: str) -> None:
+        """Delete ``item_id`` as a user would.
+
+        Raises:
+            NotFound: no such item.
+        """
+        self.calendar.user_delete(item_id)
+
+    def all_items(self) -> list[CalendarItem]:
+        """Every stored item (the ground truth), in creation order."""
+        return self.calendar.all_items()

@@ -15,6 +15,12 @@ handshake before it creates a subscription, renews, deletes and expires them, an
 posts change notifications (and lifecycle notifications on demand) to the receiver
 over HTTP on 127.0.0.1 when events of a subscribed mailbox change.
 
+The pieces live apart: the HTTP handler in ``_graph_handler``, the identity platform
+in ``_fake_oauth`` (:class:`~severa_ext.testing._fake_oauth.FakeIdentity`), the wire
+switches on the shared fault queue of ``_loopback``, the tenant's state in
+``_graph_state`` and the state machine's side driver (:class:`GraphSideDriver`,
+:func:`graph_driver`) in ``_graph_driver``; they are imported from here.
+
 msal only talks to ``https`` authorities, so the identity endpoints are announced as
 ``https://127.0.0.1:<port>/<tenant>``; :meth:`FakeGraphServer.session` returns a
 ``requests.Session`` whose adapter carries those calls to the plain-HTTP server.
@@ -28,22 +34,15 @@ Example::
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
-import json
 import logging
 import random
-import secrets
-import socket
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 import requests
@@ -51,21 +50,22 @@ import requests
 from severa_ext.backends._http_deadline import DeadlineAdapter
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.graph_notifications import GraphSubscriptions
-from severa_ext.backends.memory import Fault, FaultKind
 from severa_ext.clock import Clock
 from severa_ext.errors import ConfigError, NotFound
 from severa_ext.sync.items import CalendarItem
+from severa_ext.testing._fake_oauth import FakeIdentity
+from severa_ext.testing._graph_driver import GraphSideDriver, graph_driver
+from severa_ext.testing._graph_handler import GraphRequestHandler, request_kind
 from severa_ext.testing._graph_notify import FakeSubscriptions
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
 from severa_ext.testing._graph_wire import event_item, event_json
-from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing._loopback import FaultQueue, LoopbackServer
 from severa_ext.testing.graph_limits import MailboxLimiter
 
 __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
 
 logger = logging.getLogger(__name__)
 
-_TOKEN_PATH = "/oauth2/v2.0/token"
 # The extended property another tool copies with an event (the documented id form
 # ``String {guid} Name <name>``; the GUID is the SDK's, fixed forever).
 SYNC_KEY_PROPERTY = "String {8f3c1a52-6d1e-4b7a-9c55-2f1e0d6b7a41} Name SeveraExtSyncKey"
@@ -89,7 +89,6 @@ class LoopbackAdapter(DeadlineAdapter):
 @attrs.define
 class _Fault:
     kind: str  # "status", "slow", "drop", "batch"
-    count: int
     status: int = 429
     retry_after: float | None = None
     seconds: float = 0.0
@@ -112,11 +111,7 @@ class _Stats:
     by_kind: Counter[str] = attrs.field(factory=Counter)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class FakeGraphServer:
+class FakeGraphServer(LoopbackServer):
     """A fake Graph endpoint and identity platform on ``127.0.0.1`` (random port).
 
     Args:
@@ -142,76 +137,46 @@ class FakeGraphServer:
         seed: int = 0,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__()
+        self.identity = FakeIdentity(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_lifetime=token_lifetime,
+        )
+        """The fake identity platform msal signs in with (served on the same port)."""
         self.tenant_id = tenant_id
         self.client_id = client_id
-        self._client_secret = client_secret
-        self.token_lifetime = token_lifetime
         self.shuffle_batches = shuffle_batches
         self._random = random.Random(seed)
         self.tenant = Tenant(clock)
         self.subscriptions = FakeSubscriptions(self.tenant)
-        self._tokens: dict[str, float] = {}
-        self._refresh_tokens: dict[str, str] = {}
-        self._faults: list[_Fault] = []
+        self._faults: FaultQueue[_Fault] = FaultQueue()
         self._stats = _Stats()
         self._lock = threading.Lock()
         self.errors: list[str] = []
-        self.tokens_issued = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.mailbox_limits: MailboxLimiter | None = None
         """Graph's per-mailbox throttling, when switched on (:meth:`limit_mailboxes`)."""
 
     def __repr__(self) -> str:
-        state = f"port={self.port}" if self._httpd else "stopped"
+        state = f"port={self.port}" if self.running else "stopped"
         return f"FakeGraphServer({state}, mailboxes={len(self.tenant.mailboxes)})"
 
     # --- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> FakeGraphServer:
-        """Bind a random port on 127.0.0.1 and serve in a background thread."""
-        if self._httpd is not None:
-            return self
-        handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self.tenant.base_url = f"{self.url}/v1.0"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "fake-graph"
 
-    def stop(self) -> None:
-        """Stop serving and release the port (idempotent)."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("_BoundHandler", (GraphRequestHandler,), {"fake": self})
+
+    def _started(self) -> None:
+        self.tenant.base_url = f"{self.url}/v1.0"
+        self.identity.authority_host = self.authority_host
+
+    def _stopped(self) -> None:
         self.subscriptions.close()
 
-    def __enter__(self) -> FakeGraphServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- addresses ---------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The bound port.
-
-        Raises:
-            ConfigError: the server is not started.
-        """
-        if self._httpd is None:
-            raise ConfigError("FakeGraphServer is not started")
-        return int(self._httpd.server_address[1])
 
     @property
     def url(self) -> str:
@@ -236,7 +201,17 @@ class FakeGraphServer:
     @property
     def client_secret(self) -> str:
         """The secret the token endpoint accepts (a test value, not a real credential)."""
-        return self._client_secret
+        return self.identity.client_secret
+
+    @property
+    def token_lifetime(self) -> int:
+        """Seconds an access token is valid for."""
+        return self.identity.token_lifetime
+
+    @property
+    def tokens_issued(self) -> int:
+        """Access tokens the identity platform issued."""
+        return self.identity.tokens_issued
 
     def session(self) -> requests.Session:
         """A ``requests.Session`` that reaches this server, msal's ``https`` calls too."""
@@ -251,7 +226,7 @@ class FakeGraphServer:
         return ClientCredentialsTokenProvider(
             self.tenant_id,
             self.client_id,
-            client_secret=self._client_secret,
+            client_secret=self.identity.client_secret,
             authority_host=self.authority_host,
             http_client=session or self.session(),
             validate_authority=False,
@@ -411,16 +386,16 @@ class FakeGraphServer:
                 requests inside a ``$batch``.
         """
         code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
-        self._add(
+        self._faults.add(
             _Fault(
                 "status",
-                count,
                 status=status,
                 retry_after=retry_after,
                 path=path,
                 code=code,
                 kinds=frozenset(kinds) if kinds is not None else None,
-            )
+            ),
+            count,
         )
 
     def fail(
@@ -438,31 +413,31 @@ class FakeGraphServer:
         (e.g. 412 with ``ErrorIrresolvableConflict``).
         """
         default = {503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(status, "generalException")
-        self._add(
+        self._faults.add(
             _Fault(
                 "status",
-                count,
                 status=status,
                 path=path,
                 code=code or default,
                 kinds=frozenset(kinds) if kinds is not None else None,
-            )
+            ),
+            count,
         )
 
     def throttle_in_batch(self, count: int = 1, *, retry_after: float = 0.0) -> None:
         """Answer the next ``count`` inner ``$batch`` requests with 429 + Retry-After."""
-        self._add(_Fault("batch", count, retry_after=retry_after))
+        self._faults.add(_Fault("batch", retry_after=retry_after), count)
 
     def slow(self, seconds: float, count: int = 1, *, path: str | None = None) -> None:
         """Delay the next ``count`` answers by ``seconds`` (for client timeouts)."""
-        self._add(_Fault("slow", count, seconds=seconds, path=path))
+        self._faults.add(_Fault("slow", seconds=seconds, path=path), count)
 
     def drop_connections(
         self, count: int = 1, *, path: str | None = None, kinds: Iterable[str] | None = None
     ) -> None:
         """Close the connection without answering the next ``count`` requests."""
-        self._add(
-            _Fault("drop", count, path=path, kinds=frozenset(kinds) if kinds is not None else None)
+        self._faults.add(
+            _Fault("drop", path=path, kinds=frozenset(kinds) if kinds is not None else None), count
         )
 
     def limit_mailboxes(
@@ -480,8 +455,7 @@ class FakeGraphServer:
 
     def clear_faults(self) -> None:
         """Disarm every pending switch (throttling, failures, slow answers, drops)."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def lose_delta_tokens(self, *, status: int = 410, code: str = "syncStateNotFound") -> None:
         """Make every current delta token invalid (410 ``syncStateNotFound`` by default)."""
@@ -505,35 +479,24 @@ class FakeGraphServer:
 
     def expire_tokens(self) -> None:
         """Every issued access token becomes invalid (401 ``InvalidAuthenticationToken``)."""
-        with self._lock:
-            self._tokens.clear()
+        self.identity.expire_tokens()
 
     def issue_refresh_token(self, username: str) -> str:
         """A refresh token for a signed-in user (delegated flow tests)."""
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._refresh_tokens[token] = username
-        return token
-
-    def _add(self, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
+        return self.identity.issue_refresh_token(username)
 
     def _take(
         self, kind: str, path: str, request_kind: str | None = None, *, inner: bool = False
     ) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if (
-                    fault.kind == kind
-                    and fault.count > 0
-                    and (fault.path is None or fault.path in path)
-                    and (fault.kinds is None or request_kind in fault.kinds)
-                    and (not inner or fault.kinds is not None)
-                ):
-                    fault.count -= 1
-                    return fault
-        return None
+        def matches(fault: _Fault) -> bool:
+            return (
+                fault.kind == kind
+                and (fault.path is None or fault.path in path)
+                and (fault.kinds is None or request_kind in fault.kinds)
+                and (not inner or fault.kinds is not None)
+            )
+
+        return self._faults.take(matches)
 
     # --- statistics ---------------------------------------------------------------------
 
@@ -567,6 +530,10 @@ class FakeGraphServer:
             self._stats.in_flight += 1
             self._stats.max_in_flight = max(self._stats.max_in_flight, self._stats.in_flight)
 
+    def _connected(self) -> None:
+        with self._lock:
+            self._stats.connections += 1
+
     def _leave(self) -> None:
         with self._lock:
             self._stats.in_flight -= 1
@@ -592,9 +559,7 @@ class FakeGraphServer:
     def _check_token(self, headers: Mapping[str, str]) -> Answer | None:
         auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         scheme, _, token = auth.partition(" ")
-        with self._lock:
-            expiry = self._tokens.get(token) if scheme.lower() == "bearer" else None
-        if expiry is None or expiry < time.time():
+        if scheme.lower() != "bearer" or not self.identity.valid(token):
             return graph_error(
                 401,
                 "InvalidAuthenticationToken",
@@ -612,7 +577,7 @@ class FakeGraphServer:
         if denied is not None:
             return denied
         path = urlsplit(target).path
-        fault = self._take("status", path, _kind(method, path))
+        fault = self._take("status", path, request_kind(method, path))
         if fault is not None:
             extra = (
                 {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
@@ -674,7 +639,9 @@ class FakeGraphServer:
             inner_method = str(request.get("method", "GET")).upper()
             inner_path = urlsplit(str(request.get("url", ""))).path
             fault = self._take("batch", "")
-            targeted = self._take("status", inner_path, _kind(inner_method, inner_path), inner=True)
+            targeted = self._take(
+                "status", inner_path, request_kind(inner_method, inner_path), inner=True
+            )
             if fault is not None:
                 status, headers, inner = graph_error(
                     429,
@@ -704,358 +671,3 @@ class FakeGraphServer:
             with self._lock:
                 self._random.shuffle(ordered)
         return 200, {}, {"responses": ordered}
-
-    def handle_identity(self, method: str, target: str, form: Mapping[str, str]) -> Answer:
-        """Answer the OpenID discovery and token endpoints msal calls."""
-        path = urlsplit(target).path
-        prefix = f"/{self.tenant_id}"
-        if method == "GET" and path in {
-            f"{prefix}/v2.0/.well-known/openid-configuration",
-            f"{prefix}/.well-known/openid-configuration",
-        }:
-            base = f"{self.authority_host}{prefix}"
-            return (
-                200,
-                {},
-                {
-                    "issuer": f"{base}/v2.0",
-                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                    "token_endpoint": f"{base}{_TOKEN_PATH}",
-                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                    "response_types_supported": ["code", "id_token", "token"],
-                    "subject_types_supported": ["pairwise"],
-                    "id_token_signing_alg_values_supported": ["RS256"],
-                },
-            )
-        if method == "POST" and path == f"{prefix}{_TOKEN_PATH}":
-            return self._token(form)
-        return 404, {}, {"error": "not_found", "error_description": f"no endpoint {path}"}
-
-    def _token(self, form: Mapping[str, str]) -> Answer:
-        grant = form.get("grant_type")
-        if form.get("client_id") != self.client_id:
-            return (
-                400,
-                {},
-                {
-                    "error": "unauthorized_client",
-                    "error_description": "AADSTS700016: Application not found in the directory.",
-                },
-            )
-        response: dict[str, Any] = {"token_type": "Bearer", "expires_in": self.token_lifetime}
-        if grant == "client_credentials":
-            secret_ok = form.get("client_secret") == self._client_secret
-            assertion_ok = self._assertion_ok(form)
-            if not (secret_ok or assertion_ok):
-                return (
-                    401,
-                    {},
-                    {
-                        "error": "invalid_client",
-                        "error_description": "AADSTS7000215: Invalid client secret provided.",
-                    },
-                )
-        elif grant == "refresh_token":
-            with self._lock:
-                username = self._refresh_tokens.pop(form.get("refresh_token", ""), None)
-            if username is None:
-                return (
-                    400,
-                    {},
-                    {
-                        "error": "invalid_grant",
-                        "error_description": "AADSTS70008: The refresh token has expired.",
-                    },
-                )
-            response.update(self._user_tokens(username, form.get("scope", "")))
-        else:
-            return (
-                400,
-                {},
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": f"AADSTS70003: grant type {grant!r} is not supported.",
-                },
-            )
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._tokens[token] = time.time() + self.token_lifetime
-            self.tokens_issued += 1
-        response["access_token"] = token
-        return 200, {}, response
-
-    def _assertion_ok(self, form: Mapping[str, str]) -> bool:
-        """A certificate credential: a JWT bearer assertion issued by the client.
-
-        The claims are checked (issuer, subject, audience, expiry); the signature is
-        not, since the fake has no certificate registry.
-        """
-        if form.get("client_assertion_type") != (
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-        ):
-            return False
-        parts = form.get("client_assertion", "").split(".")
-        if len(parts) != 3:
-            return False
-        try:
-            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        except ValueError:
-            return False
-        return (
-            isinstance(claims, dict)
-            and claims.get("iss") == self.client_id
-            and claims.get("sub") == self.client_id
-            and str(claims.get("aud", "")).endswith(_TOKEN_PATH)
-            and float(claims.get("exp", 0)) > time.time()
-        )
-
-    def _user_tokens(self, username: str, scope: str) -> dict[str, Any]:
-        # The object id is stable per user, as in Entra ID (msal keys accounts on it).
-        uid = hashlib.sha256(f"{self.tenant_id}/{username.lower()}".encode()).hexdigest()[:32]
-        now = int(time.time())
-        claims = {
-            "iss": f"{self.authority}/v2.0",
-            "aud": self.client_id,
-            "sub": uid,
-            "oid": uid,
-            "tid": self.tenant_id,
-            "preferred_username": username,
-            "iat": now,
-            "nbf": now,
-            "exp": now + self.token_lifetime,
-        }
-        id_token = ".".join(
-            [
-                _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode()),
-                _b64url(json.dumps(claims).encode()),
-                "",
-            ]
-        )
-        refresh = self.issue_refresh_token(username)
-        return {
-            "id_token": id_token,
-            "refresh_token": refresh,
-            "client_info": _b64url(json.dumps({"uid": uid, "utid": self.tenant_id}).encode()),
-            "scope": scope,
-        }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Parses one HTTP request and writes the fake's answer."""
-
-    fake: FakeGraphServer
-    protocol_version = "HTTP/1.1"
-    # A buffered writer: headers and body leave in one send when the request ends
-    # (no Nagle / delayed-ACK stall per answer).
-    wbufsize = 1 << 16
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.fake._lock:
-            self.fake._stats.connections += 1
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fake graph: " + format, *args)
-
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _answer(self, answer: Answer) -> None:
-        status, headers, body = answer
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if data:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        with contextlib.suppress(OSError):  # the peer may have gone first
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    def _dispatch(self, method: str) -> None:
-        raw = self._read_body()
-        fake = self.fake
-        try:
-            path = urlsplit(self.path).path
-            if path.startswith("/v1.0/") or path == "/v1.0":
-                target = self.path[len("/v1.0") :]
-                kind = _kind(method, path)
-                fake._count(kind, len(raw))
-                if fake._take("drop", path, kind) is not None:
-                    self._drop()
-                    return
-                fake._enter()
-                try:
-                    slow = fake._take("slow", path)
-                    if slow is not None:
-                        time.sleep(slow.seconds)
-                    body = json.loads(raw) if raw else None
-                    answer = fake.handle_graph(method, target, dict(self.headers.items()), body)
-                finally:
-                    fake._leave()
-            else:
-                form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
-                answer = fake.handle_identity(method, self.path, form)
-        except json.JSONDecodeError:
-            answer = graph_error(400, "BadRequest", "the body is not valid JSON")
-        except Exception as exc:  # a bug in the fake: record it, answer 500
-            logger.exception("fake graph: handler failed")
-            fake.errors.append(f"{method} {self.path}: {type(exc).__name__}: {exc}")
-            answer = graph_error(500, "generalException", "internal error of the fake")
-        try:
-            self._answer(answer)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
-            self.close_connection = True
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-
-def _kind(method: str, path: str) -> str:
-    if path.endswith("/$batch"):
-        return "POST $batch"
-    if "/calendarView/delta" in path:
-        return "GET delta"
-    if "/events/" in path:
-        return f"{method} event"
-    if path.endswith("/events"):
-        return f"{method} events"
-    if "/subscriptions" in path:
-        return f"{method} subscription"
-    return f"{method} other"
-
-
-# --- a side driver for the sync state machine ------------------------------------------
-
-_KINDS = {
-    "changes": ("GET delta",),
-    "get": ("GET event",),
-    "find": ("GET events",),
-    "create": ("POST events",),
-    "update": ("PATCH event",),
-    "delete": ("DELETE event",),
-    "write": ("POST events", "PATCH event", "DELETE event"),
-    "apply_batch": ("POST $batch",),
-}
-
-
-class GraphSideDriver:
-    """A side driver for ``severa_ext.testing.machine``: Graph over HTTP on one side.
-
-    The engine syncs a real ``GraphBackend`` talking to a private ``FakeGraphServer``;
-    the "user" edits the fake's mailbox directly. Throttling, 5xx, timeouts (dropped
-    connections) and stale etags are injected as HTTP answers, also inside batches.
-
-    Args:
-        clock: the machine's clock (stamps ``lastModifiedDateTime``).
-        mailbox: the mailbox address.
-        batch_size: writes per ``$batch``.
-    """
-
-    def __init__(
-        self, clock: Clock, *, mailbox: str = "alice@contoso.com", batch_size: int = 20
-    ) -> None:
-        self.server = FakeGraphServer(clock=clock).start()
-        self.server.add_mailbox(mailbox)
-        self.mailbox = mailbox
-        # Transient faults travel over HTTP (the server's switches); a callback before a
-        # call (a concurrent user edit) and a crash after it are process events.
-        self._backend = FaultyBackend(
-            self.server.backend(mailbox, batch_size=batch_size, page_size=7, timeout=10)
-        )
-
-    def __repr__(self) -> str:
-        return f"GraphSideDriver({self.server!r})"
-
-    @property
-    def backend(self) -> Any:
-        """The backend the engine syncs (a ``GraphBackend`` with fault hooks)."""
-        return self._backend
-
-    def _item(self, event_id: str) -> CalendarItem:
-        for item in self.server.events(self.mailbox):
-            if item.id == event_id:
-                return item
-        raise NotFound(f"fake graph: no event {event_id!r}")
-
-    def user_create(self, item: CalendarItem) -> CalendarItem:
-        """Create ``item`` in the mailbox as the user."""
-        return self._item(self.server.user_create(self.mailbox, item))
-
-    def user_update(self, item_id: str, **changes: Any) -> CalendarItem:
-        """Edit fields of an event as the user."""
-        self.server.user_update(self.mailbox, item_id, self._item(item_id).evolve(**changes))
-        return self._item(item_id)
-
-    def user_delete(self, item_id: str) -> None:
-        """Delete an event as the user."""
-        self.server.user_delete(self.mailbox, item_id)
-
-    def snapshot(self) -> list[CalendarItem]:
-        """Every event in the mailbox."""
-        return self.server.events(self.mailbox)
-
-    def inject(self, operation: str, fault: Fault, *, times: int = 1) -> bool:
-        """Arm ``fault`` for the next ``times`` calls of ``operation``."""
-        kinds = _KINDS.get(operation)
-        if kinds is None:
-            return False
-        kind = fault.kind
-        if kind in {FaultKind.CALL, FaultKind.CRASH_AFTER_WRITE}:
-            self._backend.inject(operation, fault, times=times)
-        elif kind is FaultKind.THROTTLE:
-            self.server.throttle(times, retry_after=fault.retry_after, kinds=kinds)
-        elif kind is FaultKind.UNAVAILABLE:
-            self.server.fail(times, status=500, kinds=kinds)
-        elif kind is FaultKind.TIMEOUT:
-            if operation in {"create", "update", "delete", "write"}:
-                self.server.fail(times, status=504, kinds=kinds)  # a gateway timeout inside
-            else:
-                self.server.drop_connections(times, kinds=kinds)
-        else:  # a stale etag: only writes that send If-Match can meet one
-            if operation not in {"update", "delete", "write"}:
-                return False
-            self.server.fail(times, status=412, kinds=kinds, code="ErrorIrresolvableConflict")
-        return True
-
-    def clear_faults(self) -> None:
-        """Disarm every fault."""
-        self.server.clear_faults()
-        self._backend.clear_faults()
-
-    def write_count(self) -> int:
-        """Successful writes the engine made through the backend."""
-        return self._backend.write_count
-
-    def close(self) -> None:
-        """Close the backend and stop the server."""
-        self._backend.close()
-        self.server.stop()
-
-
-def graph_driver(**options: Any) -> Callable[[Clock], GraphSideDriver]:
-    """A driver factory for ``severa_ext.testing.machine.make_sync_machine``.
-
-    Keyword options go to :class:`GraphSideDriver`.
-    """
-
-    def make(clock: Clock) -> GraphSideDriver:
-        return GraphSideDriver(clock, **options)
-
-    return make

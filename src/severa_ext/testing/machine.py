@@ -47,7 +47,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from severa_ext.backends.base import Backend
-from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import Clock, FixedClock
 from severa_ext.errors import MassDeletionRefused
 from severa_ext.sync.engine import SyncEngine
@@ -58,6 +57,7 @@ from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.report import SyncReport
 from severa_ext.sync.state import Lease, MemoryStateStore, StateChange, StateStore
 from severa_ext.testing import _oracle as oracle
+from severa_ext.testing.faults import Fault, InjectedCrash, MemoryBackend
 
 __all__ = [
     "CrashingStore",

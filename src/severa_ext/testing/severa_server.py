@@ -41,13 +41,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
 
 from severa_ext.clock import Clock, SystemClock
+from severa_ext.testing._loopback import FaultQueue, LoopbackHandler, LoopbackServer, RequestLog
 from severa_ext.testing._severa_org import FakeOrganisation
 from severa_ext.testing._severa_records import (
     FakeActivity,
@@ -87,7 +88,6 @@ Answer = tuple[int, dict[str, str], Any]
 @attrs.define
 class _Fault:
     action: str  # "status", "slow", "drop", "malformed"
-    count: int
     kinds: frozenset[str] | None
     status: int = 429
     retry_after: str | None = None
@@ -133,7 +133,7 @@ def _split_scopes(text: Any) -> frozenset[str]:
     return frozenset(part for part in text.replace(",", " ").split() if part)
 
 
-class FakeSeveraServer:
+class FakeSeveraServer(LoopbackServer):
     """A fake Severa REST API on ``127.0.0.1`` (random port).
 
     Args:
@@ -155,6 +155,7 @@ class FakeSeveraServer:
         client_id: str = "severa-ext-client",
         client_secret: str | None = None,
     ) -> None:
+        super().__init__()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.token_lifetime = token_lifetime
         self.organisation = FakeOrganisation(self.clock.now, offsets=offsets)
@@ -163,56 +164,31 @@ class FakeSeveraServer:
         self.client_id = client_id
         self._tokens: dict[str, _Token] = {}
         self._refresh: dict[str, _Client] = {}
-        self._faults: list[_Fault] = []
+        self._faults: FaultQueue[_Fault] = FaultQueue()
         self._loop_pages = False
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self.counts: Counter[str] = Counter()
-        self.seen: list[Seen] = []
+        self.log: RequestLog[Seen] = RequestLog()
+        """The requests received (``seen``) and their counts by kind (``counts``)."""
         self.errors: list[str] = []
 
     def __repr__(self) -> str:
-        where = f"port={self.port}" if self._httpd is not None else "stopped"
+        where = f"port={self.port}" if self.running else "stopped"
         return f"FakeSeveraServer({where}, activities={len(self.organisation.activities)})"
 
-    # -- lifecycle -------------------------------------------------------------------
+    thread_name = "fake-severa"
 
-    def start(self) -> FakeSeveraServer:
-        """Start serving on a free port of 127.0.0.1; returns ``self``."""
-        handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-severa", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> FakeSeveraServer:
-        return self.start() if self._httpd is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("_BoundHandler", (_Handler,), {"fake": self})
 
     @property
-    def port(self) -> int:
-        """The port the server listens on."""
-        if self._httpd is None:
-            raise RuntimeError("FakeSeveraServer is not started")
-        return int(self._httpd.server_address[1])
+    def seen(self) -> list[Seen]:
+        """The requests received, oldest first (at most 10,000)."""
+        return self.log.entries
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Requests received by kind (``"GET activities"``, ``"POST token"`` ...)."""
+        return self.log.counts
 
     @property
     def base_url(self) -> str:
@@ -323,7 +299,7 @@ class FakeSeveraServer:
         """Answer the next ``count`` requests (of ``kinds``) with 429 (or 503) and
         ``Retry-After``; ``retry_after=None`` sends none."""
         after = None if retry_after is None else str(retry_after)
-        self._add(_Fault("status", count, _kinds(kinds), status=status, retry_after=after))
+        self._faults.add(_Fault("status", _kinds(kinds), status=status, retry_after=after), count)
 
     def fail(
         self,
@@ -335,15 +311,15 @@ class FakeSeveraServer:
     ) -> None:
         """Answer ``count`` requests with ``status`` (an ``ExceptionModel``), after
         letting ``after`` matching requests through (a listing that fails part way)."""
-        self._add(_Fault("status", count, _kinds(kinds), status=status, after=after))
+        self._faults.add(_Fault("status", _kinds(kinds), status=status, after=after), count)
 
     def slow(self, seconds: float, count: int = 1, *, kinds: Iterable[str] | None = None) -> None:
         """Wait ``seconds`` before answering the next ``count`` requests."""
-        self._add(_Fault("slow", count, _kinds(kinds), seconds=seconds))
+        self._faults.add(_Fault("slow", _kinds(kinds), seconds=seconds), count)
 
     def drop_connections(self, count: int = 1, *, kinds: Iterable[str] | None = None) -> None:
         """Close the connection without an answer for the next ``count`` requests."""
-        self._add(_Fault("drop", count, _kinds(kinds)))
+        self._faults.add(_Fault("drop", _kinds(kinds)), count)
 
     def malformed(
         self,
@@ -353,7 +329,7 @@ class FakeSeveraServer:
         kinds: Iterable[str] | None = None,
     ) -> None:
         """Answer the next ``count`` requests with 200 and ``body`` (broken JSON)."""
-        self._add(_Fault("malformed", count, _kinds(kinds), status=200, body=body))
+        self._faults.add(_Fault("malformed", _kinds(kinds), status=200, body=body), count)
 
     def loop_page_tokens(self, on: bool = True) -> None:
         """Answer every listing page with the same ``NextPageToken`` (a server bug)."""
@@ -367,26 +343,11 @@ class FakeSeveraServer:
 
     def clear_faults(self) -> None:
         """Disarm every fault switch."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
         self._loop_pages = False
 
-    def _add(self, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
     def _take(self, kind: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.count > 0 and (fault.kinds is None or kind in fault.kinds):
-                    if fault.after > 0:
-                        fault.after -= 1
-                        return None
-                    fault.count -= 1
-                    if fault.count == 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+        return self._faults.take(lambda f: f.kinds is None or kind in f.kinds, hold=_held)
 
     # -- statistics -------------------------------------------------------------------
 
@@ -397,15 +358,10 @@ class FakeSeveraServer:
 
     def reset_stats(self) -> None:
         """Forget the request counts and the log of seen requests."""
-        with self._lock:
-            self.counts.clear()
-            self.seen.clear()
+        self.log.clear()
 
     def _record(self, seen: Seen) -> None:
-        with self._lock:
-            self.counts[seen.kind] += 1
-            if len(self.seen) < 10_000:
-                self.seen.append(seen)
+        self.log.record(seen, seen.kind)
 
     # -- answering ----------------------------------------------------------------------
 
@@ -540,6 +496,14 @@ class FakeSeveraServer:
         )
 
 
+def _held(fault: _Fault) -> bool:
+    """A fault armed to strike ``after`` some matching requests lets this one through."""
+    if fault.after > 0:
+        fault.after -= 1
+        return True
+    return False
+
+
 def _kinds(kinds: Iterable[str] | None) -> frozenset[str] | None:
     return None if kinds is None else frozenset(kinds)
 
@@ -578,19 +542,15 @@ def _route_kind(method: str, path: str) -> tuple[str, list[str]] | None:
     return None if kind is None else (kind, parts)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeSeveraServer
-    protocol_version = "HTTP/1.1"
     server_version = "FakeSevera/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fake severa: " + format, *args)
+    log_name = "fake severa"
 
     def _dispatch(self, method: str) -> None:
         fake = self.fake
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             split = urlsplit(self.path)
             routed = _route_kind(method, split.path)
             kind = routed[0] if routed else f"{method} unknown"
@@ -621,15 +581,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault(self, fault: _Fault) -> bool:
         """Act out ``fault``; True when the request is answered (or dropped) by it."""
         if fault.action == "slow":
-            self.fake._stopping.wait(fault.seconds)
+            self.fake.stopping.wait(fault.seconds)
             return False
         if fault.action == "drop":
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(2)
+            self.drop()
             return True
         if fault.action == "malformed":
-            self._raw(200, {"Content-Type": "application/json"}, fault.body)
+            self.send_body(200, {"Content-Type": "application/json"}, fault.body)
             return True
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         kind = "InternalSystemError" if fault.status >= 500 else "InvalidRequest"
@@ -641,25 +599,4 @@ class _Handler(BaseHTTPRequestHandler):
         all_headers = dict(headers)
         if body is not None:
             all_headers["Content-Type"] = "application/json; charset=utf-8"
-        self._raw(status, all_headers, data)
-
-    def _raw(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+        self.send_body(status, all_headers, data)

@@ -2,9 +2,10 @@
 
 :class:`SeveraTransport` sends every request through one ``requests.Session`` with a
 timeout and the bounded reading of :mod:`severa_ext.backends._http`; it adds
-``Authorization: Bearer`` and ``Client_Id`` to every call, gets tokens from
-``POST /v1/token``, refreshes them with ``POST /v1/refreshtoken`` shortly before
-they expire, and once more after a 401. :func:`error_for` is the one place where an
+``Authorization: Bearer`` and ``Client_Id`` to every call, with the token from its
+:class:`~severa_ext.backends.severa._tokens.SeveraTokens` (the ``TokenProvider``
+seam over ``POST /v1/token`` and ``POST /v1/refreshtoken``), invalidated and fetched
+once more after a 401. :func:`error_for` is the one place where an
 answer becomes a package error: the API's ``ExceptionModel`` (its ``type`` and
 ``details``) goes into the message (so the S6 journal keeps it), ``code`` holds the
 type and :func:`api_details` returns the details. Secrets and tokens never appear in
@@ -17,7 +18,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from severa_ext.backends._http import (
     parse_retry_after,
     send,
 )
+from severa_ext.backends.severa._tokens import SeveraTokens, Token, read_token
 from severa_ext.clock import Clock
 from severa_ext.errors import (
     AuthError,
@@ -56,7 +58,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _BACKEND = "severa"
-_EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_DETAILS = 5
 _MAX_DETAIL_CHARS = 300
 
@@ -96,13 +97,6 @@ class SeveraCredentials:
     client_id: str = attrs.field(validator=_not_blank)
     client_secret: str = attrs.field(validator=_not_blank, repr=False)
     scopes: tuple[str, ...] = attrs.field(default=DEFAULT_SCOPES, converter=_scopes)
-
-
-@attrs.define
-class _Token:
-    access: str = attrs.field(repr=False)
-    refresh: str | None = attrs.field(repr=False)
-    expires: datetime
 
 
 def api_details(error: BaseException) -> tuple[str, ...]:
@@ -224,8 +218,10 @@ class SeveraTransport:
         self.timeout = timeout
         self.limits = limits
         self.clock = clock
-        self._margin = refresh_margin
-        self._token: _Token | None = None
+        self.tokens = SeveraTokens(
+            self._token_call, self._sign_in, clock=clock, margin=refresh_margin
+        )
+        """Where the bearer tokens come from (a ``TokenProvider``)."""
         self._lock = threading.Lock()
         self.requests_sent = 0
 
@@ -295,7 +291,7 @@ class SeveraTransport:
             BackendError: the mapped error of a failed answer (see :func:`error_for`).
         """
         for attempt in (1, 2):
-            token = self._access_token()
+            token = self.tokens.token()
             answer, decoded = self._exchange(
                 method,
                 path,
@@ -306,7 +302,7 @@ class SeveraTransport:
             )
             if answer.status == 401 and attempt == 1:
                 logger.info("severa %s: token refused; getting a new one", what)
-                self._forget(token)
+                self.tokens.invalidate(token)
                 continue
             if answer.status >= 400:
                 raise error_for(
@@ -356,43 +352,17 @@ class SeveraTransport:
 
     def _secrets(self) -> tuple[str, ...]:
         """What no message may show: the client secret and the current tokens."""
-        with self._lock:
-            token = self._token
-        held = (token.access, token.refresh or "") if token is not None else ()
-        return (self.credentials.client_secret, *held)
+        return (self.credentials.client_secret, *self.tokens.held())
 
-    def _forget(self, token: str) -> None:
-        with self._lock:
-            if self._token is not None and self._token.access == token:
-                self._token = attrs.evolve(self._token, expires=_EXPIRED)
+    def _sign_in(self) -> dict[str, str]:
+        credentials = self.credentials
+        return {
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret,
+            "scope": " ".join(credentials.scopes),
+        }
 
-    def _access_token(self) -> str:
-        with self._lock:
-            current = self._token
-        if current is not None and self.clock.now() + self._margin < current.expires:
-            return current.access
-        fresh = None
-        if current is not None and current.refresh is not None:
-            try:
-                fresh = self._token_call("refreshtoken", current.refresh, "refresh the token")
-            except AuthError:
-                logger.info("severa: the refresh token was refused; signing in again")
-        if fresh is None:
-            credentials = self.credentials
-            fresh = self._token_call(
-                "token",
-                {
-                    "client_id": credentials.client_id,
-                    "client_secret": credentials.client_secret,
-                    "scope": " ".join(credentials.scopes),
-                },
-                "get a token",
-            )
-        with self._lock:
-            self._token = fresh
-        return fresh.access
-
-    def _token_call(self, route: str, body: Any, what: str) -> _Token:
+    def _token_call(self, route: str, body: Any, what: str) -> Token:
         answer, decoded = self._exchange("POST", f"v1/{route}", what=what, headers={}, body=body)
         if answer.status >= 400:
             error = error_for(
@@ -409,19 +379,4 @@ class SeveraTransport:
             auth.code = error.code
             setattr(auth, "severa_details", api_details(error))  # noqa: B010
             raise auth
-        return self._read_token(decoded, what)
-
-    def _read_token(self, decoded: Any, what: str) -> _Token:
-        if not isinstance(decoded, dict) or not isinstance(decoded.get("access_token"), str):
-            raise MalformedResponse(
-                f"severa {what}: no access_token in the answer", backend=_BACKEND
-            )
-        lifetime = decoded.get("access_token_expires_in")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime <= 0:
-            lifetime = 300  # unknown: assume a short life, it is refreshed on a 401 anyway
-        refresh = decoded.get("refresh_token")
-        return _Token(
-            access=decoded["access_token"],
-            refresh=refresh if isinstance(refresh, str) and refresh else None,
-            expires=self.clock.now() + timedelta(seconds=min(lifetime, 86400)),
-        )
+        return read_token(decoded, what, self.clock.now())

@@ -39,18 +39,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-import cattrs
 import requests
 
+from severa_ext.backends._cursor import JsonCursor
 from severa_ext.backends._http import HttpLimits
 from severa_ext.backends.base import WriteOp, WriteResult, apply_one_by_one
 from severa_ext.backends.severa._mapping import (
@@ -88,7 +87,7 @@ _MAX_RECENT = 2000  # ids a cursor remembers from the overlap
 
 
 @attrs.frozen
-class SeveraCursor:
+class SeveraCursor(JsonCursor):
     """What the backend keeps between runs.
 
     Attributes:
@@ -100,32 +99,13 @@ class SeveraCursor:
             unless they changed since (at most 2,000 are kept).
     """
 
+    kind: ClassVar[str] = "a Severa cursor"
+
     start: datetime
     end: datetime
     since: datetime
     checked: datetime
     recent: dict[str, str] = attrs.field(factory=dict)
-
-    def encode(self) -> str:
-        """The cursor as the string the state store keeps."""
-        return json.dumps(_cursors.unstructure(self), sort_keys=True)
-
-    @classmethod
-    def decode(cls, text: str) -> SeveraCursor:
-        """Parse a stored cursor.
-
-        Raises:
-            ValidationError: the text is not a Severa cursor.
-        """
-        try:
-            return _cursors.structure(json.loads(text), cls)
-        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
-            raise ValidationError(f"not a Severa cursor: {text[:60]!r}") from exc
-
-
-_cursors = cattrs.Converter()
-_cursors.register_unstructure_hook(datetime, lambda value: value.isoformat())
-_cursors.register_structure_hook(datetime, lambda value, _type: datetime.fromisoformat(value))
 
 
 def _utc(value: datetime) -> str:

@@ -15,8 +15,8 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
-from severa_ext.backends._ews_xml import child_text, sub, t
 from severa_ext.backends._timezones import iana_to_windows, resolve_zone
+from severa_ext.backends.ews._xml import child_text, sub, t
 from severa_ext.errors import BadItem, ValidationError
 from severa_ext.sync.items import CalendarItem, ShowAs
 
