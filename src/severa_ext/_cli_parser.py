@@ -64,7 +64,12 @@ def _common(sub: argparse.ArgumentParser) -> None:
         "--config", type=Path, help=f"the TOML configuration file (default: ${CONFIG_ENV})"
     )
     sub.add_argument(
-        "--state", type=Path, help=f"the state file (default: ${STATE_ENV}, or {STATE_FILE})"
+        "--state",
+        help=(
+            f"the state file, or a postgresql:// URL of a shared PostgreSQL state "
+            f"(password from PGPASSWORD or ~/.pgpass, never argv; "
+            f"default: ${STATE_ENV}, or {STATE_FILE})"
+        ),
     )
     sub.add_argument("--json", action="store_true", help="print one JSON document for machines")
 

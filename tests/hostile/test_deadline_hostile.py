@@ -155,3 +155,32 @@ def test_a_stock_adapter_is_swapped_once_and_a_hosts_own_adapter_is_kept(hostile
         session.mount(hostile.url, own)
         assert _get(session, f"{hostile.url}/x") == 200
         assert session.get_adapter(f"{hostile.url}/x") is own
+
+
+def test_graph_token_calls_are_bounded_by_the_deadline_before_the_headers(
+    hostile: HostileServer,
+):
+    """msal's own session has no timeout at all; the providers give msal this client."""
+    from severa_ext.backends._msal_http import BoundedMsalClient
+
+    discovery = "/tenant/v2.0/.well-known/openid-configuration"
+    hostile.route(discovery, trickled_head(**SLOW_HEAD))
+    hostile.route("/tenant/oauth2/v2.0/token", trickled_head(**SLOW_HEAD))
+    with requests.Session() as session:
+        client = BoundedMsalClient(session, timeout=1.0, limits=LIMITS)
+        error = _deadline_hit(lambda: client.get(f"{hostile.url}{discovery}"))
+        assert error.code == "deadline"
+        error = _deadline_hit(
+            lambda: client.post(f"{hostile.url}/tenant/oauth2/v2.0/token", data={"a": "b"})
+        )
+        assert error.code == "deadline"
+
+
+def test_the_token_providers_hand_msal_the_bounded_client(graph_server):
+    from severa_ext.backends._msal_http import BoundedMsalClient
+
+    with graph_server.session() as session:
+        tokens = graph_server.token_provider(session)
+        assert tokens.token()  # a real token, fetched through the bounded client
+        app = tokens._build()
+        assert isinstance(app.http_client.http_client, BoundedMsalClient)  # under msal's throttle

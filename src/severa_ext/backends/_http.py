@@ -34,10 +34,10 @@ Graph, EWS, Severa and ICS backends share one rule set:
   (where tokens and cursors travel).
 
 The deadline also covers the status line and the headers: :func:`send` reads every
-answer through :mod:`severa_ext.backends._http_deadline`, which cuts each socket read
+answer through ``severa_ext.backends._http_deadline``, which cuts each socket read
 to what is left of the call (a server trickling its head one byte a second is cut off
 at the deadline). A session's stock ``HTTPAdapter`` is replaced by a
-:class:`~severa_ext.backends._http_deadline.DeadlineAdapter` for that; an adapter of
+``DeadlineAdapter`` (from that module) for that; an adapter of
 another class (a host's own) is kept, and its answers are checked against the deadline
 once their headers are in.
 """

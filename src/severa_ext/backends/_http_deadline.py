@@ -6,7 +6,7 @@ for as long as it likes, before :func:`severa_ext.backends._http.send` sees a si
 byte of the answer. This module moves the deadline down to the socket:
 
 - :class:`DeadlineAdapter`: a ``requests`` ``HTTPAdapter`` whose connections read
-  every answer (status line, headers and body) through :class:`_DeadlineReader`, which
+  every answer (status line, headers and body) through ``_DeadlineReader``, which
   shortens the socket's timeout before each read to what is left of the call's
   deadline, and refuses to read once it is spent. A trickling server is cut off at the
   deadline, whatever the per-read timeout.
@@ -133,7 +133,14 @@ class DeadlineAdapter(HTTPAdapter):
     """An ``HTTPAdapter`` whose answers honour the deadline of :func:`calling_until`.
 
     Outside such a context it behaves like the stock adapter.
+
+    Args:
+        **options: ``HTTPAdapter``'s options (``max_retries``, ``pool_connections``,
+            ``pool_maxsize``, ``pool_block``).
     """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """Build the pool manager, then make it use the deadline-aware pools."""
