@@ -1,8 +1,9 @@
-"""A headless Chromium (Debian's ``chromium`` + ``chromedriver``) driven by Selenium.
+"""A headless Chromium (Debian's ``chromium``) driven by Playwright.
 
-No browser is downloaded: the Debian binaries are used, found on ``PATH``. Without them
+No browser is downloaded (``playwright install`` is never run): Playwright launches the
+Debian binary found on ``PATH`` (``executable_path``) with a fresh profile. Without it
 the browser tests are skipped with the reason, except under CI (``CI=true``), where
-they fail: a CI run must not pass by skipping them (``.ci/run`` installs them).
+they fail: a CI run must not pass by skipping them (``.ci/run`` installs it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1280,900",
 )
 
 
@@ -39,9 +39,9 @@ def _unavailable(reason: str) -> None:
 
 def _binary(*names: str) -> str | None:
     for name in names:
-        found = shutil.which(name) or (
-            f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
-        )
+        found = shutil.which(name)
+        if found is None and Path(f"/usr/bin/{name}").exists():
+            found = f"/usr/bin/{name}"
         if found:
             return found
     return None
@@ -49,28 +49,30 @@ def _binary(*names: str) -> str | None:
 
 @contextmanager
 def chromium() -> Iterator[object]:
-    """One headless Chromium with a fresh profile; skipped (failed under CI) without it."""
+    """One headless Chromium page in a fresh profile; skipped (failed under CI) without it."""
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("selenium is not installed (the dev extra has it)")
+        _unavailable("playwright is not installed (the dev extra has it)")
     browser = _binary("chromium", "chromium-browser")
-    driver_path = _binary("chromedriver")
-    if browser is None or driver_path is None:
-        _unavailable("headless Chromium is not installed: apt-get install chromium chromium-driver")
+    if browser is None:
+        _unavailable("headless Chromium is not installed: apt-get install chromium")
     profile = tempfile.mkdtemp(prefix="portal-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(20)
     try:
-        yield driver
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=browser,
+                headless=True,
+                args=list(CHROMIUM_FLAGS),
+                viewport={"width": 1280, "height": 900},
+            )
+            try:
+                context.set_default_timeout(15_000)
+                yield context.pages[0] if context.pages else context.new_page()
+            finally:
+                context.close()
     finally:
-        driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
 
 

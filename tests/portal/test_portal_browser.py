@@ -1,4 +1,4 @@
-"""The portal in a real browser: headless Chromium through Selenium (X4, X5, X7-X11).
+"""The portal in a real browser: headless Chromium through Playwright (X4, X5, X7-X11).
 
 One browser and one live server for the module; each test serves a fresh demo portal
 (the server's application is swapped) and starts with no cookies. Screenshots of the
@@ -30,10 +30,10 @@ class _Swappable:
 
 
 @pytest.fixture(scope="module")
-def browser(request):
+def browser():
     holder = _Swappable()
-    with chromium() as driver, live_server(holder) as base:
-        yield driver, base, holder
+    with chromium() as page, live_server(holder) as base:
+        yield page, base, holder
 
 
 @pytest.fixture(scope="module")
@@ -45,106 +45,94 @@ def shots(request) -> Path:
 
 @pytest.fixture
 def portal(browser):
-    driver, base, holder = browser
+    page, base, holder = browser
     demo = make_demo(login_url=base + "/")
     holder.app = create_app(demo.wiring, demo.config)
-    driver.get(base + "/login")
-    driver.delete_all_cookies()
-    driver.set_window_size(1280, 900)
-    yield driver, base, demo
+    page.context.clear_cookies()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    yield page, base, demo
     demo.close()
 
 
-def _by_id(driver, element_id):
-    return driver.find_elements("id", element_id)
+def _shown(page, element_id: str) -> bool:
+    return page.locator(f"[id='{element_id}']").count() > 0
 
 
-def _submit(driver, form_id=None):
-    """Submit a form and wait for the next page (a click does not wait for it)."""
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    page = driver.find_element("tag name", "html")
-    scope = driver.find_element("id", form_id) if form_id else driver
-    scope.find_element("css selector", "button[type=submit]").click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+def _text(page, selector: str) -> str:
+    return page.locator(selector).first.inner_text()
 
 
-def _click(driver, element):
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    page = driver.find_element("tag name", "html")
-    element.click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+def _submit(page, form_id: str | None = None):
+    """Submit a form with its button and wait for the next page."""
+    scope = f"#{form_id} " if form_id else "form "
+    with page.expect_navigation():
+        page.locator(f"{scope}button[type=submit]").first.click()
 
 
-def _log_in(driver, base, email, secret):
-    driver.get(base + "/login")
-    driver.find_element("id", "email").send_keys(email)
-    driver.find_element("id", "password").send_keys(secret)
-    _submit(driver)
+def _log_in(page, base, email, secret):
+    page.goto(base + "/login")
+    page.fill("#email", email)
+    page.fill("#password", secret)
+    _submit(page)
 
 
-def _enrol(driver, base, demo, contact_id="k-anna", email=ANNA, password=GOOD_PASSWORD):
-    _log_in(driver, base, email, demo.passwords[contact_id])
-    assert driver.current_url.endswith("/setup")
-    driver.find_element("id", "new-password").send_keys(password)
-    driver.find_element("id", "confirm").send_keys(password)
-    _submit(driver)
+def _enrol(page, base, demo, contact_id="k-anna", email=ANNA, password=GOOD_PASSWORD):
+    _log_in(page, base, email, demo.passwords[contact_id])
+    assert page.url.endswith("/setup")
+    page.fill("#new-password", password)
+    page.fill("#confirm", password)
+    _submit(page)
 
 
 def test_enrol_with_the_one_time_password_then_log_in_with_the_password(portal, shots):
     """X9 and NIST SP 800-63B-4: the emailed code enrols, the password authenticates."""
-    driver, base, demo = portal
-    driver.get(base + "/login?lang=en")
-    driver.save_screenshot(str(shots / "login.png"))
-    from selenium.webdriver.common.keys import Keys
-
-    driver.find_element("tag name", "body").send_keys(Keys.TAB)
-    assert driver.switch_to.active_element.get_attribute("class") == "skip"  # keyboard first
-    _log_in(driver, base, ANNA, demo.passwords["k-anna"])
-    assert driver.current_url.endswith("/setup")
-    driver.find_element("id", "new-password").send_keys("Password1234567!")
-    driver.find_element("id", "confirm").send_keys("Password1234567!")
-    _submit(driver)
-    assert "too common" in driver.find_element("id", "setup-error").text  # she chose English
-    driver.save_screenshot(str(shots / "setup.png"))
-    driver.find_element("id", "new-password").send_keys(GOOD_PASSWORD)
-    driver.find_element("id", "confirm").send_keys(GOOD_PASSWORD)
-    _submit(driver)
-    assert driver.find_element("tag name", "h1").text == "Support 2026"
-    _submit(driver, "logout")
-    assert driver.current_url.split("?")[0].endswith("/login")
-    _log_in(driver, base, ANNA, demo.passwords["k-anna"])  # used: refused
-    assert _by_id(driver, "login-error")
-    _log_in(driver, base, ANNA, GOOD_PASSWORD)
-    assert driver.find_element("tag name", "h1").text == "Support 2026"
+    page, base, demo = portal
+    page.goto(base + "/login?lang=en")
+    page.screenshot(path=str(shots / "login.png"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.className") == "skip"  # keyboard
+    _log_in(page, base, ANNA, demo.passwords["k-anna"])
+    assert page.url.endswith("/setup")
+    page.fill("#new-password", "Password1234567!")
+    page.fill("#confirm", "Password1234567!")
+    _submit(page)
+    assert "too common" in _text(page, "#setup-error")  # she chose English
+    page.screenshot(path=str(shots / "setup.png"))
+    page.fill("#new-password", GOOD_PASSWORD)
+    page.fill("#confirm", GOOD_PASSWORD)
+    _submit(page)
+    assert _text(page, "h1") == "Support 2026"
+    _submit(page, "logout")
+    assert page.url.split("?")[0].endswith("/login")
+    _log_in(page, base, ANNA, demo.passwords["k-anna"])  # used: refused
+    assert _shown(page, "login-error")
+    _log_in(page, base, ANNA, GOOD_PASSWORD)
+    assert _text(page, "h1") == "Support 2026"
 
 
 def test_the_menu_moves_between_works_each_with_its_own_rights_x11(portal, shots):
-    driver, base, demo = portal
-    _enrol(driver, base, demo)
-    links = driver.find_elements("css selector", "nav.menu a")
-    assert [a.text for a in links] == ["Support 2026", "Website renewal"]
-    assert _by_id(driver, "section-hours")
-    assert not _by_id(driver, "section-finance")  # Support grants hours and comments only
-    _click(driver, links[1])
-    assert driver.find_element("tag name", "h1").text == "Website renewal"
-    current = driver.find_element("css selector", "nav.menu a[aria-current=page]")
-    assert current.text == "Website renewal"
+    page, base, demo = portal
+    _enrol(page, base, demo)
+    links = page.locator("nav.menu a")
+    assert links.all_inner_texts() == ["Support 2026", "Website renewal"]
+    assert _shown(page, "section-hours")
+    assert not _shown(page, "section-finance")  # Support grants hours and comments only
+    with page.expect_navigation():
+        links.nth(1).click()
+    assert _text(page, "h1") == "Website renewal"
+    assert _text(page, "nav.menu a[aria-current=page]") == "Website renewal"
     for section in ("section-finance", "section-gantt", "section-tree", "section-status"):
-        assert _by_id(driver, section), section
-    driver.save_screenshot(str(shots / "project.png"))
-    driver.set_window_size(390, 844)
-    driver.refresh()
-    driver.save_screenshot(str(shots / "project-phone.png"))
-    menu = driver.find_element("css selector", "nav.menu").location["y"]
-    main = driver.find_element("id", "main").location["y"]
-    assert menu < main  # on a phone the menu sits above the work
-    overflow = driver.execute_script(
-        "return document.documentElement.scrollWidth - window.innerWidth"
-    )
+        assert _shown(page, section), section
+    page.screenshot(path=str(shots / "project.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.screenshot(path=str(shots / "project-phone.png"))
+    menu = page.locator("nav.menu").bounding_box()
+    main = page.locator("#main").bounding_box()
+    assert menu is not None
+    assert main is not None
+    assert menu["y"] < main["y"]  # on a phone the menu sits above the work
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
 
 
@@ -190,60 +178,54 @@ _MATRIX = (
 
 
 def test_each_section_shows_exactly_when_granted_and_changes_on_next_load_x5_x7(portal):
-    driver, base, demo = portal
-    _enrol(driver, base, demo)
+    page, base, demo = portal
+    _enrol(page, base, demo)
     service = demo.wiring.service
     for rights in _MATRIX:
         service.update("p-web", "k-anna", rights, actor="admin")  # X7: no re-login
-        driver.get(f"{base}/p/p-web")
+        page.goto(f"{base}/p/p-web")
         for section, granted in _SECTIONS.items():
-            shown = bool(_by_id(driver, section))
-            assert shown == granted(rights), f"{section} with {rights!r}"
-        text = driver.find_element("id", "main").text
+            assert _shown(page, section) == granted(rights), f"{section} with {rights!r}"
+        text = _text(page, "#main")
         assert ("2026-0042" in text) == (Right.VIEW_BILLING in rights)
         assert ("09:00" in text) == (Right.VIEW_HOUR_TIMES in rights)
 
 
 def test_a_stopped_share_is_gone_on_the_next_load_x8(portal):
-    driver, base, demo = portal
-    _enrol(driver, base, demo)
-    assert driver.find_element("tag name", "h1").text == "Support 2026"
+    page, base, demo = portal
+    _enrol(page, base, demo)
+    assert _text(page, "h1") == "Support 2026"
     demo.wiring.service.stop("p-support", "k-anna", actor="admin", confirm=True)
-    driver.refresh()
-    assert driver.find_element("tag name", "h1").text == "Tämä työ ei ole saatavillasi."
-    driver.get(base + "/")
-    assert driver.find_element("tag name", "h1").text == "Website renewal"
-    assert [a.text for a in driver.find_elements("css selector", "nav.menu a")] == [
-        "Website renewal"
-    ]
+    page.reload()
+    assert _text(page, "h1") == "Tämä työ ei ole saatavillasi."
+    page.goto(base + "/")
+    assert _text(page, "h1") == "Website renewal"
+    assert page.locator("nav.menu a").all_inner_texts() == ["Website renewal"]
 
 
 def test_approve_comment_and_upload_x4(portal, shots, tmp_path):
-    driver, base, demo = portal
-    _enrol(driver, base, demo)
-    driver.get(base + "/p/p-web")
-    note = driver.find_element("id", "approve-note").text
-    assert "ei vaikuta laskutukseen" in note
-    from selenium.webdriver.common.keys import Keys
-
-    box = driver.find_element("id", "hour-h1")
-    box.send_keys(Keys.SPACE)  # by keyboard
-    assert box.is_selected()
-    _submit(driver, "approve-form")
-    assert driver.find_element("id", "done").text == "Tunnit on hyväksytty."
-    assert not _by_id(driver, "hour-h1")  # approved: no box any more
+    page, base, demo = portal
+    _enrol(page, base, demo)
+    page.goto(base + "/p/p-web")
+    assert "ei vaikuta laskutukseen" in _text(page, "#approve-note")
+    page.focus("#hour-h1")
+    page.keyboard.press("Space")  # by keyboard
+    assert page.is_checked("#hour-h1")
+    _submit(page, "approve-form")
+    assert _text(page, "#done") == "Tunnit on hyväksytty."
+    assert not _shown(page, "hour-h1")  # approved: no box any more
     hour = demo.wiring.projects.load("p-web").work_hours[0]
     assert hour.customer_approval_id is not None
     assert hour.billable_amount is not None  # billing untouched (X4)
 
-    driver.find_element("id", "summary-comment-text").send_keys("Hyvältä näyttää!")
-    _submit(driver, "summary-comment")
-    assert "Hyvältä näyttää!" in driver.find_element("id", "section-summary").text
+    page.fill("#summary-comment-text", "Hyvältä näyttää!")
+    _submit(page, "summary-comment")
+    assert "Hyvältä näyttää!" in _text(page, "#section-summary")
 
-    spec = tmp_path / "meeting-notes.pdf"
-    spec.write_bytes(b"%PDF-1.4\n% notes\n")
-    driver.find_element("id", "file").send_keys(str(spec))
-    _submit(driver, "upload-form")
-    assert driver.find_element("id", "done").text == "Tiedosto lisättiin."
-    assert "meeting-notes.pdf" in driver.find_element("id", "file-list").text
-    driver.save_screenshot(str(shots / "project-after-actions.png"))
+    notes = tmp_path / "meeting-notes.pdf"
+    notes.write_bytes(b"%PDF-1.4\n% notes\n")
+    page.set_input_files("#file", str(notes))
+    _submit(page, "upload-form")
+    assert _text(page, "#done") == "Tiedosto lisättiin."
+    assert "meeting-notes.pdf" in _text(page, "#file-list")
+    page.screenshot(path=str(shots / "project-after-actions.png"), full_page=True)
