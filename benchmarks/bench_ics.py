@@ -242,7 +242,10 @@ def backend_write(count: int, folder: Path) -> tuple[float, Path]:
     backend = IcsBackend(path, create_missing=True, clock=clock)
     backend.flush()  # the engine's protocol: one flush per durable step
     for first in range(0, count, 500):
-        ops = [CreateOp(item, f"key-{n}") for n, item in enumerate(items[first : first + 500])]
+        ops = [
+            CreateOp(item, f"key-{first + n}")
+            for n, item in enumerate(items[first : first + 500])
+        ]
         backend.apply_batch(ops)
         backend.flush()
     backend.close()

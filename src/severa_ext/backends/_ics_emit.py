@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, item_etag
+from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, with_etag
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.sync.items import CalendarItem, ShowAs
 
@@ -152,4 +152,4 @@ def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) ->
         sync_key=sync_key,
     )
     tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
-    return NewEvent(data, attrs.evolve(read, etag=item_etag(read)), tzids)
+    return NewEvent(data, with_etag(read), tzids)

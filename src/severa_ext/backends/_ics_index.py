@@ -29,7 +29,7 @@ from severa_ext.backends._ics_zones import (
     resolve_value,
 )
 from severa_ext.errors import BadItem, ValidationError
-from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
+from severa_ext.sync.items import CalendarItem, ShowAs, Window
 
 __all__ = [
     "EXPANSION_BUDGET_S",
@@ -43,6 +43,7 @@ __all__ = [
     "expand_series",
     "item_etag",
     "split_id",
+    "with_etag",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,10 +105,44 @@ def split_id(item_id: str) -> tuple[str, str | None]:
     return item_id, None
 
 
+def _moment(value: datetime | date | None) -> str:
+    if isinstance(value, datetime):
+        # The same instant spelt in another zone is the same version.
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return "-" if value is None else value.isoformat()
+
+
 def item_etag(item: CalendarItem) -> str:
-    """The version tag of an item: its content, sync key and LAST-MODIFIED."""
-    extra = f"{fingerprint(item)}|{item.sync_key}|{item.last_modified}|{item.original_start}"
-    return hashlib.blake2b(extra.encode(), digest_size=12).hexdigest()
+    """The version tag of an item: its kept fields as read, sync key and LAST-MODIFIED.
+
+    Any edit of a field the model keeps gives another tag (also one a content
+    comparison would call equal, such as trailing white space): a changed tag only
+    makes the engine compare contents, a missed change would lose it.
+    """
+    text = "\x1f".join(
+        (
+            item.title,
+            _moment(item.start),
+            _moment(item.end),
+            item.location,
+            item.body,
+            "1" if item.private else "0",
+            item.show_as.value,
+            "\x1e".join(item.categories),
+            str(item.sync_key),
+            _moment(item.last_modified),
+            _moment(item.original_start),
+        )
+    )
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def with_etag(item: CalendarItem) -> CalendarItem:
+    """``item`` with its :func:`item_etag`, for an item just built here and not yet
+    shared (set in place: building it a second time through ``attrs.evolve`` would
+    run its checks again, a quarter of the cost of a read)."""
+    object.__setattr__(item, "etag", item_etag(item))
+    return item
 
 
 class SkippedComponent(Exception):
@@ -289,7 +324,7 @@ def convert(
         )
     except ValidationError as exc:
         raise SkippedComponent(str(exc)) from exc
-    return attrs.evolve(item, etag=item_etag(item))
+    return with_etag(item)
 
 
 @attrs.define
@@ -429,6 +464,7 @@ def expand_series(
         add(component, master=False)
 
     items: list[CalendarItem] = []
+    bases: dict[int, CalendarItem] = {}
     try:
         with (
             _time_budget(budget),
@@ -452,15 +488,20 @@ def expand_series(
                 )
                 if isinstance(original, datetime) and original.tzinfo is None:
                     original = original.replace(tzinfo=resolver.floating)
-                item = convert(
-                    source,
-                    resolver,
-                    item_id=f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}",
-                    start=start,
-                    end=end,
-                    series_id=series.uid,
-                    original_start=original,
-                )
+                item_id = f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}"
+                base = bases.get(id(source))
+                if base is None:
+                    item = bases[id(source)] = convert(
+                        source,
+                        resolver,
+                        item_id=item_id,
+                        start=start,
+                        end=end,
+                        series_id=series.uid,
+                        original_start=original,
+                    )
+                else:  # the other fields are the source's: read them once
+                    item = _occurrence_of(base, item_id, start, end, original)
                 if window.contains(item):
                     items.append(item)
     except _OverBudget:
@@ -472,6 +513,20 @@ def expand_series(
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
         raise SkippedComponent(f"the recurrence cannot be expanded: {exc}") from exc
     return items
+
+
+def _occurrence_of(
+    base: CalendarItem,
+    item_id: str,
+    start: datetime | date,
+    end: datetime | date,
+    original: datetime | date,
+) -> CalendarItem:
+    try:
+        item = attrs.evolve(base, id=item_id, start=start, end=end, original_start=original)
+    except ValidationError as exc:
+        raise SkippedComponent(str(exc)) from exc
+    return with_etag(item)
 
 
 class _OverBudget(Exception):

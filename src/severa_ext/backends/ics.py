@@ -56,6 +56,7 @@ from severa_ext.backends._ics_cursor import (
     options_fingerprint,
 )
 from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
+from severa_ext.backends._ics_fast import read_fast
 from severa_ext.backends._ics_file import Rendering, atomic_write
 from severa_ext.backends._ics_index import (
     EXPANSION_BUDGET_S,
@@ -67,10 +68,12 @@ from severa_ext.backends._ics_index import (
     expand_series,
     split_id,
 )
+from severa_ext.backends._ics_scan import RawEvent
 from severa_ext.backends._ics_text import (
     DEFAULT_MAX_BYTES,
     captured_warnings,
-    parse_calendar_bytes,
+    parse_prepared,
+    prepare_text,
 )
 from severa_ext.backends._ics_write import apply_item, new_event, new_override
 from severa_ext.backends._timezones import resolve_zone
@@ -196,21 +199,27 @@ def _index_calendar(
     encoding: str | None,
     budget: float,
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
-    parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
-    notes = list(parsed.notes)
-    with captured_warnings(notes):
-        index, _floating = _index_parsed(
-            parsed.calendar,
-            parsed.event_lines,
-            source,
-            floating,
-            budget=budget,
-            durations=parsed.durations,
-            property_lines=parsed.property_lines,
-        )
+    prepared = prepare_text(data, source, max_bytes=max_bytes, encoding=encoding)
+    fast = read_fast(prepared, source, floating, budget=budget)
+    if fast is not None:
+        calendar, index, notes = fast
+    else:
+        parsed = parse_prepared(prepared, source)
+        collected = list(parsed.notes)
+        with captured_warnings(collected):
+            index, _floating = _index_parsed(
+                parsed.calendar,
+                parsed.event_lines,
+                source,
+                floating,
+                budget=budget,
+                durations=parsed.durations,
+                property_lines=parsed.property_lines,
+            )
+        calendar, notes = parsed.calendar, tuple(collected)
     for note in notes:
         logger.info("%s: %s", source, note)
-    return parsed.calendar, index, tuple(notes)
+    return calendar, index, notes
 
 
 def _index_parsed(
@@ -395,6 +404,18 @@ def _reparse_in_place(component: Component) -> None:
     for name, value in fresh.items():
         component[name] = value
     component.subcomponents[:] = fresh.subcomponents
+
+
+def _add_zones(calendar: Calendar, touched: list[Component]) -> None:
+    """Add a VTIMEZONE for each known zone the ``touched`` components name and the
+    calendar lacks (icalendar's rule), without walking the calendar's other events."""
+    existing = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
+    probe = Calendar()
+    probe.subcomponents = [*existing, *touched]
+    probe.add_missing_timezones()
+    kept = {id(c) for c in existing}
+    added = [c for c in probe.subcomponents if c.name == "VTIMEZONE" and id(c) not in kept]
+    calendar.subcomponents[:0] = added
 
 
 def _plain_key(sync_key: str) -> bool:
@@ -636,7 +657,7 @@ class IcsBackend(IcsReader):
             _reparse_in_place(component)
             loaded.rendering.forget(component)
         if needs_zones:
-            loaded.calendar.add_missing_timezones()
+            _add_zones(loaded.calendar, touched)
         loaded.expansions.clear()
         loaded.dirty = True
         simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(_recurring(c) for c in touched)
@@ -648,20 +669,34 @@ class IcsBackend(IcsReader):
                 item = convert(component, resolver, item_id=uid)
                 loaded.put_single(uid, item)
             return
+        # A series changed: index the calendar as a read of what it renders to would
+        # (lines are those of the text to be written).
         for uid in list(loaded.appended):
             loaded.materialize(uid)
-        # Lines are those of the last read; components written since have none.
-        index, _floating = _index_parsed(
-            loaded.calendar, (), str(self.path), self._zone, budget=self._budget
+        rendered = loaded.render()
+        calendar, index, _notes = _index_calendar(
+            rendered,
+            str(self.path),
+            floating=self._zone,
+            max_bytes=len(rendered),
+            encoding=None,
+            budget=self._budget,
         )
+        loaded.calendar = calendar
         loaded.index = index
+        loaded.rendering = Rendering()
         loaded.keys = None
 
     def _now(self) -> datetime:
         return self._clock.now()
 
     def _stored(self, loaded: _Loaded, uid: str) -> list[Component]:
-        return loaded.index.stored.get(uid, [])
+        """The stored components of ``uid``, parsed now where they were kept as text."""
+        stored: list[Any] = loaded.index.stored.get(uid, [])
+        for position, entry in enumerate(stored):
+            if isinstance(entry, RawEvent):
+                stored[position] = entry.materialize()
+        return stored
 
     def _check(self, loaded: _Loaded, item_id: str, if_match: str | None) -> CalendarItem:
         current = self.get(item_id)
@@ -727,9 +762,11 @@ class IcsBackend(IcsReader):
         return series.stored_overrides.get(token) if series is not None else None
 
     def _remove(self, loaded: _Loaded, component: Component) -> None:
-        subcomponents = loaded.calendar.subcomponents
+        subcomponents: list[Any] = loaded.calendar.subcomponents  # RawEvents among them
         for position, candidate in enumerate(subcomponents):
-            if candidate is component:
+            if candidate is component or (
+                isinstance(candidate, RawEvent) and candidate.component is component
+            ):
                 del subcomponents[position]
                 return
 
