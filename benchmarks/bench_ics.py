@@ -243,8 +243,7 @@ def backend_write(count: int, folder: Path) -> tuple[float, Path]:
     backend.flush()  # the engine's protocol: one flush per durable step
     for first in range(0, count, 500):
         ops = [
-            CreateOp(item, f"key-{first + n}")
-            for n, item in enumerate(items[first : first + 500])
+            CreateOp(item, f"key-{first + n}") for n, item in enumerate(items[first : first + 500])
         ]
         backend.apply_batch(ops)
         backend.flush()

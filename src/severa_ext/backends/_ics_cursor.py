@@ -8,12 +8,16 @@ A cursor names exactly what one full listing was made from:
 * a fingerprint of the window (recurrence expansion and the window filter depend on
   it) and of every reading option and library that changes a listing (the floating
   zone, the encoding, the size limit, the expansion budget, the versions of
-  severa_ext, icalendar, recurring-ical-events, x-wr-timezone and tzdata).
+  severa_ext, icalendar, recurring-ical-events, x-wr-timezone and tzdata);
+* the token of the consumer (one pair's side) the cursor was issued to, with a check
+  over the whole cursor.
 
-A cursor is only ever compared for equality with the cursor the current file, window
-and options give: garbled, truncated, foreign or old-format cursors simply differ, so
-they cost one full listing, never an error and never a missed change. Size and mtime
-are never trusted: the file is hashed every time.
+A cursor answers "nothing changed" only when the file's bytes, the window and the
+options are those it names, or when the file is exactly what this backend wrote for
+that same consumer starting from the file the cursor names (the *echo* of the
+engine's own writes, proved by the :data:`STAMP_PROPERTY` line and its hash): garbled,
+truncated, foreign or old-format cursors cost one full listing, never an error and
+never a missed change. Size and mtime are never trusted: the file is hashed every time.
 """
 
 from __future__ import annotations
@@ -21,17 +25,29 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import re
+import secrets
 from datetime import UTC, tzinfo
 from pathlib import Path
+
+import attrs
 
 from severa_ext.sync.items import Window
 
 __all__ = [
     "CURSOR_PREFIX",
+    "STAMP_PROPERTY",
+    "CursorParts",
     "content_digest",
+    "cursor_parts",
     "file_digest",
     "make_cursor",
     "options_fingerprint",
+    "same_context",
+    "same_listing",
+    "short_digest",
+    "stamp",
+    "stamped",
 ]
 
 CURSOR_PREFIX = "ics1"
@@ -88,11 +104,113 @@ def options_fingerprint(
     )
 
 
-def make_cursor(digest: str, window: Window, options: str) -> str:
-    """The cursor for a listing of ``window`` from a file with content ``digest``."""
+def new_token(digest: str, context: str) -> str:
+    """A fresh consumer token: 8 random bytes and a check over them, the file digest
+    and the context (an altered cursor never passes as one of ours)."""
+    nonce = secrets.token_hex(8)
+    return nonce + _check(nonce, digest, context)
+
+
+def _check(nonce: str, digest: str, context: str) -> str:
+    return hashlib.blake2b(f"{nonce}/{digest}/{context}".encode(), digest_size=4).hexdigest()
+
+
+def _context(window: Window, options: str) -> str:
     start = window.start.astimezone(UTC).isoformat()
     end = window.end.astimezone(UTC).isoformat()
-    context = hashlib.blake2b(
+    return hashlib.blake2b(
         f"{start}/{end}/{options}".encode(), digest_size=_DIGEST_SIZE
     ).hexdigest()
-    return f"{CURSOR_PREFIX}:{digest}:{context}"
+
+
+@attrs.frozen
+class CursorParts:
+    """What a cursor of this format names."""
+
+    digest: str
+    context: str
+    nonce: str
+    """The consumer's token without its check (16 hex digits)."""
+
+
+def make_cursor(digest: str, window: Window, options: str, nonce: str | None = None) -> str:
+    """The cursor for a listing of ``window`` from a file with content ``digest``.
+
+    ``nonce``: the consumer's token (see :func:`cursor_parts`); a new one when ``None``.
+    """
+    context = _context(window, options)
+    token = new_token(digest, context) if nonce is None else nonce + _check(nonce, digest, context)
+    return f"{CURSOR_PREFIX}:{digest}:{context}:{token}"
+
+
+def cursor_parts(cursor: str) -> CursorParts | None:
+    """The parts of a well-formed cursor of this format whose check holds, else ``None``.
+
+    The token names one consumer of the file (one pair's side): the engine stores the
+    cursor and hands it back, and the backend stamps what it writes for that consumer
+    with it (:func:`stamp`), so another pair's writes to the same file never pass as
+    this pair's echo.
+    """
+    parts = cursor.split(":")
+    if len(parts) != 4 or parts[0] != CURSOR_PREFIX:
+        return None
+    _prefix, digest, context, token = parts
+    if not re.fullmatch(r"[0-9a-f]{32}", digest) or not re.fullmatch(r"[0-9a-f]{24}", token):
+        return None
+    nonce = token[:16]
+    if token[16:] != _check(nonce, digest, context):
+        return None
+    return CursorParts(digest, context, nonce)
+
+
+def same_listing(cursor: CursorParts, digest: str, window: Window, options: str) -> bool:
+    """Whether ``cursor`` was issued for this content, window and options."""
+    return cursor.digest == digest and cursor.context == _context(window, options)
+
+
+def same_context(cursor: CursorParts, window: Window, options: str) -> bool:
+    """Whether ``cursor`` was issued for this window and these options."""
+    return cursor.context == _context(window, options)
+
+
+STAMP_PROPERTY = "X-SEVERA-EXT-WRITTEN"
+"""The calendar property by which a file says it is exactly what this backend wrote.
+
+Its value is ``H.N.B``: ``H`` the digest (64 bits) of the file without this line,
+``N`` the token of the consumer (the cursor) the writes were made for, ``B`` the
+digest (64 bits) of the file that consumer had last listed when they began. A file
+whose ``H`` does not match (edited by anyone else, even keeping the line) names
+nothing.
+"""
+
+_SHORT = 16
+_HEAD = b"BEGIN:VCALENDAR\r\n"
+_STAMP = re.compile(
+    rb"\ABEGIN:VCALENDAR\r\n"
+    + STAMP_PROPERTY.encode()
+    + rb":([0-9a-f]{16})\.([0-9a-f]{16})\.([0-9a-f]{16})\r\n"
+)
+
+
+def short_digest(digest: str) -> str:
+    """The 64-bit prefix of a :func:`content_digest` the stamp records."""
+    return digest[:_SHORT]
+
+
+def stamp(body: bytes, nonce: str, base: str) -> bytes:
+    """``body`` (a rendered calendar) with the :data:`STAMP_PROPERTY` line second."""
+    if not body.startswith(_HEAD):
+        return body
+    names = ".".join((short_digest(content_digest(body)), nonce, short_digest(base)))
+    return _HEAD + f"{STAMP_PROPERTY}:{names}\r\n".encode() + body[len(_HEAD) :]
+
+
+def stamped(data: bytes) -> tuple[str, str] | None:
+    """``(nonce, base)`` when ``data`` is exactly what this backend wrote, else ``None``."""
+    match = _STAMP.match(data)
+    if match is None:
+        return None
+    body = _HEAD + data[match.end() :]
+    if short_digest(content_digest(body)) != match.group(1).decode("ascii"):
+        return None
+    return match.group(2).decode("ascii"), match.group(3).decode("ascii")

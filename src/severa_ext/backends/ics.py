@@ -50,10 +50,15 @@ from severa_ext.backends._http import (
 )
 from severa_ext.backends._ics_cursor import (
     CURSOR_PREFIX,
+    STAMP_PROPERTY,
     content_digest,
-    file_digest,
+    cursor_parts,
     make_cursor,
     options_fingerprint,
+    same_context,
+    same_listing,
+    stamp,
+    stamped,
 )
 from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
 from severa_ext.backends._ics_fast import read_fast
@@ -151,6 +156,8 @@ class _Loaded:
     dirty: bool = False
     keys: dict[str, list[str]] | None = None
     appended: dict[str, NewEvent] = attrs.field(factory=dict)
+    origin: str = ""
+    """The digest of the file content the writes since then started from."""
     """Events created since the read, kept as text until a write needs their component."""
 
     def materialize(self, uid: str) -> None:
@@ -316,6 +323,10 @@ class IcsReader:
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
         return loaded.digest
 
+    def _resting_cursor(self, cursor: str | None, window: Window) -> str | None:
+        """The cursor an empty delta answers with (``cursor`` itself by default)."""
+        return cursor
+
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
         """A full listing of the window, or "nothing changed" since ``cursor``.
 
@@ -329,7 +340,7 @@ class IcsReader:
         self._last_window = window
         if self._unchanged_since(cursor, window):
             logger.debug("%s: unchanged since the cursor; nothing to list", self._backend_name)
-            return ChangeSet(cursor=cursor, full=False)
+            return ChangeSet(cursor=self._resting_cursor(cursor, window), full=False)
         loaded = self._current()
         # ChangeSet's converter=tuple is opaque to mypy: hand it an Any.
         items: Any = tuple(self._items(loaded, window))
@@ -418,6 +429,11 @@ def _add_zones(calendar: Calendar, touched: list[Component]) -> None:
     calendar.subcomponents[:0] = added
 
 
+def _nonce_of(cursor: str) -> str | None:
+    parts = cursor_parts(cursor)
+    return parts.nonce if parts is not None else None
+
+
 def _plain_key(sync_key: str) -> bool:
     return sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
 
@@ -476,6 +492,11 @@ class IcsBackend(IcsReader):
         self._flushes_called = False
         self._created_here = False
         self._parses = 0
+        self._echo_cursor: str | None = None
+        self._nonce: str | None = None
+        """The token of the consumer whose cursor this backend last answered."""
+        self._listed: str | None = None
+        """The digest of the file that consumer last saw listed (or unchanged)."""
         self._options = options_fingerprint(
             zone=self._zone,
             encoding=encoding,
@@ -546,7 +567,9 @@ class IcsBackend(IcsReader):
             encoding=self._encoding,
             budget=self._budget,
         )
-        loaded = _Loaded(calendar, index, _digest(data), signature, notes)
+        calendar.pop(STAMP_PROPERTY, None)  # written again, new, with the next write
+        digest = _digest(data)
+        loaded = _Loaded(calendar, index, digest, signature, notes, origin=digest)
         for problem in index.problems:
             logger.info("%s: skipped %s", self.path, problem)
         return loaded
@@ -560,7 +583,10 @@ class IcsBackend(IcsReader):
         return loaded
 
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
-        return make_cursor(loaded.digest, window, self._options)
+        cursor = make_cursor(loaded.digest, window, self._options, self._nonce)
+        self._nonce = self._nonce or _nonce_of(cursor)
+        self._listed = loaded.origin = loaded.digest
+        return cursor
 
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
         """As :meth:`IcsReader.changes`; a file this backend created is refused when
@@ -588,21 +614,49 @@ class IcsBackend(IcsReader):
         # Anything unexpected (not a cursor of this format, a missing, oversized or
         # unreadable file) answers False, and the full listing that follows raises
         # the same errors it always did.
+        self._echo_cursor = None
         if self._loaded is not None and self._loaded.dirty:
             return False  # writes not flushed yet: list from memory, never drop them
-        ours = cursor is not None and cursor.startswith(CURSOR_PREFIX + ":")
-        if not ours and self._loaded is None:
+        parts = cursor_parts(cursor) if cursor is not None else None
+        if parts is not None:
+            self._nonce = parts.nonce  # this consumer's token, for what we write next
+        if parts is None and self._loaded is None:
             return False
         try:
             signature = self._stat()
             if signature is None or signature[1] > self._max_bytes:
                 return False
-            digest = file_digest(self.path)
+            data = self.path.read_bytes()
         except (OSError, BackendError):
             return False
+        digest = _digest(data)
         if self._loaded is not None and self._loaded.digest != digest:
             self._loaded = None
-        return ours and make_cursor(digest, window, self._options) == cursor
+        if parts is None:
+            return False
+        if same_listing(parts, digest, window, self._options):
+            self._settled_at(digest)
+            return True
+        # The echo of our own writes: the file is exactly what this backend wrote for
+        # this consumer, starting from the file its cursor names (the engine has every
+        # write's result), so nothing changed that the engine has not seen.
+        if same_context(parts, window, self._options) and stamped(data) == (
+            parts.nonce,
+            parts.digest[:16],
+        ):
+            self._echo_cursor = make_cursor(digest, window, self._options, parts.nonce)
+            self._settled_at(digest)
+            return True
+        return False
+
+    def _resting_cursor(self, cursor: str | None, window: Window) -> str | None:
+        return self._echo_cursor or cursor
+
+    def _settled_at(self, digest: str) -> None:
+        """The consumer has seen the file with ``digest``: writes from it are its echo."""
+        self._listed = digest
+        if self._loaded is not None:
+            self._loaded.origin = digest
 
     # --- writing -------------------------------------------------------------
 
@@ -644,6 +698,9 @@ class IcsBackend(IcsReader):
         """Render the calendar (changed components only) and replace the file."""
         self._refuse_if_changed(loaded)
         data = loaded.render()
+        if self._nonce is not None and self._listed == loaded.origin:
+            # Only writes that started from what the consumer saw listed are its echo.
+            data = stamp(data, self._nonce, loaded.origin)
         atomic_write(self.path, data)
         loaded.digest = _digest(data)
         loaded.signature = self._stat()
