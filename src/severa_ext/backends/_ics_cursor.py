@@ -29,6 +29,7 @@ import re
 import secrets
 from datetime import UTC, tzinfo
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -36,17 +37,22 @@ from severa_ext.sync.items import Window
 
 __all__ = [
     "CURSOR_PREFIX",
+    "END",
+    "HEAD",
     "STAMP_PROPERTY",
     "CursorParts",
     "content_digest",
     "cursor_parts",
     "file_digest",
+    "identity",
+    "identity_hasher",
     "make_cursor",
     "options_fingerprint",
     "same_context",
     "same_listing",
     "short_digest",
     "stamp",
+    "stamp_line",
     "stamped",
 ]
 
@@ -176,15 +182,16 @@ def same_context(cursor: CursorParts, window: Window, options: str) -> bool:
 STAMP_PROPERTY = "X-SEVERA-EXT-WRITTEN"
 """The calendar property by which a file says it is exactly what this backend wrote.
 
-Its value is ``H.N.B``: ``H`` the digest (64 bits) of the file without this line,
-``N`` the token of the consumer (the cursor) the writes were made for, ``B`` the
-digest (64 bits) of the file that consumer had last listed when they began. A file
-whose ``H`` does not match (edited by anyone else, even keeping the line) names
-nothing.
+It is the file's second line, ``X-SEVERA-EXT-WRITTEN:H.N.B``: ``H`` the first 64 bits
+of the file's :func:`identity`, ``N`` the token of the consumer (the cursor) the writes
+were made for, ``B`` the first 64 bits of the identity of the file that consumer had
+last seen listed when they began. A file whose ``H`` does not match (edited by anyone
+else, even keeping the line) names nothing.
 """
 
 _SHORT = 16
-_HEAD = b"BEGIN:VCALENDAR\r\n"
+HEAD = b"BEGIN:VCALENDAR\r\n"
+END = b"END:VCALENDAR\r\n"
 _STAMP = re.compile(
     rb"\ABEGIN:VCALENDAR\r\n"
     + STAMP_PROPERTY.encode()
@@ -192,25 +199,55 @@ _STAMP = re.compile(
 )
 
 
+def _hasher() -> Any:
+    return hashlib.blake2b(digest_size=_DIGEST_SIZE)
+
+
+def identity_hasher(data: bytes | memoryview) -> Any:
+    """A BLAKE2b state over ``data`` without its :data:`STAMP_PROPERTY` line (more
+    bytes can be added to it: the identity of an appended file costs the tail)."""
+    hasher = _hasher()
+    match = _STAMP.match(data)
+    if match is None:
+        hasher.update(data)
+    else:
+        hasher.update(HEAD)
+        hasher.update(memoryview(data)[match.end() :])
+    return hasher
+
+
+def identity(data: bytes) -> str:
+    """The content identity of a calendar file: :func:`content_digest` of its bytes
+    without the :data:`STAMP_PROPERTY` line (of all its bytes when it has none), so a
+    file without a stamp keeps the digest it always had."""
+    digest: str = identity_hasher(data).hexdigest()
+    return digest
+
+
 def short_digest(digest: str) -> str:
-    """The 64-bit prefix of a :func:`content_digest` the stamp records."""
+    """The 64-bit prefix of a digest the stamp records."""
     return digest[:_SHORT]
 
 
-def stamp(body: bytes, nonce: str, base: str) -> bytes:
-    """``body`` (a rendered calendar) with the :data:`STAMP_PROPERTY` line second."""
-    if not body.startswith(_HEAD):
-        return body
-    names = ".".join((short_digest(content_digest(body)), nonce, short_digest(base)))
-    return _HEAD + f"{STAMP_PROPERTY}:{names}\r\n".encode() + body[len(_HEAD) :]
+def stamp_line(digest: str, nonce: str, base: str) -> bytes:
+    """The :data:`STAMP_PROPERTY` line (always the same length)."""
+    names = ".".join((short_digest(digest), nonce, short_digest(base)))
+    return f"{STAMP_PROPERTY}:{names}\r\n".encode()
 
 
-def stamped(data: bytes) -> tuple[str, str] | None:
-    """``(nonce, base)`` when ``data`` is exactly what this backend wrote, else ``None``."""
+def stamp(body: bytes, nonce: str, base: str) -> tuple[bytes, str]:
+    """``body`` (a rendered calendar without a stamp) with the stamp line second, and
+    the identity of the result."""
+    digest = identity(body)
+    if not body.startswith(HEAD):
+        return body, digest
+    return HEAD + stamp_line(digest, nonce, base) + body[len(HEAD) :], digest
+
+
+def stamped(data: bytes, digest: str) -> tuple[str, str] | None:
+    """``(nonce, base)`` when ``data`` (whose :func:`identity` is ``digest``) is exactly
+    what this backend wrote, else ``None``."""
     match = _STAMP.match(data)
-    if match is None:
-        return None
-    body = _HEAD + data[match.end() :]
-    if short_digest(content_digest(body)) != match.group(1).decode("ascii"):
+    if match is None or short_digest(digest) != match.group(1).decode("ascii"):
         return None
     return match.group(2).decode("ascii"), match.group(3).decode("ascii")

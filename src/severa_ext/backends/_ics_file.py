@@ -73,7 +73,7 @@ class Rendering:
         return b"".join(parts)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | bytearray) -> None:
     """Replace ``path`` by ``data``: temporary file in the same folder, fsync, rename.
 
     The folder is fsynced after the rename where the platform allows it, so the new

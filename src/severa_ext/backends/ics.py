@@ -50,14 +50,18 @@ from severa_ext.backends._http import (
 )
 from severa_ext.backends._ics_cursor import (
     CURSOR_PREFIX,
+    END,
+    HEAD,
     STAMP_PROPERTY,
-    content_digest,
     cursor_parts,
+    identity,
+    identity_hasher,
     make_cursor,
     options_fingerprint,
     same_context,
     same_listing,
     stamp,
+    stamp_line,
     stamped,
 )
 from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
@@ -158,6 +162,45 @@ class _Loaded:
     appended: dict[str, NewEvent] = attrs.field(factory=dict)
     origin: str = ""
     """The digest of the file content the writes since then started from."""
+    written: bytearray | None = None
+    """The file as last written, while every change since is an appended event."""
+    hasher: Any = None
+    """The identity hash state of ``written`` without its last line."""
+    written_appends: int = 0
+    stamped_with: tuple[str, str] | None = None
+
+    def remember(self, data: bytes, stamped_with: tuple[str, str] | None) -> None:
+        """``data`` was written: later appends extend it instead of rendering anew."""
+        if not data.endswith(END):
+            self.written = None
+            return
+        self.written = bytearray(data)
+        self.hasher = identity_hasher(memoryview(data)[: -len(END)])
+        self.written_appends = len(self.appended)
+        self.stamped_with = stamped_with
+
+    def append_render(self, stamped_with: tuple[str, str] | None) -> tuple[bytearray, str] | None:
+        """The file with the events created since the last write appended (no other
+        change since), and its identity; ``None`` when a full render is needed."""
+        written = self.written
+        if written is None or stamped_with != self.stamped_with:
+            return None
+        new = list(self.appended.values())[self.written_appends :]
+        if any(created.tzids for created in new):
+            return None  # a VTIMEZONE may be missing: the full render adds it
+        tail = b"".join(created.text for created in new)
+        self.hasher.update(tail)
+        final = self.hasher.copy()
+        final.update(END)
+        digest: str = final.hexdigest()
+        del written[-len(END) :]
+        written += tail + END
+        if stamped_with is not None:
+            line = stamp_line(digest, *stamped_with)
+            written[len(HEAD) : len(HEAD) + len(line)] = line
+        self.written_appends = len(self.appended)
+        return written, digest
+
     """Events created since the read, kept as text until a write needs their component."""
 
     def materialize(self, uid: str) -> None:
@@ -165,6 +208,7 @@ class _Loaded:
         created = self.appended.pop(uid, None)
         if created is None:
             return
+        self.written = None
         component = Component.from_ical(created.text)
         self.calendar.add_component(component)
         self.index.stored.setdefault(uid, []).append(component)
@@ -443,7 +487,7 @@ def _recurring(component: Component) -> bool:
 
 
 def _digest(data: bytes) -> str:
-    return content_digest(data)
+    return identity(data)
 
 
 class IcsBackend(IcsReader):
@@ -640,7 +684,7 @@ class IcsBackend(IcsReader):
         # The echo of our own writes: the file is exactly what this backend wrote for
         # this consumer, starting from the file its cursor names (the engine has every
         # write's result), so nothing changed that the engine has not seen.
-        if same_context(parts, window, self._options) and stamped(data) == (
+        if same_context(parts, window, self._options) and stamped(data, digest) == (
             parts.nonce,
             parts.digest[:16],
         ):
@@ -697,22 +741,33 @@ class IcsBackend(IcsReader):
     def _write_out(self, loaded: _Loaded) -> None:
         """Render the calendar (changed components only) and replace the file."""
         self._refuse_if_changed(loaded)
-        data = loaded.render()
+        stamped_with = None
         if self._nonce is not None and self._listed == loaded.origin:
             # Only writes that started from what the consumer saw listed are its echo.
-            data = stamp(data, self._nonce, loaded.origin)
-        atomic_write(self.path, data)
-        loaded.digest = _digest(data)
+            stamped_with = (self._nonce, loaded.origin)
+        appended = loaded.append_render(stamped_with)
+        if appended is not None:
+            atomic_write(self.path, appended[0])
+            size, digest = len(appended[0]), appended[1]
+        else:
+            body = loaded.render()
+            data, digest = stamp(body, *stamped_with) if stamped_with else (body, identity(body))
+            atomic_write(self.path, data)
+            loaded.remember(data, stamped_with)
+            size = len(data)
+        loaded.digest = digest
         loaded.signature = self._stat()
         loaded.dirty = False
         self._created_here = False
-        logger.info("%s: wrote %d bytes", self.path, len(data))
+        logger.info("%s: wrote %d bytes", self.path, size)
 
     def _settle(self, loaded: _Loaded, touched: list[Component], needs_zones: bool) -> None:
         """Bring the index in step with the changed components (no file access)."""
         for component in touched:
             _reparse_in_place(component)
             loaded.rendering.forget(component)
+        if touched or needs_zones:
+            loaded.written = None  # a change inside the file: render it whole next time
         if needs_zones:
             _add_zones(loaded.calendar, touched)
         loaded.expansions.clear()
@@ -776,6 +831,7 @@ class IcsBackend(IcsReader):
             loaded.put_single(uid, created.item)
             return uid
         event = new_event(uid)
+        loaded.written = None
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
         loaded.calendar.add_component(event)
         loaded.index.stored.setdefault(uid, []).append(event)
@@ -788,6 +844,7 @@ class IcsBackend(IcsReader):
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
         loaded.materialize(uid)
+        loaded.written = None
         components = self._stored(loaded, uid)
         sync_key = current.sync_key
         if token is None:
@@ -831,6 +888,7 @@ class IcsBackend(IcsReader):
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
         loaded.materialize(uid)
+        loaded.written = None
         components = self._stored(loaded, uid)
         self._series_changed = True
         if token is None:
