@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 from icalendar import Calendar, Component
@@ -53,7 +52,6 @@ from severa_ext.sync.items import CalendarItem, ShowAs
 
 __all__ = ["fast_item", "index_spans", "read_fast", "unescape"]
 
-_UTC = ZoneInfo("UTC")
 _ESCAPE = re.compile(r"\\([\\,;:nN])")
 _DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _DATE_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)")
@@ -136,7 +134,7 @@ def _when(props: EventProps, name: str, resolver: ZoneResolver) -> datetime | da
         if tzid is not None and (match.group(7) or tzid.startswith("/")):
             raise _Slow  # a "globally unique" TZID: icalendar's guess (and note) decide
         if match.group(7):
-            return wall.replace(tzinfo=_UTC)
+            return wall.replace(tzinfo=UTC)  # the instant icalendar gives (in ZoneInfo)
         return wall.replace(tzinfo=resolver.zone(tzid) if tzid else resolver.floating)
     except (ValueError, UnknownZone) as exc:
         raise _Slow from exc
@@ -202,7 +200,7 @@ def _last_modified(props: EventProps) -> datetime | None:
         wall = _wall(match)
     except ValueError as exc:
         raise _Slow from exc
-    return wall.replace(tzinfo=_UTC if match.group(7) else UTC)
+    return wall.replace(tzinfo=UTC)
 
 
 def _show_as(props: EventProps) -> ShowAs:

@@ -106,6 +106,8 @@ def split_id(item_id: str) -> tuple[str, str | None]:
 
 
 def _moment(value: datetime | date | None) -> str:
+    if value.__class__ is datetime and value.tzinfo is UTC and not value.microsecond:
+        return value.isoformat()
     if isinstance(value, datetime):
         # The same instant spelt in another zone is the same version.
         return value.astimezone(UTC).replace(microsecond=0).isoformat()
