@@ -113,6 +113,8 @@ def _text(props: EventProps, name: str) -> str:
     params = found[0].upper()
     if "ENCODING" in params or "VALUE" in params:
         raise _Slow
+    if name.startswith("X-") and "\\" in found[1]:
+        raise _Slow  # icalendar keeps an X- property's text as written: let it decide
     return unescape(found[1])
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "expand_series",
     "item_etag",
     "split_id",
+    "value_of",
     "with_etag",
 ]
 
@@ -278,11 +279,20 @@ def _categories(component: Component) -> tuple[str, ...]:
     return tuple(out)
 
 
+def value_of(prop: Any) -> Any:
+    """``prop.dt``, or ``None`` for a property icalendar could not read (its broken
+    properties raise a ``ValueError`` on access)."""
+    try:
+        return prop.dt
+    except (AttributeError, ValueError):
+        return None
+
+
 def _last_modified(component: Component) -> datetime | None:
     prop: Any = component.get("LAST-MODIFIED")
     if prop is None or isinstance(prop, list):
         return None
-    value = getattr(prop, "dt", None)
+    value = value_of(prop)
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return None
@@ -574,7 +584,7 @@ _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 def _stamp(component: Component, name: str) -> datetime:
     prop: Any = component.get(name)
-    value = getattr(prop, "dt", None) if prop is not None and not isinstance(prop, list) else None
+    value = value_of(prop) if prop is not None and not isinstance(prop, list) else None
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return _EPOCH
