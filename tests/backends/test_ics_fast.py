@@ -36,7 +36,7 @@ CLOCK = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
 def both_ways(data: bytes, floating=HELSINKI):
     """(fast index, icalendar index) of ``data``; the fast read must take the file."""
     prepared = prepare_text(data, "cal.ics")
-    fast = read_fast(prepared, "cal.ics", floating, budget=5.0)
+    fast = read_fast(prepared, "cal.ics", floating, budget=120.0)
     assert fast is not None
     parsed = parse_prepared(prepared, "cal.ics")
     slow, _zone = _index_parsed(
@@ -44,7 +44,7 @@ def both_ways(data: bytes, floating=HELSINKI):
         parsed.event_lines,
         "cal.ics",
         floating,
-        budget=5.0,
+        budget=120.0,
         durations=parsed.durations,
         property_lines=parsed.property_lines,
     )
@@ -80,7 +80,7 @@ def event(*lines: str) -> str:
 
 
 TEXT = st.lists(
-    st.sampled_from([*"ab ,;:\\nNé€\t\"", "\\n", "\\,", "\\;", "\\\\", "😀"]), max_size=30
+    st.sampled_from([*'ab ,;:\\nNé€\t"', "\\n", "\\,", "\\;", "\\\\", "😀"]), max_size=30
 ).map("".join)
 STAMP = st.datetimes(datetime(2025, 3, 1), datetime(2027, 11, 1)).map(
     lambda d: d.replace(microsecond=0)
@@ -324,4 +324,5 @@ def test_appended_writes_equal_a_full_render(tmp_path: Path) -> None:
     loaded.dirty = True
     backend.flush()
     assert path.read_bytes() == appended
-    assert date(2026, 4, 3) in {i.start.date() for i in IcsBackend(path).changes(None, WINDOW).items}
+    days = {i.start.date() for i in IcsBackend(path).changes(None, WINDOW).items}  # type: ignore[union-attr]
+    assert date(2026, 4, 3) in days

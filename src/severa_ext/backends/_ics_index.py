@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import FrameType
 from typing import Any
@@ -480,7 +480,7 @@ def expand_series(
     try:
         with (
             _time_budget(budget),
-            contextlib.closing(recurring_ical_events.of(mini).after(window.start)) as occurrences,
+            contextlib.closing(_occurrences_in(mini, window)) as occurrences,
         ):
             # Closed here, not by the garbage collector at some later moment.
             for occurrence in occurrences:
@@ -525,6 +525,32 @@ def expand_series(
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
         raise SkippedComponent(f"the recurrence cannot be expanded: {exc}") from exc
     return items
+
+
+_SLICE = timedelta(days=31)
+
+
+def _occurrences_in(mini: Calendar, window: Window) -> Generator[Any, None, None]:
+    """The occurrences overlapping ``window``, in order of start, a month at a time.
+
+    ``recurring_ical_events``' ``after`` looks for a next occurrence up to the year 9999
+    once a finite series has ended; querying slices of the window stops at its end,
+    and one slice at a time bounds the memory an absurd rule can take before the
+    count and time limits stop it.
+    """
+    query = recurring_ical_events.of(mini)
+    seen: set[tuple[str, str]] = set()
+    low = window.start
+    while low < window.end:
+        high = min(low + _SLICE, window.end)
+        found = query.between(low, high)
+        found.sort(key=lambda occurrence: _as_utc(occurrence["DTSTART"].dt))
+        for occurrence in found:
+            key = (str(occurrence["X-SRC"]), str(occurrence["RECURRENCE-ID"].dt))
+            if key not in seen:
+                seen.add(key)
+                yield occurrence
+        low = high
 
 
 def _occurrence_of(
