@@ -527,11 +527,11 @@ def expand_series(
     return items
 
 
-_SLICE = timedelta(days=31)
+_SLICE = timedelta(days=183)
 
 
 def _occurrences_in(mini: Calendar, window: Window) -> Generator[Any, None, None]:
-    """The occurrences overlapping ``window``, in order of start, a month at a time.
+    """The occurrences overlapping ``window``, in order of start, half a year at a time.
 
     ``recurring_ical_events``' ``after`` looks for a next occurrence up to the year 9999
     once a finite series has ended; querying slices of the window stops at its end,
