@@ -47,13 +47,13 @@ nitpick_ignore_regex = [
         r"py:.*",
         r"(attr|attrs|cattrs|requests|msal|icalendar|hypothesis|pytest|_pytest"
         r"|defusedxml|email_validator|recurring_ical_events|sqlalchemy|sa|psycopg"
-        r"|psycopg_pool|redis)(\..*)?",
+        r"|psycopg_pool|redis|flask|werkzeug|argon2)(\..*)?",
     ),
     (
         r"py:.*",
         r"(datetime|date|time|timedelta|Decimal|Path|Any|Self|Literal|Iterable"
         r"|Iterator|Mapping|Sequence|Callable|Protocol|EmailMessage|ZoneInfo|Enum|Flag"
-        r"|AbstractContextManager|SearchStrategy|Session|Response|Attribute|T|P)",
+        r"|AbstractContextManager|SearchStrategy|Session|Response|Attribute|T|P|Flask)",
     ),
     (r"py:.*", r"(NoneType|None|optional|callable|.*\.Side|Side|WriteOp)"),
 ]

@@ -169,16 +169,25 @@ def test_a_held_lease_exits_3_and_says_so(work):
     store = SQLiteStateStore(work / "severa-ext.sqlite")
     try:
         now = datetime.now(UTC)
-        store.acquire(pair_id, "elsewhere.example:4242", now=now, ttl=timedelta(hours=1))
+        lease = store.acquire(pair_id, "elsewhere.example:4242", now=now, ttl=timedelta(hours=1))
     finally:
         store.close()
     code, out, err = call(*SYNC, "--json")
     assert code == cli.EXIT_BUSY == 3
     assert err.startswith("severa-ext: LeaseHeld: ")
+    assert f"until {lease.expires.isoformat()}" in err  # LeaseHeld.expires, in the line
     assert len(err.splitlines()) == 1
     document = json.loads(out)
     assert document["error"]["type"] == "LeaseHeld"
-    assert "expires_at" in document["error"]
+    assert document["error"]["expires_at"] == lease.expires.isoformat()
+    assert document["error"]["holder"] == "elsewhere.example:4242"
+    store = SQLiteStateStore(work / "severa-ext.sqlite")
+    try:
+        refusals = [e for e in store.journal(pair_id=pair_id) if e.operation == "lease"]
+    finally:
+        store.close()
+    assert len(refusals) == 1
+    assert "elsewhere.example:4242" in refusals[0].message
 
 
 def test_an_unexpected_error_is_one_line_and_exit_70(work, monkeypatch):

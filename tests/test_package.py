@@ -141,14 +141,85 @@ def test_every_exported_name_is_listed_by_dir():
         severa_ext.no_such_name  # noqa: B018
 
 
+HEAVY = {"requests", "icalendar", "msal", "sqlite3", "urllib3", "defusedxml", "sqlalchemy"}
+"""Libraries a host may not need at all: no public name of the package loads them."""
+
+
+def test_import_severa_ext_loads_no_library_and_every_name_loads_no_backend():
+    """Issue 18: ``import severa_ext`` stays cheap because it imports nothing; even
+    ``from severa_ext import *`` loads no network library, database driver or parser."""
+    bare = _loaded_after("import severa_ext")
+    assert not (bare & (HEAVY | {"attrs", "cattrs", "email_validator", "hypothesis"}))
+    everything = _loaded_after("from severa_ext import *")
+    assert not (everything & HEAVY), sorted(everything & HEAVY)
+    assert not {m for m in everything if m.startswith("severa_ext.backends")}
+
+
+@pytest.mark.parametrize(
+    ("statement", "absent"),
+    [
+        ("import severa_ext.sync.items", {"severa_ext.sync.planner", "severa_ext.sync.engine"}),
+        (
+            "import severa_ext.extranet.rights",
+            {"severa_ext.extranet.service", "severa_ext.extranet.invites", "cattrs"},
+        ),
+        ("from severa_ext.domain import Activity", {"email_validator", "idna"}),
+        ("from severa_ext.sync import CalendarItem", {"severa_ext.sync.engine"}),
+    ],
+)
+def test_a_submodule_imports_no_sibling_it_does_not_need(statement, absent):
+    """Issue 18: the package ``__init__`` files load their names on first use."""
+    loaded = _loaded_after(statement)
+    assert not (loaded & absent), sorted(loaded & absent)
+
+
+def test_a_name_shared_with_its_submodule_is_the_function_after_the_submodule_loads():
+    """Lazy packages: ``severa_ext.extranet.eligibility`` names the function, whatever
+    was imported first (a submodule import binds the module under its name)."""
+    code = (
+        "import types, severa_ext.extranet.eligibility, severa_ext.extranet as e; "
+        "assert isinstance(e.eligibility, types.FunctionType), e.eligibility"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_the_hypothesis_entry_point_imports_no_backend_and_no_io():
-    """``import hypothesis`` in a host's suite registers our strategies, nothing heavier."""
-    loaded = _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": ""})
-    assert "severa_ext.testing.strategies" in loaded  # the hook ran
-    assert not {m for m in loaded if m.startswith("severa_ext.backends")}
+    """``import hypothesis`` in a host's suite registers our strategies, nothing heavier:
+    the hook imports the modules defining the types; the strategies load on first draw."""
+    env = {"HYPOTHESIS_NO_PLUGINS": ""}
+    loaded = _loaded_after("import hypothesis", env=env)
+    assert "severa_ext.testing._hypothesis_setup" in loaded  # the hook ran
+    assert "severa_ext.testing.strategies" not in loaded  # ...and deferred the strategies
+    ours = {m for m in loaded if m.startswith("severa_ext")}
+    assert ours <= {
+        "severa_ext",
+        "severa_ext.domain",
+        "severa_ext.domain._activities",
+        "severa_ext.domain._email",
+        "severa_ext.domain._people",
+        "severa_ext.domain._validators",
+        "severa_ext.errors",
+        "severa_ext.extranet",
+        "severa_ext.extranet.eligibility",  # eager: the function has the module's name
+        "severa_ext.extranet.rights",
+        "severa_ext.sync",
+        "severa_ext.sync.content",
+        "severa_ext.sync.items",
+        "severa_ext.testing",
+        "severa_ext.testing._hypothesis_setup",
+    }, sorted(ours)
     # What hypothesis loads by itself (it imports socket) is not ours to count.
     own = loaded - _loaded_after("import hypothesis", env={"HYPOTHESIS_NO_PLUGINS": "1"})
     assert not (own & FORBIDDEN_IN_CORE), sorted(own & FORBIDDEN_IN_CORE)
+    drawn = _loaded_after(
+        "from hypothesis import strategies as st; "
+        "from severa_ext.sync.items import CalendarItem; "
+        "from severa_ext.extranet.rights import Right; "
+        "assert isinstance(st.from_type(CalendarItem).example(), CalendarItem); "
+        "assert isinstance(st.from_type(Right).example(), Right)",
+        env=env,
+    )
+    assert "severa_ext.testing.strategies" in drawn  # registered, loaded when drawn
 
 
 def test_ntlm_without_its_extra_is_a_config_error_naming_the_extra(monkeypatch):

@@ -56,10 +56,16 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(Path(given) if given else None)
 
 
-def _state_path(args: argparse.Namespace, config: Config) -> Path:
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""A ``--state`` starting with one of these is a PostgreSQL state, not a file."""
+
+
+def _state_path(args: argparse.Namespace, config: Config) -> Path | str:
+    """Where the state is: a file path, or a PostgreSQL URL (kept as text)."""
     given = args.state or os.environ.get(STATE_ENV) or None
     if given:
-        return Path(given)
+        text = str(given)
+        return text if text.startswith(_POSTGRES_SCHEMES) else Path(text)
     if config.state:
         return config.relative(config.state)
     if config.path is not None:
@@ -67,12 +73,20 @@ def _state_path(args: argparse.Namespace, config: Config) -> Path:
     return Path.cwd() / STATE_FILE
 
 
-def _open_state(path: Path, *, create: bool) -> Any:
-    if not create and not path.exists():
-        raise ConfigError(f"no state file {path} (run a sync first, or pass --state)")
+def _open_state(where: Path | str, *, create: bool) -> Any:
+    if isinstance(where, str):
+        try:
+            from severa_ext.sync.postgres import PostgresStateStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"--state {where.split('://')[0]}://...: install severa-ext[postgres] ({exc})"
+            ) from exc
+        return PostgresStateStore(where, max_size=2)
+    if not create and not where.exists():
+        raise ConfigError(f"no state file {where} (run a sync first, or pass --state)")
     from severa_ext.sync.sqlite import SQLiteStateStore
 
-    return SQLiteStateStore(path)
+    return SQLiteStateStore(where)
 
 
 def _pair_id(left: Address, right: Address) -> str:

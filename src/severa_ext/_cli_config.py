@@ -9,7 +9,6 @@ the secret (``client_secret_env = "SEVERA_GRAPH_SECRET"``, ``password_file = "..
 from __future__ import annotations
 
 import math
-import os
 import tomllib
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +18,8 @@ import attrs
 import cattrs
 
 from severa_ext._strict import describe, strict_converter, too_deep
+from severa_ext.backends.factory import BackendSettings, EwsSettings, GraphSettings, IcsSettings
+from severa_ext.backends.factory import read_secret as _read_secret
 from severa_ext.errors import ConfigError
 
 __all__ = [
@@ -60,47 +61,14 @@ class WindowSettings:
 
 
 @attrs.frozen
-class IcsSettings:
-    """``[ics]``: the zone for floating times, a legacy encoding, the size limit."""
-
-    zone: str = "UTC"
-    encoding: str | None = None
-    max_bytes: int | None = None
-    timeout: float = 30.0
-    allow_http: bool = False
-    """Accept plain ``http://`` subscriptions (a trusted local feed); off by default."""
-
-
-@attrs.frozen
-class GraphSettings:
-    """``[graph]``: app-only OAuth (S7); the secret comes from the environment or a file."""
-
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret_env: str | None = None
-    client_secret_file: str | None = None
-    base_url: str | None = None
-
-
-@attrs.frozen
-class EwsSettings:
-    """``[ews]``: on-premises Exchange credentials (the password from env or a file)."""
-
-    username: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None
-    auth: str = "ntlm"
-
-
-@attrs.frozen
 class Config:
     """The whole configuration file; ``path`` is where it was read from (or ``None``)."""
 
     policy: PolicySettings = PolicySettings()
     window: WindowSettings = WindowSettings()
-    ics: IcsSettings = IcsSettings()
-    graph: GraphSettings = GraphSettings()
-    ews: EwsSettings = EwsSettings()
+    ics: IcsSettings = attrs.field(factory=IcsSettings)
+    graph: GraphSettings = attrs.field(factory=GraphSettings)
+    ews: EwsSettings = attrs.field(factory=EwsSettings)
     state: str | None = None
     path: Path | None = None
 
@@ -221,19 +189,5 @@ def read_secret(config: Config, env_name: str | None, file_name: str | None, wha
     Raises:
         ConfigError: neither is configured, the variable is unset or the file unreadable.
     """
-    if env_name:
-        value = os.environ.get(env_name)
-        if value:
-            return value
-        if not file_name:
-            raise ConfigError(f"{what}: the environment variable {env_name} is not set")
-    if file_name:
-        secret_path = config.relative(file_name)
-        try:
-            value = secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{what}: cannot read the secret file {secret_path}: {exc}") from exc
-        if not value:
-            raise ConfigError(f"{what}: the secret file {secret_path} is empty")
-        return value
-    raise ConfigError(f"{what}: configure an environment variable or a file for the secret")
+    folder = None if config.path is None else config.path.parent
+    return _read_secret(BackendSettings(folder=folder), env_name, file_name, what)

@@ -64,7 +64,12 @@ def _common(sub: argparse.ArgumentParser) -> None:
         "--config", type=Path, help=f"the TOML configuration file (default: ${CONFIG_ENV})"
     )
     sub.add_argument(
-        "--state", type=Path, help=f"the state file (default: ${STATE_ENV}, or {STATE_FILE})"
+        "--state",
+        help=(
+            f"the state file, or a postgresql:// URL of a shared PostgreSQL state "
+            f"(password from PGPASSWORD or ~/.pgpass, never argv; "
+            f"default: ${STATE_ENV}, or {STATE_FILE})"
+        ),
     )
     sub.add_argument("--json", action="store_true", help="print one JSON document for machines")
 
@@ -129,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Severa (fake REST API) <-> Microsoft 365 (fake Graph), both started here",
     )
+    portal = commands.add_parser(
+        "portal", help="the reference Extranet portal (extra 'portal')", parents=output
+    )
+    portal.add_argument(
+        "--demo", action="store_true", required=True, help="serve it on 127.0.0.1 with demo data"
+    )
+    portal.add_argument("--port", type=int, default=8000, help="the port (default 8000; 0: any)")
+    portal.set_defaults(json=False)
     return parser
 
 

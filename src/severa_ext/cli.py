@@ -9,6 +9,7 @@ Commands::
                        [--level LEVEL] [--limit N] [--json]
     severa-ext demo [EXAMPLES] [--into DIR] [--json]
     severa-ext demo --severa [--json]
+    severa-ext portal --demo [--port N]
 
 Every command also takes ``-v/--verbose``, ``-q/--quiet`` and ``--debug``, before or
 after its name; ``python -m severa_ext`` runs the same command line.
@@ -98,18 +99,16 @@ def _message(exc: SeveraExtError) -> str:
     if isinstance(exc, MassDeletionRefused):
         text = text.split("; re-run", 1)[0]
         return f"{text}; pass --allow-mass-delete to sync anyway"
-    if isinstance(exc, LeaseHeld):
-        expires = getattr(exc, "expires_at", None)
-        if expires is not None and "expires" not in text:
-            text += f" (the lease expires at {expires.isoformat(timespec='seconds')})"
+    if isinstance(exc, LeaseHeld) and exc.expires is not None and " until " not in text:
+        text += f" (the lease expires at {exc.expires.isoformat(timespec='seconds')})"
     return text
 
 
 def _error_document(command: str, exc: BaseException, code: int, message: str) -> dict[str, Any]:
     error: dict[str, Any] = {"type": type(exc).__name__, "message": message}
-    if isinstance(exc, LeaseHeld):
-        expires = getattr(exc, "expires_at", None)
-        error["expires_at"] = expires.isoformat() if expires is not None else None
+    if isinstance(exc, LeaseHeld):  # LeaseHeld.expires, under the document's name
+        error["expires_at"] = exc.expires.isoformat() if exc.expires is not None else None
+        error["holder"] = exc.holder
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "command": command,
@@ -175,6 +174,11 @@ def _dispatch(args: argparse.Namespace) -> Outcome:
         from severa_ext._cli_severa_demo import severa_demo
 
         return severa_demo()
+    if args.command == "portal":
+        from severa_ext.portal.demo import serve_demo
+
+        serve_demo(port=args.port)
+        return Outcome(0, {}, "")
     if args.command == "demo":
         return run_demo(args, progress=show_progress)
     return run_sync(args, plan_only=args.command == "plan", progress=show_progress)

@@ -50,6 +50,7 @@ Structured facts live on attributes (``retry_after``, ``item_ref``, ``reason``,
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -367,15 +368,28 @@ class ActivationError(SyncError, PermissionError):
 
 
 class LeaseHeld(SyncError):
-    """Another run holds the lease of this sync pair; two runs never interleave."""
+    """Another run holds the lease of this sync pair; two runs never interleave.
 
-    def __init__(self, pair_id: str, holder: str | None = None, *, expires: Any = None) -> None:
+    The command line exits with ``EXIT_BUSY`` (3) and puts :attr:`expires` in its JSON
+    document as ``error.expires_at``; the engine journals the refusal (operation
+    ``lease``).
+
+    Attributes:
+        pair_id: the pair.
+        holder: who holds the lease (``host:pid:...`` for the default holder id), if known.
+        expires: when the lease runs out if its holder does not renew it (an aware
+            ``datetime``), if known.
+    """
+
+    def __init__(
+        self, pair_id: str, holder: str | None = None, *, expires: datetime | None = None
+    ) -> None:
         who = f" by {holder}" if holder else ""
         until = f" until {expires.isoformat()}" if expires is not None else ""
         super().__init__(f"sync pair {pair_id!r} is being synced{who}{until}; try again later")
         self.pair_id = pair_id
         self.holder = holder
-        self.expires = expires  # a datetime: when the lease runs out if not renewed
+        self.expires = expires
 
 
 class MassDeletionRefused(SyncError):

@@ -455,6 +455,13 @@ def test_settings_are_checked_against_the_activity_types(world):
         )
     with pytest.raises(ActivationError, match="not an active"):
         backend.check_settings(SyncPolicy(default_type="no-such-type"))
+    # S9: a Personal type Severa lacks is a warning, not a refusal (private entries
+    # get the default type).
+    (warning,) = backend.check_settings(
+        SyncPolicy(default_type=world.meeting.guid, personal_type="no-such-type")
+    )
+    assert "'no-such-type'" in warning
+    assert backend.check_settings(policy) == ()
 
 
 def test_a_user_given_by_guid(world):

@@ -920,6 +920,7 @@ def test_import_extranet_pulls_in_no_io_and_reads_no_clock():
 
         import severa_ext.extranet
         import severa_ext.extranet.codec
+        import severa_ext.extranet.service  # the package loads its names lazily
         print(json.dumps({"modules": sorted(sys.modules), "calls": calls}))
         """
     )

@@ -17,6 +17,7 @@ assert what the client sent, and where.
 The reply builders cover what a hostile or broken server sends: :func:`huge` (a body
 of any size, written without holding it in memory), :func:`gzip_bomb`,
 :func:`slow` (bytes with a pause between each), :func:`endless` (no length, no end),
+:func:`trickled_head` (the status line and headers one byte at a time),
 :func:`deep_json`, :func:`html_login` (a login page instead of an API answer) and
 plain :func:`json_reply` / :func:`xml_reply`. Every writer is bounded: a slow body has a
 fixed length, an endless body stops after :data:`ENDLESS_CAP` bytes, and every write
@@ -48,6 +49,7 @@ __all__ = [
     "huge",
     "json_reply",
     "slow",
+    "trickled_head",
     "within",
     "xml_reply",
 ]
@@ -71,6 +73,8 @@ class Reply:
         byte_delay: seconds to wait before each byte (a slow body).
         send_length: send ``Content-Length`` (otherwise the body ends when the
             connection closes).
+        head_delay: seconds to wait before each byte of the status line and the
+            headers (a server that trickles its head).
     """
 
     status: int = 200
@@ -80,6 +84,7 @@ class Reply:
     content_type: str = "application/json"
     byte_delay: float = 0.0
     send_length: bool = True
+    head_delay: float = 0.0
 
     @property
     def length(self) -> int:
@@ -166,6 +171,16 @@ def endless(*, content_type: str = "application/json") -> Reply:
     )
 
 
+def trickled_head(
+    reply: Reply | None = None, *, byte_delay: float = 1.0, padding: int = 0
+) -> Reply:
+    """``reply`` (an empty JSON object by default) with its status line and headers sent
+    one byte every ``byte_delay`` seconds, after ``padding`` bytes of an extra header."""
+    reply = reply if reply is not None else json_reply({})
+    headers = reply.headers + ((("X-Padding", "p" * padding),) if padding else ())
+    return attrs.evolve(reply, headers=headers, head_delay=byte_delay)
+
+
 def deep_json(depth: int = 200_000) -> Reply:
     """JSON arrays nested ``depth`` levels deep."""
     return Reply(chunks=(b"[" * depth + b"]" * depth,))
@@ -202,15 +217,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if reply.send_length:
             self.send_header("Content-Length", str(reply.length))
         self.send_header("Connection", "close")
-        self.end_headers()
         self.close_connection = True
         try:
+            if reply.head_delay:
+                self._trickle_head(reply.head_delay, owner.stopping)
+            else:
+                self.end_headers()
             for block in _blocks(reply, owner.stopping):
                 self.wfile.write(block)
                 if reply.byte_delay:
                     self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             return
+
+    def _trickle_head(self, delay: float, stopping: threading.Event) -> None:
+        """Send the buffered status line and headers one byte every ``delay`` seconds."""
+        head = b"".join(self._headers_buffer) + b"\r\n"
+        self._headers_buffer = []
+        for index in range(len(head)):
+            if stopping.wait(delay):
+                raise BrokenPipeError("the server is stopping")
+            self.wfile.write(head[index : index + 1])
+            self.wfile.flush()
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _answer
 

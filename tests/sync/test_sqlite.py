@@ -1,13 +1,17 @@
-"""The SQLite state store: the shared store contract, durability, schema, leases.
+"""The SQLite state store: the library contract, durability, schema, leases.
 
-One contract class runs against MemoryStateStore (the reference) and SQLiteStateStore,
-and a hypothesis property applies the same random steps to both and compares every
-answer. The SQLite-only tests cover atomic steps, migrations, corrupt and newer files,
-the lookup indexes, and leases raced by threads and by processes.
+``TestSQLiteStateStore`` subclasses the library's
+:class:`~severa_ext.testing.state_contract.StateStoreContract` (which the memory and
+PostgreSQL stores run too), and a hypothesis property applies the same random steps
+to SQLite and to the memory reference and compares every answer. The SQLite-only
+tests cover atomic steps, migrations, corrupt and newer files, the lookup indexes,
+and leases raced by threads and by processes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -29,6 +33,7 @@ from severa_ext.sync.journal import JournalEntry
 from severa_ext.sync.links import Intent, Link, Parked
 from severa_ext.sync.sqlite import SQLiteStateStore
 from severa_ext.sync.state import MemoryStateStore, StateChange
+from severa_ext.testing.state_contract import StateStoreContract
 from severa_ext.testing.strategies import calendar_items
 from support import scaled
 
@@ -54,177 +59,84 @@ def _link(n: int, **changes) -> Link:
     return Link(**values)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request, tmp_path):
-    if request.param == "memory":
-        store = MemoryStateStore()
-    else:
-        store = SQLiteStateStore(tmp_path / "state.db")
-    yield store
-    store.close()
+def _pending(entry):
+    return entry.side if isinstance(entry, Intent) else None
 
 
-class TestStateStoreContract:
-    """What the engine relies on, identical for both stores."""
-
-    def test_put_and_lookups(self, store):
-        store.apply("p", StateChange(put=[_link(1), _link(2)]))
-        assert store.link("p", "k1") == _link(1)
-        assert store.link("p", "nope") is None
-        assert store.links_by_ids("p", "a", ["A1", "A9"]) == {"A1": _link(1)}
-        assert store.links_by_ids("p", "b", ["B2"]) == {"B2": _link(2)}
-        assert store.links_by_keys("p", ["k2", "k3"]) == {"k2": _link(2)}
-        assert store.count("p") == 2
-
-    def test_etags_by_ids(self, store):
-        """The etag a link stores per side, for the ids links own (no base read)."""
-        store.apply("p", StateChange(put=[_link(1, b_etag="b1"), _link(2)]))
-        assert store.etags_by_ids("p", "a", ["A1", "A2", "A9"]) == {"A1": "1", "A2": "1"}
-        assert store.etags_by_ids("p", "b", iter(["B1", "B2"])) == {"B1": "b1", "B2": None}
-        assert store.etags_by_ids("q", "a", ["A1"]) == {}
-
-    def test_links_by_prints_S3(self, store):
-        """Links are found by the S3 print of their base (title and instants), grouped
-        by print; a changed base moves the link, and a deleted one is gone."""
-        moved = BASE.evolve(
-            start=BASE.start + timedelta(hours=1), end=BASE.end + timedelta(hours=1)
+def _write_v1_or_v2(raw, links):
+    for link in links:
+        raw.execute(
+            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
+            ("p", link.sync_key, link.a_id, link.b_id, _pending(link), codec.legacy_document(link)),
         )
-        store.apply("p", StateChange(put=[_link(1), _link(2, base=BASE.evolve(body="v2"))]))
-        parked = Parked("b", "B5", None, BASE)  # never found by print
-        store.apply("p", StateChange(put=[_link(3, base=moved), Intent("k4", "b"), parked]))
-        found = store.links_by_prints("p", [copy_print(BASE), copy_print(moved), "nope"])
-        assert sorted(link.sync_key for link in found[copy_print(BASE)]) == ["k1", "k2"]
-        assert found[copy_print(moved)] == [_link(3, base=moved)]
-        assert "nope" not in found
-        store.apply("p", StateChange(put=[_link(1, base=moved)], delete=["k2"]))
-        found = store.links_by_prints("p", [copy_print(BASE), copy_print(moved)])
-        assert copy_print(BASE) not in found
-        assert sorted(link.sync_key for link in found[copy_print(moved)]) == ["k1", "k3"]
-        assert store.links_by_prints("q", [copy_print(moved)]) == {}
 
-    def test_put_replaces_and_reindexes(self, store):
-        store.apply("p", StateChange(put=[_link(1)]))
-        store.apply("p", StateChange(put=[_link(1, a_id="A1-new", a_etag="2")]))
-        assert store.links_by_ids("p", "a", ["A1"]) == {}
-        assert store.links_by_ids("p", "a", ["A1-new"])["A1-new"].a_etag == "2"
-        assert store.count("p") == 1
 
-    def test_delete(self, store):
-        store.apply("p", StateChange(put=[_link(1), _link(2)]))
-        store.apply("p", StateChange(delete=["k1", "unknown"]))
-        assert store.link("p", "k1") is None
-        assert store.links_by_ids("p", "a", ["A1"]) == {}
-        assert store.count("p") == 1
+def _write_v3_on(raw, links):
+    for link in links:
+        raw.execute(
+            "INSERT INTO links (pair_id, sync_key, a_id, b_id, a_etag, b_etag, pending, "
+            "quarantined, print, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (
+                "p",
+                link.sync_key,
+                link.a_id,
+                link.b_id,
+                link.a_etag,
+                link.b_etag,
+                _pending(link),
+                int(isinstance(link, Parked)),
+                None if link.base is None else codec.dump_base(link.base)[0],
+            ),
+        )
 
-    def test_delete_then_put_in_one_step(self, store):
-        store.apply("p", StateChange(put=[_link(1)]))
-        store.apply("p", StateChange(put=[_link(1, b_id="B-new")], delete=["k1"]))
-        assert store.link("p", "k1").b_id == "B-new"
 
-    def test_cursors(self, store):
-        assert store.cursor("p", "a") is None
-        store.apply("p", StateChange(cursors={"a": "c1", "b": "d1"}))
-        store.apply("p", StateChange(cursors={"a": "c2"}))
-        assert (store.cursor("p", "a"), store.cursor("p", "b")) == ("c2", "d1")
-        store.apply("p", StateChange(cursors={"b": None}))
-        assert store.cursor("p", "b") is None
+class TestSQLiteStateStore(StateStoreContract):
+    """The library's state store contract (every earlier schema version migrated,
+    processes racing on one file)."""
 
-    def test_pending_intents(self, store):
-        intent = Intent("k9", "b", a_id="A9")
-        store.apply("p", StateChange(put=[_link(1), intent]))
-        assert store.intents("p") == [intent]
-        store.apply("p", StateChange(put=[_link(9)]))
-        assert store.intents("p") == []
+    earlier_schema_versions = tuple(range(1, CURRENT_VERSION))
 
-    def test_pairs_are_separate(self, store):
-        store.apply("p", StateChange(put=[_link(1)], cursors={"a": "x"}))
-        assert store.link("q", "k1") is None
-        assert store.links_by_ids("q", "a", ["A1"]) == {}
-        assert store.count("q") == 0
-        assert store.cursor("q", "a") is None
-        assert list(store.links("q")) == []
+    @pytest.fixture
+    def store(self, tmp_path):
+        store = SQLiteStateStore(tmp_path / "state.db")
+        yield store
+        store.close()
 
-    def test_full_scan_in_insertion_order(self, store):
-        links = [_link(n, base=None) for n in range(1205)]
-        store.apply("p", StateChange(put=links))
-        store.apply("p", StateChange(put=[_link(3, base=None, b_etag="x")]))
-        scanned = list(store.links("p"))
-        assert [link.sync_key for link in scanned] == [link.sync_key for link in links]
-        assert scanned[3].b_etag == "x"
+    @pytest.fixture
+    def reopen(self, tmp_path):
+        return functools.partial(SQLiteStateStore, str(tmp_path / "state.db"), timeout=10)
 
-    def test_bulk_lookup_beyond_the_variable_limit(self, store):
-        store.apply("p", StateChange(put=[_link(n, base=None) for n in range(2500)]))
-        ids = [f"A{n}" for n in range(0, 5000, 2)]
-        found = store.links_by_ids("p", "a", iter(ids))
-        assert sorted(found) == sorted(f"A{n}" for n in range(0, 2500, 2))
-        assert len(store.links_by_keys("p", (f"k{n}" for n in range(2500)))) == 2500
+    def open_at_version(self, version, links, folder):
+        folder.mkdir()
+        path = folder / "state.db"
+        raw = sqlite3.connect(path)
+        raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for _number, _what, script in MIGRATIONS[:version]:
+            raw.executescript(script)
+        raw.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        (_write_v1_or_v2 if version < 3 else _write_v3_on)(raw, links)
+        if version >= 2:
+            raw.execute("INSERT INTO link_counts VALUES ('p', ?)", (len(links),))
+        raw.commit()
+        raw.close()
+        store = SQLiteStateStore(path)
+        assert store.schema_version == CURRENT_VERSION
+        return store
 
-    def test_link_fields_round_trip(self, store):
-        day = date(2026, 5, 10)
-        links = [
-            Parked("b", "B1", 'W/"x"', BASE),
-            Intent("k4", "a", b_id="B4", b_etag='W/"x"', base=BASE),
-            _link(2, base=BASE.evolve(start=day, end=day + timedelta(days=1))),
-            _link(3, base=BASE.evolve(series_id="S", original_start=BASE.start, id="i")),
-        ]
-        store.apply("p", StateChange(put=links))
-        for link in links:
-            stored = store.link("p", link.sync_key)
-            assert stored == link
-            assert getattr(stored.base.start, "tzinfo", None) == getattr(
-                link.base.start, "tzinfo", None
-            )
 
-    def test_lease(self, store):
-        ttl = timedelta(minutes=10)
-        lease = store.acquire("p", "run-1", now=NOW, ttl=ttl)
-        assert lease.expires == NOW + ttl
-        with pytest.raises(LeaseHeld) as held:
-            store.acquire("p", "run-2", now=NOW + timedelta(minutes=5), ttl=ttl)
-        assert held.value.holder == "run-1"
-        store.acquire("q", "run-2", now=NOW, ttl=ttl)  # another pair is free
-        renewed = store.acquire("p", "run-1", now=NOW + timedelta(minutes=5), ttl=ttl)
-        assert renewed.expires == NOW + timedelta(minutes=15)
-
-    def test_expired_lease_is_taken_over_and_old_release_is_a_no_op(self, store):
-        ttl = timedelta(minutes=10)
-        old = store.acquire("p", "run-1", now=NOW, ttl=ttl)
-        new = store.acquire("p", "run-2", now=NOW + timedelta(minutes=11), ttl=ttl)
-        store.release(old)
-        with pytest.raises(LeaseHeld):
-            store.acquire("p", "run-3", now=NOW + timedelta(minutes=12), ttl=ttl)
-        store.release(new)
-        store.acquire("p", "run-3", now=NOW + timedelta(minutes=12), ttl=ttl)
-
-    def test_journal_filters(self, store):
-        entries = [
-            JournalEntry(NOW + timedelta(minutes=n), pair, "create", f"failed {n}", side="b")
-            for n, pair in enumerate(["p", "q", "p", "p"])
-        ]
-        for entry in entries:
-            store.record(entry)
-        assert store.journal() == entries
-        assert store.journal(pair_id="p") == [entries[0], entries[2], entries[3]]
-        assert store.journal(since=NOW + timedelta(minutes=2)) == entries[2:]
-        assert store.journal(pair_id="p", limit=2) == entries[2:]
-        # The same instant spelt in another zone filters the same way.
-        since = (NOW + timedelta(minutes=1)).astimezone(HELSINKI)
-        assert store.journal(pair_id="q", since=since) == [entries[1]]
-
-    def test_journal_keeps_redaction_S6(self, store):
-        """S6: the journal keeps the exact message, but never a secret."""
-        store.record(JournalEntry(NOW, "p", "list", "401: Bearer eyJhbGciOi.abc.def failed"))
-        (entry,) = store.journal()
-        assert "eyJ" not in entry.message
-        assert entry.message.startswith("401: Bearer [REDACTED]")
-
-    def test_transaction_groups_reads(self, store):
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_transaction_groups_reads(kind, tmp_path):
+    """``transaction()`` (memory and SQLite, not the protocol) groups reads and writes."""
+    store = MemoryStateStore() if kind == "memory" else SQLiteStateStore(tmp_path / "s.db")
+    try:
         store.apply("p", StateChange(put=[_link(1)]))
         with store.transaction():
             assert store.count("p") == 1
             store.apply("p", StateChange(put=[_link(2)]))
             assert store.link("p", "k2") is not None
         assert store.count("p") == 2
+    finally:
+        store.close()
 
 
 # -- the two stores agree on random histories ----------------------------------------
@@ -597,7 +509,7 @@ def test_the_print_index_is_made_on_first_lookup_S3(tmp_path):
     path = tmp_path / "s.db"
 
     def indexes():
-        with sqlite3.connect(path) as raw:
+        with contextlib.closing(sqlite3.connect(path)) as raw:
             return {n for (n,) in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
 
     moved = BASE.evolve(start=BASE.start + timedelta(hours=1), end=BASE.end + timedelta(hours=1))

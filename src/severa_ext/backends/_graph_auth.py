@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from severa_ext.backends._msal_http import BoundedMsalClient
 from severa_ext.errors import AuthError, BackendUnavailable, ConfigError
 
 __all__ = [
@@ -117,7 +118,9 @@ class ClientCredentialsTokenProvider:
         authority_host: the login host (national clouds, or a fake server).
         scopes: the scopes; the default is Graph's ``.default``.
         token_cache: an ``msal.TokenCache`` to share or persist; a new one by default.
-        http_client: a ``requests.Session`` for msal to use.
+        http_client: a ``requests.Session`` for msal to use (a new one by default);
+            every token call through it has a total deadline and a body cap
+            (:class:`~severa_ext.backends._msal_http.BoundedMsalClient`).
         validate_authority: whether msal validates the authority host (switch off for
             a private or fake identity endpoint).
 
@@ -186,8 +189,7 @@ class ClientCredentialsTokenProvider:
             "client_credential": self._credential,
             "token_cache": self._cache if self._cache is not None else msal.TokenCache(),
         }
-        if self._http_client is not None:
-            kwargs["http_client"] = self._http_client
+        kwargs["http_client"] = BoundedMsalClient(self._http_client)
         if not self._validate:
             kwargs["validate_authority"] = False
             kwargs["instance_discovery"] = False
@@ -229,7 +231,9 @@ class DelegatedTokenProvider:
         refresh_token: a refresh token from the host's sign-in, redeemed once.
         client_secret: for a confidential (web) app; a public client otherwise.
         token_cache: an ``msal.TokenCache`` holding the signed-in account.
-        http_client: a ``requests.Session`` for msal to use.
+        http_client: a ``requests.Session`` for msal to use (a new one by default);
+            every token call through it has a total deadline and a body cap
+            (:class:`~severa_ext.backends._msal_http.BoundedMsalClient`).
         validate_authority: whether msal validates the authority host.
     """
 
@@ -274,8 +278,7 @@ class DelegatedTokenProvider:
             "authority": self.authority,
             "token_cache": self._cache if self._cache is not None else msal.TokenCache(),
         }
-        if self._http_client is not None:
-            kwargs["http_client"] = self._http_client
+        kwargs["http_client"] = BoundedMsalClient(self._http_client)
         if not self._validate:
             kwargs["validate_authority"] = False
             kwargs["instance_discovery"] = False

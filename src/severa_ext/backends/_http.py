@@ -33,9 +33,13 @@ Graph, EWS, Severa and ICS backends share one rule set:
 - :func:`safe_url`: a URL for messages and logs, without user info, query or fragment
   (where tokens and cursors travel).
 
-What is not bounded here: the status line and headers are read by ``http.client``
-under the per-read timeout and its own limits (100 header lines of at most 64 KiB);
-the deadline starts counting before them and is checked as soon as they are in.
+The deadline also covers the status line and the headers: :func:`send` reads every
+answer through :mod:`severa_ext.backends._http_deadline`, which cuts each socket read
+to what is left of the call (a server trickling its head one byte a second is cut off
+at the deadline). A session's stock ``HTTPAdapter`` is replaced by a
+:class:`~severa_ext.backends._http_deadline.DeadlineAdapter` for that; an adapter of
+another class (a host's own) is kept, and its answers are checked against the deadline
+once their headers are in.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import attrs
 import requests
 import urllib3
 
+from severa_ext.backends._http_deadline import calling_until, deadline_adapter
 from severa_ext.errors import BackendUnavailable, ConfigError, MalformedResponse
 
 __all__ = [
@@ -258,7 +263,8 @@ def send(
         MalformedResponse: the body is too large.
     """
     deadline = Deadline.start(limits.deadline)
-    with _translate_errors(what, backend=backend):
+    with _translate_errors(what, deadline, backend=backend), calling_until(deadline.remaining):
+        deadline_adapter(session, url)
         response = session.request(
             method,
             url,
@@ -279,11 +285,12 @@ def send(
 
 
 @contextlib.contextmanager
-def _translate_errors(what: str, *, backend: str) -> Iterator[None]:
+def _translate_errors(what: str, deadline: Deadline, *, backend: str) -> Iterator[None]:
     """Map ``requests`` and ``urllib3`` failures (also those raised while streaming)."""
     try:
         yield
     except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+        deadline.check(what, backend=backend)
         raise BackendUnavailable(f"{backend} {what}: timed out", backend=backend) from exc
     except urllib3.exceptions.DecodeError as exc:
         raise MalformedResponse(

@@ -361,6 +361,14 @@ class ActivityBackend:
         """Activities the last ``changes`` call skipped (an unknown type), as errors."""
         return self._problems
 
+    def activity_type_ids(self) -> frozenset[str]:
+        """The types an incoming calendar entry may get: every type but project tasks.
+
+        The engine checks the policy's Personal type against them (S9, see
+        :class:`~severa_ext.sync.protocol.ActivityTypeSource`).
+        """
+        return frozenset(t.id for t in self._types.values() if not t.is_project_task)
+
     # -- mapping -------------------------------------------------------------
 
     def _type(self, type_id: str | None, ref: str) -> ActivityType:

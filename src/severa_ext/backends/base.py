@@ -7,6 +7,7 @@ adapters may keep importing it from here.
 from __future__ import annotations
 
 from severa_ext.sync.protocol import (
+    ActivityTypeSource,
     Backend,
     CreateOp,
     DeleteOp,
@@ -17,6 +18,7 @@ from severa_ext.sync.protocol import (
 )
 
 __all__ = [
+    "ActivityTypeSource",
     "Backend",
     "CreateOp",
     "DeleteOp",

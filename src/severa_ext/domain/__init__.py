@@ -6,21 +6,25 @@ The rules' "work" is a :class:`Project`.
 
 from __future__ import annotations
 
-from severa_ext.domain._activities import Activity, ActivityCategory, ActivityType, User
-from severa_ext.domain._email import normalize_email
-from severa_ext.domain._people import ContactPerson, Customer
-from severa_ext.domain._projects import (
-    BillableStatus,
-    Comment,
-    CommentTarget,
-    Invoice,
-    Phase,
-    Project,
-    ProjectFile,
-    ProjectLink,
-    ProjectStatus,
-    WorkHour,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from severa_ext.domain._activities import Activity, ActivityCategory, ActivityType, User
+    from severa_ext.domain._email import normalize_email
+    from severa_ext.domain._people import ContactPerson, Customer
+    from severa_ext.domain._projects import (
+        BillableStatus,
+        Comment,
+        CommentTarget,
+        Invoice,
+        Phase,
+        Project,
+        ProjectFile,
+        ProjectLink,
+        ProjectStatus,
+        WorkHour,
+    )
 
 __all__ = [
     "Activity",
@@ -41,3 +45,37 @@ __all__ = [
     "WorkHour",
     "normalize_email",
 ]
+
+_LAZY: dict[str, str] = {
+    "Activity": "severa_ext.domain._activities",
+    "ActivityCategory": "severa_ext.domain._activities",
+    "ActivityType": "severa_ext.domain._activities",
+    "BillableStatus": "severa_ext.domain._projects",
+    "Comment": "severa_ext.domain._projects",
+    "CommentTarget": "severa_ext.domain._projects",
+    "ContactPerson": "severa_ext.domain._people",
+    "Customer": "severa_ext.domain._people",
+    "Invoice": "severa_ext.domain._projects",
+    "Phase": "severa_ext.domain._projects",
+    "Project": "severa_ext.domain._projects",
+    "ProjectFile": "severa_ext.domain._projects",
+    "ProjectLink": "severa_ext.domain._projects",
+    "ProjectStatus": "severa_ext.domain._projects",
+    "User": "severa_ext.domain._activities",
+    "WorkHour": "severa_ext.domain._projects",
+    "normalize_email": "severa_ext.domain._email",
+}
+"""Where each public name is defined; its module is imported on first use (PEP 562)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -9,8 +9,6 @@ the address the contact logs in with.
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-
 from severa_ext.errors import EmailAddressError
 
 __all__ = ["normalize_email"]
@@ -44,6 +42,10 @@ def normalize_email(value: object) -> str:
     """
     if not isinstance(value, str) or not value.strip():
         raise EmailAddressError(None if value is None else str(value), "missing")
+    # Imported here: email-validator (and its IDNA tables) costs ~30 ms to import, and
+    # importing the domain model must stay cheap (issue 18).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:

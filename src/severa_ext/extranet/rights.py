@@ -21,11 +21,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Final
-
-import cattrs
+from typing import TYPE_CHECKING, Any, Final
 
 from severa_ext.errors import RightsError
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "DEPENDENCIES",

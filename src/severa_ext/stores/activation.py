@@ -69,3 +69,21 @@ class SQLActivationStore(SQLStore):
         """Record that sync is off (a no-op if it was off)."""
         with translated(_NAME), self._engine.begin() as conn:
             conn.execute(activations.delete().where(activations.c.user_id == user_id))
+
+    def active(self, *, after: str | None = None, limit: int | None = None) -> list[Activation]:
+        """The users whose sync is on, ordered by ``user_id``, after ``after`` (keyset paging).
+
+        Raises:
+            ValidationError: ``limit`` is negative.
+            StoreError: the database failed.
+        """
+        if limit is not None and limit < 0:
+            raise ValidationError(f"SQLActivationStore.active: limit must be >= 0, got {limit}")
+        query = sa.select(activations).order_by(activations.c.user_id)
+        if after is not None:
+            query = query.where(activations.c.user_id > after)
+        if limit is not None:
+            query = query.limit(limit)
+        with translated(_NAME), self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [from_row(row, Activation, store=_NAME) for row in rows]

@@ -25,12 +25,16 @@ of a mailbox probe, and either returns or raises
 :class:`ActivationService` is the small I/O shell: it probes the mailbox through the
 backend (``GraphBackend.probe``), applies the rules and stores the result.
 Turning sync off is always allowed and keeps the error journal.
+
+Settings that do not stop a sync but should be fixed are warnings, not refusals:
+:func:`settings_warnings` (a Personal type Severa does not have: private entries get
+the default type, S9), journaled when a user turns sync on.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -38,8 +42,9 @@ import attrs
 
 from severa_ext.clock import Clock
 from severa_ext.domain import User
-from severa_ext.errors import ActivationError
+from severa_ext.errors import ActivationError, BackendError
 from severa_ext.sync.journal import JournalEntry
+from severa_ext.sync.policy import personal_fallback
 from severa_ext.sync.state import StateStore
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "addresses_match",
     "check_activation",
     "normalize_address",
+    "settings_warnings",
 ]
 
 
@@ -307,6 +313,27 @@ def check_activation(
         )
 
 
+def settings_warnings(
+    settings: OrganisationSettings, known_types: Collection[str]
+) -> tuple[str, ...]:
+    """What in the settings does not stop a sync but should be fixed (S9).
+
+    A Personal type that is not among ``known_types`` (the ids of the activity types
+    Severa accepts) is one: private calendar entries then get the default type, so
+    nothing is lost, but the organisation meant something else.
+
+    >>> from severa_ext.sync.policy import SyncPolicy
+    >>> policy = SyncPolicy(default_type="meeting", personal_type="holiday")
+    >>> settings_warnings(OrganisationSettings(policy=policy), {"meeting"})[0][:30]
+    "personal type 'holiday' is not"
+    """
+    policy = settings.policy
+    if policy is None:
+        return ()
+    warning = personal_fallback(policy.personal_type, policy.default_type, known_types)
+    return (warning,) if warning else ()
+
+
 class ActivationStore(Protocol):
     """Where the host keeps which users have sync on."""
 
@@ -320,6 +347,16 @@ class ActivationStore(Protocol):
 
     def remove(self, user_id: str) -> None:
         """Record that sync is off (a no-op if it was off)."""
+        ...
+
+    def active(self, *, after: str | None = None, limit: int | None = None) -> list[Activation]:
+        """The users whose sync is on, ordered by ``user_id`` (what a runner syncs).
+
+        Args:
+            after: only users whose id sorts after this one (the last id of the
+                previous page: keyset paging).
+            limit: at most this many (``None``: all).
+        """
         ...
 
 
@@ -344,6 +381,11 @@ class MemoryActivationStore:
         """Record that sync is off."""
         self._items.pop(user_id, None)
 
+    def active(self, *, after: str | None = None, limit: int | None = None) -> list[Activation]:
+        """The users whose sync is on, ordered by ``user_id``, after ``after``."""
+        ids = sorted(u for u in self._items if after is None or u > after)
+        return [self._items[u] for u in ids[:limit]]
+
 
 class ActivationService:
     """Turns a user's sync on (after every check) and off (always).
@@ -355,6 +397,9 @@ class ActivationService:
         clock: the time source.
         journal: where refusals and switches are recorded (a ``StateStore``); the
             journal is never cleared by turning sync off.
+        activity_types: returns the ids of the activity types Severa accepts (e.g.
+            ``SeveraBackend.activity_type_ids``); when given, turning sync on journals
+            :func:`settings_warnings` as warnings and :meth:`warnings` reports them.
     """
 
     def __init__(
@@ -365,8 +410,10 @@ class ActivationService:
         *,
         clock: Clock,
         journal: StateStore | None = None,
+        activity_types: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self._settings = settings
+        self._activity_types = activity_types
         self._prober = prober
         self._store = store
         self._clock = clock
@@ -378,6 +425,13 @@ class ActivationService:
     def settings(self) -> OrganisationSettings:
         """The current organisation settings."""
         return self._settings() if callable(self._settings) else self._settings
+
+    def warnings(self) -> tuple[str, ...]:
+        """What the settings should fix though sync works (S9, :func:`settings_warnings`);
+        empty without ``activity_types``."""
+        if self._activity_types is None:
+            return ()
+        return settings_warnings(self.settings(), self._activity_types())
 
     def _note(self, user_id: str, operation: str, message: str, level: str) -> None:
         if self._journal is not None:
@@ -423,6 +477,12 @@ class ActivationService:
         )
         self._store.put(activation)
         self._note(target_user.id, "activate", f"sync turned on for {mailbox.strip()}", "info")
+        try:
+            warnings = self.warnings()
+        except BackendError as exc:  # sync is on; the check of the types waits
+            warnings = (f"the activity types could not be read to check the settings: {exc}",)
+        for warning in warnings:
+            self._note(target_user.id, "settings", warning, "warning")
         return activation
 
     def deactivate(self, acting_user: User, target_user: User) -> None:

@@ -7,8 +7,10 @@ calendar. The seed rules decided here:
 * **S8**: only activities of the selected types go out to the calendar, and never
   project tasks.
 * **S9**: everything in the calendar comes in; a private entry gets the *Personal*
-  type when the settings name one, every other entry the *default* type; an entry
-  that is already linked keeps the type it has.
+  type when the settings name one that exists, every other entry the *default*
+  type; an entry that is already linked keeps the type it has. A Personal type that
+  side A does not have is a misconfiguration to report, never a reason to refuse an
+  entry: :meth:`SyncPolicy.for_types` falls back to the default type.
 * The policy decides what is sent *for the first time*: an item that later leaves
   the policy (its type changed) or the window is **not** deleted on the other side,
   and a linked pair stays linked.
@@ -20,7 +22,7 @@ calendar. The seed rules decided here:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 
 import attrs
@@ -28,7 +30,7 @@ import attrs
 from severa_ext.errors import ValidationError
 from severa_ext.sync.items import CalendarItem, Side, Window
 
-__all__ = ["ConflictRule", "SyncPolicy", "content_copy"]
+__all__ = ["ConflictRule", "SyncPolicy", "content_copy", "personal_fallback"]
 
 
 class ConflictRule(enum.Enum):
@@ -65,6 +67,22 @@ def content_copy(
         original_start=item.original_start,
         activity_type=activity_type,
         project_task=project_task,
+    )
+
+
+def personal_fallback(
+    personal_type: str | None, default_type: str | None, known_types: Collection[str]
+) -> str | None:
+    """The warning when ``personal_type`` is not among ``known_types`` (S9), else ``None``.
+
+    The one wording of the fallback, for the engine's journal and the activation
+    check: private calendar entries then get ``default_type``.
+    """
+    if not personal_type or personal_type in known_types:
+        return None
+    return (
+        f"personal type {personal_type!r} is not an activity type of side A: "
+        f"private calendar entries get the default type {default_type!r} (S9)"
     )
 
 
@@ -179,6 +197,37 @@ class SyncPolicy:
         if item.private and self.personal_type:
             return self.personal_type
         return self.default_type
+
+    def for_types(self, known_types: Collection[str]) -> tuple[SyncPolicy, str | None]:
+        """This policy as it applies to side A's activity types, and what falls back (S9).
+
+        S9 gives a private entry the Personal type only if such a type exists. When
+        ``personal_type`` names a type that is not in ``known_types`` (deleted,
+        deactivated, misspelt), private entries get the default type instead: the
+        entry still comes in, and the returned warning says why (the engine journals
+        it once, S6).
+
+        Args:
+            known_types: the ids of the activity types side A accepts.
+
+        Returns:
+            ``(policy, warning)``: the policy to plan with (``personal_type`` cleared
+            when unknown) and the warning, ``None`` when nothing falls back.
+
+        Example:
+            >>> policy = SyncPolicy(default_type="meeting", personal_type="holiday")
+            >>> effective, warning = policy.for_types({"meeting"})
+            >>> effective.personal_type is None
+            True
+            >>> warning.endswith("get the default type 'meeting' (S9)")
+            True
+        """
+        if not self.activity_rules:
+            return self, None
+        warning = personal_fallback(self.personal_type, self.default_type, known_types)
+        if warning is None:
+            return self, None
+        return attrs.evolve(self, personal_type=None), warning
 
     def to_side(
         self, side: Side, content: CalendarItem, existing: CalendarItem | None = None

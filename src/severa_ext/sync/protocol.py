@@ -24,6 +24,10 @@ Optional, beyond the protocol:
 * :attr:`Capabilities.content_fields <severa_ext.sync.items.Capabilities>`: the
   content fields the backend keeps; the engine compares and copies only those.
 * ``Capabilities.read_only``: the engine plans no writes to the backend at all.
+* :class:`ActivityTypeSource`: a side A that knows its activity types
+  (``activity_type_ids()``). The engine asks once per run and, when the policy's
+  Personal type is not among them, gives private entries the default type and
+  journals a warning instead of refusing every private entry (S9).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from severa_ext.errors import SeveraExtError
 from severa_ext.sync.items import CalendarItem, Capabilities, ChangeSet, Window
 
 __all__ = [
+    "ActivityTypeSource",
     "Backend",
     "CreateOp",
     "DeleteOp",
@@ -45,6 +50,19 @@ __all__ = [
     "WriteResult",
     "apply_one_by_one",
 ]
+
+
+@runtime_checkable
+class ActivityTypeSource(Protocol):
+    """A side A that can say which activity types it accepts (S9, optional)."""
+
+    def activity_type_ids(self) -> frozenset[str]:
+        """The ids of the active activity types an item written here may have.
+
+        Raises:
+            BackendError: the types cannot be read now.
+        """
+        ...
 
 
 @runtime_checkable

@@ -34,11 +34,18 @@ __all__ = [
 
 @attrs.frozen
 class Lease:
-    """Proof that one run holds a sync pair until ``expires``."""
+    """Proof that one run holds a sync pair until ``expires``.
+
+    ``token``: the fencing token of a store that keeps one (PostgreSQL: a number
+    that grows each time the pair's lease changes hands); such a store refuses a
+    step or a renewal whose token is not the pair's current one, even from the same
+    holder. ``None`` for stores that fence by holder alone (memory, SQLite).
+    """
 
     pair_id: str
     holder: str
     expires: datetime
+    token: int | None = None
 
 
 @attrs.frozen
@@ -50,7 +57,7 @@ class StateChange:
     delete: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     cursors: Mapping[Side, str | None] = attrs.field(factory=dict)
     lease: Lease | None = None
-    """The fence: when set, the step is applied only while ``lease.holder`` still
+    """A fence. When set, the step is applied only while ``lease.holder`` still
     holds the pair's lease (checked in the step's own transaction); else
     :class:`~severa_ext.errors.LeaseHeld` and nothing of the step is stored."""
 

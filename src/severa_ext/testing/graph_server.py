@@ -47,8 +47,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import requests
-from requests.adapters import HTTPAdapter
 
+from severa_ext.backends._http_deadline import DeadlineAdapter
 from severa_ext.backends.graph import ClientCredentialsTokenProvider, GraphBackend
 from severa_ext.backends.graph_notifications import GraphSubscriptions
 from severa_ext.backends.memory import Fault, FaultKind
@@ -59,6 +59,7 @@ from severa_ext.testing._graph_notify import FakeSubscriptions
 from severa_ext.testing._graph_state import Answer, FakeMailbox, Tenant, graph_error
 from severa_ext.testing._graph_wire import event_item, event_json
 from severa_ext.testing.faults import FaultyBackend
+from severa_ext.testing.graph_limits import MailboxLimiter
 
 __all__ = ["FakeGraphServer", "GraphSideDriver", "LoopbackAdapter", "graph_driver"]
 
@@ -70,7 +71,7 @@ _TOKEN_PATH = "/oauth2/v2.0/token"
 SYNC_KEY_PROPERTY = "String {8f3c1a52-6d1e-4b7a-9c55-2f1e0d6b7a41} Name SeveraExtSyncKey"
 
 
-class LoopbackAdapter(HTTPAdapter):
+class LoopbackAdapter(DeadlineAdapter):
     """Sends ``https://127.0.0.1:<port>`` requests to the plain-HTTP fake server."""
 
     def __init__(self, port: int) -> None:
@@ -158,6 +159,8 @@ class FakeGraphServer:
         self.tokens_issued = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.mailbox_limits: MailboxLimiter | None = None
+        """Graph's per-mailbox throttling, when switched on (:meth:`limit_mailboxes`)."""
 
     def __repr__(self) -> str:
         state = f"port={self.port}" if self._httpd else "stopped"
@@ -462,6 +465,19 @@ class FakeGraphServer:
             _Fault("drop", count, path=path, kinds=frozenset(kinds) if kinds is not None else None)
         )
 
+    def limit_mailboxes(
+        self, *, concurrent: int = 4, requests: int = 10_000, window: float = 600.0
+    ) -> MailboxLimiter:
+        """Switch on Graph's per-mailbox throttling (4 concurrent, 10,000 per 10 minutes).
+
+        Past a limit a request gets ``429 ApplicationThrottled`` with ``Retry-After``;
+        the returned limiter's ``report()`` says how close each mailbox came.
+        """
+        self.mailbox_limits = MailboxLimiter(
+            concurrent=concurrent, requests=requests, window=window
+        )
+        return self.mailbox_limits
+
     def clear_faults(self) -> None:
         """Disarm every pending switch (throttling, failures, slow answers, drops)."""
         with self._lock:
@@ -602,6 +618,20 @@ class FakeGraphServer:
                 {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             )
             return graph_error(fault.status, fault.code, "Injected fault.", **extra)
+        limiter = self.mailbox_limits
+        if limiter is None:
+            return self._route(method, target, path, headers, body)
+        refused, release = limiter.admit(path, body)
+        if refused is not None:
+            return refused
+        try:
+            return self._route(method, target, path, headers, body)
+        finally:
+            release()
+
+    def _route(
+        self, method: str, target: str, path: str, headers: Mapping[str, str], body: Any
+    ) -> Answer:
         if path.rstrip("/") == "/$batch":
             return self._batch(method, body)
         if path.startswith("/subscriptions"):

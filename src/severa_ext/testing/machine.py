@@ -38,7 +38,6 @@ same machine with another backend on side B::
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -52,20 +51,13 @@ from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
 from severa_ext.clock import Clock, FixedClock
 from severa_ext.errors import MassDeletionRefused
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import (
-    CalendarItem,
-    Capabilities,
-    ShowAs,
-    Side,
-    copy_print,
-    normalize_text,
-)
+from severa_ext.sync.items import CalendarItem, Capabilities, ShowAs, Side
 from severa_ext.sync.journal import JournalEntry
-from severa_ext.sync.links import Intent, Link, Parked, Stored
-from severa_ext.sync.planner import MERGE_FIELDS, KeptFields, field_value
+from severa_ext.sync.links import Intent, Link, Stored
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.report import SyncReport
 from severa_ext.sync.state import Lease, MemoryStateStore, StateChange, StateStore
+from severa_ext.testing import _oracle as oracle
 
 __all__ = [
     "CrashingStore",
@@ -378,9 +370,8 @@ class SyncMachine(RuleBasedStateMachine):
             sleep=self.sleeps.append,
             max_attempts=3,
         )
-        self.kept = KeptFields.of(
-            self.sides["a"].backend.capabilities.content_fields,
-            self.sides["b"].backend.capabilities.content_fields,
+        self.both_kept = oracle.fields_kept(
+            self.sides["a"].backend.capabilities, self.sides["b"].backend.capabilities
         )
         self.titles = 0
         self.pair_titles: set[str] = set()
@@ -390,7 +381,7 @@ class SyncMachine(RuleBasedStateMachine):
         # Copies made with our sync key (S3): copy -> the key it carries.
         self.keyed_copies: dict[tuple[Side, str], str] = {}
         # The print (title and times) of every item as the round's sync starts.
-        self.sync_prints: dict[tuple[Side, str], str] = {}
+        self.sync_prints: dict[tuple[Side, str], tuple[object, ...]] = {}
         self.user_actions = 0
         self.synced = False
         self._start_round()
@@ -430,7 +421,7 @@ class SyncMachine(RuleBasedStateMachine):
         items = self.sides[side].snapshot()
         return items[index % len(items)] if items else None
 
-    def _copied_from(self, item: tuple[Side, str] | None) -> set[tuple[Side, str]]:
+    def copied_from(self, item: tuple[Side, str] | None) -> set[tuple[Side, str]]:
         """The items ``item`` is a keyless copy of, directly or through other copies."""
         sources: set[tuple[Side, str]] = set()
         while item is not None:
@@ -446,8 +437,8 @@ class SyncMachine(RuleBasedStateMachine):
         slot = self.edits.setdefault(key, {})
         before = self.items_before.get(key)
         for name in names:
-            value = field_value(item, name)
-            if before is not None and field_value(before, name) == value:
+            value = oracle.value(item, name)
+            if before is not None and oracle.value(before, name) == value:
                 slot.pop(name, None)  # edited back to what the last sync left: no edit
             else:
                 slot[name] = value
@@ -468,7 +459,7 @@ class SyncMachine(RuleBasedStateMachine):
             changes = {name: value}
         updated = self.sides[side].user_update(item.id, **changes)
         unit = "when" if name == "when" else name
-        if field_value(updated, unit) != field_value(item, unit):  # a no-op is no edit
+        if oracle.value(updated, unit) != oracle.value(item, unit):  # a no-op is no edit
             self._record_edit(side, updated, [unit])
 
     # -- user rules ------------------------------------------------------------------
@@ -518,7 +509,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.user_made.add((side, made.id))
             ids.append(str(made.id))
             # Linking copies without a base lets the conflict rule pick each field.
-            self._record_edit(side, made, MERGE_FIELDS)
+            self._record_edit(side, made, oracle.FIELDS)
         self.twins.append((ids[0], ids[1]))
 
     @rule(side=st.sampled_from(_SIDES), index=st.integers(min_value=0))
@@ -551,7 +542,7 @@ class SyncMachine(RuleBasedStateMachine):
         # Its content is the tool's: when it is linked to an existing copy without a
         # base (S3), the conflict rule picks each field, as for an entry made on
         # both sides.
-        self._record_edit(side, made, MERGE_FIELDS)
+        self._record_edit(side, made, oracle.FIELDS)
 
     @rule(
         side=st.sampled_from(_SIDES),
@@ -655,7 +646,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def _sync_and_check(self) -> None:
         self.sync_prints = {
-            (side, str(item.id)): copy_print(item)
+            (side, str(item.id)): oracle.print_of(item)
             for side in _SIDES
             for item in self.sides[side].snapshot()
         }
@@ -683,150 +674,10 @@ class SyncMachine(RuleBasedStateMachine):
         assert self._writes() == before
 
     def _check_state(self) -> None:
-        items: dict[Side, dict[str, CalendarItem]] = {
-            side: {str(i.id): i for i in self.sides[side].snapshot()} for side in _SIDES
-        }
-        links = list(self.store.links(PAIR))
-        assert not [link for link in links if isinstance(link, Intent)], "intents left over"
-        quarantined: set[tuple[Side, str]] = set()
-        partner: dict[tuple[Side, str], tuple[Side, str]] = {}
-        for link in links:
-            if isinstance(link, Parked):
-                quarantined.add((link.side, link.item_id))
-                continue
-            assert isinstance(link, Link), link
-            assert link.a_id is not None, link
-            assert link.b_id is not None, link
-            # 1: no item is in two links.
-            assert ("a", link.a_id) not in partner, link
-            assert ("b", link.b_id) not in partner, link
-            partner[("a", link.a_id)] = ("b", link.b_id)
-            partner[("b", link.b_id)] = ("a", link.a_id)
-            a, b = items["a"].get(link.a_id), items["b"].get(link.b_id)
-            # 2: convergence.
-            assert a is not None, f"linked {link.a_id} missing on side a"
-            assert b is not None, f"linked {link.b_id} missing on side b"
-            diff = [f for f in self.kept.both if field_value(a, f) != field_value(b, f)]
-            assert not diff, f"{link.sync_key} diverges in {diff}: {a} / {b}"
-            # S8: project tasks never reach the calendar; only a copy the user made
-            # there can be linked to one (S3).
-            sent = ("b", link.b_id) not in self.user_made
-            assert not (self.policy.activity_rules and a.project_task and sent), a
-        # 1: no duplicates. Every item the engine made is linked (no orphan of a
-        # crash); titles of linked items are unique per user-made entry (an entry made
-        # on both sides whose copies differ in time before the first sync is two).
-        for side in _SIDES:
-            for item in items[side].values():
-                key = (side, item.id)
-                # A project task the sync restored on side A (edit beats delete) stays
-                # there unlinked once its calendar copy is deleted again (S8): kept,
-                # not an orphan. The sync never creates any other project task.
-                kept = side == "a" and item.project_task
-                if key not in self.user_made and not kept:
-                    assert key in partner or key in quarantined, f"orphan {item}"
-            # Keyless copies (S3) share their source's title: checked below instead.
-            titles = Counter(
-                i.title
-                for i in items[side].values()
-                if (key := (side, str(i.id))) in partner
-                and key not in self.keyless_copies
-                and partner[key] not in self.keyless_copies
-            )
-            for title, count in titles.items():
-                limit = 2 if title in self.pair_titles else 1
-                assert count <= limit, f"{count} copies of {title!r} on side {side}"
-        # S3: a keyless copy made this round of an entry that is synced, and still
-        # has its title and times, is quarantined (or replaces a deleted item), never
-        # synced as a second entry.
-        for copy in self.round_copies:
-            side, copy_id = copy
-            made = items[side].get(copy_id)
-            if made is None or copy not in partner or partner[copy] in self.user_made:
-                continue  # parked, or linked to an existing item (nothing was written)
-            if self.partner_before.get(partner[copy]) in self.user_deleted:
-                continue  # it took over the link of an item deleted this round
-            for source in self._copied_from(copy):
-                original = items[source[0]].get(source[1])
-                if original is None or source not in partner:
-                    continue
-                assert copy_print(original) != copy_print(made), (
-                    f"keyless copy {made} of synced {original} was synced as a new entry"
-                )
-        # S3: an entry made on both sides is linked, not copied, whatever its type.
-        window = self.policy.window(self.clock.now())
-        for a_id, b_id in self.twins:
-            a, b = items["a"].get(a_id), items["b"].get(b_id)
-            if a is None or b is None or ("a", a_id) in quarantined or not window.contains(a):
-                continue
-            if (normalize_text(a.title), a.start, a.end) != (
-                normalize_text(b.title),
-                b.start,
-                b.end,
-            ):
-                continue
-            twin_a: tuple[Side, str] = ("a", a_id)
-            twin_b: tuple[Side, str] = ("b", b_id)
-            # A keyless copy (S3) of one twin may be linked to the other instead.
-            linked = (
-                partner.get(twin_a) == twin_b
-                or twin_a in self._copied_from(partner.get(twin_b))
-                or twin_b in self._copied_from(partner.get(twin_a))
-            )
-            assert linked, f"copies {a} / {b} not linked"
-        # 4: nothing in the window and policy is left out.
-        window = self.policy.window(self.clock.now())
-        for side in _SIDES:
-            for item in items[side].values():
-                assert item.id is not None
-                key = (side, item.id)
-                if key in partner or key in quarantined or not window.contains(item):
-                    continue
-                assert side == "a", f"calendar item {item} did not come in (S9)"
-                assert not self.policy.sends(item), f"activity {item} was not sent (S8)"
-        # 4: no edit silently dropped.
-        for (side, item_id), fields in self.edits.items():
-            current = items[side].get(item_id)
-            if current is None or (side, item_id) in quarantined:
-                continue
-            other = partner.get((side, item_id))
-            if (
-                other in self.user_made
-                and (side, item_id) not in self.partner_before
-                and other not in self.partner_before
-            ):
-                continue  # linked to an existing copy without a base (S3): the
-                # conflict rule picked each field
-            theirs = self.edits.get(other, {}) if other is not None else {}
-            for name, value in fields.items():
-                if name in theirs:
-                    continue
-                assert field_value(current, name) == value, f"edit of {name} on {current} lost"
-        # 5: deletes propagate, and only user deletes do.
-        now = {(side, i) for side in _SIDES for i in items[side]}
-        for key in self.ids_before - now - self.user_deleted:
-            was = self.partner_before.get(key)
-            assert was is not None, f"{key} vanished and was not linked"
-            assert was in self.user_deleted, f"{key} vanished but {was} was not deleted"
-            assert key not in self.edits, f"{key} was edited, yet deleted (edit beats delete)"
-        for key in self.user_deleted:
-            was = self.partner_before.get(key)
-            if was is not None and was not in self.edits and was in self.ids_before:
-                # S3: an unlinked item with the deleted item's title and times took
-                # its place in the same run (delete + create by another tool, or an
-                # identical copy that starts to travel): the partner is relinked.
-                now_with = partner.get(was)
-                before = self.items_before.get(key)
-                replaced = (
-                    now_with is not None
-                    and before is not None
-                    and now_with != key
-                    and (
-                        self.sync_prints.get(now_with) == copy_print(before)
-                        or self.keyed_copies.get(now_with) == before.sync_key
-                    )
-                )
-                assert replaced or was not in now, f"delete of {key} did not reach {was}"
-        # Writes are bounded by user changes.
+        """Invariants 1, 2, 4 and 5 (:mod:`severa_ext.testing._oracle`), and writes
+        so far bounded by user changes so far."""
+        snapshots = {side: self.sides[side].snapshot() for side in _SIDES}
+        oracle.check(self, oracle.World.observe(snapshots, self.store.links(PAIR)))
         assert self._writes() <= self.user_actions, (self._writes(), self.user_actions)
 
     @invariant()

@@ -78,6 +78,9 @@ _SETTINGS: Mapping[str, str] = {
     "unix_socket_permissions": "0700",
 }
 
+_DURABLE: Mapping[str, str] = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""What ``start(durable=True)`` puts back: PostgreSQL's defaults."""
+
 
 class PostgresNotAvailable(ConfigError):
     """No PostgreSQL server can be started here; the message says what is missing."""
@@ -254,11 +257,14 @@ class PostgresServer:
         return self._process.running
 
     @classmethod
-    def start(cls, *, bindir: Path | None = None) -> PostgresServer:
+    def start(cls, *, bindir: Path | None = None, durable: bool = False) -> PostgresServer:
         """``initdb`` a fresh cluster in a new temp folder and start it.
 
         Args:
             bindir: the folder with the server binaries (default: :func:`find_bindir`).
+            durable: run with PostgreSQL's default durability (``fsync``,
+                ``synchronous_commit`` and ``full_page_writes`` on), as benchmarks
+                that compare stores need; tests leave it off (faster).
 
         Returns:
             The running server, with its test database created.
@@ -272,14 +278,18 @@ class PostgresServer:
         owner = _Owner.for_this_process()
         root = Path(tempfile.mkdtemp(prefix="severa-ext-pg-"))
         try:
-            server = cls._boot(root, bindir, owner)
+            server = cls._boot(
+                root, bindir, owner, {**_SETTINGS, **_DURABLE} if durable else _SETTINGS
+            )
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
         return server
 
     @classmethod
-    def _boot(cls, root: Path, bindir: Path, owner: _Owner) -> PostgresServer:
+    def _boot(
+        cls, root: Path, bindir: Path, owner: _Owner, server_settings: Mapping[str, str]
+    ) -> PostgresServer:
         if len(str(root / ".s.PGSQL.5432")) > _SOCKET_PATH_MAX:
             raise PostgresNotAvailable(
                 f"the temp folder {str(root)!r} is too deep for a Unix socket path; "
@@ -305,7 +315,9 @@ class PostgresServer:
             owner,
             what="initdb",
         )
-        settings = [arg for key, value in _SETTINGS.items() for arg in ("-c", f"{key}={value}")]
+        settings = [
+            arg for key, value in server_settings.items() for arg in ("-c", f"{key}={value}")
+        ]
         command = [str(bindir / "postgres"), "-D", str(data), "-k", str(root), *settings]
         process = ServerProcess(
             command, log=root / "server.log", env=_environment(), user=owner.uid, group=owner.gid

@@ -16,8 +16,10 @@ lease. A store with schema migrations sets ``earlier_schema_versions`` and overr
 
 The rules pinned: a step (``apply``) puts, deletes and moves cursors together;
 every lookup (by key, by item id, etags by id, by S3 print) answers from the last
-step, an id moved to a new link is found there only; pending intents are listed;
-pairs are separate; every link field reads back equal; a lease excludes a second
+step, an id moved to a new link (or a link to a new print) is found there only;
+lookups take any iterable of any length; a full scan reads every entry in the order
+first stored; pending intents are listed until settled; pairs are separate; every
+link field reads back equal (a base's time zone too); a lease excludes a second
 holder until it expires (``expires > now``), the same holder renews, a stale release
 is a no-op; two threads or processes racing for a lease never both win, so work done
 under it is never lost; the journal filters by pair, time and limit, oldest first,
@@ -122,7 +124,29 @@ class StateStoreContract:
         assert store.links_by_ids("p", "b", ["B2"]) == {"B2": sample_link(2, b_etag="x")}
         assert store.links_by_keys("p", ["k2", "k9"]) == {"k2": sample_link(2, b_etag="x")}
         assert store.etags_by_ids("p", "b", ["B1", "B2", "B9"]) == {"B1": None, "B2": "x"}
+        assert store.etags_by_ids("p", "a", iter(["A1", "A2"])) == {"A1": "1", "A2": "1"}
+        assert store.etags_by_ids("q", "a", ["A1"]) == {}
         assert store.count("p") == 2
+
+    def test_bulk_lookups_of_thousands_of_keys(self, store: StateStore) -> None:
+        """Lookups take any iterable, however long (a store chunks what it must)."""
+        store.apply("p", step(put=[sample_link(n, base=None) for n in range(2500)]))
+        ids = (f"A{n}" for n in range(0, 5000, 2))
+        assert sorted(store.links_by_ids("p", "a", ids)) == sorted(
+            f"A{n}" for n in range(0, 2500, 2)
+        )
+        assert len(store.links_by_keys("p", (f"k{n}" for n in range(2500)))) == 2500
+        assert len(store.etags_by_ids("p", "b", [f"B{n}" for n in range(3000)])) == 2500
+
+    def test_full_scan_pages_in_the_order_first_stored(self, store: StateStore) -> None:
+        """``links`` reads every entry, past any page size, in the order each was first
+        stored; a re-put entry keeps its place and reads back changed."""
+        links = [sample_link(n, base=None) for n in range(1205)]
+        store.apply("p", step(put=links))
+        store.apply("p", step(put=[sample_link(3, base=None, b_etag="x")]))
+        scanned = list(store.links("p"))
+        assert [link.sync_key for link in scanned] == [link.sync_key for link in links]
+        assert scanned[3] == sample_link(3, base=None, b_etag="x")
 
     def test_put_replaces_and_reindexes(self, store: StateStore) -> None:
         store.apply("p", step(put=[sample_link(1)]))
@@ -145,6 +169,8 @@ class StateStoreContract:
         store.apply("p", step(put=[sample_link(1)], cursors={"a": "c1", "b": "d1"}))
         store.apply("p", step(cursors={"b": None}))
         assert (store.cursor("p", "a"), store.cursor("p", "b")) == ("c1", None)
+        store.apply("p", step(cursors={"a": "c2"}))
+        assert (store.cursor("p", "a"), store.cursor("p", "b")) == ("c2", None)
         assert store.cursor("q", "a") is None
 
     def test_pending_intents_and_separate_pairs(self, store: StateStore) -> None:
@@ -155,6 +181,10 @@ class StateStoreContract:
         assert store.intents("q") == []
         assert store.links_by_keys("q", ["k1"]) == {"k1": sample_link(1, a_etag="q")}
         assert (store.count("p"), store.count("q"), store.count("r")) == (2, 1, 0)
+        assert list(store.links("r")) == []
+        assert store.links_by_ids("r", "a", ["A1"]) == {}
+        store.apply("p", step(put=[intent.settled("B5", "1")]))  # the create is done
+        assert store.intents("p") == []
 
     def test_links_by_prints_S3(self, store: StateStore) -> None:
         other = BASE.evolve(title="Other")
@@ -173,6 +203,12 @@ class StateStoreContract:
         }
         store.apply("p", step(delete=["k1"]))
         assert store.links_by_prints("p", [copy_print(BASE)]) == {copy_print(BASE): [links[2]]}
+        moved = sample_link(3, base=other)  # a new base moves the link to its print
+        store.apply("p", step(put=[moved, Parked("b", "B9", None, BASE)]))  # parked: no print
+        assert store.links_by_prints("p", [copy_print(BASE)]) == {}
+        found = store.links_by_prints("p", [copy_print(other)])
+        assert sorted(found[copy_print(other)], key=_key) == [links[1], moved]
+        assert store.links_by_prints("q", [copy_print(other)]) == {}
 
     def test_every_link_field_round_trips(self, store: StateStore) -> None:
         day = date(2026, 5, 10)
@@ -188,6 +224,10 @@ class StateStoreContract:
         keys = [link.sync_key for link in links]
         assert store.links_by_keys("p", keys) == {link.sync_key: link for link in links}
         assert sorted(store.links("p"), key=_key) == sorted(links, key=_key)
+        stored = store.links_by_keys("p", ["k1"])["k1"].base
+        assert stored is not None
+        assert isinstance(stored.start, datetime)
+        assert stored.start.tzinfo == _HELSINKI  # the zone itself, not an offset
 
     # --- leases --------------------------------------------------------------------
 

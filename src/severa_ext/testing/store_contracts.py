@@ -292,6 +292,25 @@ class ActivationStoreContract:
                 store.remove(user)
         for user in {namespace + u for u in ("a", "b", "c")}:
             assert store.get(user) == model.get(user)
+        listed = [a for a in store.active() if a.user_id.startswith(namespace)]
+        assert listed == [model[u] for u in sorted(model)]
+
+    def test_active_lists_users_with_sync_on_in_order(self, store: ActivationStore) -> None:
+        """S1/S2: a runner syncs exactly the users ``active`` lists; one turned off is gone."""
+        namespace = _fresh_namespace()
+        for name in ("c", "a", "b", "d"):
+            store.put(_activation(namespace + name))
+        store.remove(namespace + "d")
+        mine = [a.user_id for a in store.active() if a.user_id.startswith(namespace)]
+        assert mine == [namespace + n for n in ("a", "b", "c")]
+
+    def test_active_pages_by_user_id(self, store: ActivationStore) -> None:
+        namespace = _fresh_namespace()
+        for name in ("a", "b", "c"):
+            store.put(_activation(namespace + name))
+        page = store.active(after=namespace + "a", limit=1)
+        assert [a.user_id for a in page] == [namespace + "b"]
+        assert store.active(after=namespace + "c", limit=0) == []
 
 
 # --- shares ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from severa_ext.errors import (
     NotFound,
     Throttled,
 )
+from severa_ext.sync.journal import redact
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -110,8 +111,17 @@ def api_details(error: BaseException) -> tuple[str, ...]:
     return tuple(details) if isinstance(details, tuple) else ()
 
 
-def _exception_model(body: Any) -> tuple[str | None, tuple[str, ...]]:
-    """The ``type`` and the detail lines of an ``ExceptionModel`` body."""
+def _cleared(text: str, secrets: Iterable[str]) -> str:
+    """``text`` without credentials: the known ``secrets`` and whatever looks like one."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[REDACTED]")
+    return redact(text)
+
+
+def _exception_model(body: Any, secrets: Iterable[str] = ()) -> tuple[str | None, tuple[str, ...]]:
+    """The ``type`` and the detail lines of an ``ExceptionModel`` body, cleared of
+    ``secrets`` and of anything that looks like a credential (a server may echo them)."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return None, ()
@@ -125,12 +135,20 @@ def _exception_model(body: Any) -> tuple[str | None, tuple[str, ...]]:
         if isinstance(location, dict) and location.get("name"):
             text += f" (at {location.get('type') or 'request'} {location['name']})"
         if text:
-            lines.append(text)
+            lines.append(_cleared(text, secrets))
+    if kind is not None:
+        kind = _cleared(kind[:_MAX_DETAIL_CHARS], secrets)
     return kind, tuple(lines)
 
 
 def error_for(
-    answer: HttpAnswer, body: Any, *, what: str, ref: str | None, now: datetime
+    answer: HttpAnswer,
+    body: Any,
+    *,
+    what: str,
+    ref: str | None,
+    now: datetime,
+    secrets: Iterable[str] = (),
 ) -> BackendError:
     """The package error for a failed answer.
 
@@ -140,9 +158,11 @@ def error_for(
         what: what was asked, for the message (``"list activities"``).
         ref: the activity the call was about, if any (``BadItem`` names it).
         now: the current time (an HTTP-date ``Retry-After`` counts from it).
+        secrets: values that must not appear in the message even if the server
+            echoes them (the client secret, the tokens).
     """
     status = answer.status
-    kind, details = _exception_model(body)
+    kind, details = _exception_model(body, secrets)
     text = f"severa {what}: HTTP {status}"
     if kind:
         text += f" {kind}"
@@ -151,7 +171,8 @@ def error_for(
     error: BackendError
     retry_after = parse_retry_after(answer.header("Retry-After"), now=now)
     if status == 429 or (status == 503 and retry_after is not None):
-        error = Throttled(text, retry_after=retry_after or DEFAULT_RETRY_AFTER, backend=_BACKEND)
+        wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+        error = Throttled(text, retry_after=wait, backend=_BACKEND)
     elif status in {401, 403}:
         error = AuthError(text, backend=_BACKEND)
     elif status == 404:
@@ -288,7 +309,14 @@ class SeveraTransport:
                 self._forget(token)
                 continue
             if answer.status >= 400:
-                raise error_for(answer, decoded, what=what, ref=ref, now=self.clock.now())
+                raise error_for(
+                    answer,
+                    decoded,
+                    what=what,
+                    ref=ref,
+                    now=self.clock.now(),
+                    secrets=self._secrets(),
+                )
             return answer, decoded
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -326,6 +354,13 @@ class SeveraTransport:
 
     # -- tokens ---------------------------------------------------------------------
 
+    def _secrets(self) -> tuple[str, ...]:
+        """What no message may show: the client secret and the current tokens."""
+        with self._lock:
+            token = self._token
+        held = (token.access, token.refresh or "") if token is not None else ()
+        return (self.credentials.client_secret, *held)
+
     def _forget(self, token: str) -> None:
         with self._lock:
             if self._token is not None and self._token.access == token:
@@ -360,7 +395,9 @@ class SeveraTransport:
     def _token_call(self, route: str, body: Any, what: str) -> _Token:
         answer, decoded = self._exchange("POST", f"v1/{route}", what=what, headers={}, body=body)
         if answer.status >= 400:
-            error = error_for(answer, decoded, what=what, ref=None, now=self.clock.now())
+            error = error_for(
+                answer, decoded, what=what, ref=None, now=self.clock.now(), secrets=self._secrets()
+            )
             if isinstance(error, Throttled | BackendUnavailable):
                 raise error
             auth = AuthError(

@@ -301,6 +301,13 @@ class SeveraBackend:
             self._types = types
         return self._types
 
+    def activity_type_ids(self) -> frozenset[str]:
+        """The guids of the active types that are not project tasks: what an incoming
+        calendar entry may get (S8, S9). Read again on every call: the engine asks
+        once per run, to check the Personal type, and a type deactivated since the
+        last run must not refuse every private entry."""
+        return _accepted(self.activity_types(refresh=True))
+
     def _types_for(self, rows: Iterable[Any]) -> dict[str, SeveraActivityType]:
         """The types, read again once when a row names one not seen yet."""
         types = self.activity_types()
@@ -537,14 +544,19 @@ class SeveraBackend:
 
     # -- activation and settings (S1, S8, S9, S10) ------------------------------
 
-    def check_settings(self, policy: SyncPolicy) -> None:
+    def check_settings(self, policy: SyncPolicy) -> tuple[str, ...]:
         """Check the organisation settings against the activity types Severa has.
 
+        Returns:
+            The warnings that do not stop the sync, as text. A Personal type Severa
+            does not have (or has deactivated) is one; private entries then get the
+            default type (S9), and the engine journals the same warning.
+
         Raises:
-            ActivationError: ``settings-invalid`` when an outgoing type, the default
-                type or the Personal type is unknown or inactive, when an outgoing or
-                the default type is a project-task (Task) type (S8), or when the
-                Personal type is not of the Personal category (S9).
+            ActivationError: ``settings-invalid`` when an outgoing type or the
+                default type is unknown or inactive, when an outgoing or the default
+                type is a project-task (Task) type (S8), or when the Personal type is
+                not of the Personal category (S9).
         """
         types = self.activity_types(refresh=True)
         problems: list[str] = []
@@ -564,17 +576,16 @@ class SeveraBackend:
             found = check(policy.default_type, "default")
             if found is not None and found.is_project_task:
                 problems.append(f"default type {found.name!r} is a project task type (S8)")
-        if policy.personal_type:
-            found = check(policy.personal_type, "personal")
-            if found is not None and found.category != "Personal":
-                problems.append(
-                    f"personal type {found.name!r} is not of the Personal category (S9)"
-                )
+        personal = types.get(policy.personal_type or "")
+        if personal is not None and personal.is_active and personal.category != "Personal":
+            problems.append(f"personal type {personal.name!r} is not of the Personal category (S9)")
         if problems:
             raise ActivationError(
                 "the organisation's sync settings do not match Severa: " + "; ".join(problems),
                 reason="settings-invalid",
             )
+        _, warning = policy.for_types(_accepted(types))
+        return (warning,) if warning else ()
 
     def settings_policy(
         self, outgoing: Iterable[str], *, default_type: str | None = None, **options: Any
@@ -623,6 +634,10 @@ class SeveraBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _accepted(types: Mapping[str, SeveraActivityType]) -> frozenset[str]:
+    return frozenset(t.guid for t in types.values() if t.is_active and not t.is_project_task)
 
 
 def _recent(items: Iterable[CalendarItem], since: datetime) -> dict[str, str]:
