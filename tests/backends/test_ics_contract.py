@@ -37,20 +37,28 @@ class TestIcsFileContract(BackendContract):
 
         A backend without per-item deltas answers a cursor with a full listing, except
         that the ICS file answers an empty delta (``full=False``, no items, no
-        removals, the same cursor) when its bytes, the window and the options are the
-        ones the cursor was issued for; the engine needs no per-item work then. Any
-        change gives a full listing again, as the contract asks.
+        removals) when its bytes, the window and the options are the ones the cursor
+        was issued for (the same cursor), or when the file is exactly what its own
+        writes made of that file for that cursor's consumer (the echo: the caller has
+        every write's result; a new cursor). Any other change gives a full listing
+        again, as the contract asks.
         """
+        assert isinstance(backend, IcsBackend)
         stored = self._one(backend)
         first = backend.changes(None, window)
         quiet = backend.changes(first.cursor, window)
         assert (quiet.full, quiet.items, quiet.removed) == (False, (), ())
         assert quiet.cursor == first.cursor
         backend.delete(stored.id or "", stored.etag)
-        again = backend.changes(first.cursor, window)
+        echo = backend.changes(first.cursor, window)
+        assert (echo.full, echo.items, echo.removed) == (False, (), ())
+        assert echo.cursor != first.cursor
+        edited = backend.path.read_bytes().replace(b"VERSION:2.0", b"VERSION:2.0\r\nX-EDITED:1")
+        backend.path.write_bytes(edited)  # another tool, keeping our stamp line
+        again = backend.changes(echo.cursor, window)
         assert again.full
         assert stored.id not in self._ids(again)
-        assert again.cursor != first.cursor
+        assert again.cursor != echo.cursor
 
 
 class _Feed(BaseHTTPRequestHandler):

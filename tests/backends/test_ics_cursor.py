@@ -175,7 +175,8 @@ def test_old_format_cursor_is_a_full_listing(path: Path) -> None:
     old = real.split(":")[1]
     listing = fresh(path).changes(old, WINDOW)
     assert listing.full
-    assert listing.cursor == real
+    # The same file and context; the consumer token is new (no cursor of ours came in).
+    assert listing.cursor.split(":")[:3] == real.split(":")[:3]
 
 
 @given(position=st.integers(min_value=0), replacement=st.characters())
@@ -243,16 +244,16 @@ def test_no_change_sync_writes_nothing_and_does_not_parse(tmp_path: Path, path: 
         assert "Review DDDD" in {i.title for i in memory.changes(None, WINDOW).items}
         assert store.cursor("ics", "b") != cursor
 
-        # The engine's own write into the file is listed in full once, then quiet.
+        # The engine's own write into the file: the next run (its echo) and the one
+        # after are a hash each, never a parse.
         start = datetime(2026, 12, 3, 9, tzinfo=UTC)
         memory.create(CalendarItem("From memory", start, start + timedelta(hours=1)), "mem-1")
         wrote_engine, _ = engine(path, memory, store)
         assert wrote_engine.run().created["b"] == 1
-        full_engine, ics = engine(path, memory, store)
-        assert full_engine.run().total_writes == 0
-        assert ics.parses == 1
-        quiet_engine, ics = engine(path, memory, store)
-        assert quiet_engine.run().total_writes == 0
-        assert ics.parses == 0
+        for _ in range(2):
+            quiet_engine, ics = engine(path, memory, store)
+            assert quiet_engine.run().total_writes == 0
+            assert ics.parses == 0
+        assert store.cursor("ics", "b") != cursor
     finally:
         store.close()

@@ -13,9 +13,11 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from icalendar import Calendar, Component
 
+from severa_ext.backends._ics_scan import RawEvent
 from severa_ext.errors import BackendError
 
 __all__ = ["Rendering", "atomic_write"]
@@ -51,7 +53,14 @@ class Rendering:
             head_text = head_text[: -len(_END)]
         texts: dict[int, tuple[Component, bytes]] = {}
         parts = [head_text]
-        for component in calendar.subcomponents:
+        entries: list[Any] = calendar.subcomponents  # RawEvents among them
+        for stored in entries:
+            component = stored
+            if isinstance(stored, RawEvent):
+                if stored.component is None:
+                    parts.append(stored.text)  # unchanged since the read: as read
+                    continue
+                component = stored.component
             key = id(component)
             entry = self._texts.get(key)
             if entry is None or entry[0] is not component:
@@ -64,7 +73,7 @@ class Rendering:
         return b"".join(parts)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | bytearray) -> None:
     """Replace ``path`` by ``data``: temporary file in the same folder, fsync, rename.
 
     The folder is fsynced after the rename where the platform allows it, so the new

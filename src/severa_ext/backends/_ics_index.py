@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import FrameType
 from typing import Any
@@ -29,7 +29,7 @@ from severa_ext.backends._ics_zones import (
     resolve_value,
 )
 from severa_ext.errors import BadItem, ValidationError
-from severa_ext.sync.items import CalendarItem, ShowAs, Window, fingerprint
+from severa_ext.sync.items import CalendarItem, ShowAs, Window
 
 __all__ = [
     "EXPANSION_BUDGET_S",
@@ -43,6 +43,8 @@ __all__ = [
     "expand_series",
     "item_etag",
     "split_id",
+    "value_of",
+    "with_etag",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,10 +106,46 @@ def split_id(item_id: str) -> tuple[str, str | None]:
     return item_id, None
 
 
+def _moment(value: datetime | date | None) -> str:
+    if value.__class__ is datetime and value.tzinfo is UTC and not value.microsecond:
+        return value.isoformat()
+    if isinstance(value, datetime):
+        # The same instant spelt in another zone is the same version.
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return "-" if value is None else value.isoformat()
+
+
 def item_etag(item: CalendarItem) -> str:
-    """The version tag of an item: its content, sync key and LAST-MODIFIED."""
-    extra = f"{fingerprint(item)}|{item.sync_key}|{item.last_modified}|{item.original_start}"
-    return hashlib.blake2b(extra.encode(), digest_size=12).hexdigest()
+    """The version tag of an item: its kept fields as read, sync key and LAST-MODIFIED.
+
+    Any edit of a field the model keeps gives another tag (also one a content
+    comparison would call equal, such as trailing white space): a changed tag only
+    makes the engine compare contents, a missed change would lose it.
+    """
+    text = "\x1f".join(
+        (
+            item.title,
+            _moment(item.start),
+            _moment(item.end),
+            item.location,
+            item.body,
+            "1" if item.private else "0",
+            item.show_as.value,
+            "\x1e".join(item.categories),
+            str(item.sync_key),
+            _moment(item.last_modified),
+            _moment(item.original_start),
+        )
+    )
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def with_etag(item: CalendarItem) -> CalendarItem:
+    """``item`` with its :func:`item_etag`, for an item just built here and not yet
+    shared (set in place: building it a second time through ``attrs.evolve`` would
+    run its checks again, a quarter of the cost of a read)."""
+    object.__setattr__(item, "etag", item_etag(item))
+    return item
 
 
 class SkippedComponent(Exception):
@@ -241,11 +279,20 @@ def _categories(component: Component) -> tuple[str, ...]:
     return tuple(out)
 
 
+def value_of(prop: Any) -> Any:
+    """``prop.dt``, or ``None`` for a property icalendar could not read (its broken
+    properties raise a ``ValueError`` on access)."""
+    try:
+        return prop.dt
+    except (AttributeError, ValueError):
+        return None
+
+
 def _last_modified(component: Component) -> datetime | None:
     prop: Any = component.get("LAST-MODIFIED")
     if prop is None or isinstance(prop, list):
         return None
-    value = getattr(prop, "dt", None)
+    value = value_of(prop)
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return None
@@ -289,7 +336,7 @@ def convert(
         )
     except ValidationError as exc:
         raise SkippedComponent(str(exc)) from exc
-    return attrs.evolve(item, etag=item_etag(item))
+    return with_etag(item)
 
 
 @attrs.define
@@ -429,10 +476,11 @@ def expand_series(
         add(component, master=False)
 
     items: list[CalendarItem] = []
+    bases: dict[int, CalendarItem] = {}
     try:
         with (
             _time_budget(budget),
-            contextlib.closing(recurring_ical_events.of(mini).after(window.start)) as occurrences,
+            contextlib.closing(_occurrences_in(mini, window)) as occurrences,
         ):
             # Closed here, not by the garbage collector at some later moment.
             for occurrence in occurrences:
@@ -452,15 +500,20 @@ def expand_series(
                 )
                 if isinstance(original, datetime) and original.tzinfo is None:
                     original = original.replace(tzinfo=resolver.floating)
-                item = convert(
-                    source,
-                    resolver,
-                    item_id=f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}",
-                    start=start,
-                    end=end,
-                    series_id=series.uid,
-                    original_start=original,
-                )
+                item_id = f"{series.uid}{_OCCURRENCE_SEP}{format_token(original)}"
+                base = bases.get(id(source))
+                if base is None:
+                    item = bases[id(source)] = convert(
+                        source,
+                        resolver,
+                        item_id=item_id,
+                        start=start,
+                        end=end,
+                        series_id=series.uid,
+                        original_start=original,
+                    )
+                else:  # the other fields are the source's: read them once
+                    item = _occurrence_of(base, item_id, start, end, original)
                 if window.contains(item):
                     items.append(item)
     except _OverBudget:
@@ -472,6 +525,46 @@ def expand_series(
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
         raise SkippedComponent(f"the recurrence cannot be expanded: {exc}") from exc
     return items
+
+
+_SLICE = timedelta(days=183)
+
+
+def _occurrences_in(mini: Calendar, window: Window) -> Generator[Any, None, None]:
+    """The occurrences overlapping ``window``, in order of start, half a year at a time.
+
+    ``recurring_ical_events``' ``after`` looks for a next occurrence up to the year 9999
+    once a finite series has ended; querying slices of the window stops at its end,
+    and one slice at a time bounds the memory an absurd rule can take before the
+    count and time limits stop it.
+    """
+    query = recurring_ical_events.of(mini)
+    seen: set[tuple[str, str]] = set()
+    low = window.start
+    while low < window.end:
+        high = min(low + _SLICE, window.end)
+        found = query.between(low, high)
+        found.sort(key=lambda occurrence: _as_utc(occurrence["DTSTART"].dt))
+        for occurrence in found:
+            key = (str(occurrence["X-SRC"]), str(occurrence["RECURRENCE-ID"].dt))
+            if key not in seen:
+                seen.add(key)
+                yield occurrence
+        low = high
+
+
+def _occurrence_of(
+    base: CalendarItem,
+    item_id: str,
+    start: datetime | date,
+    end: datetime | date,
+    original: datetime | date,
+) -> CalendarItem:
+    try:
+        item = attrs.evolve(base, id=item_id, start=start, end=end, original_start=original)
+    except ValidationError as exc:
+        raise SkippedComponent(str(exc)) from exc
+    return with_etag(item)
 
 
 class _OverBudget(Exception):
@@ -517,7 +610,7 @@ _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 def _stamp(component: Component, name: str) -> datetime:
     prop: Any = component.get(name)
-    value = getattr(prop, "dt", None) if prop is not None and not isinstance(prop, list) else None
+    value = value_of(prop) if prop is not None and not isinstance(prop, list) else None
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return _EPOCH

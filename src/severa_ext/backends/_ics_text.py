@@ -22,8 +22,12 @@ from severa_ext.errors import BackendError
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "ParsedText",
+    "PreparedText",
     "captured_warnings",
+    "check_structure",
     "parse_calendar_bytes",
+    "parse_prepared",
+    "prepare_text",
     "repair_folds",
     "scan_event_lines",
 ]
@@ -229,6 +233,78 @@ def _scan(text_bytes: bytes, source: str) -> _Scan:
     return _Scan(tuple(events), tuple(durations), tuple(property_lines))
 
 
+@attrs.frozen
+class PreparedText:
+    """Checked, mended UTF-8 text of a calendar, before any parser has seen it."""
+
+    utf8: bytes
+    encoding: str
+    notes: tuple[str, ...]
+
+
+def prepare_text(
+    data: bytes, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None
+) -> PreparedText:
+    """Size limit, emptiness, folding repairs, decoding and the HTML check.
+
+    Raises:
+        BackendError: too big, empty, not text in a known encoding, or HTML.
+    """
+    if len(data) > max_bytes:
+        raise BackendError(
+            f"{source}: {len(data)} bytes is more than the limit of {max_bytes} bytes",
+            backend="ics",
+        )
+    if not data.strip():
+        raise BackendError(
+            f"{source}: empty content (never read as an empty calendar)", backend="ics"
+        )
+    legacy = encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+    data, repairs = repair_folds(data, utf8=not legacy)
+    text, used, notes = _decode(data, source, encoding)
+    notes.extend(repairs)
+    utf8 = text.encode("utf-8")
+    if utf8.lstrip()[:1] == b"<":
+        raise BackendError(
+            f"{source}, line 1: the content is HTML or XML, not iCalendar (an error page?)",
+            backend="ics",
+        )
+    return PreparedText(utf8, used, tuple(notes))
+
+
+def check_structure(utf8: bytes, source: str) -> None:
+    """Raise the error the whole-file scan finds (nesting, content outside, truncation).
+
+    Raises:
+        BackendError: the components are not one well-nested ``VCALENDAR``.
+    """
+    _scan(utf8, source)
+
+
+def parse_prepared(prepared: PreparedText, source: str) -> ParsedText:
+    """Parse prepared text with ``icalendar`` (every component), with the lines.
+
+    Raises:
+        BackendError: not one well-nested ``VCALENDAR`` (naming the line), or refused
+            by the parser.
+    """
+    utf8 = prepared.utf8
+    notes = list(prepared.notes)
+    scan = _scan(utf8, source)
+    try:
+        with captured_warnings(notes):
+            calendar = Calendar.from_ical(utf8)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise BackendError(
+            f"{source}: not a readable iCalendar file: {exc}", backend="ics"
+        ) from exc
+    if not isinstance(calendar, Calendar):
+        raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
+    return ParsedText(
+        calendar, scan.events, prepared.encoding, tuple(notes), scan.durations, scan.property_lines
+    )
+
+
 def parse_calendar_bytes(
     data: bytes, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None
 ) -> ParsedText:
@@ -248,39 +324,8 @@ def parse_calendar_bytes(
         BackendError: too big, empty, not text in a known encoding, not one well-nested
             ``VCALENDAR`` (naming the line), or refused by the parser.
     """
-    if len(data) > max_bytes:
-        raise BackendError(
-            f"{source}: {len(data)} bytes is more than the limit of {max_bytes} bytes",
-            backend="ics",
-        )
-    if not data.strip():
-        raise BackendError(
-            f"{source}: empty content (never read as an empty calendar)", backend="ics"
-        )
-    legacy = encoding is not None and encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
-    data, repairs = repair_folds(data, utf8=not legacy)
-    text, used, notes = _decode(data, source, encoding)
-    notes.extend(repairs)
-    utf8 = text.encode("utf-8")
-    stripped = utf8.lstrip()
-    if stripped[:1] == b"<":
-        raise BackendError(
-            f"{source}, line 1: the content is HTML or XML, not iCalendar (an error page?)",
-            backend="ics",
-        )
-    scan = _scan(utf8, source)
-    try:
-        with captured_warnings(notes):
-            calendar = Calendar.from_ical(utf8)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise BackendError(
-            f"{source}: not a readable iCalendar file: {exc}", backend="ics"
-        ) from exc
-    if not isinstance(calendar, Calendar):
-        raise BackendError(f"{source}: the top component is not a VCALENDAR", backend="ics")
-    return ParsedText(
-        calendar, scan.events, used, tuple(notes), scan.durations, scan.property_lines
-    )
+    prepared = prepare_text(data, source, max_bytes=max_bytes, encoding=encoding)
+    return parse_prepared(prepared, source)
 
 
 def scan_event_lines(data: bytes, source: str) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from icalendar import Component, Event
 from icalendar.prop import vInline
 
 from severa_ext.backends._ics_emit import escape_text
-from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY
+from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, value_of
 from severa_ext.sync.items import CalendarItem, ShowAs
 
 __all__ = ["apply_item", "new_event", "new_override", "when_value"]
@@ -48,7 +48,7 @@ def _is_floating(component: Component, name: str) -> bool:
     prop: Any = component.get(name)
     if prop is None or isinstance(prop, list) or "TZID" in prop.params:
         return False
-    value = getattr(prop, "dt", None)
+    value = value_of(prop)
     return isinstance(value, datetime) and value.tzinfo is None
 
 

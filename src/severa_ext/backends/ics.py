@@ -50,12 +50,22 @@ from severa_ext.backends._http import (
 )
 from severa_ext.backends._ics_cursor import (
     CURSOR_PREFIX,
-    content_digest,
-    file_digest,
+    END,
+    HEAD,
+    STAMP_PROPERTY,
+    cursor_parts,
+    identity,
+    identity_hasher,
     make_cursor,
     options_fingerprint,
+    same_context,
+    same_listing,
+    stamp,
+    stamp_line,
+    stamped,
 )
 from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
+from severa_ext.backends._ics_fast import read_fast
 from severa_ext.backends._ics_file import Rendering, atomic_write
 from severa_ext.backends._ics_index import (
     EXPANSION_BUDGET_S,
@@ -67,10 +77,12 @@ from severa_ext.backends._ics_index import (
     expand_series,
     split_id,
 )
+from severa_ext.backends._ics_scan import RawEvent
 from severa_ext.backends._ics_text import (
     DEFAULT_MAX_BYTES,
     captured_warnings,
-    parse_calendar_bytes,
+    parse_prepared,
+    prepare_text,
 )
 from severa_ext.backends._ics_write import apply_item, new_event, new_override
 from severa_ext.backends._timezones import resolve_zone
@@ -148,6 +160,47 @@ class _Loaded:
     dirty: bool = False
     keys: dict[str, list[str]] | None = None
     appended: dict[str, NewEvent] = attrs.field(factory=dict)
+    origin: str = ""
+    """The digest of the file content the writes since then started from."""
+    written: bytearray | None = None
+    """The file as last written, while every change since is an appended event."""
+    hasher: Any = None
+    """The identity hash state of ``written`` without its last line."""
+    written_appends: int = 0
+    stamped_with: tuple[str, str] | None = None
+
+    def remember(self, data: bytes, stamped_with: tuple[str, str] | None) -> None:
+        """``data`` was written: later appends extend it instead of rendering anew."""
+        if not data.endswith(END):
+            self.written = None
+            return
+        self.written = bytearray(data)
+        self.hasher = identity_hasher(memoryview(data)[: -len(END)])
+        self.written_appends = len(self.appended)
+        self.stamped_with = stamped_with
+
+    def append_render(self, stamped_with: tuple[str, str] | None) -> tuple[bytearray, str] | None:
+        """The file with the events created since the last write appended (no other
+        change since), and its identity; ``None`` when a full render is needed."""
+        written = self.written
+        if written is None or stamped_with != self.stamped_with:
+            return None
+        new = list(self.appended.values())[self.written_appends :]
+        if any(created.tzids for created in new):
+            return None  # a VTIMEZONE may be missing: the full render adds it
+        tail = b"".join(created.text for created in new)
+        self.hasher.update(tail)
+        final = self.hasher.copy()
+        final.update(END)
+        digest: str = final.hexdigest()
+        del written[-len(END) :]
+        written += tail + END
+        if stamped_with is not None:
+            line = stamp_line(digest, *stamped_with)
+            written[len(HEAD) : len(HEAD) + len(line)] = line
+        self.written_appends = len(self.appended)
+        return written, digest
+
     """Events created since the read, kept as text until a write needs their component."""
 
     def materialize(self, uid: str) -> None:
@@ -155,6 +208,7 @@ class _Loaded:
         created = self.appended.pop(uid, None)
         if created is None:
             return
+        self.written = None
         component = Component.from_ical(created.text)
         self.calendar.add_component(component)
         self.index.stored.setdefault(uid, []).append(component)
@@ -196,21 +250,27 @@ def _index_calendar(
     encoding: str | None,
     budget: float,
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]]:
-    parsed = parse_calendar_bytes(data, source, max_bytes=max_bytes, encoding=encoding)
-    notes = list(parsed.notes)
-    with captured_warnings(notes):
-        index, _floating = _index_parsed(
-            parsed.calendar,
-            parsed.event_lines,
-            source,
-            floating,
-            budget=budget,
-            durations=parsed.durations,
-            property_lines=parsed.property_lines,
-        )
+    prepared = prepare_text(data, source, max_bytes=max_bytes, encoding=encoding)
+    fast = read_fast(prepared, source, floating, budget=budget)
+    if fast is not None:
+        calendar, index, notes = fast
+    else:
+        parsed = parse_prepared(prepared, source)
+        collected = list(parsed.notes)
+        with captured_warnings(collected):
+            index, _floating = _index_parsed(
+                parsed.calendar,
+                parsed.event_lines,
+                source,
+                floating,
+                budget=budget,
+                durations=parsed.durations,
+                property_lines=parsed.property_lines,
+            )
+        calendar, notes = parsed.calendar, tuple(collected)
     for note in notes:
         logger.info("%s: %s", source, note)
-    return parsed.calendar, index, tuple(notes)
+    return calendar, index, notes
 
 
 def _index_parsed(
@@ -307,6 +367,10 @@ class IcsReader:
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
         return loaded.digest
 
+    def _resting_cursor(self, cursor: str | None, window: Window) -> str | None:
+        """The cursor an empty delta answers with (``cursor`` itself by default)."""
+        return cursor
+
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
         """A full listing of the window, or "nothing changed" since ``cursor``.
 
@@ -320,7 +384,7 @@ class IcsReader:
         self._last_window = window
         if self._unchanged_since(cursor, window):
             logger.debug("%s: unchanged since the cursor; nothing to list", self._backend_name)
-            return ChangeSet(cursor=cursor, full=False)
+            return ChangeSet(cursor=self._resting_cursor(cursor, window), full=False)
         loaded = self._current()
         # ChangeSet's converter=tuple is opaque to mypy: hand it an Any.
         items: Any = tuple(self._items(loaded, window))
@@ -397,6 +461,23 @@ def _reparse_in_place(component: Component) -> None:
     component.subcomponents[:] = fresh.subcomponents
 
 
+def _add_zones(calendar: Calendar, touched: list[Component]) -> None:
+    """Add a VTIMEZONE for each known zone the ``touched`` components name and the
+    calendar lacks (icalendar's rule), without walking the calendar's other events."""
+    existing = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
+    probe = Calendar()
+    probe.subcomponents = [*existing, *touched]
+    probe.add_missing_timezones()
+    kept = {id(c) for c in existing}
+    added = [c for c in probe.subcomponents if c.name == "VTIMEZONE" and id(c) not in kept]
+    calendar.subcomponents[:0] = added
+
+
+def _nonce_of(cursor: str) -> str | None:
+    parts = cursor_parts(cursor)
+    return parts.nonce if parts is not None else None
+
+
 def _plain_key(sync_key: str) -> bool:
     return sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
 
@@ -406,7 +487,7 @@ def _recurring(component: Component) -> bool:
 
 
 def _digest(data: bytes) -> str:
-    return content_digest(data)
+    return identity(data)
 
 
 class IcsBackend(IcsReader):
@@ -455,6 +536,11 @@ class IcsBackend(IcsReader):
         self._flushes_called = False
         self._created_here = False
         self._parses = 0
+        self._echo_cursor: str | None = None
+        self._nonce: str | None = None
+        """The token of the consumer whose cursor this backend last answered."""
+        self._listed: str | None = None
+        """The digest of the file that consumer last saw listed (or unchanged)."""
         self._options = options_fingerprint(
             zone=self._zone,
             encoding=encoding,
@@ -525,7 +611,9 @@ class IcsBackend(IcsReader):
             encoding=self._encoding,
             budget=self._budget,
         )
-        loaded = _Loaded(calendar, index, _digest(data), signature, notes)
+        calendar.pop(STAMP_PROPERTY, None)  # written again, new, with the next write
+        digest = _digest(data)
+        loaded = _Loaded(calendar, index, digest, signature, notes, origin=digest)
         for problem in index.problems:
             logger.info("%s: skipped %s", self.path, problem)
         return loaded
@@ -539,7 +627,10 @@ class IcsBackend(IcsReader):
         return loaded
 
     def _cursor(self, loaded: _Loaded, window: Window) -> str:
-        return make_cursor(loaded.digest, window, self._options)
+        cursor = make_cursor(loaded.digest, window, self._options, self._nonce)
+        self._nonce = self._nonce or _nonce_of(cursor)
+        self._listed = loaded.origin = loaded.digest
+        return cursor
 
     def changes(self, cursor: str | None, window: Window) -> ChangeSet:
         """As :meth:`IcsReader.changes`; a file this backend created is refused when
@@ -567,21 +658,49 @@ class IcsBackend(IcsReader):
         # Anything unexpected (not a cursor of this format, a missing, oversized or
         # unreadable file) answers False, and the full listing that follows raises
         # the same errors it always did.
+        self._echo_cursor = None
         if self._loaded is not None and self._loaded.dirty:
             return False  # writes not flushed yet: list from memory, never drop them
-        ours = cursor is not None and cursor.startswith(CURSOR_PREFIX + ":")
-        if not ours and self._loaded is None:
+        parts = cursor_parts(cursor) if cursor is not None else None
+        if parts is not None:
+            self._nonce = parts.nonce  # this consumer's token, for what we write next
+        if parts is None and self._loaded is None:
             return False
         try:
             signature = self._stat()
             if signature is None or signature[1] > self._max_bytes:
                 return False
-            digest = file_digest(self.path)
+            data = self.path.read_bytes()
         except (OSError, BackendError):
             return False
+        digest = _digest(data)
         if self._loaded is not None and self._loaded.digest != digest:
             self._loaded = None
-        return ours and make_cursor(digest, window, self._options) == cursor
+        if parts is None:
+            return False
+        if same_listing(parts, digest, window, self._options):
+            self._settled_at(digest)
+            return True
+        # The echo of our own writes: the file is exactly what this backend wrote for
+        # this consumer, starting from the file its cursor names (the engine has every
+        # write's result), so nothing changed that the engine has not seen.
+        if same_context(parts, window, self._options) and stamped(data, digest) == (
+            parts.nonce,
+            parts.digest[:16],
+        ):
+            self._echo_cursor = make_cursor(digest, window, self._options, parts.nonce)
+            self._settled_at(digest)
+            return True
+        return False
+
+    def _resting_cursor(self, cursor: str | None, window: Window) -> str | None:
+        return self._echo_cursor or cursor
+
+    def _settled_at(self, digest: str) -> None:
+        """The consumer has seen the file with ``digest``: writes from it are its echo."""
+        self._listed = digest
+        if self._loaded is not None:
+            self._loaded.origin = digest
 
     # --- writing -------------------------------------------------------------
 
@@ -622,21 +741,35 @@ class IcsBackend(IcsReader):
     def _write_out(self, loaded: _Loaded) -> None:
         """Render the calendar (changed components only) and replace the file."""
         self._refuse_if_changed(loaded)
-        data = loaded.render()
-        atomic_write(self.path, data)
-        loaded.digest = _digest(data)
+        stamped_with = None
+        if self._nonce is not None and self._listed == loaded.origin:
+            # Only writes that started from what the consumer saw listed are its echo.
+            stamped_with = (self._nonce, loaded.origin)
+        appended = loaded.append_render(stamped_with)
+        if appended is not None:
+            atomic_write(self.path, appended[0])
+            size, digest = len(appended[0]), appended[1]
+        else:
+            body = loaded.render()
+            data, digest = stamp(body, *stamped_with) if stamped_with else (body, identity(body))
+            atomic_write(self.path, data)
+            loaded.remember(data, stamped_with)
+            size = len(data)
+        loaded.digest = digest
         loaded.signature = self._stat()
         loaded.dirty = False
         self._created_here = False
-        logger.info("%s: wrote %d bytes", self.path, len(data))
+        logger.info("%s: wrote %d bytes", self.path, size)
 
     def _settle(self, loaded: _Loaded, touched: list[Component], needs_zones: bool) -> None:
         """Bring the index in step with the changed components (no file access)."""
         for component in touched:
             _reparse_in_place(component)
             loaded.rendering.forget(component)
+        if touched or needs_zones:
+            loaded.written = None  # a change inside the file: render it whole next time
         if needs_zones:
-            loaded.calendar.add_missing_timezones()
+            _add_zones(loaded.calendar, touched)
         loaded.expansions.clear()
         loaded.dirty = True
         simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(_recurring(c) for c in touched)
@@ -648,20 +781,34 @@ class IcsBackend(IcsReader):
                 item = convert(component, resolver, item_id=uid)
                 loaded.put_single(uid, item)
             return
+        # A series changed: index the calendar as a read of what it renders to would
+        # (lines are those of the text to be written).
         for uid in list(loaded.appended):
             loaded.materialize(uid)
-        # Lines are those of the last read; components written since have none.
-        index, _floating = _index_parsed(
-            loaded.calendar, (), str(self.path), self._zone, budget=self._budget
+        rendered = loaded.render()
+        calendar, index, _notes = _index_calendar(
+            rendered,
+            str(self.path),
+            floating=self._zone,
+            max_bytes=len(rendered),
+            encoding=None,
+            budget=self._budget,
         )
+        loaded.calendar = calendar
         loaded.index = index
+        loaded.rendering = Rendering()
         loaded.keys = None
 
     def _now(self) -> datetime:
         return self._clock.now()
 
     def _stored(self, loaded: _Loaded, uid: str) -> list[Component]:
-        return loaded.index.stored.get(uid, [])
+        """The stored components of ``uid``, parsed now where they were kept as text."""
+        stored: list[Any] = loaded.index.stored.get(uid, [])
+        for position, entry in enumerate(stored):
+            if isinstance(entry, RawEvent):
+                stored[position] = entry.materialize()
+        return stored
 
     def _check(self, loaded: _Loaded, item_id: str, if_match: str | None) -> CalendarItem:
         current = self.get(item_id)
@@ -684,6 +831,7 @@ class IcsBackend(IcsReader):
             loaded.put_single(uid, created.item)
             return uid
         event = new_event(uid)
+        loaded.written = None
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
         loaded.calendar.add_component(event)
         loaded.index.stored.setdefault(uid, []).append(event)
@@ -696,6 +844,7 @@ class IcsBackend(IcsReader):
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
         loaded.materialize(uid)
+        loaded.written = None
         components = self._stored(loaded, uid)
         sync_key = current.sync_key
         if token is None:
@@ -727,9 +876,11 @@ class IcsBackend(IcsReader):
         return series.stored_overrides.get(token) if series is not None else None
 
     def _remove(self, loaded: _Loaded, component: Component) -> None:
-        subcomponents = loaded.calendar.subcomponents
+        subcomponents: list[Any] = loaded.calendar.subcomponents  # RawEvents among them
         for position, candidate in enumerate(subcomponents):
-            if candidate is component:
+            if candidate is component or (
+                isinstance(candidate, RawEvent) and candidate.component is component
+            ):
                 del subcomponents[position]
                 return
 
@@ -737,6 +888,7 @@ class IcsBackend(IcsReader):
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
         loaded.materialize(uid)
+        loaded.written = None
         components = self._stored(loaded, uid)
         self._series_changed = True
         if token is None:
