@@ -1,6 +1,6 @@
 """pytest fixtures of the memory fakes (loaded by ``severa_ext.testing.plugin``).
 
-* ``fake_calendar``: a :class:`~severa_ext.backends.memory.MemoryBackend` with fault
+* ``fake_calendar``: a :class:`~severa_ext.testing.faults.MemoryBackend` with fault
   injection. At teardown it fails the test if an injected fault never fired (as
   pytest-httpx does for unused responses); opt out with
   ``@pytest.mark.severa_ext(assert_faults_fired=False)``.

@@ -61,7 +61,7 @@ class FakeEwsServer(LoopbackServer):
         clock: stamps ``LastModifiedTime`` (the system clock by default; a state
             machine passes its ``FixedClock``).
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
     def __init__(

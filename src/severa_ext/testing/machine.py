@@ -122,7 +122,7 @@ class SideDriver(Protocol):
 
 
 class MemoryDriver:
-    """A :class:`SideDriver` over a :class:`~severa_ext.backends.memory.MemoryBackend`."""
+    """A :class:`SideDriver` over a :class:`~severa_ext.testing.faults.MemoryBackend`."""
 
     def __init__(self, backend: MemoryBackend) -> None:
         self._backend = backend
@@ -180,7 +180,7 @@ class CrashingStore:
     """A :class:`~severa_ext.sync.state.StateStore` wrapper that dies around a commit.
 
     ``arm(skip, before=True)`` lets ``skip`` calls of ``apply`` through, then raises
-    :class:`~severa_ext.backends.memory.InjectedCrash` before (nothing stored) or after
+    :class:`~severa_ext.testing.faults.InjectedCrash` before (nothing stored) or after
     (everything stored) the next one.
     """
 

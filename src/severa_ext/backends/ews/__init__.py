@@ -7,7 +7,7 @@ Exchange Online EWS is being retired (Microsoft started shutting it down in Octo
 
 The package is laid out like the Graph backend:
 
-* :mod:`~severa_ext.backends.ews.backend`: :class:`EwsBackend` and its cursor;
+* ``backend``: :class:`EwsBackend` and its cursor;
 * ``_reading``: ``SyncFolderItems`` deltas, ``CalendarView`` windows and ``GetItem``;
 * ``_writing``: batched ``CreateItem`` / ``UpdateItem`` / ``DeleteItem``, one result
   per op;

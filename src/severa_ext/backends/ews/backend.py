@@ -110,7 +110,7 @@ class EwsBackend:
         mailbox: the primary SMTP address of the user's mailbox.
         auth: ``requests`` credentials: :func:`basic_auth`, :func:`ntlm_auth`, or any
             ``requests.auth.AuthBase``. Exclusive with ``token_provider``.
-        token_provider: a :class:`TokenProvider` for OAuth bearer tokens
+        token_provider: a :class:`~severa_ext.backends.graph.TokenProvider` for OAuth bearer tokens
             (:func:`msal_token_provider`), for servers with modern auth. A refused
             token is invalidated and the call retried once.
         impersonate: send the ``ExchangeImpersonation`` header, so the delegate
