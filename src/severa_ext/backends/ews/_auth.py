@@ -54,7 +54,8 @@ def ntlm_auth(username: str, password: str) -> requests.auth.AuthBase:
 
 
 def msal_token_provider(app: Any, scopes: Sequence[str]) -> TokenProvider:
-    """A :class:`~severa_ext.backends.graph.TokenProvider` over an msal ``ConfidentialClientApplication`` (app-only, S7).
+    """A :class:`~severa_ext.backends.graph.TokenProvider` over an msal
+    ``ConfidentialClientApplication`` (app-only, S7).
 
     Args:
         app: the msal application (its token cache keeps tokens until they expire).
@@ -70,7 +71,8 @@ def msal_token_provider(app: Any, scopes: Sequence[str]) -> TokenProvider:
 
 
 class BearerAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer`` from a :class:`~severa_ext.backends.graph.TokenProvider`, asked on every request."""
+    """``Authorization: Bearer`` from a :class:`~severa_ext.backends.graph.TokenProvider`,
+    asked on every request."""
 
     def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
