@@ -1,8 +1,9 @@
 """The Celery app a real worker process runs in tests/runner/test_celery_worker.py.
 
 Configured from the environment the test sets: the Redis broker (a Unix socket), the
-SQLite state and activation stores, the fake Graph server's port and the folder of
-each user's activities file. The host's own app looks the same, with its stores.
+state store (an SQLite file, or PostgreSQL when ``SEVERA_TEST_STATE_DSN`` is set), the
+activation store, the fake Graph server's port and the folder of each user's
+activities file. The host's own app looks the same, with its stores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from severa_ext.stores.activation import SQLActivationStore
 from severa_ext.sync.activation import OrganisationSettings, ServerKind
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
+from severa_ext.sync.state import StateStore
 from severa_ext.testing.graph_server import LoopbackAdapter
 
 ENV = os.environ
@@ -39,7 +41,15 @@ app = Celery("severa-fleet-test", broker=ENV.get("SEVERA_TEST_BROKER", "memory:/
 app.conf.update(
     task_default_queue="severa-test",
     worker_prefetch_multiplier=1,
-    broker_transport_options={"visibility_timeout": 4},
+    # An unacknowledged job (its worker was killed) is delivered again 4 s after it was
+    # taken; every worker looks for such jobs every 2 s (kombu's default is a look every
+    # 10 s, of which only every 10th scans: a worker that starts before the job is 4 s
+    # old would find it only 100 s later).
+    broker_transport_options={
+        "visibility_timeout": 4,
+        "unacked_restore_interval": 2,
+        "unacked_restore_throttle": 1,
+    },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
@@ -78,13 +88,23 @@ class FakeGraphPairs:
         return OpenPair(a, b, [session.close])
 
 
+def _state_store() -> StateStore:
+    """The worker's state: an SQLite file, or a PostgreSQL schema when the test names one."""
+    dsn = ENV.get("SEVERA_TEST_STATE_DSN")
+    if dsn:
+        from severa_ext.sync.postgres import PostgresStateStore
+
+        return PostgresStateStore(dsn, max_size=2)
+    return SQLiteStateStore(Path(ENV["SEVERA_TEST_STATE"]))
+
+
 def make_runner() -> Runner:
     client = redis_client()
     engine = sa.create_engine(f"sqlite:///{ENV['SEVERA_TEST_ACTIVATIONS']}")
     return Runner(
         ORGANISATION,
         SQLActivationStore(engine),
-        SQLiteStateStore(Path(ENV["SEVERA_TEST_STATE"])),
+        _state_store(),
         FakeGraphPairs(),
         RedisScheduleStore(client, prefix="fleet"),
         policy=SchedulePolicy(),

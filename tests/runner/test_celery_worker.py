@@ -53,8 +53,16 @@ def _activities(user: str, email: str) -> dict:
     }
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_dsn(request):
+    """The workers' state store: an SQLite file ("") or a PostgreSQL schema (its dsn)."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("postgres_schema").dsn
+
+
 @pytest.fixture
-def fleet(redis_server, tmp_path, monkeypatch):
+def fleet(redis_server, state_dsn, tmp_path, monkeypatch):
     server = FakeGraphServer().start()
     for user in ("alice", "bob"):
         server.add_mailbox(f"{user}@contoso.com")
@@ -72,6 +80,7 @@ def fleet(redis_server, tmp_path, monkeypatch):
         "SEVERA_TEST_BROKER": redis_server.kombu_url(3),
         "SEVERA_TEST_REDIS": redis_server.url(3),
         "SEVERA_TEST_STATE": str(tmp_path / "state.db"),
+        "SEVERA_TEST_STATE_DSN": state_dsn,
         "SEVERA_TEST_ACTIVATIONS": str(db),
         "SEVERA_TEST_GRAPH_PORT": str(server.port),
         "SEVERA_TEST_GRAPH_SECRET": server.client_secret,
