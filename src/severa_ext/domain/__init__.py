@@ -6,8 +6,9 @@ The rules' "work" is a :class:`Project`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from severa_ext._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from severa_ext.domain._activities import Activity, ActivityCategory, ActivityType, User
@@ -68,14 +69,4 @@ _LAZY: dict[str, str] = {
 """Where each public name is defined; its module is imported on first use (PEP 562)."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _LAZY)

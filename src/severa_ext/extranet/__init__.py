@@ -7,8 +7,9 @@ Extranet guide for a walk-through; the names below are the public API.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from severa_ext._lazy import lazy_exports
 
 # Loaded at once: the function shares its module's name, and importing the submodule
 # (which anything may do) would otherwise leave the module object in its place.
@@ -167,14 +168,4 @@ _LAZY: dict[str, str] = {
 so importing one submodule (``severa_ext.extranet.rights``) does not import the rest."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _LAZY)

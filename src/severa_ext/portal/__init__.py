@@ -12,8 +12,9 @@ Names load on first use, so ``import severa_ext.portal`` needs no Flask until us
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from severa_ext._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from severa_ext.portal.app import create_app
@@ -74,12 +75,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"severa_ext.portal.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__, __all__, {name: f"{__name__}.{module}" for name, module in _LAZY.items()}
+)

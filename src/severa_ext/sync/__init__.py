@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from severa_ext._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from severa_ext.sync.engine import ProgressCallback, SyncEngine
@@ -91,14 +92,4 @@ _LAZY: dict[str, str] = {
 importing the item model does not import the planner, nor anything the engine."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _LAZY)

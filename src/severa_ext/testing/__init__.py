@@ -25,8 +25,9 @@ The names here load on first use, so importing the package stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from severa_ext._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from severa_ext.testing._fixtures_memory import START, SyncHarness
@@ -74,13 +75,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # Not cached here: the module's own entry in sys.modules stays the one truth.
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _LAZY)
