@@ -23,7 +23,7 @@ from severa_ext.sync.engine._entries import Run
 from severa_ext.sync.engine._steps import state_change
 from severa_ext.sync.engine._stops import ListingFailed
 from severa_ext.sync.items import CalendarItem, Side, Window, copy_print
-from severa_ext.sync.links import Intent, Link, Parked, Stored
+from severa_ext.sync.links import Intent, Link, Stored
 from severa_ext.sync.planner import Plan, PlanRecord, SideChanges, plan_retry_create, plan_sync
 
 __all__ = ["OrderedKeys", "Prepared", "Reader"]
@@ -86,7 +86,7 @@ class _Observed:
 class _Recovery:
     """What resolving the pending intents gave."""
 
-    fixed: list[Stored] = attrs.field(factory=list)  # links settled, duplicates parked
+    fixed: list[Stored] = attrs.field(factory=list)  # the links settled
     extras: dict[Side, list[CalendarItem]] = attrs.field(factory=lambda: {"a": [], "b": []})
     retries: list[tuple[Intent, CalendarItem]] = attrs.field(factory=list)
     drop: list[str] = attrs.field(factory=list)
@@ -128,7 +128,8 @@ class Reader:
         """Resolve the intents left by a crashed or refused create.
 
         An intent whose item ``find(sync_key)`` finds is settled into its link (a
-        second item with the key is parked, S3); one whose item is not there and
+        second item with the key is observed, and the identity phase makes it a copy
+        to park, S3); one whose item is not there and
         whose source still is goes to ``retries``: its create is planned again under
         the same key and link (:func:`~severa_ext.sync.planner.plan_retry_create`),
         never as a new item; one whose source is gone too is dropped.
@@ -137,8 +138,7 @@ class Reader:
         recovery = _Recovery()
         for intent in ctx.store.intents(ctx.pair_id):
             self._resolve(intent, recovery, run, commit=commit)
-        parked = [fixed for fixed in recovery.fixed if isinstance(fixed, Parked)]
-        run.tally.recovered(linked=len(recovery.fixed) - len(parked), parked=len(parked))
+        run.tally.recovered(linked=len(recovery.fixed))
         if commit and (recovery.fixed or recovery.drop):
             ctx.steps.commit(state_change(recovery.fixed, recovery.drop))
         return recovery
@@ -153,7 +153,7 @@ class Reader:
             run.hold_cursors = True
             return
         if found:
-            self._settle(intent, found, recovery, commit=commit)
+            self._settle(intent, found, recovery)
             return
         source_id = intent.id_on(_other(side))
         source = None
@@ -195,26 +195,14 @@ class Reader:
         intent: Intent,
         found: tuple[CalendarItem, ...],
         recovery: _Recovery,
-        *,
-        commit: bool,
     ) -> None:
-        """Link the item an intent created; park any further item with its key."""
+        """Link the item an intent created. Any further item with its key goes to the
+        run's observations: the identity phase finds it a copy (S3) and the plan parks it."""
         side, key = intent.side, intent.sync_key
         first, *duplicates = found
         recovery.fixed.append(intent.settled(first.id, None))
-        recovery.extras[side].append(first)
+        recovery.extras[side].extend((first, *duplicates))
         logger.info("recovered create of %s on side %s as %s", key, side, first.id)
-        for dup in duplicates:
-            assert dup.id is not None
-            recovery.fixed.append(Parked(side, dup.id, dup.etag, dup.without_identity()))
-            if commit:
-                self._ctx.journal.note(
-                    "quarantine",
-                    f"duplicate (S3): sync key {key} also on {dup.id}",
-                    side,
-                    dup.id,
-                    "warning",
-                )
 
     # -- observe ----------------------------------------------------------------------
 

@@ -76,10 +76,10 @@ class Tally:
             self.linked += 1
         return True
 
-    def recovered(self, *, linked: int, parked: int) -> None:
-        """Count what resolving a crashed run's intents linked and parked."""
+    def recovered(self, *, linked: int) -> None:
+        """Count what resolving a crashed run's intents linked (a further item with an
+        intent's key is parked by the plan, and counted with it)."""
         self.linked += linked
-        self.quarantined += parked
 
     def report(
         self, pair_id: str, started: datetime, duration: float, *, dry_run: bool, advanced: bool
