@@ -37,10 +37,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench_sync import memory_pair
+
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import CalendarItem, Capabilities
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.postgres import PostgresStateStore
 from severa_ext.sync.report import SyncReport
@@ -51,25 +52,6 @@ NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 POLICY = SyncPolicy(outgoing_types={"meeting"}, default_type="internal", personal_type="personal")
 STEP_WRITES = 1000
 CLAIM_BATCH = 10
-
-
-def _backends(n: int, clock: FixedClock, tag: str) -> tuple[MemoryBackend, MemoryBackend]:
-    caps = Capabilities(delta=True, batch_size=50)
-    a = MemoryBackend(f"severa-{tag}", capabilities=caps, clock=clock)
-    b = MemoryBackend(f"calendar-{tag}", capabilities=caps, clock=clock)
-    for i in range(n):
-        start = NOW + timedelta(days=i % 300, minutes=(i * 7) % 1440)
-        a.user_create(
-            CalendarItem(
-                f"activity {i}",
-                start,
-                start + timedelta(hours=1),
-                location="Office",
-                body="Notes",
-                activity_type="meeting",
-            )
-        )
-    return a, b
 
 
 def _engine(
@@ -111,7 +93,7 @@ def _side_by_side(
     figures: dict[str, list[float]] = {}
     for name, open_store in stores.items():
         clock = FixedClock(NOW)
-        a, b = _backends(n, clock, name)
+        a, b = memory_pair(n, clock, f"-{name}")
         gc.collect()
         gc.freeze()
         store = open_store()
@@ -147,7 +129,7 @@ def _pairs_throughput(dsn: str, pairs: int, items: int) -> None:
     """No-change syncs of ``pairs`` pairs on one PostgreSQL: in a row, then claimed."""
     clock = FixedClock(NOW)
     with PostgresStateStore(dsn, max_size=2) as store:
-        sides = {f"user-{p:03}": _backends(items, clock, f"u{p}") for p in range(pairs)}
+        sides = {f"user-{p:03}": memory_pair(items, clock, f"-u{p}") for p in range(pairs)}
         t0 = time.perf_counter()
         for pair, (a, b) in sides.items():
             _engine(a, b, store, pair, clock).run()  # initial

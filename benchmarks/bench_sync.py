@@ -50,6 +50,26 @@ STEP_WRITES = 1000
 POLICY = SyncPolicy(outgoing_types={"meeting"}, default_type="internal", personal_type="personal")
 
 
+def memory_pair(n: int, clock: FixedClock, tag: str = "") -> tuple[MemoryBackend, MemoryBackend]:
+    """Two memory sides (delta cursors, batches of 50): ``n`` activities on A, B empty."""
+    caps = Capabilities(delta=True, batch_size=50)
+    a = MemoryBackend(f"severa{tag}", capabilities=caps, clock=clock)
+    b = MemoryBackend(f"calendar{tag}", capabilities=caps, clock=clock)
+    for i in range(n):
+        start = NOW + timedelta(days=i % 300, minutes=(i * 7) % 1440)
+        a.user_create(
+            CalendarItem(
+                f"activity {i}",
+                start,
+                start + timedelta(hours=1),
+                location="Office",
+                body="Notes",
+                activity_type="meeting",
+            )
+        )
+    return a, b
+
+
 def _store(path: Path, memory: bool) -> tuple[StateStore, str]:
     if memory:
         return MemoryStateStore(), "MemoryStateStore"
@@ -124,21 +144,7 @@ def bench(
 ) -> str:
     """Run the three measurements for ``n`` items; return the store's name."""
     clock = FixedClock(NOW)
-    caps = Capabilities(delta=True, batch_size=50)
-    a = MemoryBackend("severa", capabilities=caps, clock=clock)
-    b = MemoryBackend("calendar", capabilities=caps, clock=clock)
-    for i in range(n):
-        start = NOW + timedelta(days=i % 300, minutes=(i * 7) % 1440)
-        a.user_create(
-            CalendarItem(
-                f"activity {i}",
-                start,
-                start + timedelta(hours=1),
-                location="Office",
-                body="Notes",
-                activity_type="meeting",
-            )
-        )
+    a, b = memory_pair(n, clock)
     # The memory backends hold 2 x N items that a real deployment keeps on servers:
     # freeze them so the collector does not rescan these fixtures on every pass.
     gc.collect()
