@@ -447,7 +447,7 @@ def test_s3_initial_sync_asks_the_store_no_print_lookup() -> None:
     assert (report.linked, report.quarantined) == (1, 1)
     assert report.created == {"a": 1, "b": 20}
     assert spy.print_queries == []
-    assert spy.counts <= 2  # the S3 check's one, and the mass-deletion guard's
+    assert spy.counts == 1  # one per run: the S3 check and the mass-deletion guard share it
 
 
 def test_s3_no_change_sync_asks_nothing_and_a_later_run_asks_only_about_new_items() -> None:
@@ -459,7 +459,7 @@ def test_s3_no_change_sync_asks_nothing_and_a_later_run_asks_only_about_new_item
     pair.engine.run()  # reads back what the first run wrote to the calendar
     spy.counts = 0
     assert pair.engine.run().total_writes == 0
-    assert (spy.print_queries, spy.counts) == ([], 1)  # the mass-deletion guard's
+    assert (spy.print_queries, spy.counts) == ([], 1)  # the run's one
     first = pair.a.all_items()[0]
     pair.tick()
     pair.a.user_update(first.id or "", body="edited")  # a linked change: not asked about
@@ -467,7 +467,7 @@ def test_s3_no_change_sync_asks_nothing_and_a_later_run_asks_only_about_new_item
     spy.counts = 0
     pair.engine.run()
     assert spy.print_queries == [{copy_print(new)}]
-    assert spy.counts == 1  # the guard's: linked changes show the pair has links
+    assert spy.counts == 1  # the run's one
 
 
 def test_s3_plan_sync_without_known_copies_plans_as_before() -> None:

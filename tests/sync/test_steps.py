@@ -5,6 +5,7 @@ the rerun duplicates nothing (invariants of DESIGN.md; S3)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,7 +93,12 @@ def _ics_engine(path: Path, source: MemoryCalendar, store: Any) -> SyncEngine:
     calendar = IcsBackend(path, create_missing=True, clock=FixedClock(NOW))
     grown = attrs.evolve(calendar.capabilities, batch_size=5, rewrites_on_flush=True)
     return SyncEngine(
-        source, _Rewriting(calendar, grown), store, pair_id="p", policy=POLICY, clock=FixedClock(NOW)
+        source,
+        _Rewriting(calendar, grown),
+        store,
+        pair_id="p",
+        policy=POLICY,
+        clock=FixedClock(NOW),
     )
 
 
@@ -123,10 +129,8 @@ def test_a_crash_inside_a_grown_step_loses_no_item_and_duplicates_none(
     source = _source(120)
     store = CrashingStore(MemoryStateStore())
     store.arm(skip, before=before)
-    try:
+    with contextlib.suppress(InjectedCrash):
         _ics_engine(path, source, store).run()
-    except InjectedCrash:
-        pass
     store.disarm()
     report = _ics_engine(path, source, store).run()  # a new process: the file re-read
     assert report.ok, report.summary()

@@ -100,7 +100,7 @@ _CHECKPOINT_PAGES = 10_000
 _WAL_LIMIT = 64 * 2**20
 """Bytes the WAL file is truncated back to after a checkpoint."""
 
-_CACHE_KIB = 64 * 1024
+_CACHE_KIB = 8192
 """The page cache per connection, in KiB (SQLite's default is 2 MiB)."""
 
 

@@ -60,14 +60,16 @@ class Executor:
 
     # -- guard ----------------------------------------------------------------------
 
-    def guard(self, plan: Plan, *, allow: bool, mass_ratio: float, mass_min: int) -> None:
-        """Refuse a plan that deletes too much of one side, unless ``allow``.
+    def guard(
+        self, plan: Plan, *, total: int, allow: bool, mass_ratio: float, mass_min: int
+    ) -> None:
+        """Refuse a plan that deletes too much of one side (``total``: the entries
+        the pair had when the run read), unless ``allow``.
 
         Raises:
             MassDeletionRefused: nothing was deleted; the journal says why.
         """
         ctx = self._ctx
-        total = ctx.store.count(ctx.pair_id)
         for side in _SIDES:
             deletes = plan.count(Delete, side)
             if deletes < mass_min or deletes <= mass_ratio * total:

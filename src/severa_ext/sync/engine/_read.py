@@ -68,6 +68,7 @@ class Prepared:
     cursors: dict[Side, str | None]
     links: dict[str, Stored]
     changes: int
+    stored: int  # the pair's entries in the store when the run read
 
 
 @attrs.define
@@ -77,6 +78,7 @@ class _Observed:
     changed: dict[Side, dict[str, CalendarItem]] = attrs.field(factory=dict)
     deleted: dict[Side, set[str]] = attrs.field(factory=dict)
     cursors: dict[Side, str | None] = attrs.field(factory=dict)
+    first: bool = False  # the store held no entry of the pair: nothing to look up
 
     def count(self) -> int:
         return sum(len(self.changed[s]) + len(self.deleted[s]) for s in _SIDES)
@@ -90,6 +92,19 @@ class _Recovery:
     extras: dict[Side, list[CalendarItem]] = attrs.field(factory=lambda: {"a": [], "b": []})
     retries: list[tuple[Intent, CalendarItem]] = attrs.field(factory=list)
     drop: list[str] = attrs.field(factory=list)
+
+
+def _unechoed(items: list[CalendarItem], stored: dict[str, str | None]) -> dict[str, CalendarItem]:
+    """``items`` by id, less those whose etag is the one ``stored`` for their id:
+    unchanged since this engine last wrote or read them (above all, the echo of its
+    own writes in the next listing). The planner would find each unchanged;
+    comparing ids and etags spares loading their links."""
+    return {
+        item_id: item
+        for item in items
+        if (item_id := item.id) is not None
+        and ((etag := stored.get(item_id)) is None or etag != item.etag)
+    }
 
 
 class Reader:
@@ -110,7 +125,8 @@ class Reader:
             progress(0, 0, "list")
         now = self._ctx.clock.now()
         window = self._ctx.policy.window(now)
-        seen = self.observe(run, window, recovery.extras, record=commit)
+        stored = self._ctx.store.count(self._ctx.pair_id)
+        seen = self.observe(run, window, recovery.extras, record=commit, first=stored == 0)
         if progress is not None:
             progress(0, 0, "plan")
         links, known = self._links_of(seen, recovery.fixed)
@@ -120,7 +136,7 @@ class Reader:
         count = seen.count() + len(recovery.retries)
         if logger.isEnabledFor(logging.DEBUG):
             self._log_plan(plan, count)
-        return Prepared(plan, seen.cursors, links, count)
+        return Prepared(plan, seen.cursors, links, count, stored)
 
     # -- recover ----------------------------------------------------------------------
 
@@ -207,28 +223,33 @@ class Reader:
     # -- observe ----------------------------------------------------------------------
 
     def observe(
-        self, run: Run, window: Window, extras: dict[Side, list[CalendarItem]], *, record: bool
+        self,
+        run: Run,
+        window: Window,
+        extras: dict[Side, list[CalendarItem]],
+        *,
+        record: bool,
+        first: bool,
     ) -> _Observed:
         """Each side's changes (with ``extras``: items recovery found), minus the
-        echoes of the engine's own writes."""
-        seen = _Observed()
+        echoes of the engine's own writes (``first``: the store holds no entry of the
+        pair, so nothing is looked up)."""
+        seen = _Observed(first=first)
         for side in _SIDES:
-            items, gone, cursor, stored = self._list(side, window, run, record=record)
-            by_id = {item.id: item for item in items if item.id is not None}
+            changed, gone, cursor = self._list(side, window, run, record=record, first=seen.first)
             for extra in extras[side]:
                 if extra.id is not None:
-                    by_id.setdefault(extra.id, extra)
-            self._drop_echoes(side, by_id, stored)
-            seen.changed[side] = by_id
+                    changed.setdefault(extra.id, extra)
+            seen.changed[side] = changed
             seen.deleted[side] = gone
             seen.cursors[side] = cursor
         return seen
 
     def _list(
-        self, side: Side, window: Window, run: Run, *, record: bool
-    ) -> tuple[list[CalendarItem], set[str], str | None, dict[str, str | None] | None]:
-        """The side's changes: items, ids gone, the next cursor and, for a full
-        listing, every stored id of the side with its etag (read once, in bulk)."""
+        self, side: Side, window: Window, run: Run, *, record: bool, first: bool
+    ) -> tuple[dict[str, CalendarItem], set[str], str | None]:
+        """The side's changed items by id (less the echoes of the engine's own
+        writes), the ids gone and the next cursor."""
         ctx = self._ctx
         backend = ctx.calls.sides[side]
         cursor = ctx.store.cursor(ctx.pair_id, side)
@@ -240,13 +261,18 @@ class Reader:
         for problem in getattr(backend, "problems", None) or ():
             run.tally.problems.append(ctx.journal.problem(side, problem, record=record))
         items = list(changes.items)
+        if first:
+            return {item.id: item for item in items if item.id is not None}, set(), changes.cursor
         removed = list(changes.removed)
         stored = None
-        if changes.full:
+        if changes.full:  # every stored id and etag of the side, in one read
             stored = ctx.store.etags(ctx.pair_id, side)
             removed.extend(self._unlisted(side, items, stored))
         gone = self._confirm_gone(side, removed, items, run)
-        return items, gone, changes.cursor, stored
+        if stored is None:
+            ids = [item.id for item in items if item.id is not None]
+            stored = ctx.store.etags_by_ids(ctx.pair_id, side, ids)
+        return _unechoed(items, stored), gone, changes.cursor
 
     def _unlisted(
         self, side: Side, items: list[CalendarItem], stored: dict[str, str | None]
@@ -287,27 +313,6 @@ class Reader:
             else:
                 items.append(current)
         return gone
-
-    def _drop_echoes(
-        self, side: Side, changed: dict[str, CalendarItem], stored: dict[str, str | None] | None
-    ) -> None:
-        """Leave out listed items whose etag is the one their link stores: unchanged
-        since this engine last wrote or read them (above all, the echo of its own
-        writes in the next delta). The planner would find each unchanged; comparing
-        ids and etags only (``stored``: all of the side's, read for a full listing;
-        else looked up for the listed ids) spares loading their links."""
-        if not changed:
-            return
-        if stored is None:
-            ctx = self._ctx
-            stored = ctx.store.etags_by_ids(ctx.pair_id, side, changed)
-        unchanged = [
-            item_id
-            for item_id, item in changed.items()
-            if (etag := stored.get(item_id)) is not None and item.etag == etag
-        ]
-        for item_id in unchanged:
-            del changed[item_id]
 
     # -- links and plan ---------------------------------------------------------------
 
@@ -355,7 +360,7 @@ class Reader:
             kept=ctx.kept,
             read_only=ctx.read_only,
             new_key=OrderedKeys(now),
-            known_copies=self._known_copies(changed, known, links),
+            known_copies={} if seen.first else self._known_copies(changed, known, links),
         )
 
     def _shared_keys(
@@ -401,8 +406,6 @@ class Reader:
         """
         ctx = self._ctx
         if not (changed["a"] or changed["b"]):
-            return {}
-        if not links and ctx.store.count(ctx.pair_id) == 0:
             return {}
         prints: set[str] = set()
         for side in _SIDES:
