@@ -34,6 +34,7 @@ __all__ = [
     "pending",
     "put_arrays",
     "select_by",
+    "side_etags",
     "upsert",
 ]
 
@@ -163,6 +164,17 @@ def select_by(
     for offset in range(0, len(wanted), _CHUNK):
         found.extend(conn.execute(sql, (pair_id, wanted[offset : offset + _CHUNK])).fetchall())
     return found
+
+
+def side_etags(
+    conn: Connection[Any], pair_id: str, column: str, etag: str
+) -> list[tuple[Any, ...]]:
+    """Rows ``(id, etag)`` of every entry with an id in ``column`` (fixed names)."""
+    return conn.execute(
+        f"SELECT {column}, {etag} FROM severa_ext_state_links "  # noqa: S608 - fixed names
+        f"WHERE pair_id = %s AND {column} IS NOT NULL",
+        (pair_id,),
+    ).fetchall()
 
 
 def page(conn: Connection[Any], pair_id: str, *, after: int) -> list[tuple[Any, ...]]:

@@ -314,6 +314,11 @@ class Capabilities:
             default) means all of them. A field a side drops (an activity has no
             ``show_as``) is never compared against it (``verify``, merges) and never
             overwritten on the other side with the dropping side's default.
+        rewrites_on_flush: ``flush`` writes the whole store out again (a file
+            replaced atomically), so its cost grows with the store, not with the
+            writes since the last flush. The engine then lets its durable steps grow
+            with the run (each at least a quarter of the side's writes so far): the
+            bytes a large sync writes stay linear in its size.
     """
 
     delta: bool = False
@@ -324,6 +329,7 @@ class Capabilities:
     content_fields: frozenset[str] | None = attrs.field(
         default=None, converter=_field_set, validator=_content_fields
     )
+    rewrites_on_flush: bool = False
 
 
 def item_label(item: CalendarItem) -> str:

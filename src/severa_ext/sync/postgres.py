@@ -256,6 +256,14 @@ class PostgresStateStore:
             found = rows.select_by(conn, pair_id, column, ids, select=f"{side}_etag")
         return {row[0]: row[1] for row in found}
 
+    def etags(self, pair_id: str, side: Side) -> dict[str, str | None]:
+        """Every id an entry owns on ``side`` and the etag stored for it (one query;
+        no base is read)."""
+        column = _column(side, "etags")
+        with self._conn("read the etags") as conn:
+            found = rows.side_etags(conn, pair_id, column, f"{side}_etag")
+        return dict(found)
+
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Entries among ``sync_keys``, keyed by sync key."""
         with self._conn("look links up by sync key") as conn:

@@ -509,6 +509,20 @@ class SQLiteStateStore:
         rows = self._bulk("look etags up by id", column, pair_id, ids, select=f"{side}_etag")
         return dict(rows)
 
+    def etags(self, pair_id: str, side: Side) -> dict[str, str | None]:
+        """Every id an entry owns on ``side`` and the etag stored for it (one query;
+        no base is read)."""
+        column = _ID_COLUMN.get(side)
+        if column is None:
+            raise ValidationError(f"etags: side must be 'a' or 'b', got {side!r}")
+        with self._guard("read the etags") as conn:
+            rows = conn.execute(
+                f"SELECT {column}, {side}_etag FROM links "  # noqa: S608 - fixed column names
+                f"WHERE pair_id = ? AND {column} IS NOT NULL",
+                (pair_id,),
+            ).fetchall()
+        return dict(rows)
+
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Links among ``sync_keys``, keyed by sync key (indexed)."""
         rows = self._bulk("look links up by sync key", "sync_key", pair_id, sync_keys)

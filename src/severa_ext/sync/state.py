@@ -85,6 +85,13 @@ class StateStore(Protocol):
         the items that only echo its own writes."""
         ...
 
+    def etags(self, pair_id: str, side: Side) -> dict[str, str | None]:
+        """The etag each entry stores for its item on ``side``, keyed by every id
+        entries own there (one read of two columns, no base): what a full listing is
+        compared against, so an unchanged item costs a dict lookup and no link is
+        loaded."""
+        ...
+
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Entries among ``sync_keys``, keyed by sync key (bulk lookup)."""
         ...
@@ -241,6 +248,10 @@ class MemoryStateStore:
         index = self._index(pair_id, side)
         links = self._links.get(pair_id, {})
         return {i: links[key].etag_on(side) for i in ids if (key := index.get(i)) is not None}
+
+    def etags(self, pair_id: str, side: Side) -> dict[str, str | None]:
+        links = self._links.get(pair_id, {})
+        return {i: links[key].etag_on(side) for i, key in self._index(pair_id, side).items()}
 
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         links = self._links.get(pair_id, {})

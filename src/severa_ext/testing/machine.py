@@ -218,6 +218,10 @@ class CrashingStore:
         """Delegate."""
         return self.inner.etags_by_ids(pair_id, side, ids)
 
+    def etags(self, pair_id: str, side: Side) -> dict[str, str | None]:
+        """Delegate."""
+        return self.inner.etags(pair_id, side)
+
     def links_by_keys(self, pair_id: str, sync_keys: Iterable[str]) -> dict[str, Stored]:
         """Delegate."""
         return self.inner.links_by_keys(pair_id, sync_keys)

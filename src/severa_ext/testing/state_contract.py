@@ -126,6 +126,9 @@ class StateStoreContract:
         assert store.etags_by_ids("p", "b", ["B1", "B2", "B9"]) == {"B1": None, "B2": "x"}
         assert store.etags_by_ids("p", "a", iter(["A1", "A2"])) == {"A1": "1", "A2": "1"}
         assert store.etags_by_ids("q", "a", ["A1"]) == {}
+        assert store.etags("p", "b") == {"B1": None, "B2": "x"}
+        assert store.etags("p", "a") == {"A1": "1", "A2": "1"}
+        assert store.etags("q", "a") == {}
         assert store.count("p") == 2
 
     def test_bulk_lookups_of_thousands_of_keys(self, store: StateStore) -> None:
@@ -137,6 +140,7 @@ class StateStoreContract:
         )
         assert len(store.links_by_keys("p", (f"k{n}" for n in range(2500)))) == 2500
         assert len(store.etags_by_ids("p", "b", [f"B{n}" for n in range(3000)])) == 2500
+        assert len(store.etags("p", "b")) == 2500
 
     def test_full_scan_pages_in_the_order_first_stored(self, store: StateStore) -> None:
         """``links`` reads every entry, past any page size, in the order each was first
@@ -331,6 +335,7 @@ class StateStoreContract:
                 assert store.etags_by_ids(pair, side, ids) == reference.etags_by_ids(
                     pair, side, ids
                 )
+                assert store.etags(pair, side) == reference.etags(pair, side)
 
     def test_every_earlier_schema_version_is_migrated(self, tmp_path: Path) -> None:
         if not self.earlier_schema_versions:

@@ -189,11 +189,12 @@ class Executor:
         batches: the intents of its creates are stored (with the previous step's
         final links) before any of them is sent; a crash leaves those intents
         pending and the next run resolves each by ``find(sync_key)``."""
-        size = self._ctx.calls.sides[slots.side].capabilities.batch_size
-        step = max(size, self._step_writes // size * size)
+        capabilities = self._ctx.calls.sides[slots.side].capabilities
+        size, grows = capabilities.batch_size, capabilities.rewrites_on_flush
         count = len(slots.records)
-        for first in range(0, count, step):
-            last = min(first + step, count)
+        first = 0
+        while first < count:
+            last = min(first + self._step(size, done=first, grows=grows), count)
             self._ctx.steps.apply(pending, slots.intents(first, last))
             for start in range(first, last, size):
                 todo = [i for i in range(start, min(start + size, last)) if live(slots.owners[i])]
@@ -202,6 +203,15 @@ class Executor:
                 stale.extend(self._write_batch(slots, todo, run, pending))
                 if progress is not None:
                     progress(run.done, run.total, "write")
+            first = last
+
+    def _step(self, size: int, *, done: int, grows: bool) -> int:
+        """The writes of the next durable step: ``step_writes`` rounded down to whole
+        batches of ``size`` (at least one batch); on a side whose flush rewrites the
+        whole store, also at least a quarter of the ``done`` writes, so the side is
+        flushed O(log N) times and the bytes written stay linear in N."""
+        writes = max(self._step_writes, done // 4) if grows else self._step_writes
+        return max(size, writes // size * size)
 
     def _write_batch(
         self, slots: _Slots, todo: list[int], run: Run, pending: Pending

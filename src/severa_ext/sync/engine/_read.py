@@ -213,12 +213,12 @@ class Reader:
         echoes of the engine's own writes."""
         seen = _Observed()
         for side in _SIDES:
-            items, gone, cursor = self._list(side, window, run, record=record)
+            items, gone, cursor, stored = self._list(side, window, run, record=record)
             by_id = {item.id: item for item in items if item.id is not None}
             for extra in extras[side]:
                 if extra.id is not None:
                     by_id.setdefault(extra.id, extra)
-            self._drop_echoes(side, by_id)
+            self._drop_echoes(side, by_id, stored)
             seen.changed[side] = by_id
             seen.deleted[side] = gone
             seen.cursors[side] = cursor
@@ -226,7 +226,9 @@ class Reader:
 
     def _list(
         self, side: Side, window: Window, run: Run, *, record: bool
-    ) -> tuple[list[CalendarItem], set[str], str | None]:
+    ) -> tuple[list[CalendarItem], set[str], str | None, dict[str, str | None] | None]:
+        """The side's changes: items, ids gone, the next cursor and, for a full
+        listing, every stored id of the side with its etag (read once, in bulk)."""
         ctx = self._ctx
         backend = ctx.calls.sides[side]
         cursor = ctx.store.cursor(ctx.pair_id, side)
@@ -239,20 +241,24 @@ class Reader:
             run.tally.problems.append(ctx.journal.problem(side, problem, record=record))
         items = list(changes.items)
         removed = list(changes.removed)
+        stored = None
         if changes.full:
-            removed.extend(self._unlisted(side, {item.id for item in items}))
+            stored = ctx.store.etags(ctx.pair_id, side)
+            removed.extend(self._unlisted(side, items, stored))
         gone = self._confirm_gone(side, removed, items, run)
-        return items, gone, changes.cursor
+        return items, gone, changes.cursor, stored
 
-    def _unlisted(self, side: Side, listed: set[str | None]) -> list[str]:
-        """The linked ids of ``side`` a full listing left out."""
+    def _unlisted(
+        self, side: Side, items: list[CalendarItem], stored: dict[str, str | None]
+    ) -> list[str]:
+        """The ids of ``side`` that entries other than intents own and a full listing
+        of ``items`` left out."""
+        listed = {item.id for item in items}
+        if stored.keys() <= listed:
+            return []
         ctx = self._ctx
-        unlisted: list[str] = []
-        for link in ctx.store.links(ctx.pair_id):
-            item_id = link.id_on(side)
-            if item_id is not None and item_id not in listed and not isinstance(link, Intent):
-                unlisted.append(item_id)
-        return unlisted
+        pending = {intent.id_on(side) for intent in ctx.store.intents(ctx.pair_id)}
+        return [i for i in stored if i not in listed and i not in pending]
 
     def _confirm_gone(
         self, side: Side, removed: list[str], items: list[CalendarItem], run: Run
@@ -282,17 +288,26 @@ class Reader:
                 items.append(current)
         return gone
 
-    def _drop_echoes(self, side: Side, changed: dict[str, CalendarItem]) -> None:
+    def _drop_echoes(
+        self, side: Side, changed: dict[str, CalendarItem], stored: dict[str, str | None] | None
+    ) -> None:
         """Leave out listed items whose etag is the one their link stores: unchanged
         since this engine last wrote or read them (above all, the echo of its own
-        writes in the next delta). The planner would find each unchanged; asking the
-        store for ids and etags only spares loading their links."""
+        writes in the next delta). The planner would find each unchanged; comparing
+        ids and etags only (``stored``: all of the side's, read for a full listing;
+        else looked up for the listed ids) spares loading their links."""
         if not changed:
             return
-        ctx = self._ctx
-        for item_id, etag in ctx.store.etags_by_ids(ctx.pair_id, side, changed).items():
-            if etag is not None and changed[item_id].etag == etag:
-                del changed[item_id]
+        if stored is None:
+            ctx = self._ctx
+            stored = ctx.store.etags_by_ids(ctx.pair_id, side, changed)
+        unchanged = [
+            item_id
+            for item_id, item in changed.items()
+            if (etag := stored.get(item_id)) is not None and item.etag == etag
+        ]
+        for item_id in unchanged:
+            del changed[item_id]
 
     # -- links and plan ---------------------------------------------------------------
 
