@@ -170,3 +170,42 @@ def test_a_create_answers_the_item_a_read_gives(tmp_path: Path) -> None:
     assert created.start == day.replace(microsecond=0)
     backend.close()
     assert IcsBackend(path).changes(None, EVERYTHING).items == (created,)
+
+
+class CountingIcs(IcsBackend):
+    """An ICS backend that counts the flushes that wrote the file."""
+
+    writes = 0
+
+    def _write_out(self, loaded: Any) -> None:
+        CountingIcs.writes += 1
+        super()._write_out(loaded)
+
+
+def test_an_initial_sync_flushes_the_file_a_logarithmic_number_of_times(tmp_path: Path) -> None:
+    """Each flush replaces the whole file (``rewrites_on_flush``), so the engine's
+    durable steps grow with the run: 10,000 creates (batches of 500) take fewer
+    flushes than one per batch, and the file has every item (X4)."""
+    from severa_ext.backends.memory import MemoryBackend
+    from severa_ext.sync.engine import SyncEngine
+    from severa_ext.sync.policy import SyncPolicy
+    from severa_ext.sync.sqlite import SQLiteStateStore
+
+    count = 10_000
+    memory = MemoryBackend("memory")
+    day = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    for n in range(count):
+        start = day + timedelta(minutes=13 * n)
+        memory.user_create(CalendarItem(f"A{n}", start, start + timedelta(minutes=30)))
+    path = tmp_path / "cal.ics"
+    ics = CountingIcs(path, create_missing=True, clock=FixedClock(START))
+    assert ics.capabilities.rewrites_on_flush
+    CountingIcs.writes = 0
+    with SQLiteStateStore(tmp_path / "state.sqlite") as store:
+        policy = SyncPolicy.calendars(past_days=35, future_days=510)
+        clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
+        report = SyncEngine(memory, ics, store, pair_id="p", policy=policy, clock=clock).run()
+        ics.close()
+    assert report.total_writes == count
+    assert CountingIcs.writes < count // 500
+    assert len(IcsBackend(path).changes(None, EVERYTHING).items) == count

@@ -576,8 +576,17 @@ class IcsBackend(IcsReader):
         was issued for. The engine does not need the flag for that: it passes its
         stored cursor to every backend and treats any ``full=False`` answer as a
         delta, so an empty one costs it no per-item work.
+
+        ``rewrites_on_flush``: each flush replaces the whole file, so the engine
+        lets its durable steps grow with the run (O(log N) flushes).
         """
-        return Capabilities(delta=False, batch_size=500, read_only=False, sync_key_lookup=False)
+        return Capabilities(
+            delta=False,
+            batch_size=500,
+            read_only=False,
+            sync_key_lookup=False,
+            rewrites_on_flush=True,
+        )
 
     @property
     def parses(self) -> int:
