@@ -1,15 +1,25 @@
-"""Benchmark of the ICS backend: initial syncs into an empty file, parse + index of a
-generated 50,000-event file, then a no-change sync against it.
+"""Benchmark of the ICS backend: initial syncs into an empty file, the backend's
+writes beside vdirsyncer's, parse + index of a generated 50,000-event file, then a
+no-change sync against it.
 
 Run: ``python benchmarks/bench_ics.py [--events N] [--initial N,N] [--skip-full]
-[--baseline REF] [--baseline-max N] [--vdirsyncer PYTHON]``.
-Prints seconds and peak memory (the process's peak resident set size after each
-phase). Each initial-sync row is measured side by side with the implementation on
-``main`` (``--baseline REF``, copied from git into a temporary package at run time),
-on the same data in the same run, and printed with the ratio. The backend's writes
-of the same counts are also timed against vdirsyncer 0.21.0's ``singlefile`` storage
-uploading the same events, run by ``--vdirsyncer`` (a Python in the benchmark's own
-virtualenv, ``/tmp/bench-venv``; never a dependency of this package).
+[--baseline REF] [--baseline-max N] [--vdirsyncer PYTHON] [--repeat N] [--profile]
+[--writes-only]``.
+Prints seconds (wall clock and the process's CPU time: on a machine shared with other
+jobs the wall clock also waits for them) and peak memory (the process's peak resident
+set size after each phase). Each initial-sync row is a whole engine run (memory
+calendar to an empty ``ics:`` file) with the seconds spent inside the ICS backend,
+measured side by side with the implementation on ``main`` (``--baseline REF``, copied
+from git into a temporary package at run time), on the same data in the same run, and
+printed with the ratio; ``--profile`` prints a cProfile of our initial syncs (the
+costliest calls, then those inside ``backends/*ics*``).
+
+The backend's writes of the same counts (``apply_batch`` of 500, then ``flush``: once,
+after each durable step as the engine sizes them, or after every 500) are timed
+against vdirsyncer 0.21.0's ``singlefile`` storage uploading the same events, run by
+``--vdirsyncer`` (a Python in the benchmark's own virtualenv, ``/tmp/bench-venv``;
+never a dependency of this package): each side's best of ``--repeat`` interleaved
+rounds.
 
 A no-change sync with a fresh backend (a new command-line process) passes the cursor
 the previous run stored: the file is hashed, not parsed, and the engine does no
@@ -20,8 +30,10 @@ cursor (a full parse and listing, the behaviour before cursors).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import json
+import pstats
 import re
 import resource
 import subprocess
@@ -33,6 +45,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
+
+import attrs
 
 from severa_ext.backends.base import CreateOp
 from severa_ext.backends.ics import IcsBackend
@@ -82,6 +96,34 @@ def measure(label: str, work: Callable[[], T]) -> T:
     seconds = time.perf_counter() - began
     print(f"{label:<40} {seconds:8.3f} s   peak RSS so far {peak_rss_mib():7.0f} MiB")
     return result
+
+
+@attrs.frozen
+class Timing:
+    """Wall-clock and CPU seconds of one piece of work (CPU time is what the work
+    itself cost; on a machine shared with other jobs the wall clock waits for them)."""
+
+    wall: float
+    cpu: float
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s (cpu {self.cpu:.2f} s)"
+
+
+class Timer:
+    """Started at construction; :meth:`stop` gives the :class:`Timing` since then."""
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+
+    def stop(self) -> Timing:
+        return Timing(time.perf_counter() - self._wall, time.process_time() - self._cpu)
+
+
+def best(timings: list[Timing]) -> Timing:
+    """The fastest of several rounds (by wall clock)."""
+    return min(timings, key=lambda timing: timing.wall)
 
 
 class FullListingIcs(IcsBackend):
@@ -179,7 +221,43 @@ def source_items(count: int) -> MemoryBackend:
     return memory
 
 
-def initial_sync(count: int, folder: Path, backend_type: Any, label: str) -> float:
+def in_backend(backend_type: Any, spent: list[float]) -> Any:
+    """``backend_type`` adding the wall seconds spent inside its reads, writes and
+    flushes to ``spent[0]`` (the backend's share of an engine run)."""
+
+    def timed(name: str) -> Any:
+        method = getattr(backend_type, name)
+
+        def wrapper(self: Any, *args: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return method(self, *args)
+            finally:
+                spent[0] += time.perf_counter() - began
+
+        return wrapper
+
+    names = ("changes", "apply_batch", "flush", "close", "get", "find")
+    return type("Timed" + backend_type.__name__, (backend_type,), {n: timed(n) for n in names})
+
+
+def profiled(work: Callable[[], T], enabled: bool) -> T:
+    """Run ``work``; under ``enabled`` print its profile: the costliest calls, then
+    those inside the ICS backend's modules."""
+    if not enabled:
+        return work()
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(work)
+    finally:
+        stats = pstats.Stats(profile)
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(r"backends[/\\]_?ics", 25)
+
+
+def initial_sync(
+    count: int, folder: Path, backend_type: Any, label: str, *, profile: bool = False
+) -> float:
     """Seconds of the first sync of ``count`` items into an empty file, then the echo
     run and a no-change run (printed)."""
     path = folder / f"initial-{label}-{count}.ics"
@@ -187,29 +265,36 @@ def initial_sync(count: int, folder: Path, backend_type: Any, label: str) -> flo
     memory = source_items(count)
     policy = SyncPolicy.calendars(past_days=35, future_days=510)
     clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
+    spent = [0.0]
+    timed_type = in_backend(backend_type, spent)
 
     def run() -> Any:
-        ics = backend_type(path, create_missing=True, clock=clock)
+        ics = timed_type(path, create_missing=True, clock=clock)
         engine = SyncEngine(memory, ics, state, pair_id=label, policy=policy, clock=clock)
         try:
             return engine.run()
         finally:
             ics.close()
 
-    began = time.perf_counter()
-    first = run()
-    seconds = time.perf_counter() - began
-    print(f"  {label:<9} initial sync of {count:>6}: {seconds:8.2f} s  ({first.summary()})")
+    timer = Timer()
+    first = profiled(run, profile)
+    timing = timer.stop()
+    print(
+        f"  {label:<9} initial sync of {count:>6}: {timing}, {spent[0]:.2f} s of it in the "
+        f"ICS backend  ({first.summary()})"
+    )
     measure(f"  {label:<9} echo run", run)
     measure(f"  {label:<9} no-change run", run)
     state.close()
-    return seconds
+    return timing.wall
 
 
-def initial_rows(counts: list[int], ref: str, folder: Path, baseline_max: int) -> None:
+def initial_rows(
+    counts: list[int], ref: str, folder: Path, baseline_max: int, *, profile: bool = False
+) -> None:
     baseline = baseline_module(ref, folder).IcsBackend if ref else None
     for count in counts:
-        ours = initial_sync(count, folder, IcsBackend, "this")
+        ours = initial_sync(count, folder, IcsBackend, "this", profile=profile)
         if baseline is not None and count <= baseline_max:
             theirs = initial_sync(count, folder, baseline, ref)
             print(f"  initial sync of {count}: {theirs / ours:.1f}x faster than {ref}")
@@ -227,37 +312,58 @@ async def upload(texts, path):
             await storage.upload(Item(text))
 
 texts = json.load(open(sys.argv[1]))
-began = time.perf_counter()
+began, cpu = time.perf_counter(), time.process_time()
 asyncio.run(upload(texts, sys.argv[2]))
-print(time.perf_counter() - began)
+print(time.perf_counter() - began, time.process_time() - cpu)
 """
 
 
-def backend_write(count: int, folder: Path, *, flush_each: bool = True) -> tuple[float, Path]:
-    """Seconds to create ``count`` items through ``apply_batch`` (500 a batch) and
-    ``flush`` after each batch (the engine's durable steps) or once at the end."""
-    path = folder / f"backend-{count}-{flush_each}.ics"
+def durable_steps(count: int, batch: int = 500) -> list[int]:
+    """The writes of each durable step of a sync creating ``count`` items, as the
+    engine sizes them on a side that ``rewrites_on_flush``: at least one batch, else a
+    quarter of the writes done so far rounded down to whole batches."""
+    steps: list[int] = []
+    done = 0
+    while done < count:
+        step = max(batch, done // 4 // batch * batch)
+        steps.append(min(step, count - done))
+        done += steps[-1]
+    return steps
+
+
+def backend_write(count: int, folder: Path, steps: list[int], tag: str) -> tuple[Timing, Path]:
+    """Time creating ``count`` items through ``apply_batch`` (500 a batch) with a
+    ``flush`` after each durable step of ``steps`` (the engine's protocol)."""
+    path = folder / f"backend-{count}-{tag}.ics"
+    path.unlink(missing_ok=True)
     clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
     items = list(source_items(count).changes(None, WINDOW).items)
-    began = time.perf_counter()
+    timer = Timer()
     backend = IcsBackend(path, create_missing=True, clock=clock)
     backend.flush()  # the engine's protocol: one flush per durable step
-    for first in range(0, count, 500):
-        ops = [
-            CreateOp(item, f"key-{first + n}") for n, item in enumerate(items[first : first + 500])
-        ]
-        backend.apply_batch(ops)
-        if flush_each:
-            backend.flush()
+    first = 0
+    for step in steps:
+        for start in range(first, first + step, 500):
+            chunk = items[start : min(start + 500, first + step)]
+            ops = [CreateOp(item, f"key-{start + n}") for n, item in enumerate(chunk)]
+            backend.apply_batch(ops)
+        backend.flush()
+        first += step
     backend.close()
-    return time.perf_counter() - began, path
+    return timer.stop(), path
 
 
-def vdirsyncer_row(count: int, folder: Path, python: Path) -> None:
-    """Our backend's writes of ``count`` items vs vdirsyncer's ``singlefile`` storage
-    uploading the same events (one ``at_once`` block: one write at the end)."""
-    ours, written = backend_write(count, folder)
-    once, _path = backend_write(count, folder, flush_each=False)
+def write_schedules(count: int) -> dict[str, list[int]]:
+    """The flush schedules of the write rows, by label."""
+    return {
+        "one flush": [count],
+        "engine's steps": durable_steps(count),
+        "a flush per 500": [500] * (count // 500) + ([count % 500] if count % 500 else []),
+    }
+
+
+def vdirsyncer_texts(written: Path, folder: Path, count: int) -> Path:
+    """The events of ``written``, each as its own calendar (vdirsyncer's items)."""
     events = re.findall(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", written.read_bytes(), re.S)
     texts = [
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n"
@@ -267,6 +373,12 @@ def vdirsyncer_row(count: int, folder: Path, python: Path) -> None:
     ]
     source = folder / f"vdirsyncer-items-{count}.json"
     source.write_text(json.dumps(texts))
+    return source
+
+
+def vdirsyncer_upload(source: Path, folder: Path, count: int, python: Path) -> Timing:
+    """vdirsyncer's ``singlefile`` storage uploading the events of ``source`` into an
+    empty file (one ``at_once`` block: one write at the end), timed in its process."""
     target = folder / f"vdirsyncer-{count}.ics"
     target.write_bytes(b"")
     answer = subprocess.run(
@@ -275,12 +387,34 @@ def vdirsyncer_row(count: int, folder: Path, python: Path) -> None:
         capture_output=True,
         text=True,
     )
-    theirs = float(answer.stdout.strip())
-    print(
-        f"  write {count} new events: vdirsyncer 0.21.0 singlefile {theirs:.2f} s (one "
-        f"write); this backend {once:.2f} s (one flush): {theirs / once:.1f}x faster, "
-        f"{ours:.2f} s (a flush per 500, as a sync does): {theirs / ours:.1f}x faster"
-    )
+    wall, cpu = (float(word) for word in answer.stdout.split())
+    return Timing(wall, cpu)
+
+
+def vdirsyncer_row(count: int, folder: Path, python: Path, repeat: int) -> None:
+    """Our backend's writes of ``count`` items (one flush, the engine's durable steps,
+    a flush per 500) vs vdirsyncer's ``singlefile`` storage uploading the same events;
+    each side's best of ``repeat`` rounds, the rounds interleaved (shared machines)."""
+    schedules = write_schedules(count)
+    ours: dict[str, list[Timing]] = {label: [] for label in schedules}
+    theirs: list[Timing] = []
+    source: Path | None = None
+    for _round in range(repeat):
+        for label, steps in schedules.items():
+            timing, written = backend_write(count, folder, steps, label.replace(" ", "-"))
+            ours[label].append(timing)
+            source = source or vdirsyncer_texts(written, folder, count)
+        assert source is not None
+        theirs.append(vdirsyncer_upload(source, folder, count, python))
+    peer = best(theirs)
+    print(f"  write {count} new events, best of {repeat}: vdirsyncer 0.21.0 singlefile {peer}")
+    for label, timings in ours.items():
+        mine = best(timings)
+        flushes = len(schedules[label])
+        print(
+            f"    this backend, {label} ({flushes} flushes): {mine}: "
+            f"{peer.wall / mine.wall:.1f}x faster (cpu {peer.cpu / mine.cpu:.1f}x)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,13 +438,24 @@ def main(argv: list[str] | None = None) -> int:
         default="/tmp/bench-venv/bin/python",
         help="a Python with vdirsyncer 0.21.0 installed ('' to skip that row)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of the write rows (the best is kept)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print a profile of each initial sync"
+    )
+    parser.add_argument(
+        "--writes-only", action="store_true", help="only the initial-sync and write rows"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         counts = [int(n) for n in args.initial.split(",") if n]
-        initial_rows(counts, args.baseline, Path(folder), args.baseline_max)
+        initial_rows(counts, args.baseline, Path(folder), args.baseline_max, profile=args.profile)
         if args.vdirsyncer and Path(args.vdirsyncer).exists():
             for count in counts:
-                vdirsyncer_row(count, Path(folder), Path(args.vdirsyncer))
+                vdirsyncer_row(count, Path(folder), Path(args.vdirsyncer), args.repeat)
+        if args.writes_only:
+            return 0
         path = Path(folder) / "bench.ics"
         generate(path, args.events)
         size = path.stat().st_size

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Component
 
-from severa_ext.backends._ics_emit import emit_event, emittable
+from severa_ext.backends._ics_emit import Stamp, emit_event, emittable
 from severa_ext.backends._ics_fast import read_fast
 from severa_ext.backends._ics_index import convert
 from severa_ext.backends._ics_scan import RawEvent
@@ -173,7 +173,7 @@ def test_icalendar_reads_what_the_emitter_writes_as_the_same_items(items) -> Non
     text (convert) and the fast reader give the item the writer said it wrote."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
     written = [
-        emit_event(f"k{n}@x", item, now=now, sync_key=f"k{n}")
+        emit_event(f"k{n}@x", item, stamp=Stamp.of(now), sync_key=f"k{n}")
         for n, item in enumerate(items)
         if emittable(item)
     ]

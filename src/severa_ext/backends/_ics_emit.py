@@ -26,9 +26,10 @@ from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, with_etag
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.sync.items import CalendarItem, ShowAs
 
-__all__ = ["NewEvent", "emit_event", "emittable", "escape_text"]
+__all__ = ["NewEvent", "Stamp", "emit_event", "emittable", "escape_text"]
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_NO_ZONES: frozenset[str] = frozenset()
 _CDO_NAMES = {
     ShowAs.TENTATIVE: "TENTATIVE",
     ShowAs.OOF: "OOF",
@@ -46,6 +47,20 @@ class NewEvent:
     tzids: frozenset[str]
 
 
+@attrs.frozen
+class Stamp:
+    """The LAST-MODIFIED / DTSTAMP of a write: the UTC second and its text."""
+
+    at: datetime
+    text: str
+
+    @classmethod
+    def of(cls, now: datetime) -> Stamp:
+        """The stamp of a write at ``now`` (an aware time)."""
+        at = now.astimezone(UTC).replace(microsecond=0)
+        return cls(at, _utc_text(at))
+
+
 def _plain_zone(value: datetime | date) -> bool:
     if not isinstance(value, datetime):
         return True
@@ -59,10 +74,10 @@ def _plain_zone(value: datetime | date) -> bool:
 
 def emittable(item: CalendarItem) -> bool:
     """Whether ``item`` can take the direct path (see the module docstring)."""
-    texts = (item.title, item.location, item.body)
-    if any(_CONTROL.search(text) for text in texts):
+    # One search over every text: a line feed is allowed and joins them.
+    if _CONTROL.search("\n".join((item.title, item.location, item.body, *item.categories))):
         return False
-    if any(cat != cat.strip() or not cat or _CONTROL.search(cat) for cat in item.categories):
+    if any(cat != cat.strip() or not cat for cat in item.categories):
         return False
     return _plain_zone(item.start) and _plain_zone(item.end)
 
@@ -117,15 +132,14 @@ def _read_back(value: datetime | date) -> tuple[datetime | date, str, str | None
     return utc, ":" + _utc_text(utc), None
 
 
-def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) -> NewEvent:
+def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> NewEvent:
     """The VEVENT text of a new event and the item a read of it gives.
 
     Call only for items :func:`emittable` accepts.
     """
     start, start_text, start_zone = _read_back(item.start)
     end, end_text, end_zone = _read_back(item.end)
-    stamp = now.astimezone(UTC).replace(microsecond=0)
-    stamp_text = _utc_text(stamp)
+    stamp_text = stamp.text
     lines = ["BEGIN:VEVENT", f"UID:{escape_text(uid)}"]
     for name, text in (
         ("SUMMARY", item.title),
@@ -164,9 +178,11 @@ def emit_event(uid: str, item: CalendarItem, *, now: datetime, sync_key: str) ->
         private=item.private,
         show_as=item.show_as,
         categories=item.categories,
-        last_modified=stamp,
+        last_modified=stamp.at,
         id=uid,
         sync_key=sync_key,
     )
+    if start_zone is None and end_zone is None:
+        return NewEvent(data, with_etag(read), _NO_ZONES)
     tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
     return NewEvent(data, with_etag(read), tzids)

@@ -64,7 +64,7 @@ from severa_ext.backends._ics_cursor import (
     stamp_line,
     stamped,
 )
-from severa_ext.backends._ics_emit import NewEvent, emit_event, emittable
+from severa_ext.backends._ics_emit import NewEvent, Stamp, emit_event, emittable
 from severa_ext.backends._ics_fast import read_fast
 from severa_ext.backends._ics_file import Rendering, atomic_write
 from severa_ext.backends._ics_index import (
@@ -160,13 +160,15 @@ class _Loaded:
     dirty: bool = False
     keys: dict[str, list[str]] | None = None
     appended: dict[str, NewEvent] = attrs.field(factory=dict)
+    """Events created since the read, kept as text until a write needs their component."""
     origin: str = ""
     """The digest of the file content the writes since then started from."""
     written: bytearray | None = None
     """The file as last written, while every change since is an appended event."""
     hasher: Any = None
     """The identity hash state of ``written`` without its last line."""
-    written_appends: int = 0
+    fresh: list[NewEvent] = attrs.field(factory=list)
+    """The events created since ``written`` was written, in order."""
     stamped_with: tuple[str, str] | None = None
 
     def remember(self, data: bytes, stamped_with: tuple[str, str] | None) -> None:
@@ -176,8 +178,14 @@ class _Loaded:
             return
         self.written = bytearray(data)
         self.hasher = identity_hasher(memoryview(data)[: -len(END)])
-        self.written_appends = len(self.appended)
+        self.fresh = []
         self.stamped_with = stamped_with
+
+    def add_created(self, uid: str, created: NewEvent) -> None:
+        """Keep the event ``uid`` created now as text, and index its item."""
+        self.appended[uid] = created
+        self.fresh.append(created)
+        self.put_single(uid, created.item)
 
     def append_render(self, stamped_with: tuple[str, str] | None) -> tuple[bytearray, str] | None:
         """The file with the events created since the last write appended (no other
@@ -185,10 +193,10 @@ class _Loaded:
         written = self.written
         if written is None or stamped_with != self.stamped_with:
             return None
-        new = list(self.appended.values())[self.written_appends :]
+        new = self.fresh
         if any(created.tzids for created in new):
             return None  # a VTIMEZONE may be missing: the full render adds it
-        tail = b"".join(created.text for created in new)
+        tail = b"".join([created.text for created in new])
         self.hasher.update(tail)
         final = self.hasher.copy()
         final.update(END)
@@ -198,10 +206,8 @@ class _Loaded:
         if stamped_with is not None:
             line = stamp_line(digest, *stamped_with)
             written[len(HEAD) : len(HEAD) + len(line)] = line
-        self.written_appends = len(self.appended)
+        self.fresh = []
         return written, digest
-
-    """Events created since the read, kept as text until a write needs their component."""
 
     def materialize(self, uid: str) -> None:
         """Turn the created event ``uid`` (if it is one) into a component of the calendar."""
@@ -533,6 +539,7 @@ class IcsBackend(IcsReader):
         self._needs_zones = False
         self._touched: list[Component] = []
         self._series_changed = False
+        self._batch_stamp: Stamp | None = None
         self._flushes_called = False
         self._created_here = False
         self._parses = 0
@@ -569,8 +576,17 @@ class IcsBackend(IcsReader):
         was issued for. The engine does not need the flag for that: it passes its
         stored cursor to every backend and treats any ``full=False`` answer as a
         delta, so an empty one costs it no per-item work.
+
+        ``rewrites_on_flush``: each flush replaces the whole file, so the engine
+        lets its durable steps grow with the run (O(log N) flushes).
         """
-        return Capabilities(delta=False, batch_size=500, read_only=False, sync_key_lookup=False)
+        return Capabilities(
+            delta=False,
+            batch_size=500,
+            read_only=False,
+            sync_key_lookup=False,
+            rewrites_on_flush=True,
+        )
 
     @property
     def parses(self) -> int:
@@ -802,6 +818,13 @@ class IcsBackend(IcsReader):
     def _now(self) -> datetime:
         return self._clock.now()
 
+    def _write_stamp(self) -> Stamp:
+        """The LAST-MODIFIED of the events one batch creates (they reach the file
+        together): the clock is read once a batch."""
+        if self._batch_stamp is None:
+            self._batch_stamp = Stamp.of(self._now())
+        return self._batch_stamp
+
     def _stored(self, loaded: _Loaded, uid: str) -> list[Component]:
         """The stored components of ``uid``, parsed now where they were kept as text."""
         stored: list[Any] = loaded.index.stored.get(uid, [])
@@ -826,9 +849,8 @@ class IcsBackend(IcsReader):
                 return existing_id
         uid = f"{sync_key}@severa-ext"
         if emittable(item) and _plain_key(sync_key):
-            created = emit_event(uid, item, now=self._now(), sync_key=sync_key)
-            loaded.appended[uid] = created
-            loaded.put_single(uid, created.item)
+            created = emit_event(uid, item, stamp=self._write_stamp(), sync_key=sync_key)
+            loaded.add_created(uid, created)
             return uid
         event = new_event(uid)
         loaded.written = None
@@ -922,6 +944,7 @@ class IcsBackend(IcsReader):
         self._needs_zones = False
         self._series_changed = False
         self._touched = []
+        self._batch_stamp = None
         outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
         try:
             for op in ops:
@@ -936,16 +959,23 @@ class IcsBackend(IcsReader):
         except BaseException:
             self._loaded = None
             raise
-        return [self._result(op, item_id, error) for op, item_id, error in outcomes]
+        singles = loaded.index.singles
+        return [self._result(op, item_id, error, singles) for op, item_id, error in outcomes]
 
     def _result(
-        self, op: WriteOp, item_id: str | None, error: SeveraExtError | None
+        self,
+        op: WriteOp,
+        item_id: str | None,
+        error: SeveraExtError | None,
+        singles: dict[str, CalendarItem],
     ) -> WriteResult:
         if error is not None:
             return WriteResult(op, error=error)
         if item_id is None:
             return WriteResult(op, None)
-        stored = self.get(item_id)
+        # A created id never names an occurrence: its single event is the answer.
+        stored = singles.get(item_id) if isinstance(op, CreateOp) else None
+        stored = stored or self.get(item_id)
         if stored is None:
             return WriteResult(
                 op, error=BadItem(item_id, "not readable after writing", backend="ics")
