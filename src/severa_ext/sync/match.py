@@ -216,8 +216,11 @@ class _Matcher:
         self.slots: dict[str, dict[Side, Seen]] = {}
         self.replaces: dict[str, Replaces] = {}
         self.copies: list[Copy] = []
-        # Links whose item on a side changed in this run, by side and current print.
-        self.changed_twins: dict[Side, dict[str, list[str]]] = {"a": {}, "b": {}}
+        # Links whose item on a side changed in this run (or was replaced), by side,
+        # and the same by current print: built only when step 6 asks (an edit sync
+        # with no unlinked item digests nothing).
+        self.changed: dict[Side, list[tuple[str, CalendarItem]]] = {"a": [], "b": []}
+        self._twins: dict[Side, dict[str, list[str]]] | None = None
 
     def observe(self, side: Side, seen: Observed) -> list[CalendarItem]:
         """Outcome 0; returns the unlinked items."""
@@ -232,9 +235,7 @@ class _Matcher:
             state = seen_state(link, side, item)
             self.slots.setdefault(link.sync_key, {})[side] = state
             if isinstance(state, CalendarItem):
-                self.changed_twins[side].setdefault(Content.print_of(state), []).append(
-                    link.sync_key
-                )
+                self.note_changed(side, link.sync_key, state)
         for item_id in seen.deleted:
             link = index.get(item_id)
             if link is not None:
@@ -255,8 +256,23 @@ class _Matcher:
         self.replaces[link.sync_key] = Replaces(link, side, item)
         self.slots[link.sync_key][side] = item
         self.by_key[link.sync_key] = link.with_item(side, item.id, None)  # its item now
-        twins = self.changed_twins[side].setdefault(Content.print_of(item), [])
-        twins.append(link.sync_key)
+        self.note_changed(side, link.sync_key, item)
+
+    def note_changed(self, side: Side, key: str, item: CalendarItem) -> None:
+        """The entry ``key``'s item on ``side`` is ``item``, new in this run."""
+        self.changed[side].append((key, item))
+        if self._twins is not None:
+            self._twins[side].setdefault(Content.print_of(item), []).append(key)
+
+    def twins(self, side: Side, print_: str) -> list[str]:
+        """The entries whose item on ``side`` changed in this run to one with ``print_``."""
+        if self._twins is None:
+            self._twins = {"a": {}, "b": {}}
+            for each in SIDES:
+                index = self._twins[each]
+                for key, item in self.changed[each]:
+                    index.setdefault(Content.print_of(item), []).append(key)
+        return self._twins[side].get(print_, [])
 
     def copy(self, side: Side, item: CalendarItem, reason: str) -> None:
         self.copies.append(Copy(side, item, f"duplicate (S3): {reason}"))
@@ -282,7 +298,7 @@ class _Matcher:
     def linked_copy(self, side: Side, item: CalendarItem, print_: str) -> bool:
         """Outcome 6; True when ``item`` got it."""
         keys = [link.sync_key for link in self.known_copies.get(print_, ())]
-        keys += self.changed_twins[side].get(print_, [])
+        keys += self.twins(side, print_)
         stored = {link.sync_key: link for link in self.known_copies.get(print_, ())}
         copy_of: tuple[Link, str] | None = None
         only_deleted = True  # copy_of (if any) is an entry the user deleted
@@ -432,7 +448,7 @@ def _settle(
 ) -> list[New]:
     """Steps 6-8 for the candidates of ``side`` that did not pair: the new entries."""
     new: list[New] = []
-    linked = bool(matcher.known_copies) or any(matcher.changed_twins.values())
+    linked = bool(matcher.known_copies) or any(matcher.changed.values())
     for key, item in candidates:
         if paired and (side, item.id) in paired:
             continue

@@ -341,22 +341,24 @@ def bring_over(
         A :class:`Create` (with its intent) and its :class:`SetLink`, or an
         :class:`Unlink` when the create may not happen (a project task, S8).
     """
-    assert item.id is not None
-    target = _other(live)
-    if target == "b" and not policy.may_go_out(item, linked=link is not None):
-        return [Unlink(key)]  # S8: a project task never goes to the calendar
+    item_id = item.id
+    assert item_id is not None
     base = link.base if link is not None else None
     if base is not None:
         item = overlay(item, base, kept.missing_on(live))
     # The base keeps side A's activity fields; equal to the content sent (the usual
     # case), it is that same value (content_copy shares it).
-    if target == "b":
+    if live == "a":
+        if not policy.may_go_out(item, linked=link is not None):
+            return [Unlink(key)]  # S8: a project task never goes to the calendar
         content = policy.to_side("b", item)
-        final = Link(key, item.id, None, item.etag, None, base_of(content, item))
-    else:
-        content = policy.to_side("a", item, base)
-        final = Link(key, None, item.id, None, item.etag, base_of(content, base or content))
-    return [Create(target, content, key, item.id, final.intent(target)), SetLink(final)]
+        final = Link(key, item_id, None, item.etag, None, base_of(content, item))
+        intent = Intent(key, "b", item_id, None, item.etag, None, final.base)
+        return [Create("b", content, key, item_id, intent), SetLink(final)]
+    content = policy.to_side("a", item, base)
+    final = Link(key, None, item_id, None, item.etag, base_of(content, base or content))
+    intent = Intent(key, "a", None, item_id, None, item.etag, final.base)
+    return [Create("a", content, key, item_id, intent), SetLink(final)]
 
 
 def _merge_cell(
