@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from severa_ext.sync.content import MERGE_FIELDS, PRECISION, Content, instant
 from severa_ext.sync.items import CalendarItem, ShowAs
+from severa_ext.testing.strategies import calendar_items
 
 HELSINKI = timezone(timedelta(hours=3))
 
@@ -99,3 +101,26 @@ def test_one_field_alone_is_that_field_of_the_whole_value(name):
     assert Content.same(one, other, [name]) == (
         Content.of(one).diff(Content.of(other), [name]) == ()
     )
+
+
+@given(calendar_items(with_identity=True), calendar_items(), st.data())
+def test_same_agrees_with_the_whole_values(one, other, data):
+    """``Content.same`` (which skips normalising raw-equal fields) answers as the
+    diff of the two normalised values does, on any subset of fields."""
+    names = ["title", "location", "body", "private", "show_as", "categories"]
+    mixed = one.evolve(**{n: getattr(other, n) for n in data.draw(st.sets(st.sampled_from(names)))})
+    fields = data.draw(st.lists(st.sampled_from(MERGE_FIELDS), unique=True))
+    expected = Content.of(mixed).diff(Content.of(one), fields) == ()
+    assert Content.same(mixed, one, fields) == expected
+
+
+def test_same_compares_wall_clock_twins_by_instant():
+    """Two equal wall clocks of one zone either side of a DST fall-back are different
+    instants: not the same content."""
+    helsinki = ZoneInfo("Europe/Helsinki")
+    first = datetime(2026, 10, 25, 3, 30, tzinfo=helsinki)
+    second = first.replace(fold=1)
+    one, two = _item(start=first, end=first), _item(start=second, end=second)
+    assert one.start == two.start  # Python compares one zone by wall clock
+    assert not Content.same(one, two)
+    assert Content.of(one).diff(Content.of(two)) == ("when",)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from severa_ext.errors import ValidationError
 from severa_ext.sync.items import CalendarItem
-from severa_ext.sync.policy import ConflictRule, SyncPolicy
+from severa_ext.sync.policy import ConflictRule, SyncPolicy, content_copy
+from severa_ext.testing.strategies import calendar_items
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -83,3 +87,31 @@ def test_conflict_rule_newest_wins_ties_to_severa_side() -> None:
     assert b_wins.winner(newer, older) == "b"
     a_wins = SyncPolicy(default_type="x", conflict_rule=ConflictRule.A_WINS)
     assert a_wins.winner(older, newer) == "a"
+
+
+def _identity_free(item: CalendarItem) -> CalendarItem:
+    return attrs.evolve(item, id=None, etag=None, sync_key=None, last_modified=None)
+
+
+@given(calendar_items(with_identity=True), st.sampled_from([None, "meeting"]), st.booleans())
+def test_content_copy_is_the_content_without_identity(item, activity_type, project_task):
+    """Every content field (and the series identity) survives; identity, last_modified
+    and the activity fields are replaced, whatever order CalendarItem's fields take."""
+    stamped = attrs.evolve(item, last_modified=datetime(2026, 1, 1, tzinfo=UTC), series_id="s")
+    copy = content_copy(stamped, activity_type=activity_type, project_task=project_task)
+    expected = attrs.evolve(
+        _identity_free(stamped), activity_type=activity_type, project_task=project_task
+    )
+    assert copy == expected
+
+
+@given(calendar_items())
+def test_content_copy_shares_an_item_that_already_is_the_content(item):
+    """A create's content, the link's base and its intent are one frozen value when
+    they are equal (no third copy per created item)."""
+    content = _identity_free(item)
+    assert content_copy(content, activity_type=None, project_task=False) is content
+    typed = content_copy(content, activity_type="meeting", project_task=False)
+    assert typed is not content
+    assert typed.activity_type == "meeting"
+    assert content_copy(typed, activity_type="meeting", project_task=False) is typed

@@ -94,6 +94,8 @@ def when(value: datetime | date) -> int | str:
 
 
 _TEXT = frozenset({"title", "location", "body"})
+_RAW_EQUAL = frozenset({*_TEXT, "private", "show_as", "categories"})
+"""Fields whose raw values, when equal, normalise to equal values."""
 
 
 def _categories(categories: tuple[str, ...]) -> tuple[str, ...]:
@@ -169,8 +171,18 @@ class Content:
     @staticmethod
     def same(left: CalendarItem, right: CalendarItem, fields: Iterable[str] = MERGE_FIELDS) -> bool:
         """True when two items hold the same content in ``fields`` (field by field,
-        stopping at the first difference: the cheap test of "did it change")."""
-        return all(Content.field(left, f) == Content.field(right, f) for f in fields)
+        stopping at the first difference: the cheap test of "did it change").
+
+        A field whose raw values are equal is not normalised (normalising is a
+        function of the value); times always are (two equal wall clocks of one zone
+        can be different instants, either side of a DST fall-back).
+        """
+        for name in fields:
+            if name in _RAW_EQUAL and getattr(left, name) == getattr(right, name):
+                continue
+            if Content.field(left, name) != Content.field(right, name):
+                return False
+        return True
 
     def value(self, name: str) -> object:
         """The value of one of :data:`MERGE_FIELDS` (or ``start`` / ``end``)."""

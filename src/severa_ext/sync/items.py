@@ -252,8 +252,9 @@ class Window:
 
     def contains(self, item: CalendarItem) -> bool:
         """True when ``item`` overlaps the window (all-day dates count from midnight UTC)."""
-        start = _as_datetime(item.start)
-        end = _as_datetime(item.end)
+        start, end = item.start, item.end
+        if start.__class__ is not datetime or end.__class__ is not datetime:
+            start, end = _as_datetime(start), _as_datetime(end)  # all-day (or a subclass)
         if end == start:  # zero-length items count at their instant
             return self.start <= start < self.end
         return start < self.end and end > self.start

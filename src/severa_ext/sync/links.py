@@ -58,6 +58,11 @@ class Link:
             return Link(self.sync_key, item_id, self.b_id, etag, self.b_etag, self.base)
         return Link(self.sync_key, self.a_id, item_id, self.a_etag, etag, self.base)
 
+    def synced(self, a_etag: str | None, b_etag: str | None, base: CalendarItem) -> Link:
+        """This link (same ids) once both sides hold ``base`` at these etags (built
+        directly: this runs once per planned entry)."""
+        return Link(self.sync_key, self.a_id, self.b_id, a_etag, b_etag, base)
+
     def intent(self, side: Side) -> Intent:
         """The intent to create this entry's item on ``side`` (stored before the create)."""
         return Intent(

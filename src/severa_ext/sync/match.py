@@ -216,8 +216,11 @@ class _Matcher:
         self.slots: dict[str, dict[Side, Seen]] = {}
         self.replaces: dict[str, Replaces] = {}
         self.copies: list[Copy] = []
-        # Links whose item on a side changed in this run, by side and current print.
-        self.changed_twins: dict[Side, dict[str, list[str]]] = {"a": {}, "b": {}}
+        # Links whose item on a side changed in this run (or was replaced), by side,
+        # and the same by current print: built only when step 6 asks (an edit sync
+        # with no unlinked item digests nothing).
+        self.changed: dict[Side, list[tuple[str, CalendarItem]]] = {"a": [], "b": []}
+        self._twins: dict[Side, dict[str, list[str]]] | None = None
 
     def observe(self, side: Side, seen: Observed) -> list[CalendarItem]:
         """Outcome 0; returns the unlinked items."""
@@ -232,9 +235,7 @@ class _Matcher:
             state = seen_state(link, side, item)
             self.slots.setdefault(link.sync_key, {})[side] = state
             if isinstance(state, CalendarItem):
-                self.changed_twins[side].setdefault(Content.print_of(state), []).append(
-                    link.sync_key
-                )
+                self.note_changed(side, link.sync_key, state)
         for item_id in seen.deleted:
             link = index.get(item_id)
             if link is not None:
@@ -255,8 +256,23 @@ class _Matcher:
         self.replaces[link.sync_key] = Replaces(link, side, item)
         self.slots[link.sync_key][side] = item
         self.by_key[link.sync_key] = link.with_item(side, item.id, None)  # its item now
-        twins = self.changed_twins[side].setdefault(Content.print_of(item), [])
-        twins.append(link.sync_key)
+        self.note_changed(side, link.sync_key, item)
+
+    def note_changed(self, side: Side, key: str, item: CalendarItem) -> None:
+        """The entry ``key``'s item on ``side`` is ``item``, new in this run."""
+        self.changed[side].append((key, item))
+        if self._twins is not None:
+            self._twins[side].setdefault(Content.print_of(item), []).append(key)
+
+    def twins(self, side: Side, print_: str) -> list[str]:
+        """The entries whose item on ``side`` changed in this run to one with ``print_``."""
+        if self._twins is None:
+            self._twins = {"a": {}, "b": {}}
+            for each in SIDES:
+                index = self._twins[each]
+                for key, item in self.changed[each]:
+                    index.setdefault(Content.print_of(item), []).append(key)
+        return self._twins[side].get(print_, [])
 
     def copy(self, side: Side, item: CalendarItem, reason: str) -> None:
         self.copies.append(Copy(side, item, f"duplicate (S3): {reason}"))
@@ -282,7 +298,7 @@ class _Matcher:
     def linked_copy(self, side: Side, item: CalendarItem, print_: str) -> bool:
         """Outcome 6; True when ``item`` got it."""
         keys = [link.sync_key for link in self.known_copies.get(print_, ())]
-        keys += self.changed_twins[side].get(print_, [])
+        keys += self.twins(side, print_)
         stored = {link.sync_key: link for link in self.known_copies.get(print_, ())}
         copy_of: tuple[Link, str] | None = None
         only_deleted = True  # copy_of (if any) is an entry the user deleted
@@ -367,51 +383,93 @@ def match(
     """
     matcher = _Matcher(links, known_copies or {})
     unlinked = {"a": matcher.observe("a", a), "b": matcher.observe("b", b)}
-    shared = {"a": a.shared_keys, "b": b.shared_keys}
-    stays: list[Stays] = []
-    # Steps 1-3; the rest are candidates, with their print keys, in order.
-    candidates: dict[str, list[tuple[_PrintKey, CalendarItem]]] = {"a": [], "b": [], "quiet": []}
-    for side in SIDES:
-        for item in unlinked[side]:
-            if matcher.keyed(side, item, shared[side]):
-                continue
-            if not window.contains(item):
-                stays.append(Stays(side, item))
-                continue
-            kind = side if side == "b" or policy.sends(item) else "quiet"
-            candidates[kind].append((Content.print_key(item), item))
+    sorting = _Sorting()
+    sorting.sort("a", unlinked["a"], a.shared_keys, matcher, policy=policy, window=window)
+    sorting.sort("b", unlinked["b"], b.shared_keys, matcher, policy=policy, window=window)
+    candidates, stays = sorting.candidates, sorting.stays
     pairs, synced = _pair(candidates)  # step 4; step 5: the quiet ones left stay
-    paired = {("a", pair.a.id) for pair in pairs} | {("b", pair.b.id) for pair in pairs}
+    paired: set[tuple[Side, str | None]] = {("a", pair.a.id) for pair in pairs}
+    paired.update(("b", pair.b.id) for pair in pairs)
     stays.extend(Stays("a", x) for _, x in candidates["quiet"] if ("a", x.id) not in paired)
     new: list[New] = []
-    linked = bool(matcher.known_copies) or any(matcher.changed_twins.values())
     for side in SIDES:
-        for key, item in candidates[side]:
-            if (side, item.id) in paired:
+        new += _settle(side, candidates[side], paired, synced[side], matcher)
+    return Matching(
+        _members(matcher),
+        dict(matcher.replaces),
+        tuple(matcher.copies),
+        tuple(pairs),
+        tuple(new),
+        tuple(stays),
+    )
+
+
+@attrs.define
+class _Sorting:
+    """Steps 1-3: the unlinked items that are not keyed copies, as candidates
+    (``"quiet"``: side-A items the policy does not send) with their print keys, in
+    order, or as items that stay outside the window."""
+
+    candidates: dict[str, list[tuple[_PrintKey, CalendarItem]]] = attrs.field(
+        factory=lambda: {"a": [], "b": [], "quiet": []}
+    )
+    stays: list[Stays] = attrs.field(factory=list)
+
+    def sort(
+        self,
+        side: Side,
+        items: list[CalendarItem],
+        shared: frozenset[str],
+        matcher: _Matcher,
+        *,
+        policy: SyncPolicy,
+        window: Window,
+    ) -> None:
+        """Sort the unlinked ``items`` of ``side``."""
+        contains, print_key = window.contains, Content.print_key
+        mine, quiet = self.candidates[side], self.candidates["quiet"]
+        for item in items:
+            if item.sync_key is not None and matcher.keyed(side, item, shared):
                 continue
-            if linked and matcher.linked_copy(side, item, Content.digest_key(key)):  # step 6
-                continue
-            if key in synced[side]:  # step 7
-                matcher.copy(
-                    side, item, f"another copy of {_label(item)} is already on side {side}"
-                )
-                continue
-            new.append(New(side, item))  # step 8
-            synced[side].add(key)
+            if not contains(item):
+                self.stays.append(Stays(side, item))
+            elif side == "b" or policy.sends(item):
+                mine.append((print_key(item), item))
+            else:
+                quiet.append((print_key(item), item))
+
+
+def _settle(
+    side: Side,
+    candidates: list[tuple[_PrintKey, CalendarItem]],
+    paired: set[tuple[Side, str | None]],
+    synced: set[_PrintKey],
+    matcher: _Matcher,
+) -> list[New]:
+    """Steps 6-8 for the candidates of ``side`` that did not pair: the new entries."""
+    new: list[New] = []
+    linked = bool(matcher.known_copies) or any(matcher.changed.values())
+    for key, item in candidates:
+        if paired and (side, item.id) in paired:
+            continue
+        if linked and matcher.linked_copy(side, item, Content.digest_key(key)):  # step 6
+            continue
+        if key in synced:  # step 7
+            matcher.copy(side, item, f"another copy of {_label(item)} is already on side {side}")
+            continue
+        new.append(New(side, item))  # step 8
+        synced.add(key)
+    return new
+
+
+def _members(matcher: _Matcher) -> tuple[Member, ...]:
+    """The linked entries observed, each with its replacement's link if it has one."""
     stored = {key: found.link for key, found in matcher.replaces.items()}
-    members = tuple(
+    return tuple(
         Member(
             stored.get(key) or matcher.by_key[key],
             slot.get("a", UNCHANGED),
             slot.get("b", UNCHANGED),
         )
         for key, slot in matcher.slots.items()
-    )
-    return Matching(
-        members,
-        dict(matcher.replaces),
-        tuple(matcher.copies),
-        tuple(pairs),
-        tuple(new),
-        tuple(stays),
     )

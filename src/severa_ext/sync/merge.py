@@ -54,9 +54,13 @@ class KeptFields:
     a: tuple[str, ...] = MERGE_FIELDS
     b: tuple[str, ...] = MERGE_FIELDS
     both: tuple[str, ...] = attrs.field(init=False)
+    _missing_a: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
+    _missing_b: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "both", tuple(f for f in self.a if f in self.b))
+        object.__setattr__(self, "_missing_a", tuple(f for f in self.b if f not in self.a))
+        object.__setattr__(self, "_missing_b", tuple(f for f in self.a if f not in self.b))
 
     @classmethod
     def of(cls, a: Iterable[str] | None, b: Iterable[str] | None) -> KeptFields:
@@ -69,9 +73,9 @@ class KeptFields:
 
     def missing_on(self, side: Side) -> tuple[str, ...]:
         """Fields the other side keeps and ``side`` does not: content coming from
-        ``side`` carries no value for them."""
-        mine = self.on(side)
-        return tuple(f for f in (self.b if side == "a" else self.a) if f not in mine)
+        ``side`` carries no value for them (computed once, at construction: every
+        planned item asks)."""
+        return self._missing_a if side == "a" else self._missing_b
 
 
 ALL_KEPT = KeptFields()

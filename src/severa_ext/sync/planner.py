@@ -341,23 +341,24 @@ def bring_over(
         A :class:`Create` (with its intent) and its :class:`SetLink`, or an
         :class:`Unlink` when the create may not happen (a project task, S8).
     """
-    assert item.id is not None
-    target = _other(live)
-    if target == "b" and not policy.may_go_out(item, linked=link is not None):
-        return [Unlink(key)]  # S8: a project task never goes to the calendar
+    item_id = item.id
+    assert item_id is not None
     base = link.base if link is not None else None
-    item = overlay(item, base, kept.missing_on(live))
-    content = policy.to_side(target, item, base if target == "a" else None)
-    activity = (base or content) if target == "a" else item
-    final = Link(
-        key,
-        a_id=item.id if live == "a" else None,
-        b_id=item.id if live == "b" else None,
-        a_etag=item.etag if live == "a" else None,
-        b_etag=item.etag if live == "b" else None,
-        base=base_of(content, activity),
-    )
-    return [Create(target, content, key, item.id, final.intent(target)), SetLink(final)]
+    if base is not None:
+        item = overlay(item, base, kept.missing_on(live))
+    # The base keeps side A's activity fields; equal to the content sent (the usual
+    # case), it is that same value (content_copy shares it).
+    if live == "a":
+        if not policy.may_go_out(item, linked=link is not None):
+            return [Unlink(key)]  # S8: a project task never goes to the calendar
+        content = policy.to_side("b", item)
+        final = Link(key, item_id, None, item.etag, None, base_of(content, item))
+        intent = Intent(key, "b", item_id, None, item.etag, None, final.base)
+        return [Create("b", content, key, item_id, intent), SetLink(final)]
+    content = policy.to_side("a", item, base)
+    final = Link(key, None, item_id, None, item.etag, base_of(content, base or content))
+    intent = Intent(key, "a", None, item_id, None, item.etag, final.base)
+    return [Create("a", content, key, item_id, intent), SetLink(final)]
 
 
 def _merge_cell(
@@ -374,7 +375,7 @@ def _merge_cell(
         records.append(Update("b", link.b_id, policy.to_side("b", merged), b.etag, key))
     if fields:
         records.append(Conflict(key, fields, winner, link.a_id, link.b_id))
-    new_link = attrs.evolve(link, a_etag=a.etag, b_etag=b.etag, base=base_of(merged, a))
+    new_link = link.synced(a.etag, b.etag, base_of(merged, a))
     if records or new_link != link:
         records.append(SetLink(new_link))
     return records
@@ -390,11 +391,16 @@ def _edit_cell(
     activity = item if edited == "a" else base
     item = overlay(item, base, kept.missing_on(edited))
     records: list[PlanRecord] = []
+    content = item
     if base is None or not same(item, base, kept.on(edited)):
         content = policy.to_side(target, item, base if target == "a" else None)
         records.append(Update(target, target_id, content, link.etag_on(target), link.sync_key))
-    refreshed = link.with_item(edited, link.id_on(edited), item.etag)
-    records.append(SetLink(attrs.evolve(refreshed, base=base_of(item, activity))))
+    # The base is the content sent (or the item's): one value when they are equal.
+    new_base = base_of(content, activity)
+    if edited == "a":
+        records.append(SetLink(link.synced(item.etag, link.b_etag, new_base)))
+    else:
+        records.append(SetLink(link.synced(link.a_etag, item.etag, new_base)))
     return records
 
 
@@ -448,7 +454,7 @@ def _link_existing(
     link = Link(key, a_id=a.id, b_id=b.id)
     records: list[PlanRecord] = [LinkExisting(key, a.id, b.id), *_decide(link, a, b, policy, kept)]
     if not any(isinstance(r, SetLink) for r in records):
-        settled = attrs.evolve(link, a_etag=a.etag, b_etag=b.etag, base=base_of(a, a))
+        settled = link.synced(a.etag, b.etag, base_of(a, a))
         records.append(SetLink(settled))
     return records
 
@@ -511,9 +517,9 @@ def _plan_matching(
     for pair in matching.pairs:
         records.extend(_link_existing(pair.a, pair.b, policy, kept))
     for new in matching.new:
-        assert new.item.id is not None
-        key = new_key(new.side, new.item.id)
-        records.extend(bring_over(key, new.side, new.item, link=None, policy=policy))
+        item = new.item
+        assert item.id is not None
+        records += bring_over(new_key(new.side, item.id), new.side, item, link=None, policy=policy)
     return records
 
 

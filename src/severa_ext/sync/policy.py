@@ -52,21 +52,40 @@ def content_copy(
     item: CalendarItem, *, activity_type: str | None, project_task: bool
 ) -> CalendarItem:
     """``item``'s content with no identity (id, etag, sync key, ``last_modified``)
-    and the given activity fields; the hot path of every create, so it builds the
-    item directly instead of through ``attrs.evolve``."""
+    and the given activity fields.
+
+    The hot path of every create and every stored base. An item is frozen, so when
+    ``item`` already is that content it is returned itself: a create's content, the
+    link's base and its intent then share one value instead of equal copies. A copy
+    is built directly (positional arguments, in field order) instead of through
+    ``attrs.evolve``.
+    """
+    if (
+        item.id is None
+        and item.etag is None
+        and item.sync_key is None
+        and item.last_modified is None
+        and item.activity_type == activity_type
+        and item.project_task == project_task
+    ):
+        return item
     return CalendarItem(
-        title=item.title,
-        start=item.start,
-        end=item.end,
-        location=item.location,
-        body=item.body,
-        private=item.private,
-        show_as=item.show_as,
-        categories=item.categories,
-        series_id=item.series_id,
-        original_start=item.original_start,
-        activity_type=activity_type,
-        project_task=project_task,
+        item.title,
+        item.start,
+        item.end,
+        item.location,
+        item.body,
+        item.private,
+        item.show_as,
+        item.categories,
+        None,  # last_modified
+        None,  # id
+        None,  # etag
+        None,  # sync_key
+        item.series_id,
+        item.original_start,
+        activity_type,
+        project_task,
     )
 
 

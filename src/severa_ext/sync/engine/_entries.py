@@ -26,7 +26,8 @@ from severa_ext.sync.planner import (
 
 __all__ = ["Entry", "Run", "group", "live"]
 
-_WRITES = (Create, Update, Delete)  # a tuple: isinstance is faster than with a union
+_WRITES = (Create, Update, Delete)  # tuples: isinstance is faster than with a union
+_FINALS = (SetLink, Unlink)
 
 
 @attrs.define
@@ -66,17 +67,18 @@ def group(records: Iterable[PlanRecord]) -> list[Entry]:
         if current is None or current.key != record.sync_key:
             current = Entry(record.sync_key)
             entries.append(current)
+        # The common records first: a write, then the entry's final state.
         if isinstance(record, _WRITES):
             current.writes.append(record)
+        elif isinstance(record, _FINALS):
+            current.final = record
         elif isinstance(record, Skipped):
             current.skipped = (*current.skipped, record)
         elif isinstance(record, Conflict):
             current.conflict = record
-        elif isinstance(record, LinkExisting | Relink):
-            current.joined = record
         else:
-            assert isinstance(record, SetLink | Unlink)
-            current.final = record
+            assert isinstance(record, LinkExisting | Relink)
+            current.joined = record
     return entries
 
 
