@@ -103,7 +103,8 @@ def _ics_engine(path: Path, source: MemoryCalendar, store: Any) -> SyncEngine:
 
 
 class _Rewriting:
-    """An ICS file announcing ``rewrites_on_flush`` (and a small batch)."""
+    """An ICS file with a batch of 5 (its own is 500), so a 120-item sync takes
+    several grown steps to crash in."""
 
     def __init__(self, inner: IcsBackend, capabilities: Capabilities) -> None:
         self._inner = inner

@@ -29,7 +29,6 @@ from severa_ext.sync.items import CalendarItem, ShowAs
 __all__ = ["NewEvent", "Stamp", "emit_event", "emittable", "escape_text"]
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-_NO_ZONES: frozenset[str] = frozenset()
 _CDO_NAMES = {
     ShowAs.TENTATIVE: "TENTATIVE",
     ShowAs.OOF: "OOF",
@@ -182,7 +181,5 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
         id=uid,
         sync_key=sync_key,
     )
-    if start_zone is None and end_zone is None:
-        return NewEvent(data, with_etag(read), _NO_ZONES)
     tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
     return NewEvent(data, with_etag(read), tzids)

@@ -76,6 +76,19 @@ _PAGE = 1000
 
 _ID_COLUMN: dict[str, str] = {"a": "a_id", "b": "b_id"}
 
+
+def _id_column(side: Side, operation: str) -> str:
+    """The id column of ``side``.
+
+    Raises:
+        ValidationError: ``side`` is not ``"a"`` or ``"b"`` (naming ``operation``).
+    """
+    column = _ID_COLUMN.get(side)
+    if column is None:
+        raise ValidationError(f"{operation}: side must be 'a' or 'b', got {side!r}")
+    return column
+
+
 _ROW = "sync_key, a_id, b_id, a_etag, b_etag, pending, quarantined, print, base, extra"
 """The columns a link is loaded from, in :func:`~severa_ext.sync._sqlite_codec.load_row`
 order."""
@@ -100,7 +113,7 @@ _CHECKPOINT_PAGES = 10_000
 _WAL_LIMIT = 64 * 2**20
 """Bytes the WAL file is truncated back to after a checkpoint."""
 
-_CACHE_KIB = 8192
+_CACHE_KIB = 8 * 1024
 """The page cache per connection, in KiB (SQLite's default is 2 MiB)."""
 
 
@@ -494,27 +507,21 @@ class SQLiteStateStore:
 
     def links_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, Stored]:
         """Links whose id on ``side`` is among ``ids``, keyed by that id (indexed)."""
-        column = _ID_COLUMN.get(side)
-        if column is None:
-            raise ValidationError(f"links_by_ids: side must be 'a' or 'b', got {side!r}")
+        column = _id_column(side, "links_by_ids")
         rows = self._bulk("look links up by id", column, pair_id, ids)
         return {row[0]: self._load(row[1:]) for row in rows}
 
     def etags_by_ids(self, pair_id: str, side: Side, ids: Iterable[str]) -> dict[str, str | None]:
         """The etag stored for each of ``ids`` a link owns on ``side`` (indexed; no
         base is read)."""
-        column = _ID_COLUMN.get(side)
-        if column is None:
-            raise ValidationError(f"etags_by_ids: side must be 'a' or 'b', got {side!r}")
+        column = _id_column(side, "etags_by_ids")
         rows = self._bulk("look etags up by id", column, pair_id, ids, select=f"{side}_etag")
         return dict(rows)
 
     def etags(self, pair_id: str, side: Side) -> dict[str, str | None]:
         """Every id an entry owns on ``side`` and the etag stored for it (one query;
         no base is read)."""
-        column = _ID_COLUMN.get(side)
-        if column is None:
-            raise ValidationError(f"etags: side must be 'a' or 'b', got {side!r}")
+        column = _id_column(side, "etags")
         with self._guard("read the etags") as conn:
             rows = conn.execute(
                 f"SELECT {column}, {side}_etag FROM links "  # noqa: S608 - fixed column names

@@ -264,7 +264,7 @@ class SyncEngine:
             cursors = prepared.cursors
             executor.guard(
                 prepared.plan,
-                total=prepared.stored,
+                total=prepared.entries,
                 allow=allow_mass_delete,
                 mass_ratio=self._mass_ratio,
                 mass_min=self._mass_min,

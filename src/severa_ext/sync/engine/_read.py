@@ -68,7 +68,7 @@ class Prepared:
     cursors: dict[Side, str | None]
     links: dict[str, Stored]
     changes: int
-    stored: int  # the pair's entries in the store when the run read
+    entries: int  # the pair's entries in the store when the run read
 
 
 @attrs.define
@@ -125,8 +125,8 @@ class Reader:
             progress(0, 0, "list")
         now = self._ctx.clock.now()
         window = self._ctx.policy.window(now)
-        stored = self._ctx.store.count(self._ctx.pair_id)
-        seen = self.observe(run, window, recovery.extras, record=commit, first=stored == 0)
+        entries = self._ctx.store.count(self._ctx.pair_id)
+        seen = self.observe(run, window, recovery.extras, record=commit, first=entries == 0)
         if progress is not None:
             progress(0, 0, "plan")
         links, known = self._links_of(seen, recovery.fixed)
@@ -136,7 +136,7 @@ class Reader:
         count = seen.count() + len(recovery.retries)
         if logger.isEnabledFor(logging.DEBUG):
             self._log_plan(plan, count)
-        return Prepared(plan, seen.cursors, links, count, stored)
+        return Prepared(plan, seen.cursors, links, count, entries)
 
     # -- recover ----------------------------------------------------------------------
 
