@@ -343,8 +343,10 @@ TITLES = st.text(alphabet='ab Äé"\\\u2028\t', max_size=6)
 class ActivityFileMachine(RuleBasedStateMachine):
     """The store answers from ``buffered``; a fresh reader of the file finds ``flushed``.
 
-    ``pending`` counts the writes since the last flush that went out; a hand edit of the
-    file while some are pending makes every flush a VersionConflict until discard().
+    ``pending`` counts the writes since the last flush that went out; ``base`` is the
+    file's content as the store last read or wrote it: while writes are pending and
+    the file holds anything else (a hand edit), every flush is a VersionConflict
+    until discard().
     """
 
     def __init__(self) -> None:
@@ -355,7 +357,7 @@ class ActivityFileMachine(RuleBasedStateMachine):
         self.buffered: dict[str, str] = {}
         self.flushed: dict[str, str] = {}
         self.pending = 0
-        self.conflicted = False
+        self.base = self.store.path.read_bytes()
         self.numbers = itertools.count()
 
     def teardown(self) -> None:
@@ -392,14 +394,19 @@ class ActivityFileMachine(RuleBasedStateMachine):
         del self.buffered[activity_id]
         self._written()
 
+    @property
+    def conflicted(self) -> bool:
+        return bool(self.pending) and self.store.path.read_bytes() != self.base
+
     def _expect_written(self, write) -> None:
-        if self.pending and self.conflicted:
+        if self.conflicted:
             with pytest.raises(VersionConflict):
                 write()
             return
         write()
         self.flushed = dict(self.buffered)
         self.pending = 0
+        self.base = self.store.path.read_bytes()
 
     @rule()
     def flush(self):
@@ -426,15 +433,13 @@ class ActivityFileMachine(RuleBasedStateMachine):
                 entries.append(self._entry(number))
             entries[-1]["title"] = title
 
-        before = self.store.path.read_bytes()
         replace_by_hand(self.store.path, edit)
         after = self.store.path.read_bytes()
         document = json.loads(after)
         self.flushed = {e["id"]: e["title"] for e in document["activities"]}
-        if self.pending:
-            self.conflicted |= after != before  # the same bytes again overwrite nothing
-        else:
+        if not self.pending:  # nothing buffered: the store reads the file again
             self.buffered = dict(self.flushed)
+            self.base = after
 
     def _entry(self, number: int) -> dict[str, object]:
         start = NOW + timedelta(hours=number)
@@ -451,8 +456,8 @@ class ActivityFileMachine(RuleBasedStateMachine):
     def discard(self):
         assert self.store.discard() == self.pending
         self.pending = 0
-        self.conflicted = False
         self.buffered = dict(self.flushed)
+        self.base = self.store.path.read_bytes()
 
     @invariant()
     def the_store_answers_from_its_buffer(self):
