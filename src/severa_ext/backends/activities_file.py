@@ -43,20 +43,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from severa_ext.backends._activities_json import (
-    digest,
-    parse,
-    render_document,
-    render_entry,
-    versioned,
-)
+from severa_ext.backends._activities_json import parse, render_document, render_entry, versioned
 from severa_ext.backends._atomic import remove_stale_temporaries, replace_file
 from severa_ext.backends.activities import ActivityChanges
 from severa_ext.clock import Clock, SystemClock
@@ -101,9 +95,10 @@ def _signature(stat: os.stat_result) -> Signature:
 
 @attrs.frozen
 class _OnDisk:
-    """The file as last read or written by this object."""
+    """The file as last read or written by this object: its bytes (a flush compares
+    the file with them, cheaper than hashing both) and its signature."""
 
-    digest: str
+    content: bytes = attrs.field(repr=False)
     signature: Signature
 
 
@@ -112,25 +107,38 @@ class _Contents:
     """The file's content as this object holds it: as read, plus the unflushed writes.
 
     ``disk`` is ``None`` until the content was first written (:meth:`ActivityFile.new`):
-    there is nothing on disk to compare with yet. ``texts`` holds each activity's
-    rendered entry, dropped when the activity changes.
+    there is nothing on disk to compare with yet. ``texts`` holds every activity's
+    rendered entry, in the order of ``activities`` (both dicts: an update keeps its
+    place, a create goes last); it is built at the first flush after a read and then
+    kept in step by every write, so a flush joins it as it is.
     """
 
     user: User
     activity_types: tuple[ActivityType, ...]
     activities: dict[str, Activity]
     disk: _OnDisk | None
-    texts: dict[str, bytes] = attrs.field(factory=dict)
+    texts: dict[str, bytes] | None = None
     unflushed: int = 0
 
-    def entries(self) -> Iterator[bytes]:
-        """The rendered entries in file order, rendering those not rendered yet."""
-        texts = self.texts
-        for activity_id, activity in self.activities.items():
-            text = texts.get(activity_id)
-            if text is None:
-                text = texts[activity_id] = render_entry(activity)
-            yield text
+    def put(self, activity: Activity) -> None:
+        """Store ``activity`` (new or replacing the one with its id)."""
+        self.activities[activity.id] = activity
+        if self.texts is not None:
+            self.texts[activity.id] = render_entry(activity)
+        self.unflushed += 1
+
+    def remove(self, activity_id: str) -> None:
+        """Delete the activity ``activity_id`` (it exists)."""
+        del self.activities[activity_id]
+        if self.texts is not None:
+            del self.texts[activity_id]
+        self.unflushed += 1
+
+    def entries(self) -> Iterable[bytes]:
+        """The rendered entries, in file order."""
+        if self.texts is None:
+            self.texts = {i: render_entry(a) for i, a in self.activities.items()}
+        return self.texts.values()
 
 
 def _overlaps(activity: Activity, start: datetime, end: datetime) -> bool:
@@ -239,7 +247,7 @@ class ActivityFile:
             parsed.user,
             parsed.activity_types,
             {a.id: a for a in parsed.activities},
-            disk=_OnDisk(digest(raw), signature),
+            disk=_OnDisk(raw, signature),
         )
         self._contents = contents
         self._generation += 1
@@ -325,14 +333,9 @@ class ActivityFile:
                 backend="activities",
             )
         stamped = versioned(attrs.evolve(activity, last_modified=self._clock.now(), version=None))
-        contents.activities[stamped.id] = stamped
-        contents.texts.pop(stamped.id, None)
-        self._written(contents)
-        return stamped
-
-    def _written(self, contents: _Contents) -> None:
-        contents.unflushed += 1
+        contents.put(stamped)
         self._generation += 1
+        return stamped
 
     def create(self, activity: Activity) -> Activity:
         """Add ``activity`` (buffered until :meth:`flush`); return it as stored.
@@ -363,9 +366,8 @@ class ActivityFile:
             VersionConflict: the activity changed since it was read.
         """
         contents = self._check(activity_id, if_version)
-        del contents.activities[activity_id]
-        contents.texts.pop(activity_id, None)
-        self._written(contents)
+        contents.remove(activity_id)
+        self._generation += 1
 
     # --- writing -----------------------------------------------------------------
 
@@ -396,14 +398,14 @@ class ActivityFile:
                 f"the next flush): {exc}",
                 backend="activities",
             ) from exc
-        contents.disk = _OnDisk(digest(raw), _signature(written))
+        contents.disk = _OnDisk(raw, _signature(written))
         contents.unflushed = 0
 
     def _refuse_if_changed(self, contents: _Contents) -> None:
         if contents.disk is None:
             return  # new(): nothing was read, so nothing can have changed since
         try:
-            current: str | None = digest(self.path.read_bytes())
+            current: bytes | None = self.path.read_bytes()
         except FileNotFoundError:
             current = None
         except OSError as exc:
@@ -412,10 +414,10 @@ class ActivityFile:
                 f"kept for the next flush): {exc}",
                 backend="activities",
             ) from exc
-        if current != contents.disk.digest:
+        if current != contents.disk.content:
             raise VersionConflict(
                 f"{self.path} changed on disk since it was read; not overwriting it "
-                f"({contents.unflushed} unflushed writes kept; discard() drops them)",
+                f"({contents.unflushed} writes not written)",
                 backend="activities",
             )
 
@@ -445,5 +447,9 @@ class ActivityFile:
         pending = self.unflushed
         if pending:
             logger.warning("%s: %d writes not flushed; writing them at close", self.path, pending)
-            self.flush()
+            try:
+                self.flush()
+            except BackendError as exc:
+                logger.error("%s: %d writes not written at close: %s", self.path, pending, exc)
+                raise
         self._contents = None
