@@ -8,6 +8,7 @@ two. Errors are raised (``SeveraExtError``) and reported by ``main``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -185,9 +186,10 @@ def run_sync(args: argparse.Namespace, *, plan_only: bool, progress: bool) -> Ou
             )
         return Outcome(1 if failed else 0, document, text)
     finally:
-        store.close()
-        a.close()
-        b.close()
+        with contextlib.ExitStack() as closing:  # each one closed, even if another raises
+            closing.callback(b.close)
+            closing.callback(a.close)  # an activities file writes what it still holds
+            closing.callback(store.close)
 
 
 # --- journal ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -367,21 +366,3 @@ def test_file_of_any_shape_is_a_backend_error(tmp_path, text):
     message = _file_error(tmp_path, text)
     assert "activities.json" in message
     assert len(message) < 600
-
-
-def test_file_writes_are_durable_before_flush(tmp_path):
-    """Contract 2: ``flush`` is a no-op; each write is on disk when it returns."""
-    import json
-
-    from severa_ext.backends.activities_file import ActivityFile
-
-    path = tmp_path / "activities.json"
-    path.write_text(json.dumps(FILE_DOCUMENT))
-    store = ActivityFile(path, clock=FixedClock(NOW))
-    first = store.get("a-1")
-    assert first is not None
-    store.update(attrs.evolve(first, title="Moved"), if_version=first.version)
-    assert json.loads(path.read_text())["activities"][-1]["title"] == "Moved"
-    before = path.read_bytes()
-    store.flush()
-    assert path.read_bytes() == before

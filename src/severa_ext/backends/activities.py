@@ -61,6 +61,7 @@ __all__ = [
     "ActivityBackend",
     "ActivityChanges",
     "ActivityStore",
+    "BufferedActivityStore",
     "MemoryActivityStore",
 ]
 
@@ -162,6 +163,29 @@ class ActivityStore(Protocol):
 
     def find_by_sync_key(self, user_id: str, sync_key: str) -> tuple[Activity, ...]:
         """The user's activities stamped with ``sync_key``."""
+        ...
+
+
+@runtime_checkable
+class BufferedActivityStore(ActivityStore, Protocol):
+    """An :class:`ActivityStore` that keeps its writes until :meth:`flush`.
+
+    :class:`ActivityBackend` flushes such a store from its own ``flush`` (the engine
+    calls it at the end of each durable step, before its state commits the step) and
+    closes it from its own ``close``. A store without these methods writes each
+    write at once and is left alone.
+    """
+
+    def flush(self) -> None:
+        """Make every write accepted so far durable.
+
+        Raises:
+            BackendError: they could not be (the writes stay buffered).
+        """
+        ...
+
+    def close(self) -> None:
+        """Write what is still buffered, or raise; the store may be used again."""
         ...
 
 
@@ -323,6 +347,7 @@ class ActivityBackend:
                     f"its type's id {activity_type.id!r}"
                 )
         self._store = store
+        self._buffered = store if isinstance(store, BufferedActivityStore) else None
         self._user_id = user_id
         self._types = dict(activity_types)
         self._problems: tuple[BadItem, ...] = ()
@@ -532,7 +557,15 @@ class ActivityBackend:
         return apply_one_by_one(self, ops)
 
     def flush(self) -> None:
-        """Nothing to buffer: every write goes to the host's store at once (a no-op)."""
+        """Flush a :class:`BufferedActivityStore` (the activities file); for a store
+        that writes each write at once, a no-op."""
+        if self._buffered is not None:
+            with self._edge("flush"):
+                self._buffered.flush()
 
     def close(self) -> None:
-        """Nothing to release: the store belongs to the host."""
+        """Close a :class:`BufferedActivityStore` (it writes what is still buffered,
+        or raises); any other store belongs to the host and is left alone."""
+        if self._buffered is not None:
+            with self._edge("close"):
+                self._buffered.close()
