@@ -88,6 +88,7 @@ COLUMNS = (
     Column("1%+1% edits, delta cursors", "edits"),
 )
 RSS_COLUMN = COLUMNS[0]
+SCENARIOS = tuple(dict.fromkeys(c.scenario for c in COLUMNS))
 """Peak RSS compares our initial-sync process (defaults) with the peer's."""
 
 
@@ -179,14 +180,15 @@ def _rss(results: Results) -> str:
 
 def ratio_table(columns: tuple[Column, ...], by_n: dict[int, Results], key: str) -> str:
     """The Markdown table of median ratios (peer / ours) of ``key``."""
-    titles = [c.title for c in columns] + (["peak RSS vs peer"] if key == "seconds" else [])
+    with_rss = key == "seconds" and RSS_COLUMN in columns
+    titles = [c.title for c in columns] + (["peak RSS vs peer"] if with_rss else [])
     lines = ["| N | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
     for n, results in by_n.items():
         cells = [
             _ratio(_median_ratio(results.peer[c.scenario], results.ours[c.title], key))
             for c in columns
         ]
-        if key == "seconds":
+        if with_rss:
             cells.append(_rss(results))
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -216,12 +218,29 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=3, help="pairs per scenario and N")
     parser.add_argument("--quick", action="store_true", help="N = 2,000 and one pair")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
+    parser.add_argument(
+        "--scenarios",
+        default="",
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.pairs = args.sizes or "2000", 1
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
+    unknown = set(filter(None, args.scenarios.split(","))) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))}")
     return args
+
+
+def chosen_columns(runner: Runner, scenarios: str) -> tuple[Column, ...]:
+    """The columns to measure: those of ``scenarios`` (all when empty), without the
+    paused-collector column when our python does not offer it."""
+    wanted = set(filter(None, scenarios.split(","))) or set(SCENARIOS)
+    return tuple(
+        c for c in COLUMNS if c.scenario in wanted and (runner.pause_gc_offered() or not c.pause_gc)
+    )
 
 
 def main() -> None:
@@ -231,7 +250,7 @@ def main() -> None:
         [int(s.replace("_", "")) for s in args.sizes.split(",")] if args.sizes else DEFAULT_SIZES
     )
     runner = Runner(args.ours_python, args.peer_python, args.timeout)
-    columns = COLUMNS if runner.pause_gc_offered() else tuple(c for c in COLUMNS if not c.pause_gc)
+    columns = chosen_columns(runner, args.scenarios)
     load_before, began = os.getloadavg(), time.monotonic()
     by_n = {n: measure(runner, columns, n, args.pairs) for n in sizes}
     load_after = os.getloadavg()
