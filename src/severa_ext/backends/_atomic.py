@@ -45,7 +45,7 @@ def temporary_pattern(path: Path) -> re.Pattern[str]:
     return re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]+{re.escape(_SUFFIX)}")
 
 
-def replace_file(path: Path, data: bytes) -> os.stat_result:
+def replace_file(path: Path, data: bytes | bytearray) -> os.stat_result:
     """Replace ``path`` by ``data`` atomically (see the module doc); return the new
     file's status (its inode, size and modification time are the renamed file's).
 

@@ -9,14 +9,13 @@ changed, so one flush costs one join of byte strings plus the write itself.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from icalendar import Calendar, Component
 
+from severa_ext.backends._atomic import remove_stale_temporaries, replace_file
 from severa_ext.backends._ics_scan import RawEvent
 from severa_ext.errors import BackendError
 
@@ -74,42 +73,16 @@ class Rendering:
 
 
 def atomic_write(path: Path, data: bytes | bytearray) -> None:
-    """Replace ``path`` by ``data``: temporary file in the same folder, fsync, rename.
-
-    The folder is fsynced after the rename where the platform allows it, so the new
-    name is durable too. A file that did not exist is created the same way.
+    """Replace ``path`` by ``data`` atomically (:func:`.replace_file`: temporary file
+    in the same folder, fsync, rename, folder fsync), then remove the temporary files
+    a killed writer left beside it (:func:`.remove_stale_temporaries`: one listing of
+    the folder).
 
     Raises:
         BackendError: the file cannot be written (the old content is untouched).
     """
-    folder = path.parent
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        replace_file(path, data)
     except OSError as exc:
         raise BackendError(f"{path}: cannot be written: {exc}", backend="ics") from exc
-    tmp_path = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            tmp_path.chmod(path.stat().st_mode & 0o777)
-        tmp_path.replace(path)
-    except OSError as exc:
-        tmp_path.unlink(missing_ok=True)
-        raise BackendError(f"{path}: cannot be written: {exc}", backend="ics") from exc
-    _sync_folder(folder)
-
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    remove_stale_temporaries(path)
