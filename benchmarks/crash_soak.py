@@ -1,17 +1,17 @@
 """Crash soak of the command line (issue 12): SIGKILL a CLI sync at random points.
 
 A folder gets an activities file with ``--items`` activities (all of a type the policy
-sends out, S8) and an ``.ics`` file with ``--incoming`` events (which come in, S9; few,
-since the activities file is rewritten whole for each activity written to it), and an
-SQLite state file. Then ``severa-ext sync activities:... ics:...`` runs in a child
-process, is killed with SIGKILL after a random delay, and is started again at once:
-no waiting for the lease, since the dead holder is a process of this host that is gone
-(the engine takes its lease over; a rerun that exits with ``LeaseHeld``, code 3,
-counts as a failure). The delay is drawn uniformly from ``[0, span]``, where ``span``
-is the time one whole uninterrupted sync of the same data took (a calibration run on
-a copy, done first), so kills land while the command starts, lists, plans, writes and
-commits. When a run finishes before its kill, ``--renew`` new activities and a
-hundredth as many new events are added, so the later kills still hit a sync with work to do.
+sends out, S8) and an ``.ics`` file with ``--incoming`` events (which come in, S9; a
+tenth of the items unless told), and an SQLite state file. Then ``severa-ext sync
+activities:... ics:...`` runs in a child process, is killed with SIGKILL after a random
+delay, and is started again at once: no waiting for the lease, since the dead holder is
+a process of this host that is gone (the engine takes its lease over; a rerun that exits
+with ``LeaseHeld``, code 3, counts as a failure). The delay is drawn uniformly from
+``[0, span]``, where ``span`` is the time one whole uninterrupted sync of the same data
+took (a calibration run on a copy, done first), so kills land while the command starts,
+lists, plans, writes and commits. When a run finishes before its kill, ``--renew`` new
+activities and a hundredth as many new events are added, so the later kills still hit a
+sync with work to do.
 
 After ``--kills`` kills, a final run goes to the end (it must exit 0), and one more run
 must write nothing. Then both files are checked against everything that was ever
@@ -201,7 +201,7 @@ def _calibrate(soak: Soak, activities: int, events: int) -> float:
 def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Run the soak in ``folder``; return its figures."""
     rng = random.Random(args.seed)
-    incoming = args.incoming if args.incoming is not None else max(1, args.items // 1000)
+    incoming = args.incoming if args.incoming is not None else max(1, args.items // 10)
     outgoing = args.items - incoming
     span = args.span if args.span is not None else _calibrate(Soak(folder), outgoing, incoming)
     run = Soak(folder)
@@ -293,7 +293,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000, help="items to sync (both files)")
     parser.add_argument(
-        "--incoming", type=int, default=None, help="of them, events in the .ics (items/1000)"
+        "--incoming", type=int, default=None, help="of them, events in the .ics (items/10)"
     )
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs before the final run")
     parser.add_argument("--seed", type=int, default=12, help="seed of the kill delays")
