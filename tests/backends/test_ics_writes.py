@@ -209,3 +209,52 @@ def test_an_initial_sync_flushes_the_file_a_logarithmic_number_of_times(tmp_path
     assert report.total_writes == count
     assert CountingIcs.writes < count // 500
     assert len(IcsBackend(path).changes(None, EVERYTHING).items) == count
+
+
+def _old_moment(value: Any) -> str:
+    """The etag's time text before 0.x (``astimezone(UTC).isoformat()``)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return "-" if value is None else value.isoformat()
+
+
+def test_the_new_etag_formula_costs_no_writes_on_the_first_run(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The etag formula changed once (the instant as POSIX seconds): every ICS etag
+    the links hold differs on the first run after the upgrade. The engine compares
+    contents, finds them equal and only re-records the etags (X4: no write)."""
+    from severa_ext.backends import _ics_index
+    from severa_ext.backends.memory import MemoryBackend
+    from severa_ext.sync.engine import SyncEngine
+    from severa_ext.sync.policy import SyncPolicy
+    from severa_ext.sync.sqlite import SQLiteStateStore
+
+    memory = MemoryBackend("memory")
+    day = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    for n in range(200):
+        start = day + timedelta(minutes=47 * n)
+        memory.user_create(CalendarItem(f"A{n}", start, start + timedelta(minutes=30)))
+    path = tmp_path / "cal.ics"
+    policy = SyncPolicy.calendars(past_days=35, future_days=510)
+    clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
+    with SQLiteStateStore(tmp_path / "state.sqlite") as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(_ics_index, "_moment", _old_moment)
+            ics = IcsBackend(path, create_missing=True, clock=FixedClock(START))
+            assert SyncEngine(memory, ics, store, pair_id="p", policy=policy, clock=clock).run()
+            ics.close()
+            old = store.etags("p", "b")
+        # A user's edit elsewhere in the file makes the next run read every event.
+        event = "BEGIN:VEVENT\r\nUID:user-1\r\nSUMMARY:user\r\nDTSTART:20260105T070000Z\r\n"
+        event += "DTEND:20260105T073000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        path.write_bytes(path.read_bytes().replace(b"END:VCALENDAR\r\n", event.encode()))
+        ics = IcsBackend(path, clock=FixedClock(START))
+        report = SyncEngine(memory, ics, store, pair_id="p", policy=policy, clock=clock).run()
+        items = ics.changes(None, EVERYTHING).items
+        ics.close()
+        new = store.etags("p", "b")
+    assert report.total_writes == 1  # only the user's event, into memory
+    assert len(new) == 201 and set(old) <= set(new)
+    assert all(old[i] != new[i] for i in old)
+    assert new == {item.id: item.etag for item in items}

@@ -107,11 +107,11 @@ def split_id(item_id: str) -> tuple[str, str | None]:
 
 
 def _moment(value: datetime | date | None) -> str:
-    if value.__class__ is datetime and value.tzinfo is UTC and not value.microsecond:
-        return value.isoformat()
+    """The instant of an aware (or local) time as whole POSIX seconds, a date's
+    ISO text, or ``-``: the same instant spelt in another zone is the same version,
+    and ``timestamp()`` costs a fifth of ``astimezone(UTC).isoformat()``."""
     if isinstance(value, datetime):
-        # The same instant spelt in another zone is the same version.
-        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+        return "%d" % (value.timestamp() // 1)  # noqa: UP031
     return "-" if value is None else value.isoformat()
 
 
