@@ -65,7 +65,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     backend = IcsBackend(path, clock=CLOCK)
     backend.flush()
     backend.apply_batch([CreateOp(CalendarItem("Two", START, START + timedelta(hours=2)), "k2")])
-    with pytest.raises(BackendError, match="cal.ics: cannot be written"):
+    with pytest.raises(BackendError, match=r"cal\.ics: cannot be written"):
         backend.flush()
     monkeypatch.undo()
     assert path.read_bytes() == before
