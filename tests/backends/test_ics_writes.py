@@ -212,7 +212,7 @@ def test_an_initial_sync_flushes_the_file_a_logarithmic_number_of_times(tmp_path
 
 
 def _old_moment(value: Any) -> str:
-    """The etag's time text before 0.x (``astimezone(UTC).isoformat()``)."""
+    """The etag's time text before the change (``astimezone(UTC).isoformat()``)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(microsecond=0).isoformat()
     return "-" if value is None else value.isoformat()
