@@ -170,6 +170,12 @@ column (today none: a field added later gets one, without a schema change)."""
 
 _BASE_DICT: Callable[[CalendarItem], dict[str, Any]] = _CONVERTER.get_unstructure_hook(CalendarItem)
 
+# The structure functions, generated once at import: cattrs would otherwise generate
+# each on its first use, a few milliseconds inside the first sync of every process.
+_ITEM_OF: Callable[[Any, Any], CalendarItem] = _CONVERTER.get_structure_hook(CalendarItem)
+_LINK_OF: Callable[[Any, Any], Link] = _CONVERTER.get_structure_hook(Link)
+_INTENT_OF: Callable[[Any, Any], Intent] = _CONVERTER.get_structure_hook(Intent)
+
 
 def dump_base(base: CalendarItem) -> tuple[str, str]:
     """The JSON text and the S3 print
@@ -236,7 +242,7 @@ def load_row(row: Sequence[Any], *, where: str) -> Stored:
     """
     try:
         key, a_id, b_id, a_etag, b_etag, pending, quarantined, _print, base, extra = row
-        content = _CONVERTER.structure(json.loads(base), CalendarItem) if base else None
+        content = _ITEM_OF(json.loads(base), CalendarItem) if base else None
         if quarantined:
             return _parked(a_id, b_id, a_etag, b_etag, content)
         fields: dict[str, Any] = json.loads(extra) if extra else {}
@@ -244,9 +250,9 @@ def load_row(row: Sequence[Any], *, where: str) -> Stored:
             raise TypeError(f"extra fields are not a JSON object: {extra!r}")
         fields.update(sync_key=key, a_id=a_id, b_id=b_id, a_etag=a_etag, b_etag=b_etag)
         if pending is None:
-            return attrs.evolve(_CONVERTER.structure(fields, Link), base=content)
+            return attrs.evolve(_LINK_OF(fields, Link), base=content)
         fields["side"] = pending
-        return attrs.evolve(_CONVERTER.structure(fields, Intent), base=content)
+        return attrs.evolve(_INTENT_OF(fields, Intent), base=content)
     except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
         raise StateError(f"{where}: a stored entry cannot be read: {exc}") from exc
 
