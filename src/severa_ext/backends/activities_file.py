@@ -268,7 +268,7 @@ class ActivityFile:
 
     @property
     def unflushed(self) -> int:
-        """How many writes were accepted since the last flush (0: none buffered)."""
+        """The number of writes accepted since the last flush; zero when none are buffered."""
         return self._contents.unflushed if self._contents is not None else 0
 
     def activity_types(self) -> dict[str, ActivityType]:
