@@ -17,11 +17,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from severa_ext.backends import _ics_index
 from severa_ext.backends._ics_cursor import STAMP_PROPERTY
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.backends.ics import IcsBackend
+from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
+from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Window
+from severa_ext.sync.policy import SyncPolicy
+from severa_ext.sync.sqlite import SQLiteStateStore
 from support import scaled
 
 from .test_ics_roundtrip import calendar_items
@@ -224,12 +229,6 @@ def test_the_new_etag_formula_costs_no_writes_on_the_first_run(
     """The etag formula changed once (the instant as POSIX seconds): every ICS etag
     the links hold differs on the first run after the upgrade. The engine compares
     contents, finds them equal and only re-records the etags (X4: no write)."""
-    from severa_ext.backends import _ics_index
-    from severa_ext.backends.memory import MemoryBackend
-    from severa_ext.sync.engine import SyncEngine
-    from severa_ext.sync.policy import SyncPolicy
-    from severa_ext.sync.sqlite import SQLiteStateStore
-
     memory = MemoryBackend("memory")
     day = datetime(2026, 1, 5, 8, tzinfo=UTC)
     for n in range(200):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import re
 import sys
 import time
@@ -107,11 +108,12 @@ def split_id(item_id: str) -> tuple[str, str | None]:
 
 
 def _moment(value: datetime | date | None) -> str:
-    """The instant of an aware (or local) time as whole POSIX seconds, a date's
-    ISO text, or ``-``: the same instant spelt in another zone is the same version,
-    and ``timestamp()`` costs a fifth of ``astimezone(UTC).isoformat()``."""
+    """The instant of an aware (or local) time as whole POSIX seconds (floored, as
+    dropping the microseconds did), a date's ISO text, or ``-``: the same instant
+    spelt in another zone is the same version, and ``timestamp()`` costs a fifth of
+    ``astimezone(UTC).isoformat()``."""
     if isinstance(value, datetime):
-        return "%d" % (value.timestamp() // 1)  # noqa: UP031
+        return str(math.floor(value.timestamp()))
     return "-" if value is None else value.isoformat()
 
 
