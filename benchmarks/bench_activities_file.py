@@ -21,9 +21,6 @@ engine's writes and the file's size.
 from __future__ import annotations
 
 import argparse
-import importlib
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,13 +29,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from _bench_sources import git, import_copy, memory_calendar
+
 from severa_ext.backends import activities_file
 from severa_ext.backends.activities import ActivityBackend
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.domain import Activity, ActivityType, User
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import CalendarItem
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
 
@@ -62,37 +60,18 @@ def timed(work: Callable[[], T]) -> tuple[T, float, float]:
 def baseline_module(ref: str, folder: Path) -> ModuleType:
     """``severa_ext.backends.activities_file`` as of git ``ref``, as
     ``activities_baseline.activities_file`` (its imports are public modules)."""
-    root = Path(__file__).resolve().parent.parent
-    text = subprocess.run(
-        ["git", "show", f"{ref}:src/severa_ext/backends/activities_file.py"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    package = folder / "activities_baseline"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "activities_file.py").write_text(text)
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("activities_baseline.activities_file")
+
+    def files() -> dict[str, str]:
+        return {
+            "activities_file.py": git("show", f"{ref}:src/severa_ext/backends/activities_file.py")
+        }
+
+    return import_copy(folder, "activities_baseline", files, "activities_file")
 
 
 def calendar(count: int) -> MemoryBackend:
     """A memory calendar of ``count`` single entries inside the window."""
-    memory = MemoryBackend("calendar")
-    for n in range(count):
-        start = NOW + timedelta(minutes=13 * n)  # 50,000 entries fit the window
-        memory.user_create(
-            CalendarItem(
-                f"Entry {n}",
-                start,
-                start + timedelta(minutes=30),
-                location=f"Room {n % 40}",
-                body=f"Generated entry {n}\nwith a second line",
-            )
-        )
-    return memory
+    return memory_calendar("calendar", count, NOW, "entry")
 
 
 def initial_sync(count: int, folder: Path, module: Any, label: str) -> float:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib
 import json
 import pstats
 import re
@@ -47,13 +46,14 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import attrs
+from _bench_sources import git, import_copy, memory_calendar
 
 from severa_ext.backends.base import CreateOp
 from severa_ext.backends.ics import IcsBackend
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
-from severa_ext.sync.items import CalendarItem, ChangeSet, Window
+from severa_ext.sync.items import ChangeSet, Window
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
 
@@ -174,51 +174,23 @@ def baseline_module(ref: str, folder: Path) -> ModuleType:
     Copies ``ics.py`` and its private ``_ics_*`` helpers into a temporary package
     (imports of those helpers renamed), so both implementations run in one process.
     """
-    root = Path(__file__).resolve().parent.parent
-    names = subprocess.run(
-        ["git", "ls-tree", "--name-only", ref, "src/severa_ext/backends/"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    package = folder / "ics_baseline"
-    if package.exists():
-        return importlib.import_module("ics_baseline.ics")
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    for name in names:
-        base = Path(name).name
-        if base != "ics.py" and not base.startswith("_ics_"):
-            continue
-        text = subprocess.run(
-            ["git", "show", f"{ref}:{name}"],
-            cwd=root,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        text = re.sub(r"severa_ext\.backends\.(_ics_\w+|ics)\b", r"ics_baseline.\1", text)
-        (package / base).write_text(text)
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("ics_baseline.ics")
+
+    def files() -> dict[str, str]:
+        names = git("ls-tree", "--name-only", ref, "src/severa_ext/backends/").split()
+        wanted = [n for n in names if re.fullmatch(r"ics\.py|_ics_\w+\.py", Path(n).name)]
+        return {Path(n).name: _renamed(git("show", f"{ref}:{n}")) for n in wanted}
+
+    return import_copy(folder, "ics_baseline", files, "ics")
+
+
+def _renamed(text: str) -> str:
+    """A copied module's imports of ``ics`` and its helpers, pointed at the copy."""
+    return re.sub(r"severa_ext\.backends\.(_ics_\w+|ics)\b", r"ics_baseline.\1", text)
 
 
 def source_items(count: int) -> MemoryBackend:
     """A memory calendar of ``count`` single items inside the window."""
-    memory = MemoryBackend("memory")
-    for n in range(count):
-        start = START + timedelta(minutes=13 * n)  # 50,000 items fit the window
-        memory.user_create(
-            CalendarItem(
-                f"Activity {n}",
-                start,
-                start + timedelta(minutes=30),
-                location=f"Room {n % 40}",
-                body=f"Generated activity {n}\nwith a second line",
-            )
-        )
-    return memory
+    return memory_calendar("memory", count, START, "activity")
 
 
 def in_backend(backend_type: Any, spent: list[float]) -> Any:
