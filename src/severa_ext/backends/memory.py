@@ -110,7 +110,9 @@ class MemoryCalendar:
         self._capabilities = capabilities or Capabilities(delta=True, batch_size=50)
         self._clock: Clock = clock or SystemClock()
         self._items: dict[str, CalendarItem] = {}
-        self._by_key: dict[str, set[str]] = {}
+        # Ids by sync key: a tuple (one id, as a rule), not a set: a set per item
+        # costs four times the memory on a large calendar.
+        self._by_key: dict[str, tuple[str, ...]] = {}
         self._log: list[str] = []
         self._ids = itertools.count(1)
         self._etags = itertools.count(1)
@@ -299,7 +301,7 @@ class MemoryCalendar:
         item_id = f"{self._name}-{next(self._ids)}"
         stored = self._store(item, sync_key, item_id)
         if sync_key is not None:
-            self._by_key.setdefault(sync_key, set()).add(item_id)
+            self._by_key[sync_key] = (*self._by_key.get(sync_key, ()), item_id)
         return stored
 
     def _update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
@@ -320,9 +322,9 @@ class MemoryCalendar:
             )
         del self._items[item_id]
         if current.sync_key is not None:
-            keys = self._by_key.get(current.sync_key)
-            if keys is not None:
-                keys.discard(item_id)
-                if not keys:
-                    del self._by_key[current.sync_key]
+            others = tuple(i for i in self._by_key.get(current.sync_key, ()) if i != item_id)
+            if others:
+                self._by_key[current.sync_key] = others
+            else:
+                self._by_key.pop(current.sync_key, None)
         self._log.append(item_id)

@@ -52,6 +52,7 @@ __all__ = [
 _WHEN = datetime | date
 _OPTIONAL_WHEN = datetime | date | None
 _OPTIONAL_STR = str | None
+_SIDES = ("a", "b")
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
 
 
@@ -245,6 +246,12 @@ def load_row(row: Sequence[Any], *, where: str) -> Stored:
         content = _ITEM_OF(json.loads(base), CalendarItem) if base else None
         if quarantined:
             return _parked(a_id, b_id, a_etag, b_etag, content)
+        if not extra and _texts(key, a_id, b_id, a_etag, b_etag):
+            # The usual row: built directly (the columns are the fields).
+            if pending is None:
+                return Link(key, a_id, b_id, a_etag, b_etag, content)
+            if pending in _SIDES:
+                return Intent(key, pending, a_id, b_id, a_etag, b_etag, content)
         fields: dict[str, Any] = json.loads(extra) if extra else {}
         if not isinstance(fields, dict):
             raise TypeError(f"extra fields are not a JSON object: {extra!r}")
@@ -255,6 +262,12 @@ def load_row(row: Sequence[Any], *, where: str) -> Stored:
         return attrs.evolve(_INTENT_OF(fields, Intent), base=content)
     except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
         raise StateError(f"{where}: a stored entry cannot be read: {exc}") from exc
+
+
+def _texts(key: Any, *optional: Any) -> bool:
+    """True when ``key`` is a str and each of ``optional`` a str or ``None`` (what
+    the generated structure functions would check and convert)."""
+    return key.__class__ is str and all(v is None or v.__class__ is str for v in optional)
 
 
 def _parked(
