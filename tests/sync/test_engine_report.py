@@ -59,10 +59,9 @@ def test_a_stopped_entry_counts_only_the_writes_that_succeeded():
 
 def test_a_dry_run_counts_the_plan_as_if_every_write_succeeded():
     key = "k2"
-    intent = Link(key, a_id="a2").intent("b")
     records = [
         *_merge_entry(),
-        Create("b", ITEM, key, "a2", intent),
+        Create("b", ITEM, key, "a2", Link(key, a_id="a2")),
         SetLink(Link(key, a_id="a2")),
         Skipped("b", "delete", "k3", "b3"),
         Unlink("k4"),

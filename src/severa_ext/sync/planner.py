@@ -120,15 +120,21 @@ class Create:
         item: the content, already shaped for ``side`` by the policy.
         sync_key: the entry's key.
         source_id: the id of the item it copies, on the other side.
-        intent: the state stored before the create is sent; after a crash,
-            ``find(sync_key)`` resolves it.
+        planned: the entry's link as planned (the source's id and etag, and the
+            base), the one its :class:`SetLink` stores once the create is done.
     """
 
     side: Side
     item: CalendarItem
     sync_key: str
     source_id: str | None
-    intent: Intent
+    planned: Link
+
+    @property
+    def intent(self) -> Intent:
+        """The state stored before the create is sent (after a crash,
+        ``find(sync_key)`` resolves it); made when asked, not kept per create."""
+        return self.planned.intent(self.side)
 
 
 @attrs.frozen
@@ -353,12 +359,10 @@ def bring_over(
             return [Unlink(key)]  # S8: a project task never goes to the calendar
         content = policy.to_side("b", item)
         final = Link(key, item_id, None, item.etag, None, base_of(content, item))
-        intent = Intent(key, "b", item_id, None, item.etag, None, final.base)
-        return [Create("b", content, key, item_id, intent), SetLink(final)]
+        return [Create("b", content, key, item_id, final), SetLink(final)]
     content = policy.to_side("a", item, base)
     final = Link(key, None, item_id, None, item.etag, base_of(content, base or content))
-    intent = Intent(key, "a", None, item_id, None, item.etag, final.base)
-    return [Create("a", content, key, item_id, intent), SetLink(final)]
+    return [Create("a", content, key, item_id, final), SetLink(final)]
 
 
 def _merge_cell(
