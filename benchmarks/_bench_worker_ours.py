@@ -5,8 +5,10 @@ Run by the driver with the project's python::
     .venv/bin/python benchmarks/_bench_worker_ours.py --scenario initial --n 10000 \
         --dir /tmp/x [--listing full] [--pause-gc] [--profile initial.prof]
 
-Two ``MemoryBackend`` sides, the state in a ``SQLiteStateStore`` file on disk, the
-``SyncEngine`` with the library's defaults (``--pause-gc`` sets ``pause_gc=True``).
+Two ``MemoryCalendar`` sides (the reference backend, without the fault-injection
+layer of the tests' ``MemoryBackend``: the peer's memory storage has none either), the
+state in a ``SQLiteStateStore`` file on disk, the ``SyncEngine`` with the library's
+defaults (``--pause-gc`` sets ``pause_gc=True``).
 ``--listing delta`` (the default) gives both sides delta cursors, the memory
 backend's default; ``--listing full`` announces ``Capabilities(delta=False)`` on
 both sides, so every ``changes`` call is a full listing (an ICS file, the Severa REST
@@ -28,7 +30,7 @@ from pathlib import Path
 from _bench_events import NOW, Event, edited_on_a, edited_on_b, edits, event
 from _bench_measure import emit, timed, worker_arguments
 
-from severa_ext.backends.memory import MemoryBackend
+from severa_ext.backends.memory import MemoryCalendar
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Capabilities
@@ -59,8 +61,8 @@ class _Pair:
     def __init__(self, directory: str, *, listing: str, pause_gc: bool) -> None:
         self.clock = FixedClock(NOW)
         caps = Capabilities(delta=listing == "delta", batch_size=50)
-        self.a = MemoryBackend("a", capabilities=caps, clock=self.clock)
-        self.b = MemoryBackend("b", capabilities=caps, clock=self.clock)
+        self.a = MemoryCalendar("a", capabilities=caps, clock=self.clock)
+        self.b = MemoryCalendar("b", capabilities=caps, clock=self.clock)
         self.store = SQLiteStateStore(Path(directory) / "severa-ext-state.sqlite")
         options = {"pause_gc": True} if pause_gc else {}
         self.engine = SyncEngine(

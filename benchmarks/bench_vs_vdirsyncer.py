@@ -1,7 +1,7 @@
 """Our sync engine against vdirsyncer 0.21.0, side by side in one run (issue 17).
 
 Both engines sync the same generated events (``_bench_events``) between two memory
-storages: ours ``MemoryBackend`` <-> ``MemoryBackend`` with the state in a
+storages: ours ``MemoryCalendar`` <-> ``MemoryCalendar`` with the state in a
 ``SQLiteStateStore`` file on disk; vdirsyncer ``MemoryStorage`` <-> ``MemoryStorage``
 with its status in its own ``SqliteStatus`` file on disk, driven through the
 ``vdirsyncer.sync.sync`` coroutine (``a wins``, ``force_delete=True``). Every

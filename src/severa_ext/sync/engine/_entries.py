@@ -41,7 +41,7 @@ class Entry:
     """
 
     key: str
-    writes: list[WriteRecord] = attrs.field(factory=list)
+    writes: tuple[WriteRecord, ...] = ()  # one or two: a tuple, no list per entry
     final: SetLink | Unlink | None = None
     joined: LinkExisting | Relink | None = None  # links existing copies / relinks (S3)
     conflict: Conflict | None = None
@@ -69,7 +69,7 @@ def group(records: Iterable[PlanRecord]) -> list[Entry]:
             entries.append(current)
         # The common records first: a write, then the entry's final state.
         if isinstance(record, _WRITES):
-            current.writes.append(record)
+            current.writes = (*current.writes, record)
         elif isinstance(record, _FINALS):
             current.final = record
         elif isinstance(record, Skipped):
