@@ -6,6 +6,7 @@ the rerun duplicates nothing (invariants of DESIGN.md; S3)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from severa_ext.backends.memory import MemoryCalendar
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
 from severa_ext.sync.items import CalendarItem, Capabilities
+from severa_ext.sync.planner import Create
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.state import MemoryStateStore
 from severa_ext.testing.faults import InjectedCrash
@@ -28,6 +30,7 @@ from severa_ext.testing.machine import CrashingStore
 
 NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 POLICY = SyncPolicy.calendars(past_days=30, future_days=400)
+NOW_CLOCK = FixedClock(NOW)
 
 
 class FlushCounting(MemoryCalendar):
@@ -87,6 +90,33 @@ def test_other_sides_keep_one_batch_or_step_writes_per_step() -> None:
     assert _steps_of(300, rewrites=False, step_writes=100) == [100] * 3
     # step_writes is the floor of a growing step too.
     assert _steps_of(300, rewrites=True, step_writes=100)[:2] == [100, 100]
+
+
+class CreatesAlive(FlushCounting):
+    """A flush-counting calendar that also counts the plan's live ``Create`` records
+    at each flush (each step's end)."""
+
+    def __init__(self, capabilities: Capabilities) -> None:
+        super().__init__(capabilities)
+        self.alive: list[int] = []
+
+    def flush(self) -> None:
+        self.alive.append(sum(1 for o in gc.get_objects() if isinstance(o, Create)))
+        super().flush()
+
+
+def test_a_first_sync_plans_its_new_entries_a_step_at_a_time() -> None:
+    """Issue 17 (peak memory): the creates of a first sync are planned step by step
+    as they are written, so a run holds one step of them, not all N."""
+    target = CreatesAlive(Capabilities(batch_size=10))
+    engine = SyncEngine(
+        _source(500), target, MemoryStateStore(), pair_id="p", policy=POLICY, clock=NOW_CLOCK
+    )
+    before = sum(1 for o in gc.get_objects() if isinstance(o, Create))
+    assert engine.run().created["b"] == 500
+    assert target.steps == [10] * 50
+    assert max(target.alive) - before <= 10  # the step in flight only (was 500)
+    assert engine.run().total_writes == 0  # and the next run has nothing to do
 
 
 def _ics_engine(path: Path, source: MemoryCalendar, store: Any) -> SyncEngine:

@@ -83,6 +83,7 @@ __all__ = [
     "KeptFields",
     "KeyFactory",
     "LinkExisting",
+    "NewItems",
     "Park",
     "Plan",
     "PlanRecord",
@@ -98,7 +99,9 @@ __all__ = [
     "differing_fields",
     "field_value",
     "merge_fields",
+    "new_items",
     "plan_entry",
+    "plan_parts",
     "plan_retry_create",
     "plan_sync",
     "quarantine_key",
@@ -502,9 +505,59 @@ def _without_writes_to(
 # -- the planner ---------------------------------------------------------------
 
 
-def _plan_matching(
-    matching: Matching, policy: SyncPolicy, kept: KeptFields, new_key: KeyFactory
-) -> list[PlanRecord]:
+@attrs.frozen
+class NewItems:
+    """The new entries of a run, planned a part at a time (:meth:`records`).
+
+    A first sync's plan is almost all new entries; the engine plans them as it
+    writes, step by step, so a run holds one step of creates instead of all of them.
+    Each is planned as in :func:`plan_sync`: :func:`bring_over`, then the read-only
+    sides' :class:`Skipped` records.
+
+    Attributes:
+        into: per side, the items to create there (first seen on the other side), in
+            the order they were observed.
+        policy, new_key, read_only: as given to :func:`plan_sync`.
+    """
+
+    into: Mapping[Side, tuple[CalendarItem, ...]]
+    policy: SyncPolicy
+    new_key: KeyFactory
+    read_only: frozenset[Side] = frozenset()
+
+    def count(self, side: Side) -> int:
+        """How many new entries create their item on ``side``."""
+        return len(self.into.get(side, ()))
+
+    def records(self, side: Side, start: int = 0, stop: int | None = None) -> list[PlanRecord]:
+        """The records of the new entries ``start:stop`` that create on ``side``."""
+        live = _other(side)
+        records: list[PlanRecord] = []
+        for item in self.into.get(side, ())[start:stop]:
+            assert item.id is not None
+            key = self.new_key(live, item.id)
+            records += bring_over(key, live, item, link=None, policy=self.policy)
+        if self.read_only:
+            records = _without_writes_to(self.read_only, records, ())
+        return records
+
+
+def new_items(
+    matching: Matching,
+    policy: SyncPolicy,
+    new_key: KeyFactory,
+    read_only: frozenset[Side] = frozenset(),
+) -> NewItems:
+    """The matching's new entries (:class:`~severa_ext.sync.match.New`), by the side
+    their item is created on."""
+    into: dict[Side, tuple[CalendarItem, ...]] = {
+        side: tuple(new.item for new in matching.new if new.side != side) for side in ("a", "b")
+    }
+    return NewItems(into, policy, new_key, read_only)
+
+
+def _plan_matching(matching: Matching, policy: SyncPolicy, kept: KeptFields) -> list[PlanRecord]:
+    """The records of every outcome but the new entries (:func:`new_items`)."""
     records: list[PlanRecord] = []
     for member in matching.members:
         link = member.link
@@ -520,10 +573,6 @@ def _plan_matching(
         records.append(Park(copy.side, copy.item.id, copy.item, copy.reason))
     for pair in matching.pairs:
         records.extend(_link_existing(pair.a, pair.b, policy, kept))
-    for new in matching.new:
-        item = new.item
-        assert item.id is not None
-        records += bring_over(new_key(new.side, item.id), new.side, item, link=None, policy=policy)
     return records
 
 
@@ -560,12 +609,41 @@ def plan_sync(
     Returns:
         The inert plan (nothing has been written yet).
     """
+    known, new = plan_parts(
+        links,
+        a,
+        b,
+        policy,
+        window,
+        kept=kept,
+        read_only=read_only,
+        new_key=new_key,
+        known_copies=known_copies,
+    )
+    return Plan((*known.records, *new.records("b"), *new.records("a")))
+
+
+def plan_parts(
+    links: Iterable[Stored],
+    a: Observed,
+    b: Observed,
+    policy: SyncPolicy,
+    window: Window,
+    *,
+    kept: KeptFields | None = None,
+    read_only: frozenset[Side] = frozenset(),
+    new_key: KeyFactory = derive_sync_key,
+    known_copies: Mapping[str, Sequence[Link]] | None = None,
+) -> tuple[Plan, NewItems]:
+    """:func:`plan_sync` in two parts: the plan of every entry but the new ones, and
+    the new entries, to plan a part at a time (:meth:`NewItems.records`; their
+    records are the rest of :func:`plan_sync`'s plan, side B's creates first)."""
     links = list(links)
     matching = match(links, a, b, policy, window, known_copies=known_copies)
-    records = _plan_matching(matching, policy, kept or ALL_KEPT, new_key)
+    records = _plan_matching(matching, policy, kept or ALL_KEPT)
     if read_only:
         records = _without_writes_to(read_only, records, {link.sync_key for link in links})
-    return Plan(tuple(records))
+    return Plan(tuple(records)), new_items(matching, policy, new_key, read_only)
 
 
 def plan_entry(

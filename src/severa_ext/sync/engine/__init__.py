@@ -269,9 +269,9 @@ class SyncEngine:
                 mass_ratio=self._mass_ratio,
                 mass_min=self._mass_min,
             )
-            entries = group(prepared.plan.records)
+            entries, new = group(prepared.plan.records), prepared.new
             del prepared  # the entries hold the records now; each freed when done
-            executor.execute(entries, run, progress)
+            executor.execute(entries, new, run, progress)
             return ctx.steps.advance(cursors, hold=run.hold_cursors)
         except ListingFailed:
             return False
@@ -286,12 +286,12 @@ class SyncEngine:
         except ListingFailed:
             return
         run.tally.changes = prepared.changes
-        tally_plan(run.tally, group(prepared.plan.records))
+        tally_plan(run.tally, group(prepared.whole().records))
 
     def plan(self) -> Plan:
         """What a run would do now; nothing is written (no lease, no state, no writes)."""
         ctx = self._for_run(self._context(), record=False)
-        return Reader(ctx).prepare(Run(), commit=False, progress=None).plan
+        return Reader(ctx).prepare(Run(), commit=False, progress=None).whole()
 
     def verify(self) -> VerifyReport:
         """Re-read every linked item on both sides and compare it with the stored base.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import attrs
@@ -24,7 +25,9 @@ from severa_ext.sync.planner import (
     WriteRecord,
 )
 
-__all__ = ["Entry", "Run", "group", "live"]
+__all__ = ["Entry", "Run", "group", "live", "log_records"]
+
+logger = logging.getLogger(__name__)
 
 _WRITES = (Create, Update, Delete)  # tuples: isinstance is faster than with a union
 _FINALS = (SetLink, Unlink)
@@ -80,6 +83,19 @@ def group(records: Iterable[PlanRecord]) -> list[Entry]:
             assert isinstance(record, LinkExisting | Relink)
             current.joined = record
     return entries
+
+
+def log_records(records: Iterable[PlanRecord]) -> None:
+    """Log each record at debug level: its kind, side and key, never its content."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    for record in records:
+        logger.debug(
+            "plan: %s side=%s key=%s",
+            type(record).__name__,
+            getattr(record, "side", "-"),
+            record.sync_key,
+        )
 
 
 def live(entry: Entry | None) -> bool:

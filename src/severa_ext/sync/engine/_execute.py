@@ -21,7 +21,7 @@ from severa_ext.errors import (
 )
 from severa_ext.sync.engine._calls import Outcome
 from severa_ext.sync.engine._context import Context
-from severa_ext.sync.engine._entries import Entry, Run, group, live
+from severa_ext.sync.engine._entries import Entry, Run, group, live, log_records
 from severa_ext.sync.engine._steps import Pending
 from severa_ext.sync.items import CalendarItem, Side, item_label
 from severa_ext.sync.links import Intent, Link, Stored
@@ -30,6 +30,7 @@ from severa_ext.sync.planner import (
     Create,
     Delete,
     LinkExisting,
+    NewItems,
     Plan,
     PlanRecord,
     Relink,
@@ -83,11 +84,16 @@ class Executor:
 
     # -- the rounds -------------------------------------------------------------------
 
-    def execute(self, entries: list[Entry], run: Run, progress: ProgressCallback | None) -> None:
-        """Execute the grouped plan (``entries`` is consumed: emptied)."""
-        run.total = sum(len(entry.writes) for entry in entries)
+    def execute(
+        self, entries: list[Entry], new: NewItems, run: Run, progress: ProgressCallback | None
+    ) -> None:
+        """Execute the grouped plan (``entries`` is consumed: emptied), then plan and
+        create the ``new`` entries step by step, after each side's other writes."""
+        run.total = sum(len(entry.writes) for entry in entries) + sum(
+            new.count(side) for side in _SIDES if side not in new.read_only
+        )
         if progress is not None and run.total:
-            progress(0, run.total, "write")  # the bar starts at the real total
+            progress(0, run.total, "write")  # the bar starts at the total planned
         pending = Pending()
         writing: list[Entry] = []
         for entry in entries:
@@ -99,17 +105,15 @@ class Executor:
                     self._ctx.steps.apply(pending)
         entries.clear()
         self._ctx.steps.apply(pending)
-        for attempt in range(self._max_replans + 1):
-            if not writing:
-                break
-            stale = self._write_all(writing, run, progress)
+        stale = self._write_all(writing, run, progress, new)
+        for _ in range(self._max_replans):
             if not stale:
-                break
-            if attempt == self._max_replans:
-                self._give_up(stale, run)
-                break
+                return
             writing = self._replan(stale, run, pending)
             self._ctx.steps.apply(pending)
+            stale = self._write_all(writing, run, progress)
+        if stale:
+            self._give_up(stale, run)
 
     def _give_up(self, stale: list[Entry], run: Run) -> None:
         for entry in stale:
@@ -153,13 +157,18 @@ class Executor:
     # -- writing ----------------------------------------------------------------------
 
     def _write_all(
-        self, entries: list[Entry], run: Run, progress: ProgressCallback | None
+        self,
+        entries: list[Entry],
+        run: Run,
+        progress: ProgressCallback | None,
+        new: NewItems | None = None,
     ) -> list[Entry]:
         """Execute the writes of ``entries`` (the list is consumed: emptied, so that
-        each entry is freed once its writes are done and its final link is stored).
+        each entry is freed once its writes are done and its final link is stored),
+        then on each side the creates of ``new``, planned a step at a time.
 
         Returns:
-            The entries that met a stale etag, to re-plan.
+            The entries that met a stale etag, to re-plan (a create never does).
         """
         pending = Pending()
         stale: list[Entry] = []
@@ -174,7 +183,7 @@ class Executor:
                 records[record.side].append(record)
         entries.clear()
         for side in _SIDES:
-            slots = _Slots(side, owners[side], records[side])
+            slots = _Slots(side, owners[side], records[side], new)
             self._write_side(slots, run, pending, stale, progress)
         self._ctx.steps.apply(pending)
         return stale
@@ -187,16 +196,20 @@ class Executor:
         stale: list[Entry],
         progress: ProgressCallback | None,
     ) -> None:
-        """One side's writes, step by step. One durable step covers several backend
-        batches: the intents of its creates are stored (with the previous step's
-        final links) before any of them is sent; a crash leaves those intents
-        pending and the next run resolves each by ``find(sync_key)``."""
+        """One side's writes, step by step, then its new entries' creates. One
+        durable step covers several backend batches: the intents of its creates are
+        stored (with the previous step's final links) before any of them is sent; a
+        crash leaves those intents pending and the next run resolves each by
+        ``find(sync_key)``."""
         capabilities = self._ctx.calls.sides[slots.side].capabilities
         size, grows = capabilities.batch_size, capabilities.rewrites_on_flush
-        count = len(slots.records)
         first = 0
-        while first < count:
-            last = min(first + self._step(size, done=first, grows=grows), count)
+        while True:
+            step = self._step(size, done=first, grows=grows)
+            self._plan_new(slots, first + step, run, pending)
+            last = min(first + step, len(slots.records))
+            if first >= last:
+                return
             self._ctx.steps.apply(pending, slots.intents(first, last))
             for start in range(first, last, size):
                 todo = [i for i in range(start, min(start + size, last)) if live(slots.owners[i])]
@@ -206,6 +219,27 @@ class Executor:
                 if progress is not None:
                     progress(run.done, run.total, "write")
             first = last
+
+    def _plan_new(self, slots: _Slots, want: int, run: Run, pending: Pending) -> None:
+        """Plan new entries that create on the slots' side until the slots hold
+        ``want`` writes or none is left; an entry that writes nothing (S8, a
+        read-only side) is finished at once."""
+        new, side = slots.new, slots.side
+        if new is None:
+            return
+        count = new.count(side)
+        while len(slots.records) < want and slots.planned < count:
+            start = slots.planned
+            slots.planned = min(start + want - len(slots.records), count)
+            records = new.records(side, start, slots.planned)
+            log_records(records)
+            for entry in group(records):
+                if entry.writes:
+                    slots.add(entry)
+                    continue
+                if side not in new.read_only:
+                    run.total -= 1
+                self._finish(entry, run, pending)
 
     def _step(self, size: int, *, done: int, grows: bool) -> int:
         """The writes of the next durable step: ``step_writes`` rounded down to whole
@@ -316,16 +350,30 @@ class Executor:
 
 
 class _Slots:
-    """One side's writes as parallel lists; a slot is cleared once done."""
+    """One side's writes as parallel lists; a slot is cleared once done. The
+    creates of new entries are appended as they are planned (:meth:`add`)."""
 
-    __slots__ = ("owners", "records", "side")
+    __slots__ = ("new", "owners", "planned", "records", "side")
 
     def __init__(
-        self, side: Side, owners: list[Entry | None], records: list[WriteRecord | None]
+        self,
+        side: Side,
+        owners: list[Entry | None],
+        records: list[WriteRecord | None],
+        new: NewItems | None = None,
     ) -> None:
         self.side = side
         self.owners = owners
         self.records = records
+        self.new = new  # the new entries to plan into these slots after the others
+        self.planned = 0  # how many of them are planned so far
+
+    def add(self, entry: Entry) -> None:
+        """Add a new entry's one write (a create on this side)."""
+        (write,) = entry.writes
+        assert write.side == self.side
+        self.owners.append(entry)
+        self.records.append(write)
 
     def intents(self, first: int, last: int) -> list[Intent]:
         """The intents of the live creates among ``first:last``."""

@@ -19,12 +19,19 @@ import attrs
 
 from severa_ext.errors import BackendError
 from severa_ext.sync.engine._context import Context
-from severa_ext.sync.engine._entries import Run
+from severa_ext.sync.engine._entries import Run, log_records
 from severa_ext.sync.engine._steps import state_change
 from severa_ext.sync.engine._stops import ListingFailed
 from severa_ext.sync.items import CalendarItem, Side, Window, copy_print
 from severa_ext.sync.links import Intent, Link, Stored
-from severa_ext.sync.planner import Plan, PlanRecord, SideChanges, plan_retry_create, plan_sync
+from severa_ext.sync.planner import (
+    NewItems,
+    Plan,
+    PlanRecord,
+    SideChanges,
+    plan_parts,
+    plan_retry_create,
+)
 
 __all__ = ["OrderedKeys", "Prepared", "Reader"]
 
@@ -62,13 +69,24 @@ class OrderedKeys:
 
 @attrs.frozen
 class Prepared:
-    """A run's plan and what it was made from."""
+    """A run's plan and what it was made from.
+
+    Attributes:
+        plan: the plan of every entry but the new ones.
+        new: the new entries, planned as they are written (:meth:`whole`: all now).
+    """
 
     plan: Plan
+    new: NewItems
     cursors: dict[Side, str | None]
     links: dict[str, Stored]
     changes: int
     entries: int  # the pair's entries in the store when the run read
+
+    def whole(self) -> Plan:
+        """The whole plan, the new entries' records included (as ``plan_sync``)."""
+        new = self.new
+        return Plan((*self.plan.records, *new.records("b"), *new.records("a")))
 
 
 @attrs.define
@@ -130,13 +148,13 @@ class Reader:
         if progress is not None:
             progress(0, 0, "plan")
         links, known = self._links_of(seen, recovery.fixed)
-        plan = self._plan(run, seen, links, known, window=window, now=now)
+        plan, new = self._plan(run, seen, links, known, window=window, now=now)
         if recovery.retries:
             plan = Plan((*self._retry_creates(recovery.retries), *plan.records))
         count = seen.count() + len(recovery.retries)
         if logger.isEnabledFor(logging.DEBUG):
-            self._log_plan(plan, count)
-        return Prepared(plan, seen.cursors, links, count, entries)
+            self._log_plan(plan, new, count)
+        return Prepared(plan, new, seen.cursors, links, count, entries)
 
     # -- recover ----------------------------------------------------------------------
 
@@ -347,11 +365,11 @@ class Reader:
         *,
         window: Window,
         now: datetime,
-    ) -> Plan:
+    ) -> tuple[Plan, NewItems]:
         ctx = self._ctx
         changed, deleted = seen.changed, seen.deleted
         shared = {side: self._shared_keys(side, changed[side], links, run) for side in _SIDES}
-        return plan_sync(
+        return plan_parts(
             links.values(),
             SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"]), shared["a"]),
             SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"]), shared["b"]),
@@ -429,18 +447,15 @@ class Reader:
             )
         return again
 
-    def _log_plan(self, plan: Plan, count: int) -> None:
+    def _log_plan(self, plan: Plan, new: NewItems, count: int) -> None:
         logger.debug(
-            "pair %s: %d changes, plan of %d records (%d writes)",
+            "pair %s: %d changes, plan of %d records (%d writes) and %d + %d new entries "
+            "(created on side A + B, planned as they are written)",
             self._ctx.pair_id,
             count,
             len(plan),
             len(plan.writes),
+            new.count("a"),
+            new.count("b"),
         )
-        for record in plan.records:  # kinds, sides and keys: never bodies
-            logger.debug(
-                "plan: %s side=%s key=%s",
-                type(record).__name__,
-                getattr(record, "side", "-"),
-                record.sync_key,
-            )
+        log_records(plan.records)
