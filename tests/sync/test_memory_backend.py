@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp
 from severa_ext.backends.memory import Fault, InjectedCrash, MemoryBackend
@@ -195,3 +197,34 @@ def test_capabilities_content_fields_must_name_content_fields() -> None:
         Capabilities(content_fields={"title", "colour"})
     assert Capabilities().content_fields is None
     assert Capabilities(content_fields=["title"]).content_fields == frozenset({"title"})
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.sampled_from(["k1", "k2", "k3"])),
+        st.tuples(st.just("update"), st.integers(0, 20)),
+        st.tuples(st.just("delete"), st.integers(0, 20)),
+    ),
+    max_size=30,
+)
+
+
+@given(steps=_STEPS)
+def test_find_returns_exactly_the_items_stamped_with_the_key(steps) -> None:
+    """``find(sync_key)`` is every live item with that key, in id order, after any
+    creates, updates and deletes (several items may share a key: copies, S3)."""
+    cal = MemoryBackend("cal", clock=FixedClock(NOW))
+    for operation, argument in steps:
+        live = sorted(cal.all_items(), key=lambda i: i.id or "")
+        if operation == "create":
+            cal.create(event(f"e{len(live)}"), argument)
+        elif live:
+            item = live[argument % len(live)]
+            assert item.id is not None
+            if operation == "update":
+                cal.update(item.id, item.evolve(title="edited"), item.etag)
+            else:
+                cal.delete(item.id, item.etag)
+    for key in ("k1", "k2", "k3"):
+        expected = sorted((i for i in cal.all_items() if i.sync_key == key), key=lambda i: i.id)
+        assert list(cal.find(key)) == expected

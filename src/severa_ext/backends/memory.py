@@ -110,9 +110,10 @@ class MemoryCalendar:
         self._capabilities = capabilities or Capabilities(delta=True, batch_size=50)
         self._clock: Clock = clock or SystemClock()
         self._items: dict[str, CalendarItem] = {}
-        # Ids by sync key: a tuple (one id, as a rule), not a set: a set per item
-        # costs four times the memory on a large calendar.
-        self._by_key: dict[str, tuple[str, ...]] = {}
+        # The id of the first item with each sync key, and the ids of any further
+        # items with it (a copy another tool made; rare): no container per item.
+        self._by_key: dict[str, str] = {}
+        self._more_by_key: dict[str, list[str]] = {}
         self._log: list[str] = []
         self._ids = itertools.count(1)
         self._etags = itertools.count(1)
@@ -180,7 +181,7 @@ class MemoryCalendar:
 
     def find(self, sync_key: str) -> tuple[CalendarItem, ...]:
         """Every item stamped with ``sync_key``."""
-        return tuple(self._items[i] for i in sorted(self._by_key.get(sync_key, ())))
+        return tuple(self._items[i] for i in sorted(self._ids_of(sync_key)))
 
     def create(self, item: CalendarItem, sync_key: str) -> CalendarItem:
         """Store ``item`` stamped with ``sync_key``; return it with its id and etag."""
@@ -300,9 +301,22 @@ class MemoryCalendar:
     def _create(self, item: CalendarItem, sync_key: str | None) -> CalendarItem:
         item_id = f"{self._name}-{next(self._ids)}"
         stored = self._store(item, sync_key, item_id)
-        if sync_key is not None:
-            self._by_key[sync_key] = (*self._by_key.get(sync_key, ()), item_id)
+        if sync_key is not None and self._by_key.setdefault(sync_key, item_id) != item_id:
+            self._more_by_key.setdefault(sync_key, []).append(item_id)
         return stored
+
+    def _ids_of(self, sync_key: str) -> list[str]:
+        first = self._by_key.get(sync_key)
+        return [] if first is None else [first, *self._more_by_key.get(sync_key, ())]
+
+    def _unindex(self, sync_key: str, item_id: str) -> None:
+        ids = [i for i in self._ids_of(sync_key) if i != item_id]
+        self._by_key.pop(sync_key, None)
+        self._more_by_key.pop(sync_key, None)
+        if ids:
+            self._by_key[sync_key] = ids[0]
+            if ids[1:]:
+                self._more_by_key[sync_key] = ids[1:]
 
     def _update(self, item_id: str, item: CalendarItem, if_match: str | None) -> CalendarItem:
         current = self._require(item_id)
@@ -322,9 +336,5 @@ class MemoryCalendar:
             )
         del self._items[item_id]
         if current.sync_key is not None:
-            others = tuple(i for i in self._by_key.get(current.sync_key, ()) if i != item_id)
-            if others:
-                self._by_key[current.sync_key] = others
-            else:
-                self._by_key.pop(current.sync_key, None)
+            self._unindex(current.sync_key, item_id)
         self._log.append(item_id)
