@@ -203,9 +203,12 @@ class Executor:
         ``find(sync_key)``."""
         capabilities = self._ctx.calls.sides[slots.side].capabilities
         size, grows = capabilities.batch_size, capabilities.rewrites_on_flush
-        first = 0
+        done = first = 0
         while True:
-            step = self._step(size, done=first, grows=grows)
+            if first == len(slots.records):  # every slot so far is done: drop them
+                done, first = done + first, 0
+                slots.clear()
+            step = self._step(size, done=done + first, grows=grows)
             self._plan_new(slots, first + step, run, pending)
             last = min(first + step, len(slots.records))
             if first >= last:
@@ -367,6 +370,11 @@ class _Slots:
         self.records = records
         self.new = new  # the new entries to plan into these slots after the others
         self.planned = 0  # how many of them are planned so far
+
+    def clear(self) -> None:
+        """Drop every slot (all done): a side's new entries then hold one step's."""
+        self.owners.clear()
+        self.records.clear()
 
     def add(self, entry: Entry) -> None:
         """Add a new entry's one write (a create on this side)."""
