@@ -529,6 +529,11 @@ class NewItems:
         """How many new entries create their item on ``side``."""
         return len(self.into.get(side, ()))
 
+    def after(self, plan: Plan) -> Plan:
+        """``plan`` followed by the records of every new entry, side B's creates
+        first (:func:`plan_sync`'s order)."""
+        return Plan((*plan.records, *self.records("b"), *self.records("a")))
+
     def records(self, side: Side, start: int = 0, stop: int | None = None) -> list[PlanRecord]:
         """The records of the new entries ``start:stop`` that create on ``side``."""
         live = _other(side)
@@ -620,7 +625,7 @@ def plan_sync(
         new_key=new_key,
         known_copies=known_copies,
     )
-    return Plan((*known.records, *new.records("b"), *new.records("a")))
+    return new.after(known)
 
 
 def plan_parts(

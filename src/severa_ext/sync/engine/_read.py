@@ -85,8 +85,7 @@ class Prepared:
 
     def whole(self) -> Plan:
         """The whole plan, the new entries' records included (as ``plan_sync``)."""
-        new = self.new
-        return Plan((*self.plan.records, *new.records("b"), *new.records("a")))
+        return self.new.after(self.plan)
 
 
 @attrs.define
