@@ -90,7 +90,8 @@ def _intent_then_link(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
         conn.executemany(_SETTLE, rows.settles[max(0, first - step) : first])
         conn.executemany(_INSERT, rows.intents[first : first + step])
         conn.execute("COMMIT")
-    conn.executemany(_SETTLE, rows.settles[-step:])
+    last = (len(rows.settles) - 1) // step * step  # the last step's intents
+    conn.executemany(_SETTLE, rows.settles[last:])
 
 
 def _link_only(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
