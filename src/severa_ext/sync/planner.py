@@ -101,7 +101,7 @@ __all__ = [
     "merge_fields",
     "new_items",
     "plan_entry",
-    "plan_parts",
+    "plan_matched",
     "plan_retry_create",
     "plan_sync",
     "quarantine_key",
@@ -614,40 +614,38 @@ def plan_sync(
     Returns:
         The inert plan (nothing has been written yet).
     """
-    known, new = plan_parts(
-        links,
-        a,
-        b,
-        policy,
-        window,
-        kept=kept,
-        read_only=read_only,
-        new_key=new_key,
-        known_copies=known_copies,
+    links = list(links)
+    matching = match(links, a, b, policy, window, known_copies=known_copies)
+    stored = {link.sync_key for link in links}
+    known, new = plan_matched(
+        matching, stored, policy, kept=kept, read_only=read_only, new_key=new_key
     )
     return new.after(known)
 
 
-def plan_parts(
-    links: Iterable[Stored],
-    a: Observed,
-    b: Observed,
+def plan_matched(
+    matching: Matching,
+    stored: Iterable[str],
     policy: SyncPolicy,
-    window: Window,
     *,
     kept: KeptFields | None = None,
     read_only: frozenset[Side] = frozenset(),
     new_key: KeyFactory = derive_sync_key,
-    known_copies: Mapping[str, Sequence[Link]] | None = None,
 ) -> tuple[Plan, NewItems]:
-    """:func:`plan_sync` in two parts: the plan of every entry but the new ones, and
-    the new entries, to plan a part at a time (:meth:`NewItems.records`; their
-    records are the rest of :func:`plan_sync`'s plan, side B's creates first)."""
-    links = list(links)
-    matching = match(links, a, b, policy, window, known_copies=known_copies)
+    """Decide the outcomes of an identity phase, in two parts: the plan of every
+    entry but the new ones, and the new entries, to plan a part at a time
+    (:meth:`NewItems.records`). :func:`plan_sync` is this after
+    :func:`~severa_ext.sync.match.match`, its parts joined (:meth:`NewItems.after`);
+    the engine plans the new entries as it writes them.
+
+    Args:
+        matching: the identity phase's outcomes.
+        stored: the sync keys of the links the matching was made from.
+        policy, kept, read_only, new_key: as for :func:`plan_sync`.
+    """
     records = _plan_matching(matching, policy, kept or ALL_KEPT)
     if read_only:
-        records = _without_writes_to(read_only, records, {link.sync_key for link in links})
+        records = _without_writes_to(read_only, records, set(stored))
     return Plan(tuple(records)), new_items(matching, policy, new_key, read_only)
 
 

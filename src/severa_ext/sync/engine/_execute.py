@@ -5,9 +5,10 @@ writes batch by batch per side (:meth:`Executor._write_side`): the intents of a
 step's creates are stored before any of them is sent, each entry's final state
 (:meth:`Executor._finish`) goes with the next step. After a side's other writes come
 the creates of the run's new entries, planned one step at a time
-(:class:`~severa_ext.sync.planner.NewItems`): a first sync holds one step of them. An entry that met a stale etag
-is re-read and re-planned (:meth:`Executor._replan`, at most ``max_replans`` times);
-one that keeps failing is journaled (S6) and skipped while the rest goes on.
+(:class:`~severa_ext.sync.planner.NewItems`): a first sync holds one step of them.
+An entry that met a stale etag is re-read and re-planned (:meth:`Executor._replan`, at
+most ``max_replans`` times); one that keeps failing is journaled (S6) and skipped
+while the rest goes on.
 """
 
 from __future__ import annotations

@@ -24,12 +24,13 @@ from severa_ext.sync.engine._steps import state_change
 from severa_ext.sync.engine._stops import ListingFailed
 from severa_ext.sync.items import CalendarItem, Side, Window, copy_print
 from severa_ext.sync.links import Intent, Link, Stored
+from severa_ext.sync.match import match
 from severa_ext.sync.planner import (
     NewItems,
     Plan,
     PlanRecord,
     SideChanges,
-    plan_parts,
+    plan_matched,
     plan_retry_create,
 )
 
@@ -368,16 +369,21 @@ class Reader:
         ctx = self._ctx
         changed, deleted = seen.changed, seen.deleted
         shared = {side: self._shared_keys(side, changed[side], links, run) for side in _SIDES}
-        return plan_parts(
-            links.values(),
+        matching = match(
+            list(links.values()),
             SideChanges(tuple(changed["a"].values()), frozenset(deleted["a"]), shared["a"]),
             SideChanges(tuple(changed["b"].values()), frozenset(deleted["b"]), shared["b"]),
             ctx.policy,
             window,
+            known_copies={} if seen.first else self._known_copies(changed, known, links),
+        )
+        return plan_matched(
+            matching,
+            links,
+            ctx.policy,
             kept=ctx.kept,
             read_only=ctx.read_only,
             new_key=OrderedKeys(now),
-            known_copies={} if seen.first else self._known_copies(changed, known, links),
         )
 
     def _shared_keys(
