@@ -70,3 +70,36 @@ TestSyncMachineSideADropsShowAs = make_sync_machine(
 TestSyncMachineSideADropsShowAs.settings = settings(
     max_examples=scaled(200), stateful_step_count=40
 )
+
+
+class _Drawn:
+    """A stand-in for hypothesis' ``data`` that draws one fixed value."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def draw(self, _strategy: object) -> object:
+        return self.value
+
+
+def test_twins_edited_apart_and_back_during_a_sync_are_new_entries_not_copies():
+    """Found by the soak profile: two copies (S3) that a user edited apart before a
+    sync, and back to equal while it wrote, are not copies when it listed them; each
+    travels as a new entry, and the oracle asks no link between them."""
+    from datetime import UTC, date, datetime
+
+    from severa_ext.sync.items import ShowAs
+
+    start = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+    timed = {"start": start, "end": start}
+    state = SyncMachine()
+    try:
+        content = {**timed, "location": "", "body": "", "private": False}
+        content |= {"show_as": ShowAs.BUSY, "categories": []}
+        state.create_on_both_sides(content=content, activity_type="meeting", project_task=False)
+        all_day = {"start": date(2026, 5, 4), "end": date(2026, 5, 5)}
+        state.edit(side="a", index=0, name="when", data=_Drawn(all_day))
+        state.sync_with_concurrent_edit(side="a", index=0, name="when", data=_Drawn(timed))
+        assert len(state.sides["a"].snapshot()) == len(state.sides["b"].snapshot()) == 2
+    finally:
+        state.teardown()

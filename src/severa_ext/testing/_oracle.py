@@ -299,6 +299,11 @@ def _twins_linked(m: SyncMachine, world: World) -> None:
             continue
         if print_of(a) != print_of(b):
             continue
+        if m.sync_prints.get(twin_a) != m.sync_prints.get(twin_b):
+            # They differed when the sync listed them (a user edited one of them
+            # during the run back to the other's content): not copies the engine
+            # could have known; each went over as a new entry (found by the soak).
+            continue
         # A keyless copy (S3) of one twin may be linked to the other instead.
         linked = (
             world.partner.get(twin_a) == twin_b
