@@ -29,6 +29,7 @@ from severa_ext.sync.items import CalendarItem, ShowAs
 __all__ = ["NewEvent", "Stamp", "emit_event", "emittable", "escape_text"]
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_NO_ZONES: frozenset[str] = frozenset()
 _CDO_NAMES = {
     ShowAs.TENTATIVE: "TENTATIVE",
     ShowAs.OOF: "OOF",
@@ -52,6 +53,12 @@ class Stamp:
 
     at: datetime
     text: str
+    lines: str = attrs.field(init=False)
+    """Its ``LAST-MODIFIED`` and ``DTSTAMP`` content lines, each with its line end."""
+
+    @lines.default
+    def _lines(self) -> str:
+        return f"LAST-MODIFIED:{self.text}\r\nDTSTAMP:{self.text}\r\n"
 
     @classmethod
     def of(cls, now: datetime) -> Stamp:
@@ -131,6 +138,15 @@ def _read_back(value: datetime | date) -> tuple[datetime | date, str, str | None
     return utc, ":" + _utc_text(utc), None
 
 
+def _text_line(name: str, text: str) -> str:
+    """``NAME:text`` escaped (RFC 5545 3.3.11), with the line end; ``""`` for no text."""
+    if not text:
+        return ""
+    if "\\" in text or ";" in text or "," in text or "\n" in text:
+        text = escape_text(text)
+    return f"{name}:{text}\r\n"
+
+
 def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> NewEvent:
     """The VEVENT text of a new event and the item a read of it gives.
 
@@ -138,48 +154,46 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
     """
     start, start_text, start_zone = _read_back(item.start)
     end, end_text, end_zone = _read_back(item.end)
-    stamp_text = stamp.text
-    lines = ["BEGIN:VEVENT", f"UID:{escape_text(uid)}"]
-    for name, text in (
-        ("SUMMARY", item.title),
-        ("LOCATION", item.location),
-        ("DESCRIPTION", item.body),
-    ):
-        if text:
-            lines.append(f"{name}:{escape_text(text)}")
-    lines += [f"DTSTART{start_text}", f"DTEND{end_text}"]
-    if item.private:
-        lines.append("CLASS:PRIVATE")
-    lines.append(f"TRANSP:{'TRANSPARENT' if item.show_as is ShowAs.FREE else 'OPAQUE'}")
-    cdo = _CDO_NAMES.get(item.show_as)
-    if cdo is not None:
-        lines.append(f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}")
-    if item.categories:
-        lines.append("CATEGORIES:" + ",".join(escape_text(cat) for cat in item.categories))
-    lines += [
-        f"{SYNC_KEY_PROPERTY}:{escape_text(sync_key)}",
-        f"LAST-MODIFIED:{stamp_text}",
-        f"DTSTAMP:{stamp_text}",
-        "SEQUENCE:0",
-        "END:VEVENT",
-    ]
-    text = "\r\n".join(lines)
-    if text.isascii() and max(map(len, lines)) <= 75:
-        data = text.encode("ascii") + b"\r\n"  # the usual case: nothing to fold
-    else:
-        data = b"".join(_fold(line) for line in lines)
-    read = CalendarItem(
-        title=item.title,
-        start=start,
-        end=end,
-        location=item.location,
-        body=item.body,
-        private=item.private,
-        show_as=item.show_as,
-        categories=item.categories,
-        last_modified=stamp.at,
-        id=uid,
-        sync_key=sync_key,
+    show_as = item.show_as
+    cdo = _CDO_NAMES.get(show_as)
+    categories = item.categories
+    lines = (
+        "BEGIN:VEVENT\r\n",
+        _text_line("UID", uid),
+        _text_line("SUMMARY", item.title),
+        _text_line("LOCATION", item.location),
+        _text_line("DESCRIPTION", item.body),
+        f"DTSTART{start_text}\r\n",
+        f"DTEND{end_text}\r\n",
+        "CLASS:PRIVATE\r\n" if item.private else "",
+        "TRANSP:TRANSPARENT\r\n" if show_as is ShowAs.FREE else "TRANSP:OPAQUE\r\n",
+        f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}\r\n" if cdo is not None else "",
+        "CATEGORIES:" + ",".join(map(escape_text, categories)) + "\r\n" if categories else "",
+        f"{SYNC_KEY_PROPERTY}:{escape_text(sync_key)}\r\n",
+        stamp.lines,
+        "SEQUENCE:0\r\nEND:VEVENT\r\n",
     )
+    text = "".join(lines)
+    # Each entry is one content line with its end (or two short fixed ones, or none).
+    if text.isascii() and max(map(len, lines)) <= 77:
+        data = text.encode("ascii")  # the usual case: nothing to fold
+    else:
+        data = b"".join(map(_fold, text.split("\r\n")[:-1]))
+    read = CalendarItem(
+        item.title,
+        start,
+        end,
+        item.location,
+        item.body,
+        item.private,
+        show_as,
+        categories,
+        stamp.at,
+        uid,
+        None,
+        sync_key,
+    )
+    if start_zone is None and end_zone is None:
+        return NewEvent(data, with_etag(read), _NO_ZONES)
     tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
     return NewEvent(data, with_etag(read), tzids)
