@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, with_etag
+from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, fields_etag
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.sync.items import CalendarItem, ShowAs
 
@@ -68,6 +68,8 @@ class Stamp:
 
 
 def _plain_zone(value: datetime | date) -> bool:
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return True  # the usual case first
     if not isinstance(value, datetime):
         return True
     zone = value.tzinfo
@@ -81,9 +83,10 @@ def _plain_zone(value: datetime | date) -> bool:
 def emittable(item: CalendarItem) -> bool:
     """Whether ``item`` can take the direct path (see the module docstring)."""
     # One search over every text: a line feed is allowed and joins them.
-    if _CONTROL.search("\n".join((item.title, item.location, item.body, *item.categories))):
+    categories = item.categories
+    if _CONTROL.search("\n".join((item.title, item.location, item.body, *categories))):
         return False
-    if any(cat != cat.strip() or not cat for cat in item.categories):
+    if categories and any(cat != cat.strip() or not cat for cat in categories):
         return False
     return _plain_zone(item.start) and _plain_zone(item.end)
 
@@ -154,18 +157,18 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
     """
     start, start_text, start_zone = _read_back(item.start)
     end, end_text, end_zone = _read_back(item.end)
-    show_as = item.show_as
+    title, location, body, private = item.title, item.location, item.body, item.private
+    show_as, categories = item.show_as, item.categories
     cdo = _CDO_NAMES.get(show_as)
-    categories = item.categories
     lines = (
         "BEGIN:VEVENT\r\n",
         _text_line("UID", uid),
-        _text_line("SUMMARY", item.title),
-        _text_line("LOCATION", item.location),
-        _text_line("DESCRIPTION", item.body),
+        _text_line("SUMMARY", title),
+        _text_line("LOCATION", location),
+        _text_line("DESCRIPTION", body),
         f"DTSTART{start_text}\r\n",
         f"DTEND{end_text}\r\n",
-        "CLASS:PRIVATE\r\n" if item.private else "",
+        "CLASS:PRIVATE\r\n" if private else "",
         "TRANSP:TRANSPARENT\r\n" if show_as is ShowAs.FREE else "TRANSP:OPAQUE\r\n",
         f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}\r\n" if cdo is not None else "",
         "CATEGORIES:" + ",".join(map(escape_text, categories)) + "\r\n" if categories else "",
@@ -179,21 +182,24 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
         data = text.encode("ascii")  # the usual case: nothing to fold
     else:
         data = b"".join(map(_fold, text.split("\r\n")[:-1]))
+    modified = stamp.at
+    etag = fields_etag(
+        title, start, end, location, body, private, show_as, categories, sync_key, modified, None
+    )
     read = CalendarItem(
-        item.title,
+        title,
         start,
         end,
-        item.location,
-        item.body,
-        item.private,
+        location,
+        body,
+        private,
         show_as,
         categories,
-        stamp.at,
+        modified,
         uid,
-        None,
+        etag,
         sync_key,
     )
     if start_zone is None and end_zone is None:
-        return NewEvent(data, with_etag(read), _NO_ZONES)
-    tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
-    return NewEvent(data, with_etag(read), tzids)
+        return NewEvent(data, read, _NO_ZONES)
+    return NewEvent(data, read, frozenset(z for z in (start_zone, end_zone) if z is not None))

@@ -42,6 +42,7 @@ __all__ = [
     "build_index",
     "convert",
     "expand_series",
+    "fields_etag",
     "item_etag",
     "split_id",
     "value_of",
@@ -112,9 +113,11 @@ def _moment(value: datetime | date | None) -> str:
     dropping the microseconds did), a date's ISO text, or ``-``: the same instant
     spelt in another zone is the same version, and ``timestamp()`` costs a fifth of
     ``astimezone(UTC).isoformat()``."""
+    if value is None:
+        return "-"
     if isinstance(value, datetime):
         return str(math.floor(value.timestamp()))
-    return "-" if value is None else value.isoformat()
+    return value.isoformat()
 
 
 def item_etag(item: CalendarItem) -> str:
@@ -124,19 +127,49 @@ def item_etag(item: CalendarItem) -> str:
     comparison would call equal, such as trailing white space): a changed tag only
     makes the engine compare contents, a missed change would lose it.
     """
+    return fields_etag(
+        item.title,
+        item.start,
+        item.end,
+        item.location,
+        item.body,
+        item.private,
+        item.show_as,
+        item.categories,
+        item.sync_key,
+        item.last_modified,
+        item.original_start,
+    )
+
+
+def fields_etag(  # noqa: PLR0917 - positional: a create pays for each keyword
+    title: str,
+    start: datetime | date,
+    end: datetime | date,
+    location: str,
+    body: str,
+    private: bool,
+    show_as: ShowAs,
+    categories: tuple[str, ...],
+    sync_key: str | None,
+    last_modified: datetime | None,
+    original_start: datetime | date | None,
+) -> str:
+    """:func:`item_etag` of the item these fields would make, before it is built (so
+    a writer passes the tag to the constructor instead of setting it afterwards)."""
     text = "\x1f".join(
         (
-            item.title,
-            _moment(item.start),
-            _moment(item.end),
-            item.location,
-            item.body,
-            "1" if item.private else "0",
-            item.show_as.value,
-            "\x1e".join(item.categories),
-            str(item.sync_key),
-            _moment(item.last_modified),
-            _moment(item.original_start),
+            title,
+            _moment(start),
+            _moment(end),
+            location,
+            body,
+            "1" if private else "0",
+            show_as.value,
+            "\x1e".join(categories),
+            str(sync_key),
+            _moment(last_modified),
+            _moment(original_start),
         )
     )
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
