@@ -18,7 +18,7 @@ from icalendar import Component
 from severa_ext.backends._ics_emit import Stamp, emit_event, emittable
 from severa_ext.backends._ics_fast import read_fast
 from severa_ext.backends._ics_index import convert
-from severa_ext.backends._ics_scan import RawEvent
+from severa_ext.backends._ics_scan import StoredEvent
 from severa_ext.backends._ics_text import parse_prepared, prepare_text
 from severa_ext.backends._ics_zones import ZoneResolver
 from severa_ext.backends.ics import IcsBackend, _index_parsed
@@ -236,7 +236,9 @@ def test_stored_events_stay_text_until_a_write_needs_them(tmp_path: Path) -> Non
     backend.changes(None, WINDOW)
     loaded = backend._loaded
     assert loaded is not None
-    assert isinstance(loaded.index.stored["a"][0], RawEvent)
+    record = loaded.index.stored["a"][0]
+    assert isinstance(record, StoredEvent)
+    assert record.component is None
 
 
 # -- the echo of the engine's own writes --------------------------------------------

@@ -23,6 +23,7 @@ import attrs
 import recurring_ical_events
 from icalendar import Calendar, Component, Event
 
+from severa_ext.backends._ics_scan import StoredEvent
 from severa_ext.backends._ics_zones import (
     UnknownZone,
     ZoneResolver,
@@ -384,7 +385,7 @@ class Series:
     master_duration: str | None = None
     master_property_lines: dict[str, int] = attrs.field(factory=dict)
     overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
-    stored_overrides: dict[str, Component] = attrs.field(factory=dict)
+    stored_overrides: dict[str, StoredEvent] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -405,7 +406,7 @@ class CalendarIndex:
     series: dict[str, Series] = attrs.field(factory=dict)
     problems: list[BadItem] = attrs.field(factory=list)
     series_problems: dict[str, BadItem] = attrs.field(factory=dict)
-    stored: dict[str, list[Component]] = attrs.field(factory=dict)
+    stored: dict[str, list[StoredEvent]] = attrs.field(factory=dict)
     bad_ids: set[str] = attrs.field(factory=set)
 
     def expand(self, window: Window) -> Iterator[CalendarItem]:
@@ -680,7 +681,7 @@ def build_index(
     event_lines: tuple[int, ...],
     floating: tzinfo,
     source: str,
-    originals: list[Component] | None = None,
+    originals: list[StoredEvent],
     *,
     expansion_budget: float = EXPANSION_BUDGET_S,
     durations: tuple[str | None, ...] = (),
@@ -693,8 +694,8 @@ def build_index(
         event_lines: line numbers of top-level VEVENTs in file order.
         floating: the zone floating times are read in.
         source: the file name or URL, for messages.
-        originals: the VEVENTs of the calendar as stored (when ``calendar`` is a
-            normalised copy), in the same order; writes go to these.
+        originals: the record of each VEVENT of ``calendar`` as stored (its component
+            may be a normalised copy's original), in the same order; writes go to these.
         expansion_budget: seconds one series' expansion may take.
         durations: the DURATION of each VEVENT as written (``None``: none), in order.
         property_lines: the physical line of each property of each VEVENT, in order
@@ -703,10 +704,10 @@ def build_index(
     resolver = ZoneResolver(calendar, floating)
     index = CalendarIndex(resolver, expansion_budget, source)
     seen_lines: dict[str, int | None] = {}
-    best: dict[str, tuple[Component, int | None, Component]] = {}
+    best: dict[str, tuple[Component, int | None, StoredEvent]] = {}
     broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
-    stored = originals if originals is not None else events
+    stored = originals
     for position, component in enumerate(events):
         index.stored.setdefault(_uid_of(component), []).append(stored[position])
         line = event_lines[position] if position < len(event_lines) else None
