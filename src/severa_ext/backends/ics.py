@@ -60,7 +60,6 @@ from severa_ext.backends._ics_cursor import (
     options_fingerprint,
     same_context,
     same_listing,
-    stamp,
     stamp_line,
     stamped,
 )
@@ -157,7 +156,10 @@ class _Loaded:
     notes: tuple[str, ...]
     expansions: dict[Window, tuple[CalendarItem, ...]] = attrs.field(factory=dict)
     dirty: bool = False
-    keys: dict[str, list[str]] | None = None
+    keys: dict[str, tuple[str, ...]] | None = None
+    """Ids of the single events by sync key (tuples: the collector soon stops tracking them)."""
+    created: dict[str, StoredEvent] = attrs.field(factory=dict)
+    """The events created since the read, by UID (beside ``index.stored``: no list each)."""
     zones: set[str] = attrs.field(factory=set)
     """TZIDs created events name, whose VTIMEZONE the next render makes sure of."""
     origin: str = ""
@@ -170,21 +172,30 @@ class _Loaded:
     """The texts of the events created since ``written`` was written, in order."""
     stamped_with: tuple[str, str] | None = None
 
-    def remember(self, data: bytes, stamped_with: tuple[str, str] | None) -> None:
-        """``data`` was written: later appends extend it instead of rendering anew."""
-        if not data.endswith(END):
-            self.written = None
-            return
-        self.written = bytearray(data)
-        self.hasher = identity_hasher(memoryview(data)[: -len(END)])
-        self.fresh = []
+    def full_render(self, stamped_with: tuple[str, str] | None) -> tuple[bytearray, str]:
+        """The whole file (stamped for ``stamped_with``) and its identity, hashed once;
+        later appends extend it instead of rendering anew."""
+        body = memoryview(self.render())  # ends with END
+        hasher = identity_hasher(body[: -len(END)])
+        final = hasher.copy()
+        final.update(END)
+        digest: str = final.hexdigest()
+        data = bytearray()
+        if stamped_with is not None and body[: len(HEAD)] == HEAD:
+            data += HEAD
+            data += stamp_line(digest, *stamped_with)
+            data += body[len(HEAD) :]
+        else:
+            data += body
+        self.written, self.hasher, self.fresh = data, hasher, []
         self.stamped_with = stamped_with
+        return data, digest
 
     def add_created(self, uid: str, created: NewEvent) -> None:
         """Store the event ``uid`` created now as its text, and index its item."""
         record = StoredEvent(created.text)
         self.calendar.subcomponents.append(record)  # type: ignore[arg-type]
-        self.index.stored.setdefault(uid, []).append(record)
+        self.created[uid] = record
         if created.tzids:
             self.zones |= created.tzids
             self.written = None  # a VTIMEZONE may be missing: the full render adds it
@@ -218,23 +229,30 @@ class _Loaded:
         self.zones = set()
         return render_calendar(self.calendar)
 
-    def ids_of(self, sync_key: str) -> list[str]:
+    def records_of(self, uid: str) -> list[StoredEvent]:
+        """The stored events of ``uid``, in file order (those created since the read last)."""
+        stored = self.index.stored.get(uid, [])
+        created = self.created.get(uid)
+        return stored if created is None else [*stored, created]
+
+    def ids_of(self, sync_key: str) -> tuple[str, ...]:
         """Ids of the single events stamped with ``sync_key`` (one lookup table per read)."""
         if self.keys is None:
-            keys: dict[str, list[str]] = {}
+            keys: dict[str, tuple[str, ...]] = {}
             for item in self.index.singles.values():
                 if item.sync_key is not None and item.id is not None:
-                    keys.setdefault(item.sync_key, []).append(item.id)
+                    keys[item.sync_key] = (*keys.get(item.sync_key, ()), item.id)
             self.keys = keys
-        return self.keys.get(sync_key, [])
+        return self.keys.get(sync_key, ())
 
     def put_single(self, uid: str, item: CalendarItem) -> None:
         """Index a written single event (its sync key too)."""
         self.index.singles[uid] = item
-        if self.keys is not None and item.sync_key is not None:
-            ids = self.keys.setdefault(item.sync_key, [])
+        keys, sync_key = self.keys, item.sync_key
+        if keys is not None and sync_key is not None:
+            ids = keys.get(sync_key, ())
             if uid not in ids:
-                ids.append(uid)
+                keys[sync_key] = (*ids, uid)
 
 
 def _index_calendar(
@@ -758,16 +776,9 @@ class IcsBackend(IcsReader):
         if self._nonce is not None and self._listed == loaded.origin:
             # Only writes that started from what the consumer saw listed are its echo.
             stamped_with = (self._nonce, loaded.origin)
-        appended = loaded.append_render(stamped_with)
-        if appended is not None:
-            atomic_write(self.path, appended[0])
-            size, digest = len(appended[0]), appended[1]
-        else:
-            body = loaded.render()
-            data, digest = stamp(body, *stamped_with) if stamped_with else (body, identity(body))
-            atomic_write(self.path, data)
-            loaded.remember(data, stamped_with)
-            size = len(data)
+        data, digest = loaded.append_render(stamped_with) or loaded.full_render(stamped_with)
+        atomic_write(self.path, data)
+        size = len(data)
         loaded.digest = digest
         loaded.signature = self._stat()
         loaded.dirty = False
@@ -808,6 +819,7 @@ class IcsBackend(IcsReader):
         )
         loaded.calendar = calendar
         loaded.index = index
+        loaded.created = {}
         loaded.keys = None
 
     def _now(self) -> datetime:
@@ -823,7 +835,7 @@ class IcsBackend(IcsReader):
     def _master(self, loaded: _Loaded, uid: str) -> StoredEvent | None:
         """The stored event of ``uid`` that is no RECURRENCE-ID override (parsed now
         where it was kept as text): a single event or a series' master."""
-        records = loaded.index.stored.get(uid, [])
+        records = loaded.records_of(uid)
         return next((r for r in records if "RECURRENCE-ID" not in r.materialize()), None)
 
     def _check(self, loaded: _Loaded, item_id: str, if_match: str | None) -> CalendarItem:
