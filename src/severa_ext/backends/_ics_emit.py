@@ -80,8 +80,11 @@ def _plain_zone(value: datetime | date) -> bool:
     return isinstance(zone, ZoneInfo) and resolve_zone(zone.key) is not None
 
 
-def emittable(item: CalendarItem) -> bool:
-    """Whether ``item`` can take the direct path (see the module docstring)."""
+def emittable(item: CalendarItem, sync_key: str) -> bool:
+    """Whether ``item``, stamped with ``sync_key``, can take the direct path (see the
+    module docstring); the key must be printable ASCII without surrounding spaces."""
+    if not (sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()):
+        return False
     # One search over every text: a line feed is allowed and joins them.
     categories = item.categories
     if _CONTROL.search("\n".join((item.title, item.location, item.body, *categories))):

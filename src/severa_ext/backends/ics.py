@@ -499,10 +499,6 @@ def _nonce_of(cursor: str) -> str | None:
     return parts.nonce if parts is not None else None
 
 
-def _plain_key(sync_key: str) -> bool:
-    return sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
-
-
 def _recurring(component: Component) -> bool:
     return any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
 
@@ -853,7 +849,7 @@ class IcsBackend(IcsReader):
             if existing_id in loaded.index.singles:
                 return existing_id
         uid = f"{sync_key}@severa-ext"
-        if emittable(item) and _plain_key(sync_key):
+        if emittable(item, sync_key):
             created = emit_event(uid, item, stamp=self._write_stamp(), sync_key=sync_key)
             loaded.add_created(uid, created)
             return uid
