@@ -250,8 +250,10 @@ class _Loaded:
         self.index.singles[uid] = item
         keys, sync_key = self.keys, item.sync_key
         if keys is not None and sync_key is not None:
-            ids = keys.get(sync_key, ())
-            if uid not in ids:
+            ids = keys.get(sync_key)
+            if ids is None:
+                keys[sync_key] = (uid,)
+            elif uid not in ids:
                 keys[sync_key] = (*ids, uid)
 
 
@@ -940,14 +942,15 @@ class IcsBackend(IcsReader):
         self._series_changed = False
         self._touched = []
         self._batch_stamp = None
-        outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
+        # Per op, in order: the id it wrote, None (a delete), or the error refusing it.
+        outcomes: list[str | SeveraExtError | None] = []
         try:
             for op in ops:
                 try:
-                    outcomes.append((op, self._apply(loaded, op), None))
+                    outcomes.append(self._apply(loaded, op))
                 except SeveraExtError as exc:
-                    outcomes.append((op, None, exc))
-            if any(error is None for _op, _id, error in outcomes):
+                    outcomes.append(exc)
+            if not all(isinstance(outcome, SeveraExtError) for outcome in outcomes):
                 self._settle(loaded, self._touched, self._needs_zones)
                 if not self._flushes_called:
                     self._write_out(loaded)
@@ -955,25 +958,23 @@ class IcsBackend(IcsReader):
             self._loaded = None
             raise
         singles = loaded.index.singles
-        return [self._result(op, item_id, error, singles) for op, item_id, error in outcomes]
+        return [
+            self._result(op, outcome, singles) for op, outcome in zip(ops, outcomes, strict=True)
+        ]
 
     def _result(
-        self,
-        op: WriteOp,
-        item_id: str | None,
-        error: SeveraExtError | None,
-        singles: dict[str, CalendarItem],
+        self, op: WriteOp, outcome: str | SeveraExtError | None, singles: dict[str, CalendarItem]
     ) -> WriteResult:
-        if error is not None:
-            return WriteResult(op, error=error)
-        if item_id is None:
+        if isinstance(outcome, SeveraExtError):
+            return WriteResult(op, error=outcome)
+        if outcome is None:
             return WriteResult(op, None)
         # A created id never names an occurrence: its single event is the answer.
-        stored = singles.get(item_id) if isinstance(op, CreateOp) else None
-        stored = stored or self.get(item_id)
+        stored = singles.get(outcome) if isinstance(op, CreateOp) else None
+        stored = stored or self.get(outcome)
         if stored is None:
             return WriteResult(
-                op, error=BadItem(item_id, "not readable after writing", backend="ics")
+                op, error=BadItem(outcome, "not readable after writing", backend="ics")
             )
         return WriteResult(op, stored)
 
