@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, fields_etag
+from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, fields_etag, moment
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.sync.items import CalendarItem, ShowAs
 
@@ -55,10 +55,16 @@ class Stamp:
     text: str
     lines: str = attrs.field(init=False)
     """Its ``LAST-MODIFIED`` and ``DTSTAMP`` content lines, each with its line end."""
+    moment: str = attrs.field(init=False)
+    """Its instant as the etag spells it (:func:`~._ics_index.moment`)."""
 
     @lines.default
     def _lines(self) -> str:
         return f"LAST-MODIFIED:{self.text}\r\nDTSTAMP:{self.text}\r\n"
+
+    @moment.default
+    def _moment(self) -> str:
+        return moment(self.at)
 
     @classmethod
     def of(cls, now: datetime) -> Stamp:
@@ -185,9 +191,18 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
         data = text.encode("ascii")  # the usual case: nothing to fold
     else:
         data = b"".join(map(_fold, text.split("\r\n")[:-1]))
-    modified = stamp.at
     etag = fields_etag(
-        title, start, end, location, body, private, show_as, categories, sync_key, modified, None
+        title,
+        moment(start),
+        moment(end),
+        location,
+        body,
+        private,
+        show_as,
+        categories,
+        sync_key,
+        stamp.moment,
+        "-",  # the moment of no original start
     )
     read = CalendarItem(
         title,
@@ -198,7 +213,7 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
         private,
         show_as,
         categories,
-        modified,
+        stamp.at,
         uid,
         etag,
         sync_key,

@@ -45,6 +45,7 @@ __all__ = [
     "expand_series",
     "fields_etag",
     "item_etag",
+    "moment",
     "split_id",
     "value_of",
     "with_etag",
@@ -109,7 +110,7 @@ def split_id(item_id: str) -> tuple[str, str | None]:
     return item_id, None
 
 
-def _moment(value: datetime | date | None) -> str:
+def moment(value: datetime | date | None) -> str:
     """The instant of an aware (or local) time as whole POSIX seconds (floored, as
     dropping the microseconds did), a date's ISO text, or ``-``: the same instant
     spelt in another zone is the same version, and ``timestamp()`` costs a fifth of
@@ -130,47 +131,48 @@ def item_etag(item: CalendarItem) -> str:
     """
     return fields_etag(
         item.title,
-        item.start,
-        item.end,
+        moment(item.start),
+        moment(item.end),
         item.location,
         item.body,
         item.private,
         item.show_as,
         item.categories,
         item.sync_key,
-        item.last_modified,
-        item.original_start,
+        moment(item.last_modified),
+        moment(item.original_start),
     )
 
 
 def fields_etag(  # noqa: PLR0917 - positional: a create pays for each keyword
     title: str,
-    start: datetime | date,
-    end: datetime | date,
+    start: str,
+    end: str,
     location: str,
     body: str,
     private: bool,
     show_as: ShowAs,
     categories: tuple[str, ...],
     sync_key: str | None,
-    last_modified: datetime | None,
-    original_start: datetime | date | None,
+    last_modified: str,
+    original_start: str,
 ) -> str:
     """:func:`item_etag` of the item these fields would make, before it is built (so
-    a writer passes the tag to the constructor instead of setting it afterwards)."""
+    a writer passes the tag to the constructor instead of setting it afterwards);
+    the times as their :func:`moment` texts (a writer computes one per batch once)."""
     text = "\x1f".join(
         (
             title,
-            _moment(start),
-            _moment(end),
+            start,
+            end,
             location,
             body,
             "1" if private else "0",
             show_as.value,
             "\x1e".join(categories),
             str(sync_key),
-            _moment(last_modified),
-            _moment(original_start),
+            last_modified,
+            original_start,
         )
     )
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
