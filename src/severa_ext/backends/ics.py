@@ -159,7 +159,8 @@ class _Loaded:
     keys: dict[str, tuple[str, ...]] | None = None
     """Ids of the single events by sync key (tuples: the collector soon stops tracking them)."""
     created: dict[str, StoredEvent] = attrs.field(factory=dict)
-    """The events created since the read, by UID (beside ``index.stored``: no list each)."""
+    """The events created since the read, by UID: kept apart from ``index.stored`` (a
+    list per UID), since an initial sync creates tens of thousands."""
     zones: set[str] = attrs.field(factory=set)
     """TZIDs created events name, whose VTIMEZONE the next render makes sure of."""
     origin: str = ""
