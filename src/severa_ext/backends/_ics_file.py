@@ -5,12 +5,14 @@ Private helper of :mod:`severa_ext.backends.ics`. A sync writes a few hundred ev
 per durable step into a file of tens of thousands; serialising every component again
 at each step makes an initial sync quadratic. Each stored event keeps its text on its
 own record (:class:`~._ics_scan.StoredEvent`: as read, as created, or as last
-rendered), so a rendering renders only the events a write changed and otherwise
-joins byte strings.
+rendered; events created since the read are bare texts until a write needs their
+record), so a rendering renders only the events a write changed and otherwise joins
+byte strings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ __all__ = ["atomic_write", "render_calendar"]
 _END = b"END:VCALENDAR\r\n"
 
 
-def render_calendar(calendar: Calendar) -> bytes:
+def render_calendar(calendar: Calendar, tail: Iterable[bytes] = ()) -> bytes:
     """The calendar as iCalendar bytes (RFC 5545 line folding, CRLF): its own
-    properties, then each top-level component in order (an event from its record)."""
+    properties, then each top-level component in order (an event from its record),
+    then ``tail`` (the texts of events created since the read)."""
     head = Calendar()
     head.update(calendar)
     head_text = head.to_ical()
@@ -37,6 +40,7 @@ def render_calendar(calendar: Calendar) -> bytes:
     entries: list[Any] = calendar.subcomponents  # StoredEvents among them
     for entry in entries:
         parts.append(entry.rendered() if isinstance(entry, StoredEvent) else entry.to_ical())
+    parts.extend(tail)
     parts.append(_END)
     return b"".join(parts)
 

@@ -158,9 +158,10 @@ class _Loaded:
     dirty: bool = False
     keys: dict[str, tuple[str, ...]] | None = None
     """Ids of the single events by sync key (tuples: the collector soon stops tracking them)."""
-    created: dict[str, StoredEvent] = attrs.field(factory=dict)
-    """The events created since the read, by UID: kept apart from ``index.stored`` (a
-    list per UID), since an initial sync creates tens of thousands."""
+    created: dict[str, bytes] = attrs.field(factory=dict)
+    """The texts of the events created since the read, by UID in creation order: the
+    file's last events, kept as bare text (no record each: an initial sync creates tens
+    of thousands) until a write needs one (:meth:`records_of`)."""
     zones: set[str] = attrs.field(factory=set)
     """TZIDs created events name, whose VTIMEZONE the next render makes sure of."""
     origin: str = ""
@@ -193,10 +194,8 @@ class _Loaded:
         return data, digest
 
     def add_created(self, uid: str, created: NewEvent) -> None:
-        """Store the event ``uid`` created now as its text, and index its item."""
-        record = StoredEvent(created.text)
-        self.calendar.subcomponents.append(record)  # type: ignore[arg-type]
-        self.created[uid] = record
+        """Keep the event ``uid`` created now as its text, and index its item."""
+        self.created[uid] = created.text
         if created.tzids:
             self.zones |= created.tzids
             self.written = None  # a VTIMEZONE may be missing: the full render adds it
@@ -228,13 +227,20 @@ class _Loaded:
         for tzid in sorted(self.zones - have):
             self.calendar.subcomponents.insert(0, Timezone.from_tzid(tzid))
         self.zones = set()
-        return render_calendar(self.calendar)
+        return render_calendar(self.calendar, self.created.values())
 
     def records_of(self, uid: str) -> list[StoredEvent]:
-        """The stored events of ``uid``, in file order (those created since the read last)."""
-        stored = self.index.stored.get(uid, [])
-        created = self.created.get(uid)
-        return stored if created is None else [*stored, created]
+        """The stored events of ``uid``, in file order; one created since the read
+        becomes a record of the calendar now (after its other components)."""
+        text = self.created.pop(uid, None)
+        if text is None:
+            return self.index.stored.get(uid, [])
+        record = StoredEvent(text)
+        self.written = None  # it moves before the other created events: render anew
+        self.calendar.subcomponents.append(record)  # type: ignore[arg-type]
+        stored = self.index.stored.setdefault(uid, [])
+        stored.append(record)
+        return stored
 
     def ids_of(self, sync_key: str) -> tuple[str, ...]:
         """Ids of the single events stamped with ``sync_key`` (one lookup table per read)."""
