@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from severa_ext.backends import _ics_index
+from severa_ext.backends import _ics_emit, _ics_index
 from severa_ext.backends._ics_cursor import STAMP_PROPERTY
 from severa_ext.backends.base import CreateOp, DeleteOp, UpdateOp, WriteOp
 from severa_ext.backends.ics import IcsBackend
@@ -239,7 +239,8 @@ def test_the_new_etag_formula_costs_no_writes_on_the_first_run(
     clock = FixedClock(datetime(2026, 1, 5, tzinfo=UTC))
     with SQLiteStateStore(tmp_path / "state.sqlite") as store:
         with monkeypatch.context() as patch:
-            patch.setattr(_ics_index, "_moment", _old_moment)
+            patch.setattr(_ics_index, "moment", _old_moment)
+            patch.setattr(_ics_emit, "moment", _old_moment)
             ics = IcsBackend(path, create_missing=True, clock=FixedClock(START))
             assert SyncEngine(memory, ics, store, pair_id="p", policy=policy, clock=clock).run()
             ics.close()

@@ -22,13 +22,14 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, with_etag
+from severa_ext.backends._ics_index import SYNC_KEY_PROPERTY, fields_etag, moment
 from severa_ext.backends._timezones import resolve_zone
 from severa_ext.sync.items import CalendarItem, ShowAs
 
 __all__ = ["NewEvent", "Stamp", "emit_event", "emittable", "escape_text"]
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_NO_ZONES: frozenset[str] = frozenset()
 _CDO_NAMES = {
     ShowAs.TENTATIVE: "TENTATIVE",
     ShowAs.OOF: "OOF",
@@ -52,6 +53,18 @@ class Stamp:
 
     at: datetime
     text: str
+    lines: str = attrs.field(init=False)
+    """Its ``LAST-MODIFIED`` and ``DTSTAMP`` content lines, each with its line end."""
+    moment: str = attrs.field(init=False)
+    """Its instant as the etag spells it (:func:`~._ics_index.moment`)."""
+
+    @lines.default
+    def _lines(self) -> str:
+        return f"LAST-MODIFIED:{self.text}\r\nDTSTAMP:{self.text}\r\n"
+
+    @moment.default
+    def _moment(self) -> str:
+        return moment(self.at)
 
     @classmethod
     def of(cls, now: datetime) -> Stamp:
@@ -61,6 +74,8 @@ class Stamp:
 
 
 def _plain_zone(value: datetime | date) -> bool:
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return True  # the usual case first
     if not isinstance(value, datetime):
         return True
     zone = value.tzinfo
@@ -71,12 +86,16 @@ def _plain_zone(value: datetime | date) -> bool:
     return isinstance(zone, ZoneInfo) and resolve_zone(zone.key) is not None
 
 
-def emittable(item: CalendarItem) -> bool:
-    """Whether ``item`` can take the direct path (see the module docstring)."""
-    # One search over every text: a line feed is allowed and joins them.
-    if _CONTROL.search("\n".join((item.title, item.location, item.body, *item.categories))):
+def emittable(item: CalendarItem, sync_key: str) -> bool:
+    """Whether ``item``, stamped with ``sync_key``, can take the direct path (see the
+    module docstring); the key must be printable ASCII without surrounding spaces."""
+    if not (sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()):
         return False
-    if any(cat != cat.strip() or not cat for cat in item.categories):
+    # One search over every text: a line feed is allowed and joins them.
+    categories = item.categories
+    if _CONTROL.search("\n".join((item.title, item.location, item.body, *categories))):
+        return False
+    if categories and any(cat != cat.strip() or not cat for cat in categories):
         return False
     return _plain_zone(item.start) and _plain_zone(item.end)
 
@@ -131,6 +150,15 @@ def _read_back(value: datetime | date) -> tuple[datetime | date, str, str | None
     return utc, ":" + _utc_text(utc), None
 
 
+def _text_line(name: str, text: str) -> str:
+    """``NAME:text`` escaped (RFC 5545 3.3.11), with the line end; ``""`` for no text."""
+    if not text:
+        return ""
+    if "\\" in text or ";" in text or "," in text or "\n" in text:
+        text = escape_text(text)
+    return f"{name}:{text}\r\n"
+
+
 def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> NewEvent:
     """The VEVENT text of a new event and the item a read of it gives.
 
@@ -138,48 +166,58 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
     """
     start, start_text, start_zone = _read_back(item.start)
     end, end_text, end_zone = _read_back(item.end)
-    stamp_text = stamp.text
-    lines = ["BEGIN:VEVENT", f"UID:{escape_text(uid)}"]
-    for name, text in (
-        ("SUMMARY", item.title),
-        ("LOCATION", item.location),
-        ("DESCRIPTION", item.body),
-    ):
-        if text:
-            lines.append(f"{name}:{escape_text(text)}")
-    lines += [f"DTSTART{start_text}", f"DTEND{end_text}"]
-    if item.private:
-        lines.append("CLASS:PRIVATE")
-    lines.append(f"TRANSP:{'TRANSPARENT' if item.show_as is ShowAs.FREE else 'OPAQUE'}")
-    cdo = _CDO_NAMES.get(item.show_as)
-    if cdo is not None:
-        lines.append(f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}")
-    if item.categories:
-        lines.append("CATEGORIES:" + ",".join(escape_text(cat) for cat in item.categories))
-    lines += [
-        f"{SYNC_KEY_PROPERTY}:{escape_text(sync_key)}",
-        f"LAST-MODIFIED:{stamp_text}",
-        f"DTSTAMP:{stamp_text}",
-        "SEQUENCE:0",
-        "END:VEVENT",
-    ]
-    text = "\r\n".join(lines)
-    if text.isascii() and max(map(len, lines)) <= 75:
-        data = text.encode("ascii") + b"\r\n"  # the usual case: nothing to fold
-    else:
-        data = b"".join(_fold(line) for line in lines)
-    read = CalendarItem(
-        title=item.title,
-        start=start,
-        end=end,
-        location=item.location,
-        body=item.body,
-        private=item.private,
-        show_as=item.show_as,
-        categories=item.categories,
-        last_modified=stamp.at,
-        id=uid,
-        sync_key=sync_key,
+    title, location, body, private = item.title, item.location, item.body, item.private
+    show_as, categories = item.show_as, item.categories
+    cdo = _CDO_NAMES.get(show_as)
+    lines = (
+        "BEGIN:VEVENT\r\n",
+        _text_line("UID", uid),
+        _text_line("SUMMARY", title),
+        _text_line("LOCATION", location),
+        _text_line("DESCRIPTION", body),
+        f"DTSTART{start_text}\r\n",
+        f"DTEND{end_text}\r\n",
+        "CLASS:PRIVATE\r\n" if private else "",
+        "TRANSP:TRANSPARENT\r\n" if show_as is ShowAs.FREE else "TRANSP:OPAQUE\r\n",
+        f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}\r\n" if cdo is not None else "",
+        "CATEGORIES:" + ",".join(map(escape_text, categories)) + "\r\n" if categories else "",
+        f"{SYNC_KEY_PROPERTY}:{escape_text(sync_key)}\r\n",
+        stamp.lines,
+        "SEQUENCE:0\r\nEND:VEVENT\r\n",
     )
-    tzids = frozenset(z for z in (start_zone, end_zone) if z is not None)
-    return NewEvent(data, with_etag(read), tzids)
+    text = "".join(lines)
+    # Each entry is one content line with its end (or two short fixed ones, or none).
+    if text.isascii() and max(map(len, lines)) <= 77:
+        data = text.encode("ascii")  # the usual case: nothing to fold
+    else:
+        data = b"".join(map(_fold, text.split("\r\n")[:-1]))
+    etag = fields_etag(
+        title,
+        moment(start),
+        moment(end),
+        location,
+        body,
+        private,
+        show_as,
+        categories,
+        sync_key,
+        stamp.moment,
+        "-",  # the moment of no original start
+    )
+    read = CalendarItem(
+        title,
+        start,
+        end,
+        location,
+        body,
+        private,
+        show_as,
+        categories,
+        stamp.at,
+        uid,
+        etag,
+        sync_key,
+    )
+    if start_zone is None and end_zone is None:
+        return NewEvent(data, read, _NO_ZONES)
+    return NewEvent(data, read, frozenset(z for z in (start_zone, end_zone) if z is not None))

@@ -8,10 +8,12 @@ Private helper of :mod:`severa_ext.backends.ics`. A read of a calendar goes this
 * each ``VEVENT`` is split into properties by :func:`~._ics_scan.event_props` and,
   when it is a plain single event whose every kept value has one certain reading
   (:func:`fast_item`), turned into its :class:`CalendarItem` directly and stored as a
-  :class:`RawEvent` (its text, written back byte for byte unless a write changes it);
+  :class:`StoredEvent` of its text alone (written back byte for byte unless a write
+  changes it);
 * every other event (recurring series and overrides, a UID used twice, a value this
-  module does not read with certainty, a broken event) is parsed by ``icalendar`` and
-  indexed by :func:`~._ics_index.build_index` exactly as before, with its lines.
+  module does not read with certainty, a broken event) is parsed by ``icalendar``,
+  stored as a :class:`StoredEvent` of its component and indexed by
+  :func:`~._ics_index.build_index` exactly as before, with its lines.
 
 :func:`fast_item` reads each value as ``icalendar`` and
 :func:`~._ics_index.convert` do (the tests hold both paths equal on generated
@@ -38,8 +40,8 @@ from severa_ext.backends._ics_index import (
 )
 from severa_ext.backends._ics_scan import (
     EventProps,
-    RawEvent,
     Span,
+    StoredEvent,
     event_details,
     event_props,
     normalise,
@@ -262,8 +264,8 @@ class _Event:
     span: Span
     text: bytes
     props: EventProps | None
-    stored: Any = None
-    """The event as the calendar keeps it: a :class:`RawEvent` or a ``Component``."""
+    stored: StoredEvent | None = None
+    """The event as the calendar keeps it (its text alone when it took the fast path)."""
     item: CalendarItem | None = None
 
 
@@ -313,15 +315,14 @@ def index_spans(
             except _Slow:
                 pass
             else:
-                event.stored = RawEvent(_crlf(event.text))
+                event.stored = StoredEvent(_crlf(event.text))
                 continue
-        event.stored = Component.from_ical(_crlf(event.text))
+        event.stored = StoredEvent(None, Component.from_ical(_crlf(event.text)))
         slow.append(event)
     index = _slow_index(slow, header, floating, source, budget)
     _merge(index, events)
-    header.subcomponents[:] = [
-        entry.stored if isinstance(entry, _Event) else entry for entry in order
-    ]
+    entries: list[Any] = header.subcomponents  # StoredEvents among them from now on
+    entries[:] = [entry.stored if isinstance(entry, _Event) else entry for entry in order]
     return index
 
 
@@ -331,13 +332,14 @@ def _slow_index(
     mini = Calendar()
     mini.subcomponents = [c for c in header.subcomponents if c.name == "VTIMEZONE"]
     details = [event_details(event.text, event.span.line) for event in slow]
-    for event in slow:
-        mini.subcomponents.append(event.stored)
+    records = [event.stored for event in slow if event.stored is not None]
+    mini.subcomponents.extend(record.materialize() for record in records)
     return build_index(
         mini,
         tuple(event.span.line for event in slow),
         floating,
         source,
+        records,
         expansion_budget=budget,
         durations=tuple(duration for duration, _lines in details),
         property_lines=tuple(lines for _duration, lines in details),
@@ -349,14 +351,15 @@ def _merge(index: CalendarIndex, events: list[_Event]) -> None:
     slow_singles = index.singles
     singles: dict[str, CalendarItem] = {}
     for event in events:
-        if isinstance(event.stored, RawEvent):
+        assert event.stored is not None
+        if event.stored.component is None:  # the fast path's
             uid = _uid(event.props)
             assert uid is not None
-            index.stored[uid] = [event.stored]  # type: ignore[list-item]
+            index.stored[uid] = [event.stored]
             if event.item is not None:
                 singles[uid] = event.item
             continue
-        uid = _component_uid(event.stored)
+        uid = _component_uid(event.stored.component)
         if uid in slow_singles and uid not in singles:
             singles[uid] = slow_singles[uid]
     for uid, item in slow_singles.items():
@@ -374,8 +377,9 @@ def _component_uid(component: object) -> str:
 def read_fast(
     prepared: PreparedText, source: str, floating: tzinfo, *, budget: float
 ) -> tuple[Calendar, CalendarIndex, tuple[str, ...]] | None:
-    """The calendar (events as :class:`RawEvent` where they took the fast path), its
-    index and the notes of the read; ``None`` when the file takes the old path.
+    """The calendar (each event a :class:`StoredEvent`, its text alone where it took
+    the fast path), its index and the notes of the read; ``None`` when the file takes
+    the old path.
 
     Raises:
         BackendError: the text is not one well-nested calendar (naming the line).

@@ -23,6 +23,7 @@ import attrs
 import recurring_ical_events
 from icalendar import Calendar, Component, Event
 
+from severa_ext.backends._ics_scan import StoredEvent
 from severa_ext.backends._ics_zones import (
     UnknownZone,
     ZoneResolver,
@@ -42,7 +43,9 @@ __all__ = [
     "build_index",
     "convert",
     "expand_series",
+    "fields_etag",
     "item_etag",
+    "moment",
     "split_id",
     "value_of",
     "with_etag",
@@ -107,14 +110,16 @@ def split_id(item_id: str) -> tuple[str, str | None]:
     return item_id, None
 
 
-def _moment(value: datetime | date | None) -> str:
+def moment(value: datetime | date | None) -> str:
     """The instant of an aware (or local) time as whole POSIX seconds (floored, as
     dropping the microseconds did), a date's ISO text, or ``-``: the same instant
     spelt in another zone is the same version, and ``timestamp()`` costs a fifth of
     ``astimezone(UTC).isoformat()``."""
+    if value is None:
+        return "-"
     if isinstance(value, datetime):
         return str(math.floor(value.timestamp()))
-    return "-" if value is None else value.isoformat()
+    return value.isoformat()
 
 
 def item_etag(item: CalendarItem) -> str:
@@ -124,19 +129,50 @@ def item_etag(item: CalendarItem) -> str:
     comparison would call equal, such as trailing white space): a changed tag only
     makes the engine compare contents, a missed change would lose it.
     """
+    return fields_etag(
+        item.title,
+        moment(item.start),
+        moment(item.end),
+        item.location,
+        item.body,
+        item.private,
+        item.show_as,
+        item.categories,
+        item.sync_key,
+        moment(item.last_modified),
+        moment(item.original_start),
+    )
+
+
+def fields_etag(  # noqa: PLR0917 - positional: a create pays for each keyword
+    title: str,
+    start: str,
+    end: str,
+    location: str,
+    body: str,
+    private: bool,
+    show_as: ShowAs,
+    categories: tuple[str, ...],
+    sync_key: str | None,
+    last_modified: str,
+    original_start: str,
+) -> str:
+    """:func:`item_etag` of the item these fields would make, before it is built (so
+    a writer passes the tag to the constructor instead of setting it afterwards);
+    the times as their :func:`moment` texts (a writer computes one per batch once)."""
     text = "\x1f".join(
         (
-            item.title,
-            _moment(item.start),
-            _moment(item.end),
-            item.location,
-            item.body,
-            "1" if item.private else "0",
-            item.show_as.value,
-            "\x1e".join(item.categories),
-            str(item.sync_key),
-            _moment(item.last_modified),
-            _moment(item.original_start),
+            title,
+            start,
+            end,
+            location,
+            body,
+            "1" if private else "0",
+            show_as.value,
+            "\x1e".join(categories),
+            str(sync_key),
+            last_modified,
+            original_start,
         )
     )
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
@@ -351,7 +387,7 @@ class Series:
     master_duration: str | None = None
     master_property_lines: dict[str, int] = attrs.field(factory=dict)
     overrides: dict[str, tuple[Component, int | None]] = attrs.field(factory=dict)
-    stored_overrides: dict[str, Component] = attrs.field(factory=dict)
+    stored_overrides: dict[str, StoredEvent] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -372,7 +408,7 @@ class CalendarIndex:
     series: dict[str, Series] = attrs.field(factory=dict)
     problems: list[BadItem] = attrs.field(factory=list)
     series_problems: dict[str, BadItem] = attrs.field(factory=dict)
-    stored: dict[str, list[Component]] = attrs.field(factory=dict)
+    stored: dict[str, list[StoredEvent]] = attrs.field(factory=dict)
     bad_ids: set[str] = attrs.field(factory=set)
 
     def expand(self, window: Window) -> Iterator[CalendarItem]:
@@ -647,7 +683,7 @@ def build_index(
     event_lines: tuple[int, ...],
     floating: tzinfo,
     source: str,
-    originals: list[Component] | None = None,
+    originals: list[StoredEvent],
     *,
     expansion_budget: float = EXPANSION_BUDGET_S,
     durations: tuple[str | None, ...] = (),
@@ -660,8 +696,8 @@ def build_index(
         event_lines: line numbers of top-level VEVENTs in file order.
         floating: the zone floating times are read in.
         source: the file name or URL, for messages.
-        originals: the VEVENTs of the calendar as stored (when ``calendar`` is a
-            normalised copy), in the same order; writes go to these.
+        originals: the record of each VEVENT of ``calendar`` as stored (its component
+            may be a normalised copy's original), in the same order; writes go to these.
         expansion_budget: seconds one series' expansion may take.
         durations: the DURATION of each VEVENT as written (``None``: none), in order.
         property_lines: the physical line of each property of each VEVENT, in order
@@ -670,10 +706,10 @@ def build_index(
     resolver = ZoneResolver(calendar, floating)
     index = CalendarIndex(resolver, expansion_budget, source)
     seen_lines: dict[str, int | None] = {}
-    best: dict[str, tuple[Component, int | None, Component]] = {}
+    best: dict[str, tuple[Component, int | None, StoredEvent]] = {}
     broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
-    stored = originals if originals is not None else events
+    stored = originals
     for position, component in enumerate(events):
         index.stored.setdefault(_uid_of(component), []).append(stored[position])
         line = event_lines[position] if position < len(event_lines) else None

@@ -21,8 +21,8 @@ from icalendar import Component
 
 __all__ = [
     "EventProps",
-    "RawEvent",
     "Span",
+    "StoredEvent",
     "event_details",
     "event_props",
     "normalise",
@@ -52,24 +52,43 @@ class Span:
     line: int
 
 
-class RawEvent:
-    """A stored VEVENT kept as its text until a write needs its component.
+class StoredEvent:
+    """One stored VEVENT of a calendar: the text the file gets for it and, once a write
+    needs it, its ``icalendar`` component.
 
-    ``component`` is set once the event has been parsed for a write; from then on the
-    component is what the file gets.
+    ``text`` is the event as read (or as created), byte for byte, or its component's
+    rendering once made; ``None`` while a component a write changed waits to be
+    rendered again (:meth:`changed`). The text lives on the record, so writing the file
+    joins the records' texts and renders only the events a write changed.
     """
 
+    __slots__ = ("component", "text")
     name = "VEVENT"
 
-    def __init__(self, text: bytes) -> None:
+    def __init__(self, text: bytes | None, component: Component | None = None) -> None:
+        if text is None and component is None:
+            raise ValueError("a stored event needs its text or its component")
         self.text = text
-        self.component: Component | None = None
+        self.component = component
 
     def materialize(self) -> Component:
         """The event as an ``icalendar`` component (parsed once)."""
         if self.component is None:
+            assert self.text is not None  # one of the two is always there
             self.component = Component.from_ical(self.text)
         return self.component
+
+    def rendered(self) -> bytes:
+        """The event's text in the file (its component rendered once after a change)."""
+        if self.text is None:
+            assert self.component is not None
+            self.text = self.component.to_ical()
+        return self.text
+
+    def changed(self) -> None:
+        """Its component was changed by a write: render it anew next time."""
+        self.materialize()
+        self.text = None
 
 
 def normalise(data: bytes) -> bytes:

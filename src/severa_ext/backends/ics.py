@@ -60,13 +60,12 @@ from severa_ext.backends._ics_cursor import (
     options_fingerprint,
     same_context,
     same_listing,
-    stamp,
     stamp_line,
     stamped,
 )
 from severa_ext.backends._ics_emit import NewEvent, Stamp, emit_event, emittable
 from severa_ext.backends._ics_fast import read_fast
-from severa_ext.backends._ics_file import Rendering, atomic_write
+from severa_ext.backends._ics_file import atomic_write, render_calendar
 from severa_ext.backends._ics_index import (
     EXPANSION_BUDGET_S,
     SYNC_KEY_PROPERTY,
@@ -77,7 +76,7 @@ from severa_ext.backends._ics_index import (
     expand_series,
     split_id,
 )
-from severa_ext.backends._ics_scan import RawEvent
+from severa_ext.backends._ics_scan import StoredEvent
 from severa_ext.backends._ics_text import (
     DEFAULT_MAX_BYTES,
     captured_warnings,
@@ -156,35 +155,51 @@ class _Loaded:
     signature: tuple[int, int, int] | None
     notes: tuple[str, ...]
     expansions: dict[Window, tuple[CalendarItem, ...]] = attrs.field(factory=dict)
-    rendering: Rendering = attrs.field(factory=Rendering)
     dirty: bool = False
-    keys: dict[str, list[str]] | None = None
-    appended: dict[str, NewEvent] = attrs.field(factory=dict)
-    """Events created since the read, kept as text until a write needs their component."""
+    keys: dict[str, tuple[str, ...]] | None = None
+    """Ids of the single events by sync key (tuples: the collector soon stops tracking them)."""
+    created: dict[str, bytes] = attrs.field(factory=dict)
+    """The texts of the events created since the read, by UID in creation order: the
+    file's last events, kept as bare text (no record each: an initial sync creates tens
+    of thousands) until a write needs one (:meth:`records_of`)."""
+    zones: set[str] = attrs.field(factory=set)
+    """TZIDs created events name, whose VTIMEZONE the next render makes sure of."""
     origin: str = ""
     """The digest of the file content the writes since then started from."""
     written: bytearray | None = None
     """The file as last written, while every change since is an appended event."""
     hasher: Any = None
     """The identity hash state of ``written`` without its last line."""
-    fresh: list[NewEvent] = attrs.field(factory=list)
-    """The events created since ``written`` was written, in order."""
+    fresh: list[bytes] = attrs.field(factory=list)
+    """The texts of the events created since ``written`` was written, in order."""
     stamped_with: tuple[str, str] | None = None
 
-    def remember(self, data: bytes, stamped_with: tuple[str, str] | None) -> None:
-        """``data`` was written: later appends extend it instead of rendering anew."""
-        if not data.endswith(END):
-            self.written = None
-            return
-        self.written = bytearray(data)
-        self.hasher = identity_hasher(memoryview(data)[: -len(END)])
-        self.fresh = []
+    def full_render(self, stamped_with: tuple[str, str] | None) -> tuple[bytearray, str]:
+        """The whole file (stamped for ``stamped_with``) and its identity, hashed once;
+        later appends extend it instead of rendering anew."""
+        body = memoryview(self.render())  # ends with END
+        hasher = identity_hasher(body[: -len(END)])
+        final = hasher.copy()
+        final.update(END)
+        digest: str = final.hexdigest()
+        data = bytearray()
+        if stamped_with is not None and body[: len(HEAD)] == HEAD:
+            data += HEAD
+            data += stamp_line(digest, *stamped_with)
+            data += body[len(HEAD) :]
+        else:
+            data += body
+        self.written, self.hasher, self.fresh = data, hasher, []
         self.stamped_with = stamped_with
+        return data, digest
 
     def add_created(self, uid: str, created: NewEvent) -> None:
-        """Keep the event ``uid`` created now as text, and index its item."""
-        self.appended[uid] = created
-        self.fresh.append(created)
+        """Keep the event ``uid`` created now as its text, and index its item."""
+        self.created[uid] = created.text
+        if created.tzids:
+            self.zones |= created.tzids
+            self.written = None  # a VTIMEZONE may be missing: the full render adds it
+        self.fresh.append(created.text)
         self.put_single(uid, created.item)
 
     def append_render(self, stamped_with: tuple[str, str] | None) -> tuple[bytearray, str] | None:
@@ -193,10 +208,7 @@ class _Loaded:
         written = self.written
         if written is None or stamped_with != self.stamped_with:
             return None
-        new = self.fresh
-        if any(created.tzids for created in new):
-            return None  # a VTIMEZONE may be missing: the full render adds it
-        tail = b"".join([created.text for created in new])
+        tail = b"".join(self.fresh)
         self.hasher.update(tail)
         final = self.hasher.copy()
         final.update(END)
@@ -209,42 +221,47 @@ class _Loaded:
         self.fresh = []
         return written, digest
 
-    def materialize(self, uid: str) -> None:
-        """Turn the created event ``uid`` (if it is one) into a component of the calendar."""
-        created = self.appended.pop(uid, None)
-        if created is None:
-            return
-        self.written = None
-        component = Component.from_ical(created.text)
-        self.calendar.add_component(component)
-        self.index.stored.setdefault(uid, []).append(component)
-
     def render(self) -> bytes:
         """The file's new bytes, with a VTIMEZONE for each zone a created event names."""
         have = {str(c.get("TZID")) for c in self.calendar.subcomponents if c.name == "VTIMEZONE"}
-        needed = set().union(*(e.tzids for e in self.appended.values())) - have
-        for tzid in sorted(needed):
+        for tzid in sorted(self.zones - have):
             self.calendar.subcomponents.insert(0, Timezone.from_tzid(tzid))
-        tail = (created.text for created in self.appended.values())
-        return self.rendering.render(self.calendar, tail)
+        self.zones = set()
+        return render_calendar(self.calendar, self.created.values())
 
-    def ids_of(self, sync_key: str) -> list[str]:
+    def records_of(self, uid: str) -> list[StoredEvent]:
+        """The stored events of ``uid``, in file order; one created since the read
+        becomes a record of the calendar now (after its other components)."""
+        text = self.created.pop(uid, None)
+        if text is None:
+            return self.index.stored.get(uid, [])
+        record = StoredEvent(text)
+        self.written = None  # it moves before the other created events: render anew
+        self.calendar.subcomponents.append(record)  # type: ignore[arg-type]
+        stored = self.index.stored.setdefault(uid, [])
+        stored.append(record)
+        return stored
+
+    def ids_of(self, sync_key: str) -> tuple[str, ...]:
         """Ids of the single events stamped with ``sync_key`` (one lookup table per read)."""
         if self.keys is None:
-            keys: dict[str, list[str]] = {}
+            keys: dict[str, tuple[str, ...]] = {}
             for item in self.index.singles.values():
                 if item.sync_key is not None and item.id is not None:
-                    keys.setdefault(item.sync_key, []).append(item.id)
+                    keys[item.sync_key] = (*keys.get(item.sync_key, ()), item.id)
             self.keys = keys
-        return self.keys.get(sync_key, [])
+        return self.keys.get(sync_key, ())
 
     def put_single(self, uid: str, item: CalendarItem) -> None:
         """Index a written single event (its sync key too)."""
         self.index.singles[uid] = item
-        if self.keys is not None and item.sync_key is not None:
-            ids = self.keys.setdefault(item.sync_key, [])
-            if uid not in ids:
-                ids.append(uid)
+        keys, sync_key = self.keys, item.sync_key
+        if keys is not None and sync_key is not None:
+            ids = keys.get(sync_key)
+            if ids is None:
+                keys[sync_key] = (uid,)
+            elif uid not in ids:
+                keys[sync_key] = (*ids, uid)
 
 
 def _index_calendar(
@@ -289,9 +306,10 @@ def _index_parsed(
     durations: tuple[str | None, ...] = (),
     property_lines: tuple[dict[str, int], ...] = (),
 ) -> tuple[CalendarIndex, tzinfo]:
-    """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading)."""
+    """Index a parsed calendar (``X-WR-TIMEZONE`` applied to a copy for reading); its
+    VEVENTs become :class:`StoredEvent` records of their components."""
     read = calendar
-    originals = [c for c in calendar.subcomponents if c.name == "VEVENT"]
+    records = [StoredEvent(None, c) for c in calendar.subcomponents if c.name == "VEVENT"]
     if "X-WR-TIMEZONE" in calendar:
         try:
             read = x_wr_timezone.to_standard(calendar)
@@ -308,11 +326,14 @@ def _index_parsed(
         event_lines,
         floating,
         source,
-        originals,
+        records,
         expansion_budget=budget,
         durations=durations,
         property_lines=property_lines,
     )
+    entries: list[Any] = calendar.subcomponents
+    kept = iter(records)
+    entries[:] = [next(kept) if c.name == "VEVENT" else c for c in entries]
     return index, floating
 
 
@@ -474,18 +495,17 @@ def _add_zones(calendar: Calendar, touched: list[Component]) -> None:
     probe = Calendar()
     probe.subcomponents = [*existing, *touched]
     probe.add_missing_timezones()
-    kept = {id(c) for c in existing}
-    added = [c for c in probe.subcomponents if c.name == "VTIMEZONE" and id(c) not in kept]
+    added = [
+        c
+        for c in probe.subcomponents
+        if c.name == "VTIMEZONE" and not any(c is zone for zone in existing)
+    ]
     calendar.subcomponents[:0] = added
 
 
 def _nonce_of(cursor: str) -> str | None:
     parts = cursor_parts(cursor)
     return parts.nonce if parts is not None else None
-
-
-def _plain_key(sync_key: str) -> bool:
-    return sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
 
 
 def _recurring(component: Component) -> bool:
@@ -537,7 +557,7 @@ class IcsBackend(IcsReader):
         self._last_window = None
         self._backend_name = f"ics:{self.path}"
         self._needs_zones = False
-        self._touched: list[Component] = []
+        self._touched: list[StoredEvent] = []
         self._series_changed = False
         self._batch_stamp: Stamp | None = None
         self._flushes_called = False
@@ -761,46 +781,38 @@ class IcsBackend(IcsReader):
         if self._nonce is not None and self._listed == loaded.origin:
             # Only writes that started from what the consumer saw listed are its echo.
             stamped_with = (self._nonce, loaded.origin)
-        appended = loaded.append_render(stamped_with)
-        if appended is not None:
-            atomic_write(self.path, appended[0])
-            size, digest = len(appended[0]), appended[1]
-        else:
-            body = loaded.render()
-            data, digest = stamp(body, *stamped_with) if stamped_with else (body, identity(body))
-            atomic_write(self.path, data)
-            loaded.remember(data, stamped_with)
-            size = len(data)
+        data, digest = loaded.append_render(stamped_with) or loaded.full_render(stamped_with)
+        atomic_write(self.path, data)
+        size = len(data)
         loaded.digest = digest
         loaded.signature = self._stat()
         loaded.dirty = False
         self._created_here = False
         logger.info("%s: wrote %d bytes", self.path, size)
 
-    def _settle(self, loaded: _Loaded, touched: list[Component], needs_zones: bool) -> None:
-        """Bring the index in step with the changed components (no file access)."""
-        for component in touched:
+    def _settle(self, loaded: _Loaded, touched: list[StoredEvent], needs_zones: bool) -> None:
+        """Bring the index in step with the changed events (no file access)."""
+        components = [record.materialize() for record in touched]
+        for record, component in zip(touched, components, strict=True):
             _reparse_in_place(component)
-            loaded.rendering.forget(component)
+            record.changed()
         if touched or needs_zones:
             loaded.written = None  # a change inside the file: render it whole next time
         if needs_zones:
-            _add_zones(loaded.calendar, touched)
+            _add_zones(loaded.calendar, components)
         loaded.expansions.clear()
         loaded.dirty = True
-        simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(_recurring(c) for c in touched)
+        simple = "X-WR-TIMEZONE" not in loaded.calendar and not any(map(_recurring, components))
         if simple and not self._series_changed:
             # Created events are indexed already; changed single events again here.
             resolver = loaded.index.resolver
-            for component in touched:
+            for component in components:
                 uid = str(component.get("UID", "")).strip()
                 item = convert(component, resolver, item_id=uid)
                 loaded.put_single(uid, item)
             return
         # A series changed: index the calendar as a read of what it renders to would
         # (lines are those of the text to be written).
-        for uid in list(loaded.appended):
-            loaded.materialize(uid)
         rendered = loaded.render()
         calendar, index, _notes = _index_calendar(
             rendered,
@@ -812,7 +824,7 @@ class IcsBackend(IcsReader):
         )
         loaded.calendar = calendar
         loaded.index = index
-        loaded.rendering = Rendering()
+        loaded.created = {}
         loaded.keys = None
 
     def _now(self) -> datetime:
@@ -825,13 +837,11 @@ class IcsBackend(IcsReader):
             self._batch_stamp = Stamp.of(self._now())
         return self._batch_stamp
 
-    def _stored(self, loaded: _Loaded, uid: str) -> list[Component]:
-        """The stored components of ``uid``, parsed now where they were kept as text."""
-        stored: list[Any] = loaded.index.stored.get(uid, [])
-        for position, entry in enumerate(stored):
-            if isinstance(entry, RawEvent):
-                stored[position] = entry.materialize()
-        return stored
+    def _master(self, loaded: _Loaded, uid: str) -> StoredEvent | None:
+        """The stored event of ``uid`` that is no RECURRENCE-ID override (parsed now
+        where it was kept as text): a single event or a series' master."""
+        records = loaded.records_of(uid)
+        return next((r for r in records if "RECURRENCE-ID" not in r.materialize()), None)
 
     def _check(self, loaded: _Loaded, item_id: str, if_match: str | None) -> CalendarItem:
         current = self.get(item_id)
@@ -848,16 +858,17 @@ class IcsBackend(IcsReader):
             if existing_id in loaded.index.singles:
                 return existing_id
         uid = f"{sync_key}@severa-ext"
-        if emittable(item) and _plain_key(sync_key):
+        if emittable(item, sync_key):
             created = emit_event(uid, item, stamp=self._write_stamp(), sync_key=sync_key)
             loaded.add_created(uid, created)
             return uid
         event = new_event(uid)
         loaded.written = None
         self._needs_zones |= apply_item(event, item, now=self._now(), sync_key=sync_key)
-        loaded.calendar.add_component(event)
-        loaded.index.stored.setdefault(uid, []).append(event)
-        self._touched.append(event)
+        record = StoredEvent(None, event)
+        loaded.calendar.subcomponents.append(record)  # type: ignore[arg-type]
+        loaded.index.stored.setdefault(uid, []).append(record)
+        self._touched.append(record)
         return uid
 
     def _do_update(
@@ -865,25 +876,24 @@ class IcsBackend(IcsReader):
     ) -> str:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
-        loaded.materialize(uid)
         loaded.written = None
-        components = self._stored(loaded, uid)
         sync_key = current.sync_key
         if token is None:
-            target = next((c for c in components if "RECURRENCE-ID" not in c), None)
+            target = self._master(loaded, uid)
             if target is None:
                 raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
         else:
             target = self._override(loaded, uid, token)
             if target is None:
-                master = next((c for c in components if "RECURRENCE-ID" not in c), None)
+                master = self._master(loaded, uid)
                 if master is None or current.original_start is None:
                     raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
-                target = new_override(master, current.original_start)
-                loaded.calendar.add_component(target)
+                override = new_override(master.materialize(), current.original_start)
+                target = StoredEvent(None, override)
+                loaded.calendar.subcomponents.append(target)  # type: ignore[arg-type]
             self._series_changed = True
         self._needs_zones |= apply_item(
-            target,
+            target.materialize(),
             item,
             now=self._now(),
             sync_key=sync_key,
@@ -892,41 +902,35 @@ class IcsBackend(IcsReader):
         self._touched.append(target)
         return item_id
 
-    def _override(self, loaded: _Loaded, uid: str, token: str) -> Component | None:
+    def _override(self, loaded: _Loaded, uid: str, token: str) -> StoredEvent | None:
         """The stored RECURRENCE-ID override of ``uid`` for the occurrence ``token``."""
         series = loaded.index.series.get(uid)
         return series.stored_overrides.get(token) if series is not None else None
 
-    def _remove(self, loaded: _Loaded, component: Component) -> None:
-        subcomponents: list[Any] = loaded.calendar.subcomponents  # RawEvents among them
+    def _remove(self, loaded: _Loaded, record: StoredEvent) -> None:
+        subcomponents: list[Any] = loaded.calendar.subcomponents  # StoredEvents among them
         for position, candidate in enumerate(subcomponents):
-            if candidate is component or (
-                isinstance(candidate, RawEvent) and candidate.component is component
-            ):
+            if candidate is record:
                 del subcomponents[position]
                 return
 
     def _do_delete(self, loaded: _Loaded, item_id: str, if_match: str | None) -> None:
         current = self._check(loaded, item_id, if_match)
         uid, token = split_id(item_id)
-        loaded.materialize(uid)
         loaded.written = None
-        components = self._stored(loaded, uid)
         self._series_changed = True
+        master = self._master(loaded, uid)
         if token is None:
-            for component in components:
-                if "RECURRENCE-ID" not in component:
-                    self._remove(loaded, component)
-                    break
+            if master is not None:
+                self._remove(loaded, master)
             return
         override = self._override(loaded, uid, token)
         if override is not None:
             self._remove(loaded, override)
-        master = next((c for c in components if "RECURRENCE-ID" not in c), None)
         if master is not None and current.original_start is not None:
             original = current.original_start
             value = original.astimezone(UTC) if isinstance(original, datetime) else original
-            master.add("EXDATE", value)
+            master.materialize().add("EXDATE", value)
             self._touched.append(master)
         elif override is None:
             raise NotFound(f"{self.path}: no item {item_id!r}", backend="ics")
@@ -945,14 +949,15 @@ class IcsBackend(IcsReader):
         self._series_changed = False
         self._touched = []
         self._batch_stamp = None
-        outcomes: list[tuple[WriteOp, str | None, SeveraExtError | None]] = []
+        # Per op, in order: the id it wrote, None (a delete), or the error refusing it.
+        outcomes: list[str | SeveraExtError | None] = []
         try:
             for op in ops:
                 try:
-                    outcomes.append((op, self._apply(loaded, op), None))
+                    outcomes.append(self._apply(loaded, op))
                 except SeveraExtError as exc:
-                    outcomes.append((op, None, exc))
-            if any(error is None for _op, _id, error in outcomes):
+                    outcomes.append(exc)
+            if not all(isinstance(outcome, SeveraExtError) for outcome in outcomes):
                 self._settle(loaded, self._touched, self._needs_zones)
                 if not self._flushes_called:
                     self._write_out(loaded)
@@ -960,25 +965,23 @@ class IcsBackend(IcsReader):
             self._loaded = None
             raise
         singles = loaded.index.singles
-        return [self._result(op, item_id, error, singles) for op, item_id, error in outcomes]
+        return [
+            self._result(op, outcome, singles) for op, outcome in zip(ops, outcomes, strict=True)
+        ]
 
     def _result(
-        self,
-        op: WriteOp,
-        item_id: str | None,
-        error: SeveraExtError | None,
-        singles: dict[str, CalendarItem],
+        self, op: WriteOp, outcome: str | SeveraExtError | None, singles: dict[str, CalendarItem]
     ) -> WriteResult:
-        if error is not None:
-            return WriteResult(op, error=error)
-        if item_id is None:
+        if isinstance(outcome, SeveraExtError):
+            return WriteResult(op, error=outcome)
+        if outcome is None:
             return WriteResult(op, None)
         # A created id never names an occurrence: its single event is the answer.
-        stored = singles.get(item_id) if isinstance(op, CreateOp) else None
-        stored = stored or self.get(item_id)
+        stored = singles.get(outcome) if isinstance(op, CreateOp) else None
+        stored = stored or self.get(outcome)
         if stored is None:
             return WriteResult(
-                op, error=BadItem(item_id, "not readable after writing", backend="ics")
+                op, error=BadItem(outcome, "not readable after writing", backend="ics")
             )
         return WriteResult(op, stored)
 
