@@ -292,12 +292,12 @@ print(time.perf_counter() - began, time.process_time() - cpu)
 
 def durable_steps(count: int, batch: int = 500) -> list[int]:
     """The writes of each durable step of a sync creating ``count`` items, as the
-    engine sizes them on a side that ``rewrites_on_flush``: at least one batch, else a
-    quarter of the writes done so far rounded down to whole batches."""
+    engine sizes them on a side that ``rewrites_on_flush``: at least one batch, else
+    half of the writes done so far rounded down to whole batches."""
     steps: list[int] = []
     done = 0
     while done < count:
-        step = max(batch, done // 4 // batch * batch)
+        step = max(batch, done // 2 // batch * batch)
         steps.append(min(step, count - done))
         done += steps[-1]
     return steps
