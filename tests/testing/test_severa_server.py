@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
 
 from severa_ext.clock import FixedClock
-from severa_ext.testing._severa_openapi import SpecCheck, find_description
+from severa_ext.testing._severa_openapi import SHIPPED, SpecCheck, find_description
 from severa_ext.testing._severa_world import description_or_skip
 from severa_ext.testing.severa_server import FakeSeveraServer
 
@@ -269,6 +270,28 @@ def test_the_spec_check_catches_drift(server, check):
     client.call("GET", f"activities/{guid}")
     assert any("activities" in problem for problem in check.problems)
     check.problems.clear()
+
+
+def test_the_description_ships_with_the_package(monkeypatch):
+    """A checkout anywhere (a clone in a temporary folder) and an installed package
+    find the description without the project's shared folder."""
+    monkeypatch.delenv("SEVERA_OPENAPI", raising=False)
+    assert find_description() == SHIPPED
+    assert SHIPPED.read_text(encoding="utf-8").startswith("# Calendar-sync subset of Visma")
+
+
+def test_the_shipped_description_is_the_projects_own():
+    """Byte for byte the project's ``shared/severa-rest-api/openapi-subset.yaml``,
+    when that folder is beside the checkout (it is in the project's CI)."""
+    here = Path(__file__).resolve()
+    shared = [
+        candidate
+        for folder in here.parents
+        if (candidate := folder / "shared" / "severa-rest-api" / "openapi-subset.yaml").is_file()
+    ]
+    if not shared:
+        pytest.skip("no shared/severa-rest-api beside this checkout to compare with")
+    assert SHIPPED.read_bytes() == shared[0].read_bytes()
 
 
 def test_missing_description_fails_in_ci_and_skips_locally(monkeypatch, tmp_path):

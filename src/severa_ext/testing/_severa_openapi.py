@@ -7,9 +7,11 @@ collected in :attr:`SpecCheck.problems`. The fake's base URL
 (``http://127.0.0.1:<port>/rest-api``) is read as the description's server
 (``https://api.severa.visma.com/rest-api``).
 
-:func:`find_description` locates the file: ``$SEVERA_OPENAPI`` if set, else
-``shared/severa-rest-api/openapi-subset.yaml`` in the checkout's folder or any folder
-above it (CI has ``../shared`` beside the clone).
+:func:`find_description` locates the file: ``$SEVERA_OPENAPI`` if set, else the copy
+that ships beside this module (``severa-openapi-subset.yaml``, byte for byte the
+project's ``shared/severa-rest-api/openapi-subset.yaml``, which a test compares when
+the shared folder is there), so a checkout anywhere and an installed package both
+have it.
 
 ``openapi-core`` is a development dependency (the ``dev`` extra); this module imports
 it only when a check is built.
@@ -28,24 +30,19 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 import urllib3
 
-__all__ = ["SPEC_SERVER", "SpecCheck", "find_description"]
+__all__ = ["SHIPPED", "SPEC_SERVER", "SpecCheck", "find_description"]
 
 SPEC_SERVER = "https://api.severa.visma.com"
-_RELATIVE = Path("shared") / "severa-rest-api" / "openapi-subset.yaml"
+SHIPPED = Path(__file__).with_name("severa-openapi-subset.yaml")
+"""The description as it ships with the package."""
 
 
-def find_description(start: Path | None = None) -> Path | None:
-    """The description file, or ``None`` when it is nowhere to be found."""
+def find_description() -> Path | None:
+    """The description file (``$SEVERA_OPENAPI``, else :data:`SHIPPED`), or ``None``
+    when it is not there."""
     override = os.environ.get("SEVERA_OPENAPI")
-    if override:
-        path = Path(override)
-        return path if path.is_file() else None
-    here = (start or Path(__file__)).resolve()
-    for folder in [here, *here.parents]:
-        candidate = folder / _RELATIVE
-        if candidate.is_file():
-            return candidate
-    return None
+    path = Path(override) if override else SHIPPED
+    return path if path.is_file() else None
 
 
 class _Request:

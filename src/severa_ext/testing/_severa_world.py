@@ -29,8 +29,8 @@ def description_or_skip() -> SpecCheck:
     path = find_description()
     if path is None:
         message = (
-            "shared/severa-rest-api/openapi-subset.yaml not found beside the checkout "
-            "(set SEVERA_OPENAPI to its path)"
+            "openapi-subset.yaml not found (Severa's OpenAPI description): "
+            "$SEVERA_OPENAPI names a missing file, or the package's copy is gone"
         )
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(message)
