@@ -53,6 +53,7 @@ from severa_ext.backends.ics import IcsBackend
 from severa_ext.backends.memory import MemoryBackend
 from severa_ext.clock import FixedClock
 from severa_ext.sync.engine import SyncEngine
+from severa_ext.sync.engine._execute import step_size
 from severa_ext.sync.items import ChangeSet, Window
 from severa_ext.sync.policy import SyncPolicy
 from severa_ext.sync.sqlite import SQLiteStateStore
@@ -292,12 +293,12 @@ print(time.perf_counter() - began, time.process_time() - cpu)
 
 def durable_steps(count: int, batch: int = 500) -> list[int]:
     """The writes of each durable step of a sync creating ``count`` items, as the
-    engine sizes them on a side that ``rewrites_on_flush``: at least one batch, else
-    half of the writes done so far rounded down to whole batches."""
+    engine sizes them on a side that ``rewrites_on_flush`` (the engine's own rule,
+    ``step_size``, with the default ``step_writes``)."""
     steps: list[int] = []
     done = 0
     while done < count:
-        step = max(batch, done // 2 // batch * batch)
+        step = step_size(batch, done=done, floor=0, grows=True)
         steps.append(min(step, count - done))
         done += steps[-1]
     return steps

@@ -709,9 +709,8 @@ def build_index(
     best: dict[str, tuple[Component, int | None, StoredEvent]] = {}
     broken_series: set[str] = set()
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
-    stored = originals
     for position, component in enumerate(events):
-        index.stored.setdefault(_uid_of(component), []).append(stored[position])
+        index.stored.setdefault(_uid_of(component), []).append(originals[position])
         line = event_lines[position] if position < len(event_lines) else None
         duration_text = durations[position] if position < len(durations) else None
         lines_of = property_lines[position] if position < len(property_lines) else {}
@@ -745,7 +744,7 @@ def build_index(
                     if loses:
                         continue
                     index.singles.pop(uid, None)
-                best[uid] = (component, line, stored[position])
+                best[uid] = (component, line, originals[position])
                 seen_lines[uid] = line
                 if _text(component, "STATUS").strip().upper() == "CANCELLED":
                     continue  # not a live entry
@@ -768,7 +767,7 @@ def build_index(
                     )
                 _times(component, resolver)
                 series.overrides[token] = (component, line)
-                series.stored_overrides[token] = stored[position]
+                series.stored_overrides[token] = originals[position]
             else:
                 if series.master is not None:
                     raise SkippedComponent(

@@ -44,7 +44,7 @@ from severa_ext.sync.planner import (
 )
 from severa_ext.sync.retry import TRANSIENT
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "step_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class Executor:
             if first == len(slots.records):  # every slot so far is done: drop them
                 done, first = done + first, 0
                 slots.clear()
-            step = self._step(size, done=done + first, grows=grows)
+            step = step_size(size, done=done + first, floor=self._step_writes, grows=grows)
             self._plan_new(slots, first + step, run, pending)
             last = min(first + step, len(slots.records))
             if first >= last:
@@ -246,16 +246,6 @@ class Executor:
                 if side not in new.read_only:
                     run.total -= 1
                 self._finish(entry, run, pending)
-
-    def _step(self, size: int, *, done: int, grows: bool) -> int:
-        """The writes of the next durable step: ``step_writes`` rounded down to whole
-        batches of ``size`` (at least one batch); on a side whose flush rewrites the
-        whole store, also at least half of the ``done`` writes, so the side is
-        flushed O(log N) times and the bytes written stay linear in N (about three
-        times the final store; the step a crash loses is at most a third of the
-        run's writes there, cheap to redo on a local file)."""
-        writes = max(self._step_writes, done // 2) if grows else self._step_writes
-        return max(size, writes // size * size)
 
     def _write_batch(
         self, slots: _Slots, todo: list[int], run: Run, pending: Pending
@@ -355,6 +345,17 @@ class Executor:
             f"{moved.old_id} on side {moved.side}; relinked, nothing deleted"
         )
         self._ctx.journal.note("link", message, moved.side, moved.new_id, "info")
+
+
+def step_size(batch: int, *, done: int, floor: int, grows: bool) -> int:
+    """The writes of the next durable step: ``floor`` (``step_writes``) rounded down to
+    whole batches of ``batch`` (at least one batch); on a side whose flush rewrites the
+    whole store (``grows``), also at least half of the ``done`` writes, so the side is
+    flushed O(log N) times and the bytes written stay linear in N (about three times
+    the final store; the step a crash loses is at most a third of the run's writes
+    there, cheap to redo on a local file)."""
+    writes = max(floor, done // 2) if grows else floor
+    return max(batch, writes // batch * batch)
 
 
 class _Slots:
