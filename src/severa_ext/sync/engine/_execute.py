@@ -228,8 +228,9 @@ class Executor:
 
     def _plan_new(self, slots: _Slots, want: int, run: Run, pending: Pending) -> None:
         """Plan new entries that create on the slots' side until the slots hold
-        ``want`` writes or none is left; an entry that writes nothing (S8, a
-        read-only side) is finished at once."""
+        ``want`` writes or none is left; an entry that writes nothing (its side is
+        read-only; the identity phase already left out what S8 does not send) is
+        finished at once."""
         new, side = slots.new, slots.side
         if new is None:
             return
@@ -242,10 +243,8 @@ class Executor:
             for entry in group(records):
                 if entry.writes:
                     slots.add(entry)
-                    continue
-                if side not in new.read_only:
-                    run.total -= 1
-                self._finish(entry, run, pending)
+                else:  # a create a read-only side does not get (counted in no total)
+                    self._finish(entry, run, pending)
 
     def _write_batch(
         self, slots: _Slots, todo: list[int], run: Run, pending: Pending
