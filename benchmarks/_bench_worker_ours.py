@@ -3,7 +3,8 @@
 Run by the driver with the project's python::
 
     .venv/bin/python benchmarks/_bench_worker_ours.py --scenario initial --n 10000 \
-        --dir /tmp/x [--listing full] [--pause-gc] [--profile initial.prof]
+        --dir /tmp/x [--listing full] [--pause-gc] [--state memory] \
+        [--profile initial.prof]
 
 Two ``MemoryCalendar`` sides (the reference backend, without the fault-injection
 layer of the tests' ``MemoryBackend``: the peer's memory storage has none either), the
@@ -14,7 +15,10 @@ backend's default; ``--listing full`` announces ``Capabilities(delta=False)`` on
 both sides, so every ``changes`` call is a full listing (an ICS file, the Severa REST
 API, any store without deltas). Before a ``no-change`` or ``edits`` measurement the
 initial sync and one settling sync run untimed (the first sync after an initial one
-reads the writes back once). ``--probe`` prints which engine options exist.
+reads the writes back once). ``--state memory`` keeps the state in a
+``MemoryStateStore`` instead (not a row of the table: run by hand, beside the default,
+it shows the SQLite store's share of a sync). ``--probe`` prints which engine options
+exist.
 Prints one JSON line (see ``_bench_measure``).
 """
 
@@ -37,6 +41,7 @@ from severa_ext.sync.items import CalendarItem, Capabilities
 from severa_ext.sync.policy import ConflictRule, SyncPolicy
 from severa_ext.sync.report import SyncReport
 from severa_ext.sync.sqlite import SQLiteStateStore
+from severa_ext.sync.state import MemoryStateStore, StateStore
 
 __all__ = ["main"]
 
@@ -58,12 +63,16 @@ def _item(source: Event) -> CalendarItem:
 class _Pair:
     """Two memory backends, the state file and the engine of one sync pair."""
 
-    def __init__(self, directory: str, *, listing: str, pause_gc: bool) -> None:
+    def __init__(self, directory: str, *, listing: str, pause_gc: bool, state: str) -> None:
         self.clock = FixedClock(NOW)
         caps = Capabilities(delta=listing == "delta", batch_size=50)
         self.a = MemoryCalendar("a", capabilities=caps, clock=self.clock)
         self.b = MemoryCalendar("b", capabilities=caps, clock=self.clock)
-        self.store = SQLiteStateStore(Path(directory) / "severa-ext-state.sqlite")
+        self.store: StateStore = (
+            MemoryStateStore()
+            if state == "memory"
+            else SQLiteStateStore(Path(directory) / "severa-ext-state.sqlite")
+        )
         options = {"pause_gc": True} if pause_gc else {}
         self.engine = SyncEngine(
             self.a, self.b, self.store, pair_id="bench", policy=POLICY, clock=self.clock, **options
@@ -114,11 +123,17 @@ def main() -> None:
     parser = worker_arguments(__doc__.splitlines()[0])
     parser.add_argument("--listing", choices=("delta", "full"), default="delta")
     parser.add_argument("--pause-gc", action="store_true", help="SyncEngine(pause_gc=True)")
+    parser.add_argument(
+        "--state",
+        choices=("sqlite", "memory"),
+        default="sqlite",
+        help="the state store: an SQLite file in --dir (the table's), or in memory",
+    )
     if "--probe" in sys.argv[1:]:
         json.dump({"pause_gc": pause_gc_offered()}, sys.stdout)
         return
     args = parser.parse_args()
-    pair = _Pair(args.dir, listing=args.listing, pause_gc=args.pause_gc)
+    pair = _Pair(args.dir, listing=args.listing, pause_gc=args.pause_gc, state=args.state)
     pair.seed(args.n)
     if args.scenario != "initial":
         pair.sync()  # the initial sync

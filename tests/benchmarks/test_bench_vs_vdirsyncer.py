@@ -93,6 +93,16 @@ def test_our_worker_reports_one_json_measurement(
     assert (tmp_path / "severa-ext-state.sqlite").is_file()  # the state is on disk
 
 
+def test_our_worker_can_keep_the_state_in_memory(tmp_path: Path) -> None:
+    output = _run(
+        sys.executable, OURS_WORKER, "--scenario", "initial", "--n", "120", "--dir", tmp_path,
+        "--state", "memory",
+    )  # fmt: skip
+
+    assert json.loads(output)["writes"] == 120
+    assert not (tmp_path / "severa-ext-state.sqlite").exists()  # no state file written
+
+
 def test_our_worker_can_write_a_profile_of_the_timed_sync(tmp_path: Path) -> None:
     profile = tmp_path / "initial.prof"
 
