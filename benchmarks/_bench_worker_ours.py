@@ -61,7 +61,7 @@ def _item(source: Event) -> CalendarItem:
 
 
 class _Pair:
-    """Two memory backends, the state file and the engine of one sync pair."""
+    """Two memory backends, the state store and the engine of one sync pair."""
 
     def __init__(self, directory: str, *, listing: str, pause_gc: bool, state: str) -> None:
         self.clock = FixedClock(NOW)
