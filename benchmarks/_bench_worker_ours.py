@@ -63,16 +63,12 @@ def _item(source: Event) -> CalendarItem:
 class _Pair:
     """Two memory backends, the state store and the engine of one sync pair."""
 
-    def __init__(self, directory: str, *, listing: str, pause_gc: bool, state: str) -> None:
+    def __init__(self, store: StateStore, *, listing: str, pause_gc: bool) -> None:
         self.clock = FixedClock(NOW)
         caps = Capabilities(delta=listing == "delta", batch_size=50)
         self.a = MemoryCalendar("a", capabilities=caps, clock=self.clock)
         self.b = MemoryCalendar("b", capabilities=caps, clock=self.clock)
-        self.store: StateStore = (
-            MemoryStateStore()
-            if state == "memory"
-            else SQLiteStateStore(Path(directory) / "severa-ext-state.sqlite")
-        )
+        self.store = store
         options = {"pause_gc": True} if pause_gc else {}
         self.engine = SyncEngine(
             self.a, self.b, self.store, pair_id="bench", policy=POLICY, clock=self.clock, **options
@@ -118,6 +114,13 @@ class _Pair:
                     raise SystemExit(f"severa_ext: the edit of event {2 * k + 1} did not cross")
 
 
+def _store(kind: str, directory: str) -> StateStore:
+    """The state store ``--state`` names: an SQLite file in ``directory``, or memory."""
+    if kind == "memory":
+        return MemoryStateStore()
+    return SQLiteStateStore(Path(directory) / "severa-ext-state.sqlite")
+
+
 def main() -> None:
     """Set the scenario up, time one sync, print the JSON line."""
     parser = worker_arguments(__doc__.splitlines()[0])
@@ -133,7 +136,8 @@ def main() -> None:
         json.dump({"pause_gc": pause_gc_offered()}, sys.stdout)
         return
     args = parser.parse_args()
-    pair = _Pair(args.dir, listing=args.listing, pause_gc=args.pause_gc, state=args.state)
+    store = _store(args.state, args.dir)
+    pair = _Pair(store, listing=args.listing, pause_gc=args.pause_gc)
     pair.seed(args.n)
     if args.scenario != "initial":
         pair.sync()  # the initial sync
