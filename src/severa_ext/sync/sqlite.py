@@ -103,6 +103,8 @@ _INSERT = (
     f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_NEW = f"{_INSERT} ON CONFLICT (pair_id, sync_key) DO NOTHING"
+"""An insert that leaves a stored key alone (the caller updates that row)."""
 """New links are inserted; a known link's row is updated in the columns that changed
 only (SQLite then leaves the indexes of the other columns alone: settling an intent
 touches the ``b_id``, ``pending`` and ``print`` indexes, not ``a_id``'s)."""
@@ -410,7 +412,7 @@ class SQLiteStateStore:
                     written.pop((pair_id, key), None)
         if puts:
             # A row this store wrote is known without reading it back (a final link
-            # after its intent); the others are read in bulk.
+            # after its intent); the others are inserted unless their key is stored.
             stored: dict[str, tuple[Any, ...]] = {}
             unknown: list[str] = []
             for key in puts:
@@ -419,10 +421,12 @@ class SQLiteStateStore:
                     unknown.append(key)
                 else:
                     stored[key] = row
-            stored.update(self._stored_rows(conn, pair_id, unknown))
-            inserts = [(pair_id, *row) for key, row in puts.items() if key not in stored]
-            conn.executemany(_INSERT, inserts)
-            delta += len(inserts)
+            inserted = self._insert_new(conn, pair_id, [puts[key] for key in unknown])
+            delta += inserted
+            if inserted < len(unknown):
+                # Some keys were stored: read those rows back (a row just inserted
+                # reads back equal to its put and is not written again).
+                stored.update(self._stored_rows(conn, pair_id, unknown))
             self._update_changed(conn, pair_id, puts, stored)
         if delta:
             conn.execute(
@@ -436,6 +440,14 @@ class SQLiteStateStore:
                 "ON CONFLICT (pair_id, side) DO UPDATE SET cursor = excluded.cursor",
                 cursors,
             )
+
+    @staticmethod
+    def _insert_new(conn: sqlite3.Connection, pair_id: str, rows: list[LinkRow]) -> int:
+        """Insert those of ``rows`` whose key the pair does not have yet (a new entry's
+        intent, the usual case: no read first); how many were inserted."""
+        before = conn.total_changes
+        conn.executemany(_INSERT_NEW, [(pair_id, *row) for row in rows])
+        return conn.total_changes - before
 
     @staticmethod
     def _stored_rows(
