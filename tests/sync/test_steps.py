@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import Counter
+from itertools import accumulate
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,13 @@ def test_a_side_whose_flush_rewrites_it_is_flushed_a_logarithmic_number_of_times
     assert sum(steps) == 3000
     assert len(steps) < 20  # one flush per batch would be 300
     done = 0
-    for writes in steps[:-1]:  # each step: half of the writes so far (whole batches)
-        assert writes == max(10, done // 2 // 10 * 10)
-        # What a crash loses (the step in flight): at most a third of the run's writes.
-        assert writes <= max(10, (done + writes) // 3)
+    for writes in steps[:-1]:  # each step: as many writes as so far (whole batches)
+        assert writes == max(10, done // 10 * 10)
+        # What a crash loses (the step in flight): at most half of the run's writes.
+        assert writes <= max(10, (done + writes) // 2)
         done += writes
+    # The bytes the flushes write: a few times the final store, not quadratic.
+    assert sum(accumulate(steps)) <= 3 * 3000
 
 
 def test_other_sides_keep_one_batch_or_step_writes_per_step() -> None:

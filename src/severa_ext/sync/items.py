@@ -318,7 +318,7 @@ class Capabilities:
         rewrites_on_flush: ``flush`` writes the whole store out again (a file
             replaced atomically), so its cost grows with the store, not with the
             writes since the last flush. The engine then lets its durable steps grow
-            with the run (each at least half of the side's writes so far): the
+            with the run (each at least as many as the side's writes so far): the
             bytes a large sync writes stay linear in its size.
     """
 

@@ -349,11 +349,11 @@ class Executor:
 def step_size(batch: int, *, done: int, floor: int, grows: bool) -> int:
     """The writes of the next durable step: ``floor`` (``step_writes``) rounded down to
     whole batches of ``batch`` (at least one batch); on a side whose flush rewrites the
-    whole store (``grows``), also at least half of the ``done`` writes, so the side is
-    flushed O(log N) times and the bytes written stay linear in N (about three times
-    the final store; the step a crash loses is at most a third of the run's writes
-    there, cheap to redo on a local file)."""
-    writes = max(floor, done // 2) if grows else floor
+    whole store (``grows``), also at least the ``done`` writes, so the side is flushed
+    O(log N) times and the bytes written stay linear in N (about twice the final
+    store; the step a crash loses is at most half of the run's writes there, cheap to
+    redo on a local file)."""
+    writes = max(floor, done) if grows else floor
     return max(batch, writes // batch * batch)
 
 
