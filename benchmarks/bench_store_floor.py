@@ -9,9 +9,15 @@ backend batch of 50):
 1. *intent + link*: per step, the step's intents inserted and the previous step's
    intents updated into links (the ids, etag, ``pending`` and print columns), as the
    store does;
-2. *link only*: per step, the links inserted at once (what a sync without intents
-   would write);
-3. *the store*: the same steps through ``SQLiteStateStore.apply`` with real
+2. *intents in a table of their own*: per step, the step's intents inserted into a
+   small table without secondary indexes, the previous step's deleted there and their
+   links inserted (one layout a store could choose instead of updating the row);
+3. *one intent row per step*: the same with each step's intents as one JSON row;
+4. *link only*: per step, the links inserted at once (what a sync without intents
+   would write: the floor of any layout);
+5. *encoding the bases*: ``dump_base`` of each base (cattrs, JSON and the S3 print),
+   no SQL: what any layout pays on top of its rows;
+6. *the store*: the same steps through ``SQLiteStateStore.apply`` with real
    ``Intent`` and ``Link`` values (the rows made and encoded by the store).
 
 Run ``python benchmarks/bench_store_floor.py [--items N] [--step N] [--repeat N]``;
@@ -21,6 +27,7 @@ prints each one's best wall seconds of ``--repeat`` (fresh files each).
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import tempfile
 import time
@@ -94,6 +101,61 @@ def _intent_then_link(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
     conn.executemany(_SETTLE, rows.settles[last:])
 
 
+_INTENTS_TABLE = (
+    "CREATE TABLE intents (pair_id TEXT, sync_key TEXT, side TEXT, source_id TEXT, "
+    "source_etag TEXT, base TEXT, PRIMARY KEY (pair_id, sync_key)) WITHOUT ROWID"
+)
+
+
+def _intents_apart(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
+    conn.execute(_INTENTS_TABLE)
+    previous: list[tuple[object, ...]] = []
+    for first in range(0, len(rows.links), step):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "DELETE FROM intents WHERE pair_id = ? AND sync_key = ?",
+            [(PAIR, row[1]) for row in previous],
+        )
+        conn.executemany(_INSERT, previous)
+        previous = rows.links[first : first + step]
+        conn.executemany(
+            "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?)",
+            [(PAIR, row[1], "b", row[2], row[4], row[9]) for row in previous],
+        )
+        conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")  # the last step's links
+    conn.execute("DELETE FROM intents WHERE pair_id = ?", (PAIR,))
+    conn.executemany(_INSERT, previous)
+    conn.execute("COMMIT")
+
+
+def _intent_row_per_step(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
+    conn.execute(
+        "CREATE TABLE steps (pair_id TEXT, n INTEGER, body TEXT, PRIMARY KEY (pair_id, n))"
+    )
+    previous: list[tuple[object, ...]] = []
+    for n, first in enumerate(range(0, len(rows.links), step)):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM steps WHERE pair_id = ? AND n = ?", (PAIR, n - 1))
+        conn.executemany(_INSERT, previous)
+        previous = rows.links[first : first + step]
+        body = json.dumps([(row[1], row[2], row[4], row[9]) for row in previous])
+        conn.execute("INSERT INTO steps VALUES (?, ?, ?)", (PAIR, n, body))
+        conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")  # the last step's links
+    conn.execute("DELETE FROM steps WHERE pair_id = ?", (PAIR,))
+    conn.executemany(_INSERT, previous)
+    conn.execute("COMMIT")
+
+
+def _encoding(links: list[Link]) -> float:
+    started = time.perf_counter()
+    for link in links:
+        assert link.base is not None
+        dump_base(link.base)
+    return time.perf_counter() - started
+
+
 def _link_only(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
     for first in range(0, len(rows.links), step):
         conn.execute("BEGIN IMMEDIATE")
@@ -155,7 +217,10 @@ def main() -> None:
     made = Rows(links)
     rows = {
         "intent + link (raw SQL, rows made)": _timed_raw(_intent_then_link, made, args.step),
+        "intents in their own table (raw SQL)": _timed_raw(_intents_apart, made, args.step),
+        "one intent row per step (raw SQL)": _timed_raw(_intent_row_per_step, made, args.step),
         "link only (raw SQL, rows made)": _timed_raw(_link_only, made, args.step),
+        "encoding the bases (no SQL)": lambda _folder: _encoding(links),
         "SQLiteStateStore.apply (intents, then links)": lambda folder: _through_the_store(
             folder, links, args.step
         ),

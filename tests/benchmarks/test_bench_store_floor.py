@@ -1,7 +1,7 @@
 """Smoke test of ``benchmarks/bench_store_floor.py`` (issue 17), so it cannot rot.
 
 The benchmark is not a test: this runs it on a tiny input and checks that it prints
-its three figures, each a positive number of seconds, and that what it times through
+its six figures, each a positive number of seconds, and that what it times through
 the store is what the store then holds.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def test_bench_store_floor_prints_its_three_figures():
+def test_bench_store_floor_prints_its_six_figures():
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench_store_floor.py"), "--items", "230", "--step", "50"],
         capture_output=True,
@@ -28,7 +28,10 @@ def test_bench_store_floor_prints_its_three_figures():
     figures = re.findall(r"^  (.+?)\s+(\d+\.\d+) s$", done.stdout, flags=re.MULTILINE)
     assert [name for name, _ in figures] == [
         "intent + link (raw SQL, rows made)",
+        "intents in their own table (raw SQL)",
+        "one intent row per step (raw SQL)",
         "link only (raw SQL, rows made)",
+        "encoding the bases (no SQL)",
         "SQLiteStateStore.apply (intents, then links)",
     ]
     assert all(float(seconds) > 0 for _, seconds in figures)
@@ -50,3 +53,24 @@ def test_the_steps_it_times_leave_every_link_settled(tmp_path):
         assert len(stored) == 120
         assert all(isinstance(entry, Link) for entry in stored)  # no intent left pending
         assert sorted(stored, key=lambda link: link.sync_key) == links
+
+
+def test_each_raw_layout_leaves_every_link_and_no_intent(tmp_path):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench_store_floor as bench
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    rows = bench.Rows(bench._links(130))
+    for write in (bench._intent_then_link, bench._intents_apart, bench._intent_row_per_step):
+        conn = bench._fresh(tmp_path, write.__name__)
+        write(conn, rows, 50)
+        assert conn.execute("SELECT count(*) FROM links WHERE pending IS NULL").fetchone() == (130,)
+        assert conn.execute("SELECT count(*) FROM links").fetchone() == (130,)
+        for table in ("intents", "steps"):
+            exists = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = ?", (table,)
+            ).fetchone()
+            if exists == (1,):
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        conn.close()
