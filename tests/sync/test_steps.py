@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import Counter
-from itertools import accumulate
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
