@@ -103,11 +103,11 @@ _INSERT = (
     f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_NEW = f"{_INSERT} ON CONFLICT (pair_id, sync_key) DO NOTHING"
-"""An insert that leaves a stored key alone (the caller updates that row)."""
 """New links are inserted; a known link's row is updated in the columns that changed
 only (SQLite then leaves the indexes of the other columns alone: settling an intent
 touches the ``b_id``, ``pending`` and ``print`` indexes, not ``a_id``'s)."""
+_INSERT_NEW = f"{_INSERT} ON CONFLICT (pair_id, sync_key) DO NOTHING"
+"""An insert that leaves a stored key alone (the caller updates that row)."""
 
 _COLUMNS: tuple[str, ...] = tuple(_ROW.split(", "))
 """``_ROW`` as names, to build the ``SET`` list of an update."""
