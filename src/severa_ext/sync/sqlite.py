@@ -99,15 +99,14 @@ for a durable step's intents, whose final links then update them without reading
 them back (a larger step reads them back in bulk). It was 50,000 rows: about 22 MiB
 more at the peak of a 100,000-item first sync, and no time saved."""
 
-_INSERT = (
+_INSERT_NEW = (
     f"INSERT INTO links (pair_id, {_ROW}) "  # noqa: S608 - fixed column names
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pair_id, sync_key) DO NOTHING"
 )
-"""New links are inserted; a known link's row is updated in the columns that changed
-only (SQLite then leaves the indexes of the other columns alone: settling an intent
-touches the ``b_id``, ``pending`` and ``print`` indexes, not ``a_id``'s)."""
-_INSERT_NEW = f"{_INSERT} ON CONFLICT (pair_id, sync_key) DO NOTHING"
-"""An insert that leaves a stored key alone (the caller updates that row)."""
+"""New links are inserted, and an insert leaves a stored key alone: a known link's row
+is updated in the columns that changed only (SQLite then leaves the indexes of the
+other columns alone: settling an intent touches the ``b_id``, ``pending`` and
+``print`` indexes, not ``a_id``'s)."""
 
 _COLUMNS: tuple[str, ...] = tuple(_ROW.split(", "))
 """``_ROW`` as names, to build the ``SET`` list of an update."""
