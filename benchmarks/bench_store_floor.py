@@ -105,47 +105,53 @@ _INTENTS_TABLE = (
     "CREATE TABLE intents (pair_id TEXT, sync_key TEXT, side TEXT, source_id TEXT, "
     "source_etag TEXT, base TEXT, PRIMARY KEY (pair_id, sync_key)) WITHOUT ROWID"
 )
+_STEPS_TABLE = "CREATE TABLE steps (pair_id TEXT, n INTEGER, body TEXT, PRIMARY KEY (pair_id, n))"
+
+Row = tuple[object, ...]
+StoreIntents = Callable[[sqlite3.Connection, int, list[Row]], None]
+
+
+def _intents_beside_links(
+    conn: sqlite3.Connection, rows: Rows, step: int, store: StoreIntents, drop_all: str
+) -> None:
+    """Per step: the previous step's links inserted (its intents dropped by ``store``)
+    and the step's intents stored by ``store``; then the last step's links, its
+    intents dropped by ``drop_all``."""
+    previous: list[Row] = []
+    for n, first in enumerate(range(0, len(rows.links), step)):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_INSERT, previous)
+        previous = rows.links[first : first + step]
+        store(conn, n, previous)
+        conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(drop_all, (PAIR,))
+    conn.executemany(_INSERT, previous)
+    conn.execute("COMMIT")
+
+
+def _intent_rows(conn: sqlite3.Connection, _n: int, links: list[Row]) -> None:
+    conn.execute("DELETE FROM intents WHERE pair_id = ?", (PAIR,))  # the previous step's
+    conn.executemany(
+        "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?)",
+        [(PAIR, row[1], "b", row[2], row[4], row[9]) for row in links],
+    )
 
 
 def _intents_apart(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
     conn.execute(_INTENTS_TABLE)
-    previous: list[tuple[object, ...]] = []
-    for first in range(0, len(rows.links), step):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "DELETE FROM intents WHERE pair_id = ? AND sync_key = ?",
-            [(PAIR, row[1]) for row in previous],
-        )
-        conn.executemany(_INSERT, previous)
-        previous = rows.links[first : first + step]
-        conn.executemany(
-            "INSERT INTO intents VALUES (?, ?, ?, ?, ?, ?)",
-            [(PAIR, row[1], "b", row[2], row[4], row[9]) for row in previous],
-        )
-        conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")  # the last step's links
-    conn.execute("DELETE FROM intents WHERE pair_id = ?", (PAIR,))
-    conn.executemany(_INSERT, previous)
-    conn.execute("COMMIT")
+    _intents_beside_links(conn, rows, step, _intent_rows, "DELETE FROM intents WHERE pair_id = ?")
+
+
+def _step_row(conn: sqlite3.Connection, n: int, links: list[Row]) -> None:
+    conn.execute("DELETE FROM steps WHERE pair_id = ? AND n = ?", (PAIR, n - 1))
+    body = json.dumps([(row[1], row[2], row[4], row[9]) for row in links])
+    conn.execute("INSERT INTO steps VALUES (?, ?, ?)", (PAIR, n, body))
 
 
 def _intent_row_per_step(conn: sqlite3.Connection, rows: Rows, step: int) -> None:
-    conn.execute(
-        "CREATE TABLE steps (pair_id TEXT, n INTEGER, body TEXT, PRIMARY KEY (pair_id, n))"
-    )
-    previous: list[tuple[object, ...]] = []
-    for n, first in enumerate(range(0, len(rows.links), step)):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM steps WHERE pair_id = ? AND n = ?", (PAIR, n - 1))
-        conn.executemany(_INSERT, previous)
-        previous = rows.links[first : first + step]
-        body = json.dumps([(row[1], row[2], row[4], row[9]) for row in previous])
-        conn.execute("INSERT INTO steps VALUES (?, ?, ?)", (PAIR, n, body))
-        conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")  # the last step's links
-    conn.execute("DELETE FROM steps WHERE pair_id = ?", (PAIR,))
-    conn.executemany(_INSERT, previous)
-    conn.execute("COMMIT")
+    conn.execute(_STEPS_TABLE)
+    _intents_beside_links(conn, rows, step, _step_row, "DELETE FROM steps WHERE pair_id = ?")
 
 
 def _encoding(links: list[Link]) -> float:
