@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Component
 
-from severa_ext.backends._ics_emit import Stamp, emit_event, emittable
+from severa_ext.backends._ics_emit import Stamp, _utc_parts, emit_event, emittable
 from severa_ext.backends._ics_fast import read_fast
-from severa_ext.backends._ics_index import convert
+from severa_ext.backends._ics_index import convert, moment
 from severa_ext.backends._ics_scan import StoredEvent
 from severa_ext.backends._ics_text import parse_prepared, prepare_text
 from severa_ext.backends._ics_zones import ZoneResolver
@@ -186,6 +186,18 @@ def test_icalendar_reads_what_the_emitter_writes_as_the_same_items(items) -> Non
     fast, slow = both_ways(text, floating=UTC)
     assert_same(fast, slow)
     assert [fast.singles[c.item.id or ""] for c in written] == [c.item for c in written]
+
+
+@given(
+    value=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+        lambda naive: naive.replace(microsecond=0, tzinfo=UTC)
+    )
+)
+def test_the_emitters_utc_text_and_moment_are_those_of_the_time(value: datetime) -> None:
+    """Hypothesis: the writer's cached day and clock texts spell any whole-second UTC
+    time (before 1970 too) as RFC 5545 does, and its moment is the index's."""
+    spelt = value.replace(tzinfo=None).isoformat().replace("-", "").replace(":", "") + "Z"
+    assert _utc_parts(value) == (spelt, moment(value))
 
 
 def test_an_unchanged_event_is_written_back_byte_for_byte(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ through ``icalendar`` as before.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -70,7 +71,7 @@ class Stamp:
     def of(cls, now: datetime) -> Stamp:
         """The stamp of a write at ``now`` (an aware time)."""
         at = now.astimezone(UTC).replace(microsecond=0)
-        return cls(at, _utc_text(at))
+        return cls(at, _utc_parts(at)[0])
 
 
 def _plain_zone(value: datetime | date) -> bool:
@@ -122,32 +123,50 @@ def _fold(line: str) -> bytes:
     return b"\r\n ".join(parts) + b"\r\n"
 
 
-def _utc_text(value: datetime) -> str:
-    """``YYYYMMDDTHHMMSSZ`` of a UTC time (``strftime`` costs several times more)."""
-    return "%04d%02d%02dT%02d%02d%02dZ" % (  # noqa: UP031
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-    )
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-def _read_back(value: datetime | date) -> tuple[datetime | date, str, str | None]:
-    """The value a read gives, its text, and its TZID (``None`` for UTC or a date)."""
+@functools.lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    """``YYYYMMDDT`` of the ``day``-th day after 1970-01-01 (the events of a sync
+    crowd into a few hundred days: the text of each is built once)."""
+    value = date.fromordinal(_EPOCH_ORDINAL + day)
+    return "%04d%02d%02dT" % (value.year, value.month, value.day)  # noqa: UP031
+
+
+@functools.lru_cache(maxsize=4096)
+def _clock_text(second: int) -> str:
+    """``HHMMSSZ`` of the ``second``-th second of a UTC day."""
+    hours, rest = divmod(second, 3600)
+    return "%02d%02d%02dZ" % (hours, rest // 60, rest % 60)  # noqa: UP031
+
+
+def _utc_parts(value: datetime) -> tuple[str, str]:
+    """``YYYYMMDDTHHMMSSZ`` of a whole-second time and its :func:`moment`, both from
+    its POSIX second (formatting six fields costs twice as much)."""
+    seconds = int(value.timestamp())  # a whole second: exact
+    day, second = divmod(seconds, 86400)
+    return _day_text(day) + _clock_text(second), str(seconds)
+
+
+def _read_back(value: datetime | date) -> tuple[datetime | date, str, str | None, str]:
+    """The value a read gives, its text, its TZID (``None`` for UTC or a date) and
+    the :func:`moment` of the value read."""
     if value.__class__ is datetime and value.tzinfo is UTC and not value.microsecond:
-        return value, ":" + _utc_text(value), None
+        text, instant = _utc_parts(value)
+        return value, ":" + text, None, instant
     if not isinstance(value, datetime):
-        return value, f";VALUE=DATE:{value:%Y%m%d}", None
+        return value, f";VALUE=DATE:{value:%Y%m%d}", None, value.isoformat()
     zone = value.tzinfo
     if isinstance(zone, ZoneInfo) and zone.key not in ("UTC", "Etc/UTC"):
         wall = value.replace(microsecond=0, tzinfo=None, fold=0)
         resolved = resolve_zone(zone.key)
         assert resolved is not None  # emittable() checked it
-        return wall.replace(tzinfo=resolved), f";TZID={zone.key}:{wall:%Y%m%dT%H%M%S}", zone.key
+        read = wall.replace(tzinfo=resolved)
+        return read, f";TZID={zone.key}:{wall:%Y%m%dT%H%M%S}", zone.key, moment(read)
     utc = value.astimezone(UTC).replace(microsecond=0)  # the instant a read gives
-    return utc, ":" + _utc_text(utc), None
+    text, instant = _utc_parts(utc)
+    return utc, ":" + text, None, instant
 
 
 def _text_line(name: str, text: str) -> str:
@@ -164,8 +183,8 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
 
     Call only for items :func:`emittable` accepts.
     """
-    start, start_text, start_zone = _read_back(item.start)
-    end, end_text, end_zone = _read_back(item.end)
+    start, start_text, start_zone, start_moment = _read_back(item.start)
+    end, end_text, end_zone, end_moment = _read_back(item.end)
     title, location, body, private = item.title, item.location, item.body, item.private
     show_as, categories = item.show_as, item.categories
     cdo = _CDO_NAMES.get(show_as)
@@ -193,8 +212,8 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
         data = b"".join(map(_fold, text.split("\r\n")[:-1]))
     etag = fields_etag(
         title,
-        moment(start),
-        moment(end),
+        start_moment,
+        end_moment,
         location,
         body,
         private,
