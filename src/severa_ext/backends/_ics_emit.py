@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -39,9 +40,9 @@ _CDO_NAMES = {
 }
 
 
-@attrs.frozen
-class NewEvent:
-    """A created event: its text and the item a read of the text gives."""
+class NewEvent(NamedTuple):
+    """A created event: its text and the item a read of the text gives (a tuple:
+    one is built per created event)."""
 
     text: bytes
     item: CalendarItem
@@ -89,8 +90,10 @@ def _plain_zone(value: datetime | date) -> bool:
 
 def emittable(item: CalendarItem, sync_key: str) -> bool:
     """Whether ``item``, stamped with ``sync_key``, can take the direct path (see the
-    module docstring); the key must be printable ASCII without surrounding spaces."""
-    if not (sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()):
+    module docstring); the key must be non-empty printable ASCII without surrounding
+    spaces."""
+    key = sync_key
+    if not (key and key.isascii() and key.isprintable() and key == key.strip()):
         return False
     # One search over every text: a line feed is allowed and joins them.
     categories = item.categories
@@ -200,7 +203,7 @@ def emit_event(uid: str, item: CalendarItem, *, stamp: Stamp, sync_key: str) -> 
         "TRANSP:TRANSPARENT\r\n" if show_as is ShowAs.FREE else "TRANSP:OPAQUE\r\n",
         f"X-MICROSOFT-CDO-BUSYSTATUS:{cdo}\r\n" if cdo is not None else "",
         "CATEGORIES:" + ",".join(map(escape_text, categories)) + "\r\n" if categories else "",
-        f"{SYNC_KEY_PROPERTY}:{escape_text(sync_key)}\r\n",
+        _text_line(SYNC_KEY_PROPERTY, sync_key),
         stamp.lines,
         "SEQUENCE:0\r\nEND:VEVENT\r\n",
     )
