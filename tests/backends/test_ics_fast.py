@@ -200,6 +200,16 @@ def test_the_emitters_utc_text_and_moment_are_those_of_the_time(value: datetime)
     assert _utc_parts(value) == (spelt, moment(value))
 
 
+def test_the_emitter_takes_only_a_usable_sync_key() -> None:
+    """An empty key, or one with spaces around or a control character, goes through
+    icalendar (the direct path would drop or mangle its line)."""
+    item = CalendarItem(
+        "T", datetime(2026, 1, 5, 9, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC)
+    )
+    assert emittable(item, "key-1")
+    assert not any(emittable(item, key) for key in ("", " key", "key\t1", "kéy"))
+
+
 def test_an_unchanged_event_is_written_back_byte_for_byte(tmp_path: Path) -> None:
     """A rewrite keeps the text of events it did not change exactly (odd spacing,
     property order, own folding), and writes the changed one anew."""
