@@ -92,8 +92,9 @@ def emittable(item: CalendarItem, sync_key: str) -> bool:
     """Whether ``item``, stamped with ``sync_key``, can take the direct path (see the
     module docstring); the key must be non-empty printable ASCII without surrounding
     spaces."""
-    key = sync_key
-    if not (key and key.isascii() and key.isprintable() and key == key.strip()):
+    if not (
+        sync_key and sync_key.isascii() and sync_key.isprintable() and sync_key == sync_key.strip()
+    ):
         return False
     # One search over every text: a line feed is allowed and joins them.
     categories = item.categories
@@ -159,7 +160,7 @@ def _read_back(value: datetime | date) -> tuple[datetime | date, str, str | None
         text, instant = _utc_parts(value)
         return value, ":" + text, None, instant
     if not isinstance(value, datetime):
-        return value, f";VALUE=DATE:{value:%Y%m%d}", None, value.isoformat()
+        return value, f";VALUE=DATE:{value:%Y%m%d}", None, moment(value)
     zone = value.tzinfo
     if isinstance(zone, ZoneInfo) and zone.key not in ("UTC", "Etc/UTC"):
         wall = value.replace(microsecond=0, tzinfo=None, fold=0)
